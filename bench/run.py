@@ -1,0 +1,489 @@
+"""End-to-end benchmark: the plain pipeline vs ours on CC-MAIN-BENCH, scored out-of-fold by two CC-MAIN-DEV models.
+
+Run: .venv/bin/python bench/run.py [--repeat 3] [--corpus PATH]
+- baseline: warcio -> decode -> trafilatura on every HTML page -> fastText score (batches of 512) -> keep >= 0.5
+- ours: index_warc (fastwarc + resiliparse into the page cache) then recall_warc (score, refetch, trafilatura
+  on the kept pages only); round 2 re-runs recall_warc from the cache alone.
+- raw read: fastwarc over every record, the floor no reader can beat.
+Every BENCH page is also a DEV page, so DEV is split into 2 folds by sha1(host) % 2, one model is trained per
+fold, and both pipelines score each page with the model that never saw its host (`OutOfFold`).
+Each runs in a fresh subprocess pinned to one core (best of --repeat); results go to bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
+CACHE = ROOT / "bench" / ".cache"
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+THRESHOLD = 0.5
+SCORE_BATCH = 512
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+ROWS = ("baseline", "ours", "raw")
+STEPS = ("train", *ROWS)
+FOLDS = 2
+FOLD_SCHEME = "sha1(host) % 2"  # in the cache key: changing the split retrains
+
+
+def warc_files(corpus: Path, crawl: str) -> list[str]:
+    return sorted(str(p) for p in (corpus / "crawl-data" / crawl).glob("segments/*/warc/*.warc.gz"))
+
+
+def read_labels(corpus: Path, crawl: str) -> dict[str, bool]:
+    with (corpus / "labels" / f"{crawl}.jsonl").open(encoding="utf-8") as fh:
+        return {row["url"]: row["label"] == "code" for row in map(json.loads, fh)}
+
+
+def _sha(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+# -- the models: one per host fold of DEV, cached by everything that changes them -------------------------------
+
+
+@lru_cache(maxsize=65536)
+def _host_fold(host: str) -> int:
+    return int.from_bytes(hashlib.sha1(host.encode()).digest()[:8], "big") % FOLDS
+
+
+def host_fold(url: str) -> int:
+    """The DEV fold of a URL: a stable hash of its host, so every page of a site lands in the same fold."""
+    from recall.domains import split_url
+
+    return _host_fold(split_url(url)[0])
+
+
+def model_dirs(corpus: Path) -> tuple[Path, ...]:
+    """Key: fastText params, BPE vocab, DEV labels, the fold split and the training code; `-fold<k>` = trained
+    on fold k only."""
+    from recall.settings import Settings
+
+    settings = Settings()
+    key = json.dumps(
+        {
+            "ft": settings.ft.model_dump(),
+            "vocab": settings.bpe_vocab_size,
+            "labels": _sha(corpus / "labels" / "CC-MAIN-DEV.jsonl"),
+            "code": _sha(ROOT / "recall" / "classifier.py", ROOT / "recall" / "tokenizer.py"),
+            "folds": FOLD_SCHEME,
+        },
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return tuple(CACHE / f"model-{digest}-fold{k}" for k in range(FOLDS))
+
+
+def ensure_models(corpus: Path) -> tuple[Path, ...]:
+    outs = model_dirs(corpus)
+    todo = [k for k, out in enumerate(outs) if not (out / "meta.json").exists()]  # written last by Classifier.save
+    if not todo:
+        return outs
+    from recall.classifier import Classifier
+    from recall.pipeline import index_warc
+    from recall.records import Stats
+    from recall.settings import Settings
+    from recall.storage import Store
+
+    settings, labels = Settings(), read_labels(corpus, "CC-MAIN-DEV")
+    folds: list[tuple[list[str], list[bool], set[str]]] = [([], [], set()) for _ in range(FOLDS)]
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="webrecall-bench-dev-") as tmp:
+        store = Store(tmp)
+        for path in warc_files(corpus, "CC-MAIN-DEV"):
+            table = store.read_table(index_warc(path, store=store, stats=Stats()), columns=["url", "domain", "text"])
+            cols = (table["url"].to_pylist(), table["domain"].to_pylist(), table["text"].to_pylist())
+            for url, host, text in zip(*cols, strict=True):
+                if url in labels:
+                    texts, ys, hosts = folds[host_fold(url)]
+                    texts.append(text)
+                    ys.append(labels[url])
+                    hosts.add(host)
+    sizes = ", ".join(f"fold {k}: {len(f[0])} pages ({sum(f[1])} code, {len(f[2])} hosts)" for k, f in enumerate(folds))
+    print(f"model: labelled DEV pages indexed in {time.perf_counter() - start:.0f}s; {sizes}", file=sys.stderr)
+    for k in todo:
+        texts, ys, hosts = folds[k]
+        out = outs[k]
+        clf = Classifier.train(texts, ys, params=settings.ft, vocab_size=settings.bpe_vocab_size, version=out.name)
+        clf.meta["fold"] = {"k": k, "of": FOLDS, "scheme": FOLD_SCHEME, "hosts": len(hosts)}
+        print(f"model: fold {k} trained in {clf.meta['train_seconds']}s -> {out}", file=sys.stderr)
+        clf.save(out)
+    return outs
+
+
+class OutOfFold:
+    """The `Classifier` interface `recall_warc` uses (`score(texts)`, `version`) over the fold models: each text
+    is scored by the model that did not train on its page's host.
+
+    `Classifier.score` takes texts only, so whoever calls `score` first names the pages' URLs with `route(urls)`;
+    a route serves exactly one `score` call of the same length, else it raises (never a silent misroute).
+    """
+
+    def __init__(self, models: list) -> None:
+        self.models = models
+        self.version = "oof:" + "+".join(m.version for m in models)
+        self.scored = [0] * len(models)  # texts scored per model
+        self._urls: list[str] | None = None
+
+    def route(self, urls: list[str]) -> None:
+        self._urls = urls
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        urls, self._urls = self._urls, None
+        if urls is None or len(urls) != len(texts):
+            raise RuntimeError(f"OutOfFold.score: {len(texts)} texts but route() gave {urls and len(urls)} urls")
+        folds = [host_fold(u) for u in urls]
+        scores = np.zeros(len(texts), dtype=np.float32)
+        for k, model in enumerate(self.models):
+            idx = [i for i, f in enumerate(folds) if f != k]  # model k never saw fold k's hosts
+            if idx:
+                scores[idx] = model.score([texts[i] for i in idx])
+                self.scored[k] += len(idx)
+        return scores
+
+
+def load_models(models: tuple[Path, ...]) -> OutOfFold:
+    from recall.classifier import Classifier
+
+    return OutOfFold([Classifier.load(m) for m in models])
+
+
+# -- the children: one pipeline each, in a fresh process pinned to one core ----------------------------------
+
+
+def _pin() -> int | None:
+    try:
+        core = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {core})
+        return core
+    except (AttributeError, OSError):
+        return None
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _hwm_mb() -> float | None:
+    """VmHWM: this process's own peak, a cross-check (ru_maxrss also counts the parent's RSS at fork)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")), None)
+
+
+def _decode(body: bytes) -> str | None:
+    """As datatrove's WarcReader: UTF-8, else a detected charset, else drop the page."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(body).best()
+        return str(best) if best is not None else None
+
+
+def baseline_pass(path: str, clf: OutOfFold) -> tuple[int, list[str]]:
+    from warcio.archiveiterator import ArchiveIterator
+
+    from recall.extract import extract
+
+    pages, kept, batch = 0, [], []
+
+    def flush() -> None:
+        clf.route([url for url, _ in batch])
+        scores = clf.score([text for _, text in batch])
+        kept.extend(url for (url, _), score in zip(batch, scores, strict=True) if score >= THRESHOLD)
+        batch.clear()
+
+    with open(path, "rb") as fh:
+        for record in ArchiveIterator(fh):
+            if record.rec_type != "response":
+                continue
+            ctype = (record.http_headers.get_header("Content-Type") or "").split(";")[0].strip().lower()
+            if ctype not in HTML_TYPES:
+                continue
+            html = _decode(record.content_stream().read())
+            if html is None:
+                continue
+            pages += 1
+            batch.append((record.rec_headers.get_header("WARC-Target-URI"), extract(html, "trafilatura")))
+            if len(batch) >= SCORE_BATCH:
+                flush()
+    flush()
+    return pages, kept
+
+
+def best_of(repeat: int, fn: Callable[[], tuple[int, list[str]]]) -> tuple[float, int, list[str]]:
+    best, pages, kept = float("inf"), 0, []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        pages, kept = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, pages, kept
+
+
+def raw_pass(path: str) -> tuple[int, list[str]]:
+    from fastwarc.warc import ArchiveIterator
+
+    records = 0
+    with open(path, "rb") as fh:
+        for record in ArchiveIterator(fh, parse_http=True, verify_digests=False):
+            record.reader.read()
+            records += 1
+    return records, []
+
+
+def run_raw(warc: str, repeat: int) -> dict:
+    seconds, records, _ = best_of(repeat, lambda: raw_pass(warc))
+    return {"pages": records, "unit": "records", "seconds": seconds}
+
+
+def run_baseline(warc: str, models: tuple[Path, ...], repeat: int) -> dict:
+    clf = load_models(models)
+    rss_model = _rss_mb()
+    seconds, pages, kept = best_of(repeat, lambda: baseline_pass(warc, clf))
+    return {
+        "pages": pages, "unit": "pages", "seconds": seconds, "rss_model_mb": rss_model, "kept_urls": kept,
+        "scored_per_model": clf.scored,
+    }  # fmt: skip
+
+
+def routed_store(root: str, router: OutOfFold):
+    """A `Store` whose `iter_batches` routes each batch's URLs: `recall_warc` scores the cache batch by batch."""
+    from recall.storage import Store
+
+    class RoutedStore(Store):
+        def iter_batches(self, rel: str, columns: list[str] | None = None, batch_size: int = 2048):
+            for batch in super().iter_batches(rel, columns=columns, batch_size=batch_size):
+                if "url" in batch.schema.names:
+                    router.route(batch.column("url").to_pylist())
+                yield batch
+
+    return RoutedStore(root)
+
+
+def routed_fetch(router: OutOfFold) -> Callable[..., Iterator]:
+    """`recall.pipeline.fetch_pages` that routes each refetched page's URL: the cascade re-scores one page's
+    trafilatura text right after it is yielded."""
+    from recall import pipeline
+
+    fetch = pipeline.fetch_pages
+
+    def fetch_pages(*args, **kwargs) -> Iterator:
+        for row, page in fetch(*args, **kwargs):
+            router.route([row["url"]])
+            yield row, page
+
+    return fetch_pages
+
+
+def run_ours(warc: str, models: tuple[Path, ...], repeat: int) -> dict:
+    from unittest import mock
+
+    from recall import pipeline
+    from recall.pipeline import Decision, index_warc, recall_warc
+    from recall.records import Stats
+    from recall.settings import Settings
+
+    clf = load_models(models)
+    rss_model = _rss_mb()
+    # the cascade calls the module's fetch_pages: route its URLs too (bench-only patch, recall/ is unchanged)
+    patch = mock.patch.object(pipeline, "fetch_pages", routed_fetch(clf))
+    patch.start()
+    decision = Decision(threshold=THRESHOLD, margin=Settings().cascade_margin)
+    best: dict = {"seconds": float("inf")}
+    round2 = float("inf")
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="webrecall-bench-ours-") as tmp:
+            store, stats = routed_store(tmp, clf), Stats()
+            start = time.perf_counter()
+            index_warc(warc, store=store, stats=stats)
+            indexed = time.perf_counter()
+            recall_stats = Stats()
+            _, pages_rel = recall_warc(
+                warc, round_no=1, store=store, classifier=clf, decision=decision, stats=recall_stats
+            )
+            end = time.perf_counter()
+            if end - start < best["seconds"]:
+                kept = store.read_table(pages_rel, columns=["url"])["url"].to_pylist()
+                best = {
+                    "seconds": end - start, "index_seconds": indexed - start, "recall_seconds": end - indexed,
+                    "pages": stats["html_pages"], "kept_urls": kept,
+                    "stats": {"index": stats.as_dict(), "recall": recall_stats.as_dict()},
+                }  # fmt: skip
+            start = time.perf_counter()  # round 2: the page cache only, the WARC is not re-read
+            recall_warc(warc, round_no=2, store=store, classifier=clf, decision=decision, stats=Stats())
+            round2 = min(round2, time.perf_counter() - start)
+    patch.stop()
+    return {
+        **best, "unit": "pages", "rss_model_mb": rss_model, "round2_seconds": round2, "margin": decision.margin,
+        "scored_per_model": clf.scored,
+    }  # fmt: skip
+
+
+def child(name: str, corpus: Path, models: tuple[Path, ...] | None, repeat: int) -> dict:
+    if name == "train":  # its own process too, so the parent stays small when it forks the others
+        return {"models": [str(m) for m in ensure_models(corpus)]}
+    core = _pin()
+    warc = warc_files(corpus, "CC-MAIN-BENCH")[0]
+    if name == "raw":
+        result = run_raw(warc, repeat)
+    elif name == "baseline":
+        result = run_baseline(warc, models or ensure_models(corpus), repeat)
+    else:
+        result = run_ours(warc, models or ensure_models(corpus), repeat)
+    return {**result, "pinned_core": core, "peak_rss_mb": _peak_rss_mb(), "vmhwm_mb": _hwm_mb()}
+
+
+# -- the parent: spawn, compare, print ---------------------------------------------------------------------------
+
+
+def spawn(name: str, corpus: Path, models: tuple[Path, ...], repeat: int) -> dict:
+    cmd = [sys.executable, __file__, "--only", name, "--json", "--corpus", str(corpus), "--models", *map(str, models)]
+    proc = subprocess.run([*cmd, "--repeat", str(repeat)], capture_output=True, text=True, cwd=ROOT)
+    sys.stderr.write("".join(line for line in proc.stderr.splitlines(True) if line.startswith("model:")))
+    if proc.returncode != 0:
+        sys.exit(f"{name} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def quality(kept: list[str], labels: dict[str, bool]) -> dict:
+    kept_set = set(kept)
+    tp = sum(labels.get(u, False) for u in kept_set)
+    positives = sum(labels.values())
+    precision = tp / len(kept_set) if kept_set else 0.0
+    recall = tp / positives if positives else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    unlabelled = sum(u not in labels for u in kept_set)
+    return {"f1": f1, "precision": precision, "recall": recall, "kept": len(kept_set), "unlabelled_kept": unlabelled}
+
+
+def report(rows: dict[str, dict], summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def num(value: float | None, fmt: str) -> str:
+        return "—" if value is None else format(value, fmt)
+
+    table = Table(title=f"CC-MAIN-BENCH, one core, best of {summary['repeat']}")
+    for col in ("", "pages", "seconds", "pages/s per core", "peak RSS MB", "RSS with 2 models MB"):
+        table.add_column(col, justify="left" if not col else "right")
+    for col in ("F1 (OOF)", "precision", "recall", "kept"):
+        table.add_column(col, justify="right")
+    for name, label in (("baseline", "baseline"), ("ours", "ours"), ("raw", "raw read (records/s)")):
+        row = rows[name]
+        table.add_row(
+            label, str(row["pages"]), num(row["seconds"], ".2f"), num(row["per_core"], ",.1f"),
+            num(row["peak_rss_mb"], ".0f"), num(row.get("rss_model_mb"), ".0f"), num(row.get("f1"), ".3f"),
+            num(row.get("precision"), ".3f"), num(row.get("recall"), ".3f"), num(row.get("kept"), "d"),
+        )  # fmt: skip
+    console = Console(width=max(Console().width, 132))
+    console.print(table)
+    agree = summary["agreement"]
+    console.print(
+        f"ours/baseline pages/s: [bold]{summary['ratio_ours_vs_baseline']:.1f}x[/]   "
+        f"ours index {rows['ours']['index_seconds']:.2f}s + recall {rows['ours']['recall_seconds']:.2f}s\n"
+        f"round 2 (recall_warc from the cache): {summary['round2_seconds']:.2f}s, "
+        f"[bold]{summary['round2_speedup']:.1f}x[/] faster than round 1\n"
+        f"agreement |ours ∩ base| / |base| = {agree['ours_in_base']:.3f} "
+        f"({agree['base_kept']} base, {agree['ours_kept']} ours, {agree['ours_only']} ours only)\n"
+        f"baseline's kept code pages also kept by ours: [bold]{agree['base_code_kept_by_ours']:.1%}[/] "
+        f"({agree['base_code']} pages; target >= 99%); labelled code pages kept by one only: "
+        f"{len(agree['code_base_only_urls'])} base only, {len(agree['code_ours_only_urls'])} ours only\n"
+        f"out-of-fold: {summary['train_bench_overlap']} of {summary['bench_pages']} BENCH urls are DEV pages; each "
+        f"page is scored by the model trained on the other host fold ({FOLD_SCHEME}; BENCH pages per fold "
+        f"{summary['bench_per_fold']}), in both pipelines, so F1/precision/recall are held out by host"
+    )
+    console.print(f"written {RESULTS.relative_to(ROOT)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per pipeline; the best time counts")
+    parser.add_argument("--only", choices=STEPS, help="run one pipeline in this process (used by the parent)")
+    parser.add_argument("--json", action="store_true", help="with --only: print the result as one JSON line")
+    parser.add_argument(
+        "--models", type=Path, nargs=FOLDS, help="fold model directories (default: train or reuse bench/.cache)"
+    )
+    args = parser.parse_args()
+    corpus = args.corpus.resolve()
+    if not warc_files(corpus, "CC-MAIN-BENCH"):
+        sys.exit(f"no CC-MAIN-BENCH WARC under {corpus}")
+    if args.only:
+        result = child(args.only, corpus, tuple(args.models) if args.models else None, args.repeat)
+        print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+        return
+
+    models = model_dirs(corpus)
+    spawn("train", corpus, models, 1)  # a no-op when bench/.cache already holds these models
+    rows = {name: spawn(name, corpus, models, args.repeat) for name in ROWS}  # sequential, never concurrent
+    labels = read_labels(corpus, "CC-MAIN-BENCH")
+    for name in ("baseline", "ours"):
+        rows[name].update(quality(rows[name]["kept_urls"], labels))
+    for row in rows.values():
+        row["per_core"] = row["pages"] / row["seconds"]
+    base, ours = set(rows["baseline"]["kept_urls"]), set(rows["ours"]["kept_urls"])
+    base_code = {u for u in base if labels.get(u)}
+    code = {u for u, is_code in labels.items() if is_code}
+    agreement = {
+        "ours_in_base": len(ours & base) / len(base) if base else 1.0,
+        "base_code_kept_by_ours": len(ours & base_code) / len(base_code) if base_code else 1.0,
+        "base_kept": len(base), "ours_kept": len(ours), "base_code": len(base_code), "ours_only": len(ours - base),
+        "base_only_urls": sorted(base - ours), "ours_only_urls": sorted(ours - base),
+        "code_base_only_urls": sorted((base - ours) & code), "code_ours_only_urls": sorted((ours - base) & code),
+    }  # fmt: skip
+    summary = {
+        "repeat": args.repeat,
+        "ratio_ours_vs_baseline": rows["ours"]["per_core"] / rows["baseline"]["per_core"],
+        "round2_seconds": rows["ours"]["round2_seconds"],
+        "round2_speedup": rows["ours"]["seconds"] / rows["ours"]["round2_seconds"],
+        "agreement": agreement,
+        "train_bench_overlap": len(labels.keys() & read_labels(corpus, "CC-MAIN-DEV").keys()),
+        "bench_pages": len(labels),
+        "bench_per_fold": [sum(host_fold(u) == k for u in labels) for k in range(FOLDS)],
+        "folds": FOLD_SCHEME,
+    }
+    metas = [{"dir": str(m), **json.loads((m / "meta.json").read_text(encoding="utf-8"))} for m in models]
+    out = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "corpus": str(corpus),
+        "warc": warc_files(corpus, "CC-MAIN-BENCH")[0], "threshold": THRESHOLD, "score_batch": SCORE_BATCH,
+        "models": metas, "rows": rows, **summary,
+    }  # fmt: skip
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(RESULTS)
+    report(rows, summary)
+
+
+if __name__ == "__main__":
+    main()

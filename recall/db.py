@@ -1,0 +1,150 @@
+"""Metadata tables (SQLModel) and the engine. Bulk data lives in files (see storage.py), never here.
+
+The schema is owned by Alembic (`migrations/`); `migrate()` runs `alembic upgrade head`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint, event
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, create_engine
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Round(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    number: int = Field(index=True, unique=True)
+    status: str = Field(default="pending", index=True)
+    """pending -> indexing -> training -> recalling -> finalizing -> done | failed | cancelled"""
+    crawl_id: str = ""
+    base_url: str = ""
+    threshold: float = 0.5
+    top_k: int | None = None
+    effective_threshold: float | None = None
+    model_id: int | None = Field(default=None, foreign_key="model.id")
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    totals: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class WarcTask(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("round_id", "phase", "warc_url"),)
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    phase: str = "recall"
+    """'index' (read the WARC into the page cache) or 'recall' (score and keep)."""
+    warc_url: str
+    status: str = Field(default="pending", index=True)
+    attempts: int = 0
+    pages: int = 0
+    html_pages: int = 0
+    recalled: int = 0
+    stats: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class Model(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    version: str = Field(index=True, unique=True)
+    round_id: int | None = Field(default=None, index=True)
+    path: str
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DomainStat(SQLModel, table=True):
+    round_id: int = Field(foreign_key="round.id", primary_key=True)
+    domain: str = Field(primary_key=True)
+    site: str = Field(default="", index=True)
+    pages: int = 0
+    recalled: int = 0
+    fraction: float = Field(default=0.0, index=True)
+    tokens: int = 0
+    recalled_tokens: int = 0
+    score_mean: float = 0.0
+    score_p10: float = 0.0
+    score_p50: float = 0.0
+    score_p90: float = 0.0
+    related: bool = Field(default=False, index=True)
+
+
+class Label(SQLModel, table=True):
+    """Append-only history: the latest per (pattern, annotator) wins; nothing is ever updated."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    pattern: str = Field(index=True)
+    scope: str = "pattern"
+    """'pattern' (a URL pattern) or 'url' (exactly one page, e.g. from a labels/*.jsonl file)."""
+    label: str
+    annotator: str = Field(default="", index=True)
+    round_id: int | None = None
+    reason: str = ""
+    source: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class QueueItem(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("round_id", "domain"),)
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    domain: str
+    priority: float = Field(default=0.0, index=True)
+    reason: str = ""
+    status: str = Field(default="pending", index=True)
+    claimed_by: str = ""
+    lease_until: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str) -> Engine:
+    """One engine per URL per process. SQLite gets WAL and a busy timeout so processes can share it."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def session(url: str) -> Session:
+    return Session(get_engine(url), expire_on_commit=False)
+
+
+def migrate(url: str) -> None:
+    """`alembic upgrade head` on `url` (safe to rerun)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    get_engine(url)  # creates the SQLite parent dir
+    command.upgrade(cfg, "head")

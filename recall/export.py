@@ -1,0 +1,64 @@
+"""Export a round's recalled pages as JSONL or Parquet, streamed shard by shard (constant memory)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import IO, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from sqlmodel import select
+
+from recall.db import Round, WarcTask, session
+from recall.pipeline import PAGES_SCHEMA, pages_path
+from recall.settings import Settings
+from recall.storage import Store
+
+Format = Literal["jsonl", "parquet"]
+
+
+def recalled_batches(settings: Settings, round_no: int, *, min_score: float | None = None) -> Iterator[pa.RecordBatch]:
+    """The recalled pages of a round: completed WARC shards only, at or above the round's effective threshold."""
+    with session(settings.db_url) as db:
+        rnd = db.exec(select(Round).where(Round.number == round_no)).first()
+        if rnd is None:
+            raise ValueError(f"no round {round_no}")
+        if rnd.status != "done":
+            raise ValueError(f"round {round_no} is {rnd.status}, not done")
+        done = db.exec(
+            select(WarcTask.warc_url).where(
+                WarcTask.round_id == rnd.id, WarcTask.phase == "recall", WarcTask.status == "done"
+            )
+        ).all()
+    floor = max(rnd.effective_threshold or rnd.threshold, min_score or 0.0)
+    store = Store(settings.data_dir)
+    for location in sorted(done):
+        for batch in store.iter_batches(pages_path(round_no, location)):
+            mask = pc.greater_equal(batch.column("score"), pa.scalar(floor, pa.float32()))
+            kept = batch.filter(mask)
+            if kept.num_rows:
+                yield kept
+
+
+def export(settings: Settings, round_no: int, out: IO[bytes], *, fmt: Format = "jsonl",
+           min_score: float | None = None) -> int:  # fmt: skip
+    """Write the round's recalled pages to a binary stream; returns the number of rows."""
+    if fmt not in ("jsonl", "parquet"):
+        raise ValueError(f"unknown export format {fmt!r}; valid: jsonl, parquet")
+    rows = 0
+    writer = pq.ParquetWriter(out, PAGES_SCHEMA, compression="zstd") if fmt == "parquet" else None
+    try:
+        for batch in recalled_batches(settings, round_no, min_score=min_score):
+            rows += batch.num_rows
+            if writer is not None:
+                writer.write_batch(batch)
+                continue
+            for row in batch.to_pylist():
+                row["score"] = round(float(row["score"]), 6)
+                out.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows

@@ -1,0 +1,216 @@
+"""Work on one WARC file: the two stages every round is made of.
+
+- `index_warc`: stream the WARC once -> HTML pages -> fast text (resiliparse) -> the page cache
+  (`cache/<warc_id>.parquet`). Needs no model; later rounds never re-read the WARC.
+- `recall_warc`: page cache -> BPE + fastText score -> per-round page index; pages that may be kept are
+  fetched back by byte range (coalesced) and extracted with trafilatura, the kept text.
+Both write their file last-to-first atomically, so a rerun replaces and never duplicates.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from recall.classifier import Classifier
+from recall.domains import guess_lang, split_url
+from recall.extract import extract
+from recall.records import Page, Stats
+from recall.sources import open_stream, read_range
+from recall.storage import Store, warc_id
+from recall.warc import iter_pages, read_page
+
+BATCH = 512
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+
+CACHE_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("path", pa.string()),
+        ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64()), ("title", pa.string()),
+        ("lang", pa.string()), ("text", pa.string()), ("text_len", pa.int32()),
+    ]
+)  # fmt: skip
+INDEX_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("path", pa.string()),
+        ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64()), ("score", pa.float32()),
+        ("lang", pa.string()), ("text_len", pa.int32()), ("kept", pa.bool_()),
+    ]
+)  # fmt: skip
+PAGES_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("title", pa.string()),
+        ("text", pa.string()), ("score", pa.float32()), ("lang", pa.string()), ("warc", pa.string()),
+        ("offset", pa.int64()), ("length", pa.int64()), ("round", pa.int32()), ("model", pa.string()),
+    ]
+)  # fmt: skip
+
+
+def cache_path(location: str) -> str:
+    return f"cache/{warc_id(location)}.parquet"
+
+
+def index_path(round_no: int, location: str) -> str:
+    return f"rounds/{round_no}/index/{warc_id(location)}.parquet"
+
+
+def pages_path(round_no: int, location: str) -> str:
+    return f"rounds/{round_no}/pages/{warc_id(location)}.parquet"
+
+
+def _title(html: str) -> str:
+    m = _TITLE.search(html, 0, 65536)
+    return " ".join(htmllib.unescape(m.group(1)).split())[:500] if m else ""
+
+
+def _batched(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    batch: list[dict] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _cache_rows(pages: Iterable[Page], *, extractor: str, stats: Stats) -> Iterator[dict]:
+    for page in pages:
+        with stats.timer("extract"):
+            text = extract(page.html, extractor)
+        if not text:
+            stats.incr("empty_text")
+        host, site, path = split_url(page.url)
+        yield {
+            "url": page.url, "domain": host, "site": site, "path": path, "warc": page.warc_path,
+            "offset": page.offset, "length": page.length, "title": _title(page.html),
+            "lang": guess_lang(text), "text": text, "text_len": len(text),
+        }  # fmt: skip
+
+
+def index_warc(
+    location: str, *, store: Store, stats: Stats, extractor: str = "resiliparse",
+    max_record_bytes: int = 8 * 1024 * 1024, timeout: float = 60, retries: int = 5,
+) -> str:  # fmt: skip
+    """Read a WARC once into the page cache; returns the cache path. Bad records are counted, not fatal."""
+    rel = cache_path(location)
+    with open_stream(location, timeout=timeout, retries=retries) as stream, store.writer(rel, CACHE_SCHEMA) as out:
+        stats.incr("stream_opens")
+        pages = iter_pages(stream, warc_path=location, stats=stats, max_record_bytes=max_record_bytes)
+        for batch in _batched(_cache_rows(pages, extractor=extractor, stats=stats), BATCH):
+            out.write_table(pa.Table.from_pylist(batch, schema=CACHE_SCHEMA))
+            stats.incr("html_pages", len(batch))
+    return rel
+
+
+@dataclass(slots=True)
+class Decision:
+    threshold: float
+    """Pages scoring at or above it are kept."""
+    margin: float = 0.0
+    """Pages within `margin` below it are re-scored on the trafilatura text (the cascade)."""
+
+
+def _coalesce(rows: list[dict], gap: int = 256 * 1024, span: int = 8 * 1024 * 1024) -> Iterator[list[dict]]:
+    """Group records by nearby offsets so one range request fetches several kept pages."""
+    group: list[dict] = []
+    for row in sorted(rows, key=lambda r: r["offset"]):
+        if group and (
+            row["offset"] - (group[-1]["offset"] + group[-1]["length"]) > gap
+            or row["offset"] + row["length"] - group[0]["offset"] > span
+        ):
+            yield group
+            group = []
+        group.append(row)
+    if group:
+        yield group
+
+
+def fetch_pages(
+    location: str, rows: list[dict], *, stats: Stats, max_record_bytes: int, timeout: float, retries: int
+) -> Iterator[tuple[dict, Page]]:
+    """Read records back by byte range (the page index says where), never the whole file."""
+    for group in _coalesce(rows):
+        start = group[0]["offset"]
+        end = max(r["offset"] + r["length"] for r in group)
+        with stats.timer("range_read"):
+            blob = read_range(location, start, end - start, timeout=timeout, retries=retries)
+        stats.incr("range_reads")
+        stats.incr("range_bytes", len(blob))
+        for row in group:
+            chunk = blob[row["offset"] - start : row["offset"] - start + row["length"]]
+            refetch = Stats()  # the reader's own counters must not mix with this stage's total/kept
+            page = read_page(
+                chunk, warc_path=location, offset=row["offset"], stats=refetch, max_record_bytes=max_record_bytes
+            )
+            if page is None:
+                for reason, n in refetch.errors().items():
+                    stats.incr(f"refetch_failed_{reason}", n)
+                continue
+            yield row, page
+
+
+def recall_warc(
+    location: str, *, round_no: int, store: Store, classifier: Classifier, decision: Decision, stats: Stats,
+    text_extractor: str = "trafilatura", max_record_bytes: int = 8 * 1024 * 1024,
+    timeout: float = 60, retries: int = 5,
+) -> tuple[str, str]:  # fmt: skip
+    """Score the cached pages of one WARC; write the round's page index and its recalled pages."""
+    floor = decision.threshold - decision.margin
+    candidates: list[dict] = []
+    idx_rel, pages_rel = index_path(round_no, location), pages_path(round_no, location)
+    with store.writer(idx_rel, INDEX_SCHEMA) as idx_out:
+        cols = ["url", "domain", "site", "path", "warc", "offset", "length", "title", "lang", "text", "text_len"]
+        for batch in store.iter_batches(cache_path(location), columns=cols, batch_size=BATCH):
+            data = batch.to_pydict()
+            with stats.timer("score"):
+                scores = classifier.score(data["text"])
+            stats.incr("total", len(scores))
+            keep = scores >= floor
+            for i in np.flatnonzero(keep):
+                row = {k: data[k][i] for k in cols if k != "text"}
+                row["fast_text"], row["score"] = data["text"][i], float(scores[i])
+                candidates.append(row)
+            del data["text"], data["title"]
+            data["score"] = scores.astype(np.float32)
+            data["kept"] = (scores >= decision.threshold).tolist()
+            idx_out.write_table(pa.Table.from_pydict(data, schema=INDEX_SCHEMA))
+    kept_rows: list[dict] = []
+    rescored: dict[str, float] = {}
+    for row, page in fetch_pages(
+        location, candidates, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout, retries=retries
+    ):
+        with stats.timer("extract_keep"):
+            text = extract(page.html, text_extractor) or row["fast_text"]
+        score = row["score"]
+        if score < decision.threshold:
+            stats.incr("cascade_rescored")
+            score = float(classifier.score([text])[0])
+            if score < decision.threshold:
+                continue
+            rescored[row["url"]] = score
+        kept_rows.append(
+            {
+                "url": row["url"], "domain": row["domain"], "site": row["site"], "title": row["title"],
+                "text": text, "score": score, "lang": row["lang"], "warc": row["warc"], "offset": row["offset"],
+                "length": row["length"], "round": round_no, "model": classifier.version,
+            }
+        )  # fmt: skip
+    if rescored:  # the cascade promoted pages: the index must agree with the shard
+        table = store.read_table(idx_rel)
+        urls = table.column("url").to_pylist()
+        scores_col = [rescored.get(u, s) for u, s in zip(urls, table.column("score").to_pylist(), strict=True)]
+        kept_col = [k or u in rescored for u, k in zip(urls, table.column("kept").to_pylist(), strict=True)]
+        table = table.set_column(table.schema.get_field_index("score"), "score", pa.array(scores_col, pa.float32()))
+        table = table.set_column(table.schema.get_field_index("kept"), "kept", pa.array(kept_col))
+        store.write_table(idx_rel, table)
+    store.write_table(pages_rel, pa.Table.from_pylist(kept_rows, schema=PAGES_SCHEMA))
+    stats.incr("kept", len(kept_rows))
+    stats.counts["dropped"] += stats["total"] - len(kept_rows)
+    stats.counts["dropped_low_score"] += stats["total"] - len(kept_rows)
+    return idx_rel, pages_rel

@@ -1,0 +1,85 @@
+"""The one record that flows through the stages, and the fixed-name stage counters."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Page:
+    """One HTML response of a WARC file, enriched stage by stage (reader -> extractor -> scorer)."""
+
+    url: str
+    warc_path: str
+    offset: int
+    length: int
+    html: str = ""
+    text: str = ""
+    title: str = ""
+    score: float = 0.0
+    lang: str = ""
+    domain: str = ""
+    host: str = ""
+    path: str = ""
+    charset: str = ""
+    meta: dict[str, object] = field(default_factory=dict)
+
+
+class Stats:
+    """Counts with fixed names: `total`, `kept`, `dropped`, `dropped_<reason>`, plus `<stage>_seconds`.
+
+    Every stage counts into one of these; a WARC task saves `as_dict()` with its result.
+    """
+
+    __slots__ = ("counts", "seconds")
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.seconds: dict[str, float] = {}
+
+    def incr(self, name: str, n: int = 1) -> None:
+        self.counts[name] += n
+
+    def drop(self, reason: str) -> None:
+        self.counts["dropped"] += 1
+        self.counts[f"dropped_{reason}"] += 1
+
+    def timer(self, stage: str) -> _Timer:
+        return _Timer(self, stage)
+
+    def merge(self, other: Stats | dict[str, float]) -> None:
+        data = other.as_dict() if isinstance(other, Stats) else other
+        for key, value in data.items():
+            if key.endswith("_seconds"):
+                stage = key[: -len("_seconds")]
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + float(value)
+            else:
+                self.counts[key] += int(value)
+
+    def errors(self) -> dict[str, int]:
+        """The drop reasons only, e.g. {"truncated": 2, "not_html": 40}."""
+        return {k[len("dropped_") :]: v for k, v in sorted(self.counts.items()) if k.startswith("dropped_")}
+
+    def as_dict(self) -> dict[str, float]:
+        out: dict[str, float] = dict(sorted(self.counts.items()))
+        out.update({f"{k}_seconds": round(v, 4) for k, v in sorted(self.seconds.items())})
+        return out
+
+    def __getitem__(self, name: str) -> int:
+        return self.counts[name]
+
+
+class _Timer:
+    __slots__ = ("stats", "stage", "start")
+
+    def __init__(self, stats: Stats, stage: str) -> None:
+        self.stats, self.stage, self.start = stats, stage, 0.0
+
+    def __enter__(self) -> _Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stats.seconds[self.stage] = self.stats.seconds.get(self.stage, 0.0) + time.perf_counter() - self.start

@@ -1,0 +1,144 @@
+"""After a round's last WARC: per-domain statistics, round totals, and measures against labels."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlmodel import col, delete, select
+
+from recall.db import DomainStat, Model, Round, WarcTask, session, utcnow
+from recall.labels import read_jsonl
+from recall.patterns import url_key
+from recall.pipeline import index_path
+from recall.settings import Settings
+from recall.storage import Store
+
+INDEX_COLUMNS = ["url", "domain", "site", "score", "text_len", "kept", "lang"]
+
+
+def round_index(store: Store, round_no: int, locations: list[str], columns: list[str] | None = None) -> pa.Table:
+    """The round's page index over its completed WARC files (completed shards only)."""
+    tables = [store.read_table(index_path(round_no, loc), columns=columns or INDEX_COLUMNS) for loc in locations]
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
+        return pa.table({c: pa.array([], pa.string()) for c in (columns or INDEX_COLUMNS)})
+    return pa.concat_tables(tables)
+
+
+def topk_threshold(scores: np.ndarray, k: int, floor: float) -> float:
+    """The score of the K-th best page (ties keep a few more), never under the candidate floor."""
+    if len(scores) == 0:
+        return 1.0
+    if k >= len(scores):
+        return floor
+    kth = float(np.partition(scores, len(scores) - k)[len(scores) - k])
+    return max(kth, floor)
+
+
+def domain_rows(index: pa.Table, round_id: int, related_fraction: float) -> list[DomainStat]:
+    if index.num_rows == 0:
+        return []
+    recalled_tokens = pc.if_else(index["kept"], index["text_len"], 0)
+    table = index.append_column("kept_int", pc.cast(index["kept"], pa.int64())).append_column(
+        "kept_len", recalled_tokens
+    )
+    grouped = table.group_by(["domain", "site"]).aggregate(
+        [
+            ("url", "count"), ("kept_int", "sum"), ("text_len", "sum"), ("kept_len", "sum"), ("score", "mean"),
+            ("score", "tdigest", pc.TDigestOptions(q=[0.1, 0.5, 0.9])),
+        ]
+    )  # fmt: skip
+    rows = []
+    for r in grouped.to_pylist():
+        pages, recalled = int(r["url_count"]), int(r["kept_int_sum"] or 0)
+        p10, p50, p90 = (float(x) for x in r["score_tdigest"])
+        fraction = recalled / pages if pages else 0.0
+        rows.append(
+            DomainStat(
+                round_id=round_id, domain=r["domain"], site=r["site"], pages=pages, recalled=recalled,
+                fraction=fraction, tokens=int(r["text_len_sum"] or 0), recalled_tokens=int(r["kept_len_sum"] or 0),
+                score_mean=float(r["score_mean"]), score_p10=p10, score_p50=p50, score_p90=p90,
+                related=fraction > related_fraction,
+            )
+        )  # fmt: skip
+    return rows
+
+
+def measure(urls: list[str], kept: list[bool], labels_path: str) -> dict[str, Any]:
+    """Precision/recall of the recalled set against a url-level labels file, on the pages of this round."""
+    truth: dict[str, bool] = {}
+    for row in read_jsonl(labels_path):
+        if row.get("url") and row.get("label") in ("code", "non-code"):
+            truth[url_key(row["url"])] = row["label"] == "code"
+    tp = fp = fn = tn = 0
+    for url, k in zip(urls, kept, strict=True):
+        t = truth.get(url_key(url))
+        if t is None:
+            continue
+        tp, fp, fn, tn = tp + (k and t), fp + (k and not t), fn + (not k and t), tn + (not k and not t)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"labeled_pages": tp + fp + fn + tn, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+            "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}  # fmt: skip
+
+
+def finalize(settings: Settings, round_id: int) -> Round:
+    store = Store(settings.data_dir)
+    with session(settings.db_url) as db:
+        rnd = db.get(Round, round_id)
+        assert rnd is not None
+        tasks = db.exec(select(WarcTask).where(WarcTask.round_id == round_id)).all()
+    done = [t.warc_url for t in tasks if t.phase == "recall" and t.status == "done"]
+    index = round_index(store, rnd.number, done)
+    effective = rnd.threshold
+    if rnd.top_k is not None:
+        effective = topk_threshold(index["score"].to_numpy(zero_copy_only=False), rnd.top_k, settings.top_k_floor)
+        kept = pc.greater_equal(index["score"], effective)
+        index = index.set_column(index.schema.get_field_index("kept"), "kept", kept)
+    errors: Counter[str] = Counter()
+    totals: Counter[str] = Counter()
+    seconds = 0.0
+    for t in tasks:
+        for key, value in t.stats.items():
+            if key.startswith("dropped_") and t.phase == "index":
+                errors[key[len("dropped_") :]] += int(value)
+        if t.phase == "index":
+            totals["pages"] += t.pages
+            totals["html_pages"] += t.html_pages
+        seconds += float(t.stats.get("task_seconds", 0.0))
+        if t.status in ("failed", "skipped"):
+            errors[f"warc_{t.status}"] += 1
+    rows = domain_rows(index, round_id, settings.related_fraction)
+    recalled = int(pc.sum(pc.cast(index["kept"], pa.int64())).as_py() or 0) if index.num_rows else 0
+    out: dict[str, Any] = {
+        **totals, "recalled": recalled, "recalled_chars": sum(r.recalled_tokens for r in rows),
+        "domains": len(rows), "related_domains": sum(r.related for r in rows), "errors": dict(errors),
+        "warcs": len(done), "warcs_failed": sum(t.status in ("failed", "skipped") for t in tasks),
+        "task_seconds": round(seconds, 2),
+        "pages_per_s": round(totals["html_pages"] / seconds, 2) if seconds else 0.0,
+        "languages": dict(Counter(index["lang"].to_pylist()).most_common(20)) if index.num_rows else {},
+    }  # fmt: skip
+    if rnd.params.get("eval_labels"):
+        out["eval"] = measure(index["url"].to_pylist(), index["kept"].to_pylist(), rnd.params["eval_labels"])
+    with session(settings.db_url) as db:
+        db.exec(delete(DomainStat).where(col(DomainStat.round_id) == round_id))
+        db.add_all(rows)
+        rnd = db.get(Round, round_id)
+        assert rnd is not None
+        if rnd.model_id:
+            model = db.get(Model, rnd.model_id)
+            if model is not None:
+                out["model"] = {"version": model.version, **model.metrics}
+        rnd.totals, rnd.effective_threshold = out, effective
+        if rnd.status != "cancelled":
+            rnd.status = "done"
+        rnd.finished_at = utcnow()
+        db.add(rnd)
+        db.commit()
+        db.refresh(rnd)
+        return rnd

@@ -1,0 +1,355 @@
+"""Round orchestration: create -> index pass -> train -> recall pass -> finalize.
+
+Every step is a plain function over ids, so the embedded default (a local process pool) and the Celery
+workers run exactly the same code. A WARC task writes its files first and its completion row last.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, select
+
+from recall import labels as labels_mod
+from recall.classifier import Classifier, load_cached
+from recall.db import Model, Round, WarcTask, session, utcnow
+from recall.errors import FatalError, NotFoundError, RetryableError, SkippableError
+from recall.patterns import parse
+from recall.pipeline import Decision, cache_path, index_warc, recall_warc
+from recall.records import Stats
+from recall.seeds import build_seeds, read_seed_file
+from recall.settings import Settings
+from recall.sources import resolve_crawl
+from recall.sources import select as select_paths
+from recall.storage import Store
+
+Progress = Callable[[dict[str, Any]], None]
+TERMINAL = {"done", "failed", "cancelled"}
+
+
+@dataclass(slots=True)
+class RoundSpec:
+    crawl_id: str = ""
+    base_url: str = ""
+    warcs: list[str] = field(default_factory=list)
+    limit: int | None = None
+    sample: float | None = None
+    sample_seed: int = 0
+    seed_patterns: list[str] = field(default_factory=list)
+    seed_file: str | None = None
+    threshold: float | None = None
+    top_k: int | None = None
+    eval_labels: str | None = None
+    """A url-level labels JSONL used only to measure the round (never to train)."""
+
+
+def create_round(settings: Settings, spec: RoundSpec) -> Round:
+    """Validate the spec, resolve the WARC list and write the round with its tasks. Raises ValueError/FatalError."""
+    if spec.threshold is not None and spec.top_k is not None:
+        raise ValueError("give a threshold or a top-K budget, not both")
+    if spec.threshold is not None and not 0.0 < spec.threshold < 1.0:
+        raise ValueError("threshold must be between 0 and 1 (exclusive)")
+    if spec.top_k is not None and spec.top_k < 1:
+        raise ValueError("top-K must be a positive number of pages")
+    for pattern in spec.seed_patterns:
+        parse(pattern)
+    seed_texts = read_seed_file(spec.seed_file) if spec.seed_file else []
+    base_url = spec.base_url or settings.source_base_url
+    if spec.warcs:
+        locations = list(spec.warcs)
+    elif spec.crawl_id:
+        locations = resolve_crawl(spec.crawl_id, base_url, timeout=settings.http_timeout, retries=settings.http_retries)
+    else:
+        raise ValueError("give a crawl id or WARC paths/URLs")
+    locations = select_paths(locations, limit=spec.limit, sample=spec.sample, seed=spec.sample_seed)
+    if not locations:
+        raise ValueError("the selection contains no WARC file")
+    with session(settings.db_url) as db:
+        previous = db.exec(select(Round).order_by(col(Round.number).desc())).first()
+        if previous is None and not (spec.seed_patterns or seed_texts or labels_mod.has_code_labels(db)):
+            raise ValueError("the first round needs seeds: --seed-pattern, --seed-file or imported code labels")
+        number = previous.number + 1 if previous else 1
+        if previous is not None and not (spec.seed_patterns or spec.seed_file):
+            # a later round keeps the operator's seeds; imported labels are added at training time
+            spec.seed_patterns = list(previous.params.get("seed_patterns", []))
+            spec.seed_file = previous.params.get("seed_file")
+            seed_texts = read_seed_file(spec.seed_file) if spec.seed_file else []
+        rnd = Round(
+            number=number, crawl_id=spec.crawl_id, base_url=base_url,
+            threshold=settings.threshold if spec.threshold is None else spec.threshold, top_k=spec.top_k,
+            params={
+                "seed_patterns": spec.seed_patterns, "seed_file": spec.seed_file, "seed_texts": len(seed_texts),
+                "eval_labels": spec.eval_labels, "limit": spec.limit, "sample": spec.sample,
+                "ft": settings.ft.model_dump(), "score_extractor": settings.score_extractor,
+                "text_extractor": settings.text_extractor, "cascade_margin": settings.cascade_margin,
+            },
+        )  # fmt: skip
+        db.add(rnd)
+        db.flush()
+        for phase in ("index", "recall"):
+            for loc in locations:
+                db.add(WarcTask(round_id=rnd.id or 0, phase=phase, warc_url=loc))
+        db.commit()
+        db.refresh(rnd)
+        return rnd
+
+
+def _store(settings: Settings) -> Store:
+    return Store(settings.data_dir)
+
+
+def set_status(settings: Settings, round_id: int, status: str, **fields: Any) -> Round:
+    with session(settings.db_url) as db:
+        rnd = db.get(Round, round_id)
+        if rnd is None:
+            raise FatalError(f"round {round_id} does not exist")
+        if rnd.status == "cancelled" and status != "cancelled":
+            return rnd
+        rnd.status = status
+        for key, value in fields.items():
+            setattr(rnd, key, value)
+        db.add(rnd)
+        db.commit()
+        return rnd
+
+
+def is_cancelled(settings: Settings, round_id: int) -> bool:
+    with session(settings.db_url) as db:
+        rnd = db.get(Round, round_id)
+        return rnd is None or rnd.status == "cancelled"
+
+
+def local_model_dir(settings: Settings, model_path: str) -> str:
+    """Models live in the store; workers on other hosts copy one down once per process."""
+    store = _store(settings)
+    if store.local:
+        return store.path(model_path)
+    target = Path(tempfile.gettempdir()) / "webrecall-models" / model_path.replace("/", "_")
+    if not (target / "model.bin").exists():
+        store.get_dir(model_path, str(target))
+    return str(target)
+
+
+def process_warc_task(settings: Settings, task_id: int) -> dict[str, Any]:
+    """The unit of work: one WARC in one phase. Idempotent: outputs are replaced, the row written last."""
+    with session(settings.db_url) as db:
+        task = db.get(WarcTask, task_id)
+        if task is None:
+            raise FatalError(f"WARC task {task_id} does not exist")
+        rnd = db.get(Round, task.round_id)
+        assert rnd is not None
+        if rnd.status == "cancelled":
+            return {"task": task_id, "status": "cancelled"}
+        task.status, task.attempts, task.started_at = "running", task.attempts + 1, utcnow()
+        db.add(task)
+        db.commit()
+        model = db.get(Model, rnd.model_id) if rnd.model_id else None
+    store, stats = _store(settings), Stats()
+    io: dict[str, Any] = {"max_record_bytes": settings.max_record_bytes, "timeout": settings.http_timeout,
+                          "retries": settings.http_retries}  # fmt: skip
+    status, error = "done", ""
+    start = time.perf_counter()
+    try:
+        if task.phase == "index":
+            if store.exists(cache_path(task.warc_url)):
+                stats.incr("cache_hit")
+            else:
+                index_warc(task.warc_url, store=store, stats=stats, extractor=settings.score_extractor, **io)
+        else:
+            if model is None:
+                raise FatalError(f"round {rnd.number} has no model to score with")
+            clf = load_cached(local_model_dir(settings, model.path))
+            floor = rnd.threshold if rnd.top_k is None else settings.top_k_floor
+            decision = Decision(threshold=floor, margin=settings.cascade_margin)
+            recall_warc(
+                task.warc_url, round_no=rnd.number, store=store, classifier=clf, decision=decision,
+                stats=stats, text_extractor=settings.text_extractor, **io,
+            )  # fmt: skip
+    except (SkippableError, NotFoundError) as exc:  # this WARC is broken or gone: recorded, the round goes on
+        status, error = "skipped", str(exc)
+    except (RetryableError, FatalError) as exc:
+        retry = isinstance(exc, RetryableError)
+        with session(settings.db_url) as db:
+            row = db.get(WarcTask, task_id)
+            if row is not None:
+                row.status, row.error = ("pending", f"retrying: {exc}") if retry else ("failed", str(exc))
+                db.add(row)
+                db.commit()
+        raise
+    except Exception as exc:  # noqa: BLE001 - classified per WARC: recorded, the round goes on
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+    stats.seconds["task"] = time.perf_counter() - start
+    result = stats.as_dict()
+    with session(settings.db_url) as db:
+        row = db.get(WarcTask, task_id)
+        assert row is not None
+        row.status, row.error, row.stats, row.finished_at = status, error, result, utcnow()
+        row.pages = int(stats["records"]) if task.phase == "index" else int(stats["total"])
+        row.html_pages = int(stats["html_pages"]) if task.phase == "index" else int(stats["total"])
+        row.recalled = int(stats["kept"]) if task.phase == "recall" else 0
+        db.add(row)
+        db.commit()
+    return {"task": task_id, "phase": task.phase, "status": status, "error": error, "stats": result}
+
+
+def pending_tasks(settings: Settings, round_id: int, phase: str) -> list[int]:
+    with session(settings.db_url) as db:
+        rows = db.exec(
+            select(WarcTask.id).where(
+                WarcTask.round_id == round_id, WarcTask.phase == phase, col(WarcTask.status).in_(["pending", "running"])
+            )
+        ).all()
+        return [int(r) for r in rows if r is not None]
+
+
+def train_round(settings: Settings, round_id: int) -> Model:
+    """Seeds from the page cache + labels -> BPE + fastText -> saved, versioned, evaluated model."""
+    store = _store(settings)
+    with session(settings.db_url) as db:
+        rnd = db.get(Round, round_id)
+        assert rnd is not None
+        caches = [
+            cache_path(t.warc_url)
+            for t in db.exec(select(WarcTask).where(WarcTask.round_id == round_id, WarcTask.phase == "index"))
+            if t.status == "done"
+        ]
+        label_set = labels_mod.pattern_set(db)
+    for pattern in rnd.params.get("seed_patterns", []):
+        label_set.add(pattern, "code")
+    seed_texts = read_seed_file(rnd.params["seed_file"]) if rnd.params.get("seed_file") else []
+    train, heldout = build_seeds(
+        store, [c for c in caches if store.exists(c)], labels=label_set, seed_texts=seed_texts,
+        negatives_per_positive=settings.negatives_per_positive, max_pages=settings.max_seed_pages,
+        heldout_fraction=settings.heldout_fraction, seed=rnd.number,
+    )  # fmt: skip
+    counts = train.counts()
+    if counts["positives"] < 2 or counts["negatives"] < 2:
+        raise FatalError(
+            f"not enough seed pages to train: {counts['positives']} positives, {counts['negatives']} negatives "
+            "(do the seed patterns match any page of these WARC files?)"
+        )
+    version = f"r{rnd.number}-{int(time.time())}"
+    clf = Classifier.train(train.texts, train.labels, params=settings.ft, vocab_size=settings.bpe_vocab_size,
+                           version=version)  # fmt: skip
+    metrics: dict[str, Any] = {"seeds": counts, "heldout": heldout.counts()}
+    if heldout.labels and 0 < sum(heldout.labels) < len(heldout.labels):
+        metrics["seed_heldout"] = clf.evaluate(heldout.texts, heldout.labels, threshold=rnd.threshold).as_dict()
+    rel = f"models/{version}"
+    with tempfile.TemporaryDirectory() as tmp:
+        clf.save(tmp)
+        store.put_dir(tmp, rel)
+    with session(settings.db_url) as db:
+        model = Model(version=version, round_id=round_id, path=rel, params=settings.ft.model_dump(), metrics=metrics)
+        db.add(model)
+        db.flush()
+        rnd = db.get(Round, round_id)
+        assert rnd is not None
+        rnd.model_id = model.id
+        db.add(rnd)
+        db.commit()
+        db.refresh(model)
+        return model
+
+
+def _run_phase(
+    settings: Settings, round_id: int, phase: str, executor: Executor | None, progress: Progress | None
+) -> None:
+    ids = pending_tasks(settings, round_id, phase)
+    total = len(ids)
+    done = 0
+
+    def report(result: dict[str, Any]) -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress({"round": round_id, "phase": phase, "done": done, "total": total, **result})
+
+    if executor is None:
+        for task_id in ids:
+            if is_cancelled(settings, round_id):
+                return
+            report(_with_retries(settings, task_id))
+        return
+    futures = [executor.submit(_with_retries, settings, task_id) for task_id in ids]
+    for fut in as_completed(futures):
+        report(fut.result())
+
+
+def _with_retries(settings: Settings, task_id: int) -> dict[str, Any]:
+    """In-process retry policy for retryable errors (Celery has its own)."""
+    from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+    run = retry(
+        retry=retry_if_exception_type(RetryableError), stop=stop_after_attempt(3),
+        wait=wait_random_exponential(multiplier=1, max=30), reraise=True,
+    )(process_warc_task)  # fmt: skip
+    try:
+        return run(settings, task_id)
+    except RetryableError as exc:
+        with session(settings.db_url) as db:
+            row = db.get(WarcTask, task_id)
+            if row is not None:
+                row.status, row.error, row.finished_at = "failed", f"gave up after retries: {exc}", utcnow()
+                db.add(row)
+                db.commit()
+        return {"task": task_id, "status": "failed", "error": str(exc), "stats": {}}
+
+
+def run_round(
+    settings: Settings, round_id: int, *, processes: int | None = None, progress: Progress | None = None
+) -> Round:
+    """Run a round to the end in this process (with a local process pool). Resumable: done tasks are skipped."""
+    n = processes if processes is not None else (settings.processes or os.cpu_count() or 1)
+    set_status(settings, round_id, "indexing", started_at=utcnow())
+    executor: Executor | None = ProcessPoolExecutor(max_workers=n) if n > 1 else None
+    try:
+        _run_phase(settings, round_id, "index", executor, progress)
+        if is_cancelled(settings, round_id):
+            return set_status(settings, round_id, "cancelled")
+        with session(settings.db_url) as db:
+            rnd = db.get(Round, round_id)
+            has_model = rnd is not None and rnd.model_id is not None
+        if not has_model:
+            set_status(settings, round_id, "training")
+            train_round(settings, round_id)
+        set_status(settings, round_id, "recalling")
+        _run_phase(settings, round_id, "recall", executor, progress)
+        if is_cancelled(settings, round_id):
+            return set_status(settings, round_id, "cancelled")
+        return finalize_round(settings, round_id)
+    except (FatalError, ValueError) as exc:
+        set_status(settings, round_id, "failed", error=str(exc), finished_at=utcnow())
+        raise
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+
+
+def finalize_round(settings: Settings, round_id: int) -> Round:
+    from recall.report import finalize
+
+    set_status(settings, round_id, "finalizing")
+    return finalize(settings, round_id)
+
+
+def round_by_number(settings: Settings, number: int | None) -> Round:
+    with session(settings.db_url) as db:
+        query = select(Round).order_by(col(Round.number).desc())
+        if number is not None:
+            query = select(Round).where(Round.number == number)
+        rnd = db.exec(query).first()
+    if rnd is None:
+        raise ValueError(f"no round {number}" if number is not None else "no round yet")
+    return rnd
+
+
+def warc_tasks(settings: Settings, round_id: int) -> Sequence[WarcTask]:
+    with session(settings.db_url) as db:
+        return db.exec(select(WarcTask).where(WarcTask.round_id == round_id).order_by(col(WarcTask.id))).all()

@@ -1,0 +1,117 @@
+"""Training sets for a round: positives from URL patterns, labels and seed texts; hard and random negatives.
+
+Pages whose URL hashes into the held-out slice never train a model: they measure it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recall.patterns import PatternSet
+from recall.storage import Store
+
+
+def is_heldout(url: str, fraction: float) -> bool:
+    """Deterministic split by URL hash, the same on every machine and round."""
+    if fraction <= 0:
+        return False
+    h = int.from_bytes(hashlib.sha1(url.encode("utf-8", "replace")).digest()[:8], "big")
+    return (h % 10_000) < fraction * 10_000
+
+
+@dataclass(slots=True)
+class SeedSet:
+    texts: list[str] = field(default_factory=list)
+    labels: list[bool] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    _seen: set[str] = field(default_factory=set)
+
+    def add(self, text: str, positive: bool, source: str, url: str = "") -> bool:
+        """Add unless empty or a duplicate (same URL or the same exact text by SHA-256)."""
+        if not text.strip():
+            return False
+        keys = [hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()] + ([url] if url else [])
+        if any(k in self._seen for k in keys):
+            return False
+        self._seen.update(keys)
+        self.texts.append(text)
+        self.labels.append(positive)
+        self.sources.append(source)
+        return True
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {"positives": sum(self.labels), "negatives": len(self.labels) - sum(self.labels)}
+        for s in self.sources:
+            out[s] = out.get(s, 0) + 1
+        return out
+
+
+def read_seed_file(path: str | Path) -> list[str]:
+    """A JSONL of positive texts: one object per line with a `text` field (other fields ignored)."""
+    texts = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                raise ValueError(f"{path}:{n}: expected an object with a string 'text' field")
+            texts.append(row["text"])
+    return texts
+
+
+def build_seeds(
+    store: Store, cache_files: Iterable[str], *, labels: PatternSet[str], seed_texts: Iterable[str] = (),
+    negatives_per_positive: float = 1.0, max_pages: int = 500_000, heldout_fraction: float = 0.1, seed: int = 0,
+) -> tuple[SeedSet, SeedSet]:  # fmt: skip
+    """(train, heldout) from the page cache. `labels` maps URL patterns to 'code' / 'non-code' / 'mixed'."""
+    rng = random.Random(seed)
+    train, heldout = SeedSet(), SeedSet()
+    for text in seed_texts:
+        train.add(text, True, "seed_file")
+    pool: list[tuple[str, str]] = []  # reservoir of unlabeled pages: random negatives
+    pool_seen = 0
+    hard: list[tuple[str, str]] = []
+    for rel in cache_files:
+        for batch in store.iter_batches(rel, columns=["url", "text"]):
+            for url, text in zip(batch.column("url").to_pylist(), batch.column("text").to_pylist(), strict=True):
+                match = labels.match(url)
+                target = heldout if is_heldout(url, heldout_fraction) else train
+                if match is not None:
+                    if match[1] == "code":
+                        target.add(text, True, "pattern", url)
+                    elif match[1] == "non-code":
+                        if target is heldout:
+                            heldout.add(text, False, "hard_negative", url)
+                        else:
+                            hard.append((url, text))
+                    continue
+                if target is heldout:
+                    heldout.add(text, False, "random_negative", url)
+                    continue
+                pool_seen += 1
+                if len(pool) < max_pages:
+                    pool.append((url, text))
+                else:
+                    j = rng.randrange(pool_seen)
+                    if j < max_pages:
+                        pool[j] = (url, text)
+    n_pos = sum(train.labels)
+    want = max(int(round(n_pos * negatives_per_positive)), 1)
+    rng.shuffle(hard)
+    for url, text in hard[:want]:
+        train.add(text, False, "hard_negative", url)
+    rng.shuffle(pool)
+    for url, text in pool:
+        if len(train.labels) - sum(train.labels) >= want:
+            break
+        train.add(text, False, "random_negative", url)
+    return train, heldout

@@ -1,0 +1,295 @@
+"""Where WARC files come from: a crawl id resolves through its `warc.paths.gz`; files are streamed, never
+downloaded first, over HTTP(S) (requests, with retries and mid-body resume) or any fsspec URL / local path.
+
+Errors: 404/410 or a missing file -> `NotFoundError`, a `FatalError` (a listed file that is gone will not
+come back, and it usually means a wrong base URL); other 4xx -> `FatalError`; connection errors, timeouts, 429
+and 5xx are retried and, once `retries` is spent, raise `RetryableError` so the task is retried later; a byte
+range that is not (fully) in the file -> `SkippableError` (the page index row is broken, not the source).
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import io
+import json
+import logging
+import math
+import os
+import random
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import BinaryIO, TypeVar
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from recall.errors import FatalError, NotFoundError, RetryableError, SkippableError
+
+log = logging.getLogger(__name__)
+
+COLLINFO_URL = "https://index.commoncrawl.org/collinfo.json"
+USER_AGENT = "webrecall/0.1"
+CRAWL_ID = re.compile(r"CC-MAIN-[A-Za-z0-9-]+")
+MAX_RETRY_AFTER = 300.0
+_BACKOFF = wait_random_exponential(multiplier=0.5, max=30)
+_READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
+T = TypeVar("T")
+
+
+class _Transient(Exception):
+    """A failure worth retrying; `retry_after` is the server's Retry-After in seconds, if any."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+def resolve_crawl(crawl_id: str, base_url: str, *, timeout: float = 60, retries: int = 5) -> list[str]:
+    """The absolute locations of a crawl's WARC files, in the order of its `warc.paths.gz`."""
+    if not CRAWL_ID.fullmatch(crawl_id):
+        raise FatalError(f"invalid crawl id {crawl_id!r}: expected e.g. CC-MAIN-2024-22")
+    url = _join(base_url, f"crawl-data/{crawl_id}/warc.paths.gz")
+    try:
+        raw = _read_all(url, timeout=timeout, retries=retries)
+    except NotFoundError:
+        raise FatalError(f"unknown crawl id {crawl_id!r}: {url} not found") from None
+    try:
+        text = gzip.decompress(raw).decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise FatalError(f"{url} is not a gzipped list of paths: {exc}") from exc
+    paths = [_join(base_url, line.strip()) for line in text.splitlines() if line.strip()]
+    if not paths:
+        raise FatalError(f"{url} lists no WARC files")
+    return paths
+
+
+def latest_crawl(collinfo_url: str = COLLINFO_URL, *, timeout: float = 60, retries: int = 5) -> str:
+    """The newest crawl id: the first entry of Common Crawl's `collinfo.json`, which lists newest first."""
+    try:
+        entries = json.loads(_read_all(collinfo_url, timeout=timeout, retries=retries))
+        crawl_id = entries[0]["id"]
+    except (ValueError, LookupError, TypeError) as exc:
+        raise FatalError(f"{collinfo_url} is not a Common Crawl collinfo.json: {exc!r}") from exc
+    if not isinstance(crawl_id, str) or not CRAWL_ID.fullmatch(crawl_id):
+        raise FatalError(f"{collinfo_url} names an unexpected crawl id {crawl_id!r}")
+    return crawl_id
+
+
+def select(paths: list[str], *, limit: int | None = None, sample: float | None = None, seed: int = 0) -> list[str]:
+    """A deterministic subset in the original order: a seeded sample of ceil(n * sample) paths, then `limit`.
+
+    With one seed, a smaller sample is a subset of a larger one: growing a sample only adds paths.
+    """
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
+    if sample is not None and not 0 < sample <= 1:
+        raise ValueError(f"sample must be a fraction in (0, 1], got {sample!r}")
+    chosen = list(paths)
+    if sample is not None and sample < 1:
+        order = list(range(len(paths)))
+        random.Random(seed).shuffle(order)
+        keep = sorted(order[: math.ceil(len(paths) * sample)])
+        chosen = [paths[i] for i in keep]
+    return chosen[:limit] if limit is not None else chosen
+
+
+@contextmanager
+def open_stream(location: str, *, timeout: float = 60, retries: int = 5) -> Iterator[BinaryIO]:
+    """A binary stream of the stored bytes (a .gz stays compressed); the caller's reader handles gzip."""
+    if _is_http(location):
+        with io.BufferedReader(_HTTPReader(location, timeout=timeout, retries=retries), 1 << 16) as stream:
+            yield stream
+        return
+    with _fsspec_open(location) as f:
+        yield f
+
+
+def read_range(location: str, offset: int, length: int, *, timeout: float = 60, retries: int = 5) -> bytes:
+    """Exactly `length` bytes at `offset` (one record found through the page index)."""
+    if offset < 0 or length < 1:
+        raise ValueError(f"need offset >= 0 and length >= 1, got offset={offset} length={length}")
+    if _is_http(location):
+        data = _retry(location, retries, lambda: _http_range(location, offset, length, timeout))
+    else:
+        with _fsspec_open(location) as f:
+            f.seek(offset)
+            data = f.read(length)
+    if len(data) != length:
+        raise SkippableError(f"{location}: bytes {offset}-{offset + length - 1} are past the end of the file")
+    return data
+
+
+class _HTTPReader(io.RawIOBase):
+    """One continuous body over as many requests as needed: a drop resumes with `Range: bytes=<pos>-`.
+
+    Each read may fail `retries` times in a row; any progress starts the count (and backoff) afresh.
+    """
+
+    def __init__(self, url: str, *, timeout: float, retries: int) -> None:
+        self.url, self._timeout, self._retries = url, timeout, retries
+        self._pos = 0
+        self._size: int | None = None
+        self._validator: str | None = None
+        self._resp: requests.Response | None = None
+        _retry(url, retries, self._connect)
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buf: memoryview | bytearray) -> int:  # type: ignore[override]
+        if not len(buf) or (self._size is not None and self._pos >= self._size):
+            return 0
+        data = _retry(self.url, self._retries, lambda: self._read(len(buf)))
+        memoryview(buf).cast("B")[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._drop()
+        super().close()
+
+    def _read(self, n: int) -> bytes:
+        if self._resp is None:
+            self._connect()
+        assert self._resp is not None
+        try:
+            data: bytes = self._resp.raw.read(n, decode_content=False)
+        except _READ_ERRORS as exc:
+            self._drop()
+            raise _Transient(f"connection lost at byte {self._pos}: {exc!r}") from exc
+        if not data and self._size is not None and self._pos < self._size:
+            self._drop()
+            raise _Transient(f"connection closed at byte {self._pos} of {self._size}")
+        return data
+
+    def _connect(self) -> None:
+        headers = {}
+        if self._pos:
+            headers["Range"] = f"bytes={self._pos}-"
+            if self._validator:
+                headers["If-Range"] = self._validator
+        resp = _request(self.url, headers, self._timeout)
+        if self._pos and not resp.headers.get("Content-Range", "").startswith(f"bytes {self._pos}-"):
+            resp.close()
+            raise RetryableError(f"{self.url}: cannot resume at byte {self._pos} (no Range, or it changed)")
+        if not self._pos:
+            length = resp.headers.get("Content-Length")
+            self._size = int(length) if length and length.isdigit() else None
+            self._validator = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
+        self._resp = resp
+
+    def _drop(self) -> None:
+        if self._resp is not None:
+            self._resp.close()
+            self._resp = None
+
+
+def _http_range(url: str, offset: int, length: int, timeout: float) -> bytes:
+    end = offset + length - 1
+    with _request(url, {"Range": f"bytes={offset}-{end}"}, timeout) as resp:
+        if resp.status_code != 206:
+            raise FatalError(f"{url}: the server ignored the Range header (HTTP {resp.status_code})")
+        try:
+            return bytes(resp.raw.read(decode_content=False))
+        except _READ_ERRORS as exc:
+            raise _Transient(f"connection lost reading bytes {offset}-{end}: {exc!r}") from exc
+
+
+def _request(url: str, headers: dict[str, str], timeout: float) -> requests.Response:
+    """One streaming GET; raises `_Transient` for what a retry may fix, `FatalError` for what it cannot."""
+    try:
+        resp = _session().get(url, headers=headers, timeout=timeout, stream=True)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise _Transient(f"{exc!r}") from exc
+    except requests.RequestException as exc:
+        raise FatalError(f"{url}: {exc}") from exc
+    if resp.status_code < 400:
+        return resp
+    resp.close()
+    status = f"HTTP {resp.status_code} {resp.reason}"
+    if resp.status_code == 429 or resp.status_code >= 500:
+        retry_after = resp.headers.get("Retry-After", "")
+        raise _Transient(status, float(retry_after) if retry_after.isdigit() else None)
+    if resp.status_code in (404, 410):
+        raise NotFoundError(f"{url} not found ({status})")
+    if resp.status_code == 416:
+        raise SkippableError(f"{url}: {headers.get('Range')} is past the end of the file ({status})")
+    raise FatalError(f"{url}: {status}")
+
+
+def _retry(location: str, retries: int, fn: Callable[[], T]) -> T:
+    """Call `fn` under the one retry policy: backoff with jitter, or the server's Retry-After."""
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+    retrying = Retrying(
+        stop=stop_after_attempt(retries + 1),
+        wait=_wait,
+        retry=retry_if_exception_type(_Transient),
+        before_sleep=functools.partial(_log_retry, location, retries),
+        reraise=True,
+    )
+    try:
+        return retrying(fn)
+    except _Transient as exc:
+        raise RetryableError(f"{location}: {exc} (gave up after {retries + 1} attempts)") from exc
+
+
+def _log_retry(location: str, retries: int, state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.warning("%s: %s; retry %d of %d in %.1fs", location, exc, state.attempt_number, retries, wait)
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, _Transient) and exc.retry_after is not None:
+        return min(exc.retry_after, MAX_RETRY_AFTER)
+    return _BACKOFF(state)
+
+
+def _session() -> requests.Session:
+    return _session_of(os.getpid())  # a forked worker must not share its parent's sockets
+
+
+@functools.cache
+def _session_of(pid: int) -> requests.Session:
+    session = requests.Session()
+    session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=32)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+@contextmanager
+def _fsspec_open(location: str) -> Iterator[BinaryIO]:
+    import fsspec
+
+    try:
+        f = fsspec.open(location, "rb").open()
+    except FileNotFoundError:
+        raise NotFoundError(f"{location} not found") from None
+    except (ImportError, ValueError) as exc:
+        raise FatalError(f"cannot open {location}: {exc}") from exc
+    with f:
+        yield f
+
+
+def _read_all(location: str, *, timeout: float, retries: int) -> bytes:
+    with open_stream(location, timeout=timeout, retries=retries) as f:
+        return f.read()
+
+
+def _is_http(location: str) -> bool:
+    return location.lower().startswith(("http://", "https://"))
+
+
+def _join(base: str, path: str) -> str:
+    return f"{base.rstrip('/')}/{path.lstrip('/')}"

@@ -1,0 +1,110 @@
+"""Bulk files under the data dir (a local path or any fsspec URL): Parquet shards, models, exports.
+
+Layout (relative to the data dir):
+  cache/<warc_id>.parquet               fast text + metadata of every HTML page of a WARC (reused by rounds)
+  rounds/<n>/index/<warc_id>.parquet    per-round page index: every HTML page with its score
+  rounds/<n>/pages/<warc_id>.parquet    per-round recalled pages with the kept (trafilatura) text
+  models/<version>/                     model.bin, tokenizer.json, meta.json
+Writes are atomic where the filesystem allows (local: temp file + rename; object stores: one PUT).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def warc_id(location: str) -> str:
+    """A stable, file-name-safe id for a WARC location: readable basename + short hash of the full path."""
+    base = posixpath.basename(location.rstrip("/")) or "warc"
+    for ext in (".warc.gz", ".warc.lz4", ".warc", ".arc.gz", ".arc", ".gz"):
+        if base.endswith(ext):
+            base = base[: -len(ext)]
+            break
+    digest = hashlib.sha1(location.encode()).hexdigest()[:10]
+    return f"{_UNSAFE.sub('_', base)[:80]}-{digest}"
+
+
+class Store:
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip("/")
+        self.fs, self.base = fsspec.core.url_to_fs(self.root)
+        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+
+    def path(self, *parts: str) -> str:
+        return posixpath.join(self.base, *parts)
+
+    def url(self, *parts: str) -> str:
+        """The location as a URL/path other processes can open (fsspec-style)."""
+        return self.fs.unstrip_protocol(self.path(*parts)) if not self.local else self.path(*parts)
+
+    def exists(self, rel: str) -> bool:
+        return bool(self.fs.exists(self.path(rel)))
+
+    def makedirs(self, rel: str) -> None:
+        self.fs.makedirs(self.path(rel), exist_ok=True)
+
+    def write_table(self, rel: str, table: pa.Table) -> None:
+        target = self.path(rel)
+        self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+        if self.local:
+            tmp = f"{target}.{uuid.uuid4().hex}.tmp"
+            pq.write_table(table, tmp, compression="zstd", filesystem=self.fs)
+            self.fs.mv(tmp, target)
+        else:
+            with self.fs.open(target, "wb") as fh:
+                pq.write_table(table, fh, compression="zstd")
+
+    @contextmanager
+    def writer(self, rel: str, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
+        """Stream row groups into `rel`; the file appears (atomically on local disks) only on success."""
+        target = self.path(rel)
+        self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+        tmp = f"{target}.{uuid.uuid4().hex}.tmp" if self.local else target
+        try:
+            with self.fs.open(tmp, "wb") as fh, pq.ParquetWriter(fh, schema, compression="zstd") as pw:
+                yield pw
+            if self.local:
+                self.fs.mv(tmp, target)
+        finally:
+            if self.local and self.fs.exists(tmp):
+                self.fs.rm(tmp)
+
+    def read_table(self, rel: str, columns: list[str] | None = None) -> pa.Table:
+        with self.fs.open(self.path(rel), "rb") as fh:
+            return pq.read_table(fh, columns=columns)
+
+    def iter_batches(
+        self, rel: str, columns: list[str] | None = None, batch_size: int = 2048
+    ) -> Iterator[pa.RecordBatch]:
+        with self.fs.open(self.path(rel), "rb") as fh:
+            yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_size, columns=columns)
+
+    def list(self, rel: str, suffix: str = ".parquet") -> list[str]:
+        """Relative paths under `rel` ending in `suffix`, sorted (temp files excluded)."""
+        if not self.exists(rel):
+            return []
+        found = self.fs.find(self.path(rel))
+        prefix = self.base.rstrip("/") + "/"
+        return sorted(p[len(prefix):] if p.startswith(prefix) else p for p in found if p.endswith(suffix))
+
+    def remove(self, rel: str) -> None:
+        if self.exists(rel):
+            self.fs.rm(self.path(rel), recursive=True)
+
+    def put_dir(self, local_dir: str, rel: str) -> None:
+        self.fs.makedirs(self.path(rel), exist_ok=True)
+        self.fs.put(local_dir.rstrip("/") + "/", self.path(rel), recursive=True)
+
+    def get_dir(self, rel: str, local_dir: str) -> None:
+        self.fs.get(self.path(rel) + "/", local_dir.rstrip("/") + "/", recursive=True)

@@ -1,0 +1,296 @@
+"""WARC reader: one `Page` per HTML response, addressed by the stored (compressed) byte range of its record.
+
+fastwarc does the parsing (several times faster than warcio, see bench/warc_readers.py); everything a
+broken record or file can do ends up as a counted drop reason, never as an exception.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
+
+from recall.records import Page, Stats
+
+MAX_RECORD_BYTES = 8 * 1024 * 1024
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_DETECT_BYTES = 32 * 1024
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,300}?charset\s*=\s*["']?\s*([a-z0-9_.:+-]{1,40})""", re.I)
+# WHATWG: labels that browsers decode with a superset codec.
+_SUPERSETS = {
+    "gb2312": "gb18030", "gbk": "gb18030", "ascii": "cp1252", "iso8859-1": "cp1252", "iso8859-9": "cp1254",
+    "shift_jis": "cp932", "euc_kr": "cp949", "tis-620": "cp874", "iso8859-11": "cp874", "big5": "big5hkscs",
+}  # fmt: skip
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+class _StreamBroken(Exception):
+    """The stream failed mid-record (args[0] is the drop reason): nothing after it can be trusted."""
+
+
+class _TooLarge(Exception):
+    """Decompressed payload exceeds the cap (a gzip bomb or a huge page)."""
+
+
+def iter_pages(
+    stream: BinaryIO, *, warc_path: str, stats: Stats, max_record_bytes: int = MAX_RECORD_BYTES
+) -> Iterator[Page]:
+    """Stream HTML pages of a WARC (gzip, LZ4 or plain); a page is yielded once the next record's offset
+    gives its stored length, so offsets/lengths are byte ranges in the file as stored."""
+    pending: Page | None = None
+    last_pos = -1
+    try:
+        records = ArchiveIterator(stream, parse_http=False, verify_digests=False)
+    except BaseException as exc:  # noqa: BLE001 - pyo3 panics derive from BaseException
+        _reraise_control(exc)
+        stats.drop("unparseable")
+        return
+    while True:
+        done, broken = None, False
+        with stats.timer("warc"):
+            try:
+                record = next(records)
+            except StopIteration:
+                break
+            except BaseException as exc:  # noqa: BLE001
+                _reraise_control(exc)
+                stats.drop(_classify(exc))
+                break
+            stats.incr("records")
+            pos = record.stream_pos
+            if pos <= last_pos:  # whole-file gzip: records share one member and cannot be fetched by range
+                pending = None
+                stats.drop("unparseable")
+                break
+            last_pos = pos
+            done, pending = pending, None
+            if done is not None:
+                done.length = pos - done.offset
+            try:
+                pending = _page(record, warc_path=warc_path, offset=pos, stats=stats, max_bytes=max_record_bytes)
+            except _StreamBroken as exc:
+                stats.drop(exc.args[0])
+                broken = True
+        if done is not None:
+            stats.incr("kept")
+            yield done
+        if broken:
+            return
+    if pending is not None:
+        pending.length = _tell(stream, default=pending.offset) - pending.offset
+        stats.incr("kept")
+        yield pending
+
+
+def read_page(
+    data: bytes, *, warc_path: str, offset: int, stats: Stats | None = None, max_record_bytes: int = MAX_RECORD_BYTES
+) -> Page | None:
+    """Parse the first record of a byte range fetched from the page index; None if it is no HTML page."""
+    stats = stats if stats is not None else Stats()
+    try:
+        record = next(ArchiveIterator(io.BytesIO(data), parse_http=False, verify_digests=False))
+    except StopIteration:
+        stats.drop("unparseable")
+        return None
+    except BaseException as exc:  # noqa: BLE001
+        _reraise_control(exc)
+        stats.drop(_classify(exc))
+        return None
+    stats.incr("records")
+    try:
+        page = _page(record, warc_path=warc_path, offset=offset, stats=stats, max_bytes=max_record_bytes)
+    except _StreamBroken as exc:
+        stats.drop(exc.args[0])
+        return None
+    if page is not None:
+        page.length = len(data)
+        stats.incr("kept")
+    return page
+
+
+def _page(record: WarcRecord, *, warc_path: str, offset: int, stats: Stats, max_bytes: int) -> Page | None:
+    """Decide one record: a Page (length still unknown), or None after counting why not."""
+    if not (record.headers.get("Content-Length") or "").strip().isdigit():
+        raise _StreamBroken("truncated")  # the stream ended inside the WARC headers
+    rtype = record.record_type
+    if rtype != WarcRecordType.response:
+        _skip(record)
+        if rtype == WarcRecordType.revisit:
+            stats.drop("revisit")
+        return None
+    stats.incr("total")
+    reason = ""
+    try:
+        record.parse_http(quirks_mode=True)  # LF-only headers (ClueWeb) and bare status lines
+        status = record.http_headers.status_code
+    except Exception:  # noqa: BLE001
+        status = None
+    url = (record.headers.get("WARC-Target-URI") or "").strip().strip("<>").strip().replace(" ", "%20")
+    ctype = (record.http_content_type or "").lower()
+    if status is None or not url:
+        reason = "unparseable"
+    elif not 200 <= status < 300:
+        reason = "http_status"
+    elif ctype and ctype not in HTML_TYPES:
+        reason = "not_html"
+    elif record.content_length > max_bytes:
+        reason = "too_large"
+    if reason:
+        _skip(record, check=status is not None)  # a failed HTTP parse leaves the reader mid-payload
+        stats.drop(reason)
+        return None
+
+    expected = record.content_length
+    try:
+        body = record.reader.read()
+    except Exception as exc:  # noqa: BLE001 - decompression failed inside the record
+        raise _StreamBroken(_classify(exc)) from exc
+    if len(body) < expected:  # the stream ended inside this record
+        raise _StreamBroken("truncated")
+    headers = record.http_headers
+    warc_truncated = record.headers.get("WARC-Truncated")
+    chunked = "chunked" in (headers.get("Transfer-Encoding") or "").lower()
+    declared = (headers.get("Content-Length") or "").strip()
+    if not chunked and not warc_truncated and declared.isdigit() and len(body) < int(declared):
+        stats.drop("truncated")
+        return None
+    try:
+        if chunked:
+            body = _dechunk(body)
+        body = _decode_content(body, headers.get("Content-Encoding") or "", cap=max_bytes * 4)
+        if not ctype and not _sniff_html(body):
+            stats.drop("not_html")
+            return None
+        html, charset = decode_html(body, record.http_charset)
+    except _TooLarge:
+        stats.drop("too_large")
+        return None
+    except Exception:  # noqa: BLE001 - a malformed page must never stop a WARC
+        stats.drop("unparseable")
+        return None
+    page = Page(url=url, warc_path=warc_path, offset=offset, length=0, html=html, charset=charset)
+    if warc_truncated:  # cut by the crawler on purpose: still a usable page
+        page.meta["warc_truncated"] = warc_truncated
+    return page
+
+
+def decode_html(body: bytes, header_charset: str | None = None) -> tuple[str, str]:
+    """Decode like a browser would: BOM, HTTP charset, <meta> in the first 4 KB, then detection."""
+    bom = next((name for mark, name in _BOMS if body.startswith(mark)), None)
+    meta = _META_CHARSET.search(body[:4096])
+    meta_name = meta.group(1).decode("ascii") if meta else None
+    if meta_name and meta_name.lower().startswith("utf-16"):  # a page that can say so in ASCII is not UTF-16
+        meta_name = "utf-8"
+    for name in (bom, header_charset, meta_name):
+        codec = _codec(name)
+        if codec:
+            try:
+                return body.decode(codec, "replace"), codec
+            except (LookupError, UnicodeError):  # non-text codecs such as "base64"
+                continue
+    try:
+        return body.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(body[:_DETECT_BYTES]).best()
+    codec = _codec(best.encoding if best else None) or "cp1252"
+    return body.decode(codec, "replace"), codec
+
+
+def _codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        canonical = codecs.lookup(name.strip().strip("\"'").lower()).name
+    except LookupError:
+        return None
+    return _SUPERSETS.get(canonical, canonical)
+
+
+def _sniff_html(body: bytes) -> bool:
+    head = body[:1024].lower()
+    return b"<html" in head or b"<!doctype html" in head
+
+
+def _dechunk(data: bytes) -> bytes:
+    """Undo HTTP chunking; data that is not validly chunked is returned as is (as browsers tolerate)."""
+    out, pos = bytearray(), 0
+    while True:
+        eol = data.find(b"\r\n", pos, pos + 1024)
+        try:
+            size = int(data[pos:eol].split(b";", 1)[0].strip(), 16) if eol >= 0 else -1
+        except ValueError:
+            size = -1
+        if size < 0:
+            return bytes(out) if out else data
+        if size == 0:
+            return bytes(out)
+        out += data[eol + 2 : eol + 2 + size]
+        pos = eol + 2 + size + 2
+
+
+def _decode_content(data: bytes, encoding: str, *, cap: int) -> bytes:
+    """Undo Content-Encoding with an output cap; a payload the crawler already decoded is kept as is."""
+    for coding in reversed([c.strip().lower() for c in encoding.split(",") if c.strip()]):
+        try:
+            if coding in ("gzip", "x-gzip") and data[:2] == b"\x1f\x8b":
+                data = _inflate(data, 16 + zlib.MAX_WBITS, cap)
+            elif coding == "deflate":
+                try:
+                    data = _inflate(data, zlib.MAX_WBITS, cap)
+                except zlib.error:
+                    data = _inflate(data, -zlib.MAX_WBITS, cap)
+            elif coding == "br":
+                import brotli
+
+                data = brotli.Decompressor().process(data, output_buffer_limit=cap + 1)
+                if len(data) > cap:
+                    raise _TooLarge
+        except _TooLarge:
+            raise
+        except Exception:  # noqa: BLE001 - not really encoded that way: keep the bytes
+            continue
+    return data
+
+
+def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
+    out = zlib.decompressobj(wbits).decompress(data, cap + 1)
+    if len(out) > cap:
+        raise _TooLarge
+    return out
+
+
+def _skip(record: WarcRecord, *, check: bool = True) -> None:
+    """Consume an unused record, noticing a stream that ends inside it."""
+    expected = record.content_length if check else 0
+    try:
+        got = record.consume()
+    except Exception as exc:  # noqa: BLE001
+        raise _StreamBroken(_classify(exc)) from exc
+    if got < expected:
+        raise _StreamBroken("truncated")
+
+
+def _classify(exc: BaseException) -> str:
+    text = str(exc).lower()
+    ends = ("fill whole buffer", "eof", "end of stream", "truncat", "unexpected end")
+    return "truncated" if any(word in text for word in ends) else "unparseable"
+
+
+def _reraise_control(exc: BaseException) -> None:
+    if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit | MemoryError):
+        raise exc
+
+
+def _tell(stream: BinaryIO, *, default: int) -> int:
+    try:
+        return stream.tell()
+    except (OSError, ValueError, AttributeError):
+        return default

@@ -1,0 +1,80 @@
+"""The CLI through typer's runner and as a real subprocess (the interfaces operators' scripts rely on)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from recall.cli import app
+from tests.conftest import CORPUS, ROOT
+
+DEV = CORPUS / "crawl-data" / "CC-MAIN-DEV" / "segments" / "1716000000000.0" / "warc"
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    values = {"WEBRECALL_DATA_DIR": str(tmp_path / "data"), "WEBRECALL_DATABASE_URL": ""}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+def run(*args: str) -> dict:
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_init_is_safe_to_rerun(env):
+    first, second = run("init"), run("init")
+    assert first["status"] == second["status"] == "ok"
+    assert first["database"].endswith("webrecall.db")
+
+
+def test_labels_import_accepts_the_corpus_label_files_and_pattern_files(env, tmp_path):
+    n = sum(1 for line in (CORPUS / "labels" / "CC-MAIN-DEV.jsonl").open() if line.strip())
+    assert run("labels", "import", str(CORPUS / "labels" / "CC-MAIN-DEV.jsonl"))["imported"] == n
+    patterns = tmp_path / "p.jsonl"
+    patterns.write_text(json.dumps({"pattern": "%ask.csdn.net/questions%", "label": "code", "annotator": "a"}) + "\n")
+    assert run("labels", "import", str(patterns))["imported"] == 1
+
+
+def test_bad_input_exits_2_with_a_reason(env, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"pattern": "docs.python.org/", "label": "perhaps"}\n')
+    result = CliRunner().invoke(app, ["labels", "import", str(bad)])
+    assert result.exit_code == 2 and "perhaps" in result.output
+    result = CliRunner().invoke(app, ["round", "start", "--warc", str(DEV / "CC-MAIN-DEV-00000.warc.gz")])
+    assert result.exit_code == 2 and "needs seeds" in result.output
+    result = CliRunner().invoke(app, ["round", "status", "7"])
+    assert result.exit_code == 2 and "no round 7" in result.output
+
+
+@pytest.mark.slow
+def test_round_start_status_domains_export_as_a_subprocess(env, tmp_path):
+    cmd = [sys.executable, "-m", "recall.cli"]
+    environ = {**os.environ, **env}
+    out = subprocess.run(
+        [*cmd, "round", "start", "--warc", str(DEV / "CC-MAIN-DEV-00001.warc.gz"),
+         "--seed-pattern", "docs.python.org/", "--seed-pattern", "www.postgresql.org/docs/",
+         "--processes", "1", "--json"],
+        capture_output=True, text=True, env=environ, cwd=ROOT, check=True,
+    )  # fmt: skip
+    summary = json.loads(out.stdout)
+    for key in ("id", "status", "pages", "html_pages", "recalled", "domains", "errors", "pages_per_s"):
+        assert key in summary
+    assert summary["status"] == "done" and summary["html_pages"] == 500 and summary["recalled"] > 0
+    status = run("round", "status")
+    assert status["id"] == summary["id"] and status["tasks"]["recall"] == {"done": 1}
+    doms = run("domains", "--related")
+    assert doms["count"] >= 1 and all(d["fraction"] > 0.1 for d in doms["data"])
+    target = tmp_path / "out.jsonl"
+    exported = run("export", "--round", "1", "--format", "jsonl", "--output", str(target))
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    assert exported["rows"] == len(rows) == summary["recalled"]
+    assert {"url", "domain", "text", "score", "round", "model"} <= set(rows[0])

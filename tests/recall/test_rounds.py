@@ -1,0 +1,135 @@
+"""A real round over CC-MAIN-DEV WARC files served on loopback HTTP, measured against labels/."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from sqlmodel import select
+
+from recall import db as dbm
+from recall.export import export
+from recall.pipeline import index_path, pages_path
+from recall.rounds import RoundSpec, create_round, process_warc_task, run_round
+from recall.settings import Settings
+from recall.storage import Store
+from tests.conftest import CORPUS
+
+SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
+LABELS = CORPUS / "labels" / "CC-MAIN-DEV.jsonl"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory) -> Settings:
+    s = Settings(data_dir=str(tmp_path_factory.mktemp("data")), database_url="")
+    dbm.migrate(s.db_url)
+    return s
+
+
+@pytest.fixture(scope="module")
+def round1(settings, corpus_httpd):
+    corpus_httpd.clear()
+    spec = RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_httpd.url, limit=3, seed_patterns=SEEDS,
+                     eval_labels=str(LABELS))
+    rnd = create_round(settings, spec)
+    return run_round(settings, rnd.id, processes=2)
+
+
+def test_round_completes_with_counts_and_quality(round1):
+    t = round1.totals
+    assert round1.status == "done"
+    assert t["warcs"] == 3 and t["warcs_failed"] == 0
+    assert t["html_pages"] == 1500  # 500 response records per DEV WARC, all HTML
+    assert t["pages"] == 4503  # request + response + metadata per page, plus a warcinfo per file
+    assert t["errors"] == {}
+    ev = t["eval"]
+    assert ev["labeled_pages"] == 1500
+    # Measured over 4 runs: precision 0.994, recall 0.32-0.37. Seeded with two doc sites only, round 1 finds
+    # those and a share of the other doc sites; the annotation loop is what raises recall.
+    assert ev["precision"] >= 0.97
+    assert ev["recall"] >= 0.25
+    assert 0 < t["recalled"] < t["html_pages"]
+
+
+def test_seed_sites_are_recalled_and_other_doc_sites_become_candidates(settings, round1):
+    with dbm.session(settings.db_url) as db:
+        rows = {d.domain: d for d in db.exec(select(dbm.DomainStat).where(dbm.DomainStat.round_id == round1.id))}
+    assert rows["docs.python.org"].fraction >= 0.9
+    assert rows["www.postgresql.org"].fraction >= 0.9
+    unseeded_docs = {"docs.djangoproject.com", "www.sqlite.org", "docs.sqlalchemy.org", "flask.palletsprojects.com"}
+    assert len({d for d in unseeded_docs if d in rows and rows[d].related}) >= 2
+
+
+def test_recall_phase_reads_by_range_never_the_whole_file(settings, round1, corpus_httpd):
+    with dbm.session(settings.db_url) as db:
+        tasks = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == round1.id)).all()
+    recall = [t for t in tasks if t.phase == "recall"]
+    assert all(t.stats.get("stream_opens", 0) == 0 and t.stats["range_reads"] > 0 for t in recall)
+    warc_hits = corpus_httpd.paths(".warc.gz")
+    full = [h for h in warc_hits if h.range is None]
+    ranged = [h for h in warc_hits if h.range is not None]
+    assert len(full) == 3  # the index pass: one streamed read per WARC file
+    assert sum(t.stats["range_reads"] for t in recall) == len(ranged)
+
+
+def test_domain_stats_flag_related_domains(settings, round1):
+    with dbm.session(settings.db_url) as db:
+        rows = {d.domain: d for d in db.exec(select(dbm.DomainStat).where(dbm.DomainStat.round_id == round1.id))}
+    assert sum(d.pages for d in rows.values()) == 1500
+    assert rows["docs.python.org"].related and rows["docs.python.org"].fraction > 0.9
+    assert all(d.related == (d.fraction > 0.10) for d in rows.values())
+    assert all(0.0 <= d.score_p10 <= d.score_p50 <= d.score_p90 <= 1.0 for d in rows.values())
+
+
+def test_rerunning_a_warc_replaces_its_outputs(settings, round1):
+    store = Store(settings.data_dir)
+    with dbm.session(settings.db_url) as db:
+        task = db.exec(
+            select(dbm.WarcTask).where(dbm.WarcTask.round_id == round1.id, dbm.WarcTask.phase == "recall")
+        ).first()
+    before_pages = store.read_table(pages_path(round1.number, task.warc_url))
+    before_index = store.read_table(index_path(round1.number, task.warc_url))
+    result = process_warc_task(settings, task.id)
+    assert result["status"] == "done"
+    after_pages = store.read_table(pages_path(round1.number, task.warc_url))
+    assert after_pages.num_rows == before_pages.num_rows
+    assert sorted(after_pages["url"].to_pylist()) == sorted(before_pages["url"].to_pylist())
+    assert store.read_table(index_path(round1.number, task.warc_url)).num_rows == before_index.num_rows
+    with dbm.session(settings.db_url) as db:
+        row = db.get(dbm.WarcTask, task.id)
+    assert row.attempts == 2 and row.recalled == task.recalled  # replaced, not added
+    assert not [p for p in store.list("rounds") if p.endswith(".tmp")]
+
+
+def test_export_equals_the_recalled_pages(settings, round1):
+    buf = io.BytesIO()
+    n = export(settings, round1.number, buf, fmt="jsonl")
+    rows = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert n == len(rows) == round1.totals["recalled"]
+    assert len({r["url"] for r in rows}) == n
+    assert all(r["round"] == 1 and r["model"] and r["text"] and r["score"] >= round1.threshold for r in rows)
+    pbuf = io.BytesIO()
+    assert export(settings, round1.number, pbuf, fmt="parquet", min_score=0.9) <= n
+    table = pq.read_table(io.BytesIO(pbuf.getvalue()))
+    assert all(s >= 0.9 for s in table["score"].to_pylist())
+
+
+def test_top_k_round_keeps_exactly_the_best_pages(settings, round1, corpus_httpd):
+    rnd = create_round(settings, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_httpd.url, limit=3, top_k=100))
+    rnd = run_round(settings, rnd.id, processes=1)
+    assert rnd.status == "done"
+    assert 100 <= rnd.totals["recalled"] <= 110  # ties at the K-th score are kept
+    buf = io.BytesIO()
+    assert export(settings, rnd.number, buf) == rnd.totals["recalled"]
+
+
+def test_bad_specs_are_refused_with_a_reason(settings, corpus_server):
+    with pytest.raises(ValueError, match="not both"):
+        create_round(settings, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, threshold=0.5, top_k=3))
+    with pytest.raises(ValueError, match="too broad"):
+        create_round(settings, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, seed_patterns=["%a%"]))
+    with pytest.raises(Exception, match="unknown crawl id"):
+        create_round(settings, RoundSpec(crawl_id="CC-MAIN-NOPE", base_url=corpus_server, seed_patterns=SEEDS))
