@@ -96,6 +96,9 @@ class Label(SQLModel, table=True):
     round_id: int | None = None
     reason: str = ""
     source: str = ""
+    queue_item_id: int | None = Field(default=None, index=True)
+    shown: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """What the annotator saw when labeling (sample URLs, scores), for audits."""
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -106,9 +109,27 @@ class QueueItem(SQLModel, table=True):
     domain: str
     priority: float = Field(default=0.0, index=True)
     reason: str = ""
+    kind: str = Field(default="uncertain", index=True)
+    """'uncertain' (by priority), 'audit' (the random stratified slice) or 'gold' (known answer, mixed in)."""
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    labels_needed: int = 1
+    """2 for items chosen for double labeling."""
+    labeled_by: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     status: str = Field(default="pending", index=True)
+    """pending -> claimed -> done (or skipped); an expired claim returns to pending."""
     claimed_by: str = ""
     lease_until: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Annotator(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    password_hash: str
+    role: str = "annotator"
+    """'annotator', 'reviewer' or 'admin'."""
+    active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
 
 
