@@ -62,7 +62,9 @@ class Classifier:
         params: FastTextParams,
         vocab_size: int = 16_000,
         version: str = "r1",
+        tokenizer: BpeTokenizer | None = None,
     ) -> Classifier:
+        """Train BPE (unless `tokenizer` is given: later rounds keep round 1's, as the papers keep one) + fastText."""
         import fasttext
 
         if len(texts) != len(labels):
@@ -71,7 +73,8 @@ class Classifier:
         if not any(y for _, y in pairs) or all(y for _, y in pairs):
             raise ValueError("training needs both code and other pages with text")
         start = time.perf_counter()
-        tokenizer = BpeTokenizer.train((t for t, _ in pairs), vocab_size=vocab_size)
+        if tokenizer is None:
+            tokenizer = BpeTokenizer.train((t for t, _ in pairs), vocab_size=vocab_size, max_tokens=params.max_tokens)
         lines = tokenizer.pretokenize([t for t, _ in pairs])
         tokens = sum(line.count(" ") + 1 for line in lines)
         epochs = epochs_for(params, tokens)
@@ -124,12 +127,23 @@ class Classifier:
 
     def score(self, texts: list[str]) -> np.ndarray:
         """P(code) per text as float32; a text with no content scores 0.0."""
-        scores = np.zeros(len(texts), dtype=np.float32)
+        return self.score_lines(self.tokenize(texts))
+
+    def tokenize(self, texts: list[str]) -> list[str]:
+        """The fastText input line per text ('' for a text with no content)."""
         idx = [i for i, t in enumerate(texts) if t and not t.isspace()]
+        lines = [""] * len(texts)
+        for i, line in zip(idx, self.tokenizer.pretokenize([texts[i] for i in idx]), strict=True):
+            lines[i] = line
+        return lines
+
+    def score_lines(self, lines: list[str]) -> np.ndarray:
+        """Score already tokenized lines (e.g. from the token cache); an empty line scores 0.0."""
+        scores = np.zeros(len(lines), dtype=np.float32)
+        idx = [i for i, line in enumerate(lines) if line]
         if not idx:
             return scores
-        lines = self.tokenizer.pretokenize([texts[i] for i in idx])
-        labels, probs = self.model.predict(lines, k=-1, threshold=0.0)
+        labels, probs = self.model.predict([lines[i] for i in idx], k=-1, threshold=0.0)
         for j, (labs, ps) in enumerate(zip(labels, probs, strict=True)):
             # k=-1 returns every label; with two labels P(code) is its entry (fastText clips probs at 1e-5)
             p = ps[0] if labs[0] == POSITIVE else (ps[1] if len(ps) > 1 else 1.0 - ps[0])

@@ -26,6 +26,10 @@ round_app = typer.Typer(help="Start and inspect recall rounds.", no_args_is_help
 labels_app = typer.Typer(help="URL-pattern labels.", no_args_is_help=True)
 app.add_typer(round_app, name="round")
 app.add_typer(labels_app, name="labels")
+domains_app = typer.Typer(help="Per-domain statistics and URL-pattern proposals.")
+app.add_typer(domains_app, name="domains")
+annotators_app = typer.Typer(help="Annotator accounts for the Streamlit app.", no_args_is_help=True)
+app.add_typer(annotators_app, name="annotators")
 console = Console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
 
@@ -115,9 +119,11 @@ def round_start(
     top_k: Annotated[int | None, typer.Option(help="Keep the K best pages instead of a threshold")] = None,
     eval_labels: Annotated[Path | None, typer.Option(help="url-level labels JSONL to measure the round")] = None,
     processes: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core)")] = None,
+    distributed: Annotated[bool, typer.Option(help="Enqueue on the Celery workers instead of running here")] = False,
+    wait: Annotated[bool, typer.Option(help="With --distributed: wait until the round ends")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run a recall round to the end (index -> train -> recall -> domain stats)."""
+    """Run a recall round to the end (index -> train -> recall -> domain stats), here or on the workers."""
     from recall.rounds import RoundSpec, create_round, run_round
 
     settings = _settings()
@@ -129,12 +135,55 @@ def round_start(
     )  # fmt: skip
     try:
         rnd = create_round(settings, spec)
+        if distributed:
+            rnd = _enqueue(settings, rnd.id or 0, wait=wait, quiet=as_json)
+            _emit(round_summary(rnd), as_json, None if as_json else _summary_table(round_summary(rnd)))
+            return
         bar = _Bar(quiet=as_json)
         with bar.progress:
             rnd = run_round(settings, rnd.id or 0, processes=processes, progress=bar)
     except (ValueError, WebrecallError) as exc:
         _fail(str(exc))
     _emit(round_summary(rnd), as_json, None if as_json else _summary_table(round_summary(rnd)))
+
+
+def _enqueue(settings: Settings, round_id: int, *, wait: bool, quiet: bool) -> dbm.Round:
+    """Hand the round to the workers (`python -m workers start`: recall/ never imports celery); with `wait`,
+    follow its progress in the database until it ends."""
+    import subprocess
+
+    from recall.rounds import TERMINAL, round_by_number, round_progress
+
+    proc = subprocess.run([sys.executable, "-m", "workers", "start", str(round_id)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise WebrecallError(f"could not enqueue round {round_id}: {proc.stderr.strip()[-500:]}")
+    while True:
+        progress = round_progress(settings, round_id)
+        if not wait or progress["status"] in TERMINAL:
+            return round_by_number(settings, progress["round"])
+        if not quiet:
+            r = progress["recall"] if progress["status"] in ("recalling", "finalizing") else progress["index"]
+            console.print(f"round {progress['round']} {progress['status']}: {r['warcs_done']}/{r['warcs_total']} "
+                          f"WARC files, {progress['pages_per_s']} pages/s, ETA {progress['eta_seconds']} s")
+        time.sleep(2.0)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Queues to consume: recall (WARC tasks), train")] = "recall,train",
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: one per core)")] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery log level")] = "info",
+    hostname: Annotated[str, typer.Option(help="Worker name (default: celery@<host>)")] = "",
+) -> None:
+    """Start a Celery worker on this machine (runs `celery -A workers.celery_app worker`)."""
+    import os
+
+    settings = _settings()
+    _ensure_db(settings)
+    processes = str(concurrency or os.cpu_count() or 1)
+    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues, "-c", processes,
+            "-l", loglevel] + (["-n", hostname] if hostname else [])  # fmt: skip
+    os.execvp(argv[0], argv)
 
 
 def _summary_table(summary: dict[str, Any]) -> Table:
@@ -201,15 +250,19 @@ def round_cancel(number: int, as_json: JsonOpt = False) -> None:
     _emit({"id": rnd.number, "status": rnd.status}, as_json)
 
 
-@app.command()
+@domains_app.callback(invoke_without_command=True)
 def domains(
+    ctx: typer.Context,
     round_no: Annotated[int | None, typer.Option("--round", help="Round number (default: the latest)")] = None,
     related: Annotated[bool, typer.Option(help="Only domains over the related fraction")] = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per-domain statistics of a round, by recalled fraction then page mass."""
+    """Per-domain statistics of a round, by recalled fraction then page mass (`domains show D`: proposals)."""
     from sqlmodel import col, select
+
+    if ctx.invoked_subcommand is not None:
+        return
 
     from recall.rounds import round_by_number
 
@@ -230,6 +283,53 @@ def domains(
         table.add_row(r["domain"], str(r["pages"]), str(r["recalled"]), f"{r['fraction']:.2f}",
                       f"{r['score_p50']:.2f}", "yes" if r["related"] else "")  # fmt: skip
     _emit({"round": rnd.number, "data": rows, "count": len(rows)}, as_json, table)
+
+
+@domains_app.command("show")
+def domains_show(
+    domain: Annotated[str, typer.Argument(help="Host, e.g. docs.djangoproject.com")],
+    round_no: Annotated[int | None, typer.Option("--round", help="Round number (default: the latest)")] = None,
+    samples: Annotated[int, typer.Option(min=0, max=20, help="Sample pages per pattern")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """A domain's URL-pattern proposals: pages, recalled fraction, score percentiles and sample pages."""
+    from recall.proposals import for_domain
+
+    settings = _settings()
+    _ensure_db(settings)
+    try:
+        data = for_domain(settings, domain.lower(), round_no=round_no, samples=samples)
+    except ValueError as exc:
+        _fail(str(exc))
+    table = Table("pattern", "pages", "recalled", "fraction", "p10", "p50", "p90", "sample",
+                  title=f"{domain} in round {data['round']}")  # fmt: skip
+    table.columns[0].overflow = "fold"
+    for p in data["proposals"]:
+        first = p["samples"][0] if p["samples"] else {}
+        scores = (f"{p[k]:.2f}" for k in ("fraction", "score_p10", "score_p50", "score_p90"))
+        sample = (first.get("title") or first.get("url", ""))[:40]
+        table.add_row(p["pattern"], str(p["pages"]), str(p["recalled"]), *scores, sample)
+    _emit(data, as_json, table)
+
+
+@round_app.command("report")
+def round_report(
+    number: Annotated[int | None, typer.Argument(help="Round number (default: the latest)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Growth over the previous round, model metrics on held-out labels, domains found, queue and labels."""
+    from recall.report import round_report as build
+
+    settings = _settings()
+    _ensure_db(settings)
+    try:
+        data = build(settings, number)
+    except ValueError as exc:
+        _fail(str(exc))
+    table = Table(title=f"round {data['round']} report", show_header=False)
+    for key, value in data.items():
+        table.add_row(key, json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
+    _emit(data, as_json, table)
 
 
 @labels_app.command("import")
@@ -284,6 +384,118 @@ def export_cmd(
         output.unlink(missing_ok=True)
         _fail(str(exc))
     _emit({"rows": rows, "output": str(output), "format": fmt}, as_json)
+
+
+@round_app.command("run")
+def round_run(
+    number: Annotated[int, typer.Argument(help="Round number (created by `round start` or the API)")],
+    processes: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run or resume an existing round to the end here (the API's in-process runner; finished tasks are kept)."""
+    from recall.rounds import TERMINAL, round_by_number, run_round, set_status
+    from recall.settings import FastTextParams
+
+    settings = _settings()
+    _ensure_db(settings)
+    try:
+        rnd = round_by_number(settings, number)
+    except ValueError as exc:
+        _fail(str(exc))
+    if rnd.status in TERMINAL:
+        _fail(f"round {number} is already {rnd.status}")
+    if rnd.params.get("ft"):  # the model parameters the round was created with
+        settings = settings.model_copy(update={"ft": FastTextParams(**rnd.params["ft"])})
+    try:
+        rnd = run_round(settings, rnd.id or 0, processes=processes)
+    except (ValueError, WebrecallError) as exc:
+        set_status(settings, rnd.id or 0, "failed", error=str(exc), finished_at=dbm.utcnow())
+        _fail(str(exc))
+    _emit(round_summary(rnd), as_json, None if as_json else _summary_table(round_summary(rnd)))
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Serve the HTTP API (uvicorn `api.main:app`); refuses to start with the default token in production."""
+    import os
+
+    from pydantic import ValidationError
+
+    try:
+        settings = _settings()
+    except ValidationError as exc:
+        _fail("; ".join(str(e["msg"]) for e in exc.errors()))
+    _ensure_db(settings)
+    argv = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", host, "--port", str(port),
+            "--workers", str(workers), "--log-level", log_level]  # fmt: skip
+    os.execvp(argv[0], argv)
+
+
+@app.command()
+def mirror(
+    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Common-Crawl-shaped folder")],
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one)")] = 8765,
+) -> None:
+    """Serve a local folder as a Common Crawl source (crawl-data/<id>/warc.paths.gz, byte ranges) until stopped."""
+    import signal
+    import threading
+
+    from recall.mirror import serve
+
+    server, url = serve(str(directory), host=host, port=port)
+    console.print(f"serving {directory} at {url}")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server.shutdown()
+
+
+@app.command()
+def annotator(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8501,
+) -> None:
+    """Serve the annotators' Streamlit app (`streamlit run annotator/streamlit_app.py`)."""
+    import os
+
+    settings = _settings()
+    _ensure_db(settings)
+    script = Path(__file__).resolve().parents[1] / "annotator" / "streamlit_app.py"
+    argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", host, "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "minimal"]  # fmt: skip
+    os.execvp(argv[0], argv)
+
+
+@annotators_app.command("add")
+def annotators_add(
+    name: Annotated[str, typer.Argument(help="Login name")],
+    role: Annotated[str, typer.Option(help="annotator, reviewer or admin")] = "annotator",
+    password: Annotated[str, typer.Option(envvar="WEBRECALL_ANNOTATOR_PASSWORD", prompt=True, hide_input=True,
+                                          confirmation_prompt=True, show_default=False,
+                                          help="Read from the prompt or WEBRECALL_ANNOTATOR_PASSWORD")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an annotator account (the password is stored as a bcrypt hash)."""
+    from recall.annotators import create_account
+
+    settings = _settings()
+    _ensure_db(settings)
+    try:
+        with dbm.session(settings.db_url) as db:
+            account = create_account(db, name, password, role)
+    except ValueError as exc:
+        _fail(str(exc))
+    _emit({"name": account.name, "role": account.role, "status": "created"}, as_json)
 
 
 @app.command()

@@ -151,7 +151,9 @@ def get_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # PostgreSQL: a small pool per process (each Celery worker process holds its own), checked before use and
+    # recycled so a server-side idle timeout never hands a dead connection to a task
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_recycle=1800)
 
 
 def session(url: str) -> Session:

@@ -62,3 +62,37 @@ def export(settings: Settings, round_no: int, out: IO[bytes], *, fmt: Format = "
         if writer is not None:
             writer.close()
     return rows
+
+
+def recalled_from(
+    settings: Settings, round_no: int, *, min_score: float | None = None, shard: int = 0, row: int = 0
+) -> Iterator[tuple[int, pa.RecordBatch, pa.Array]]:
+    """`recalled_batches` from a position, with one: (shard index, batch, row numbers in the shard).
+
+    Shards are the round's completed WARC files in sorted order, fixed once the round is done, so
+    (shard, row) after the last row received is a resume cursor; earlier shards are not read at all.
+    """
+    with session(settings.db_url) as db:
+        rnd = db.exec(select(Round).where(Round.number == round_no)).first()
+        if rnd is None or rnd.status != "done":
+            raise ValueError(f"round {round_no} is not a finished round")
+        done = db.exec(
+            select(WarcTask.warc_url).where(
+                WarcTask.round_id == rnd.id, WarcTask.phase == "recall", WarcTask.status == "done"
+            )
+        ).all()
+    floor = pa.scalar(max(rnd.effective_threshold or rnd.threshold, min_score or 0.0), pa.float32())
+    store = Store(settings.data_dir)
+    for index, location in enumerate(sorted(done)):
+        if index < shard:
+            continue
+        base = 0
+        for batch in store.iter_batches(pages_path(round_no, location)):
+            numbers = pa.array(range(base, base + batch.num_rows), pa.int64())
+            base += batch.num_rows
+            mask = pc.greater_equal(batch.column("score"), floor)
+            if index == shard and row:
+                mask = pc.and_(mask, pc.greater_equal(numbers, pa.scalar(row, pa.int64())))
+            kept = batch.filter(mask)
+            if kept.num_rows:
+                yield index, kept, numbers.filter(mask)

@@ -65,21 +65,35 @@ def import_labels(db: Session, rows: Iterable[dict[str, Any]], *, annotator: str
     return len(labels)
 
 
+UNDO, REVIEW = "undo", "review"
+"""Label sources with a meaning: an 'undo' row (label 'undo') retracts the label whose id is its
+`shown["undoes"]`, so the history stays append-only; a 'review' label settles a conflict on its pattern."""
+
+
 def current(db: Session) -> dict[tuple[str, str], Label]:
-    """The latest label per (pattern, annotator)."""
+    """The latest label per (pattern, annotator); labels retracted by an undo row do not count."""
+    rows = list(db.exec(select(Label).order_by(col(Label.id))))
+    undone = {int(r.shown.get("undoes", 0)) for r in rows if r.source == UNDO}
     latest: dict[tuple[str, str], Label] = {}
-    for label in db.exec(select(Label).order_by(col(Label.id))):
-        latest[(label.pattern, label.annotator)] = label
+    for label in rows:
+        if label.source != UNDO and label.id not in undone:
+            latest[(label.pattern, label.annotator)] = label
     return latest
 
 
 def resolved(db: Session) -> tuple[dict[str, str], dict[str, set[str]]]:
-    """(pattern -> label where annotators agree, pattern -> labels where they conflict)."""
+    """(pattern -> label where annotators agree or a reviewer decided, pattern -> labels where they conflict)."""
     by_pattern: dict[str, set[str]] = {}
+    reviewed: dict[str, Label] = {}
     for (pattern, _), label in current(db).items():
         by_pattern.setdefault(pattern, set()).add(label.label)
+        if label.source == REVIEW and (label.id or 0) > (reviewed[pattern].id or 0 if pattern in reviewed else -1):
+            reviewed[pattern] = label
     agreed = {p: next(iter(v)) for p, v in by_pattern.items() if len(v) == 1}
     conflicts = {p: v for p, v in by_pattern.items() if len(v) > 1}
+    for pattern, label in reviewed.items():  # the reviewer's word wins over the annotators'
+        agreed[pattern] = label.label
+        conflicts.pop(pattern, None)
     return agreed, conflicts
 
 
@@ -95,3 +109,21 @@ def pattern_set(db: Session) -> PatternSet[str]:
 
 def has_code_labels(db: Session) -> bool:
     return db.exec(select(Label.id).where(Label.label == "code").limit(1)).first() is not None
+
+
+def coverage_set(db: Session) -> PatternSet[str]:
+    """Every current label as a matcher, conflicting ones included: the URLs nobody needs to be asked about."""
+    out: PatternSet[str] = PatternSet()
+    for label in current(db).values():
+        out.add(exact(label.pattern) if label.scope == "url" else label.pattern, label.label)
+    return out
+
+
+def conflict_report(db: Session) -> list[dict[str, object]]:
+    """Patterns on which annotators disagree, with who said what (kept, never overwritten)."""
+    _, conflicts = resolved(db)
+    by_pattern: dict[str, dict[str, str]] = {}
+    for (pattern, annotator), label in current(db).items():
+        if pattern in conflicts:
+            by_pattern.setdefault(pattern, {})[annotator] = label.label
+    return [{"pattern": p, "labels": v} for p, v in sorted(by_pattern.items())]

@@ -155,6 +155,54 @@ def fetch_pages(
             yield row, page
 
 
+def token_cache_path(location: str, tokenizer_id: str) -> str:
+    return f"cache/{warc_id(location)}.tok-{tokenizer_id}.parquet"
+
+
+TOKENS_SCHEMA = pa.schema([("offset", pa.int64()), ("line", pa.string())])
+CACHE_COLUMNS = ["url", "domain", "site", "path", "warc", "offset", "length", "title", "lang", "text", "text_len"]
+
+
+def _scored_batches(
+    location: str, *, store: Store, classifier: Classifier, stats: Stats
+) -> Iterator[tuple[dict, np.ndarray]]:
+    """Page-cache batches with their scores. Token lines are cached per tokenizer: a later round that keeps
+    the tokenizer (as the loop does) scores with fastText alone, no BPE."""
+    tok_rel = token_cache_path(location, classifier.tokenizer.id)
+    batches = store.iter_batches(cache_path(location), columns=CACHE_COLUMNS, batch_size=BATCH)
+    if store.exists(tok_rel):
+        stats.incr("token_cache_hit")
+        cached = store.iter_batches(tok_rel, batch_size=BATCH)
+        for batch, tok in zip(batches, cached, strict=True):
+            data = batch.to_pydict()
+            if tok.column("offset").to_pylist() != data["offset"]:
+                raise RuntimeError(f"token cache {tok_rel} is out of step with the page cache")
+            with stats.timer("score"):
+                scores = classifier.score_lines(tok.column("line").to_pylist())
+            yield data, scores
+        return
+    with store.writer(tok_rel, TOKENS_SCHEMA) as tok_out:
+        for batch in batches:
+            data = batch.to_pydict()
+            with stats.timer("tokenize"):
+                lines = classifier.tokenize(data["text"])
+            with stats.timer("score"):
+                scores = classifier.score_lines(lines)
+            tok_out.write_table(pa.table({"offset": data["offset"], "line": lines}, schema=TOKENS_SCHEMA))
+            yield data, scores
+
+
+def _earlier_texts(store: Store, round_no: int, location: str) -> dict[int, str]:
+    """Kept texts of this WARC from earlier rounds, by record offset: a page is extracted once per loop."""
+    texts: dict[int, str] = {}
+    for rnd in range(1, round_no):
+        rel = pages_path(rnd, location)
+        if store.exists(rel):
+            table = store.read_table(rel, columns=["offset", "text"])
+            texts.update(zip(table.column("offset").to_pylist(), table.column("text").to_pylist(), strict=True))
+    return texts
+
+
 def recall_warc(
     location: str, *, round_no: int, store: Store, classifier: Classifier, decision: Decision, stats: Stats,
     text_extractor: str = "trafilatura", max_record_bytes: int = 8 * 1024 * 1024,
@@ -165,28 +213,32 @@ def recall_warc(
     candidates: list[dict] = []
     idx_rel, pages_rel = index_path(round_no, location), pages_path(round_no, location)
     with store.writer(idx_rel, INDEX_SCHEMA) as idx_out:
-        cols = ["url", "domain", "site", "path", "warc", "offset", "length", "title", "lang", "text", "text_len"]
-        for batch in store.iter_batches(cache_path(location), columns=cols, batch_size=BATCH):
-            data = batch.to_pydict()
-            with stats.timer("score"):
-                scores = classifier.score(data["text"])
+        for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats):
             stats.incr("total", len(scores))
-            keep = scores >= floor
-            for i in np.flatnonzero(keep):
-                row = {k: data[k][i] for k in cols if k != "text"}
+            for i in np.flatnonzero(scores >= floor):
+                row = {k: data[k][i] for k in CACHE_COLUMNS if k != "text"}
                 row["fast_text"], row["score"] = data["text"][i], float(scores[i])
                 candidates.append(row)
             del data["text"], data["title"]
             data["score"] = scores.astype(np.float32)
             data["kept"] = (scores >= decision.threshold).tolist()
             idx_out.write_table(pa.Table.from_pydict(data, schema=INDEX_SCHEMA))
-    kept_rows: list[dict] = []
-    rescored: dict[str, float] = {}
+    known = _earlier_texts(store, round_no, location)
+    to_fetch = [r for r in candidates if r["offset"] not in known or r["score"] < decision.threshold]
+    stats.incr("text_reused", len(candidates) - len(to_fetch))
+    extracted: dict[int, str] = {}
     for row, page in fetch_pages(
-        location, candidates, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout, retries=retries
+        location, to_fetch, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout, retries=retries
     ):
         with stats.timer("extract_keep"):
-            text = extract(page.html, text_extractor) or row["fast_text"]
+            extracted[row["offset"]] = extract(page.html, text_extractor) or row["fast_text"]
+    kept_rows: list[dict] = []
+    rescored: dict[str, float] = {}
+    for row in candidates:
+        text = known.get(row["offset"]) if row["score"] >= decision.threshold else None
+        text = text if text is not None else extracted.get(row["offset"])
+        if text is None:  # the record could not be read back: counted by fetch_pages
+            continue
         score = row["score"]
         if score < decision.threshold:
             stats.incr("cascade_rescored")

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlmodel import col, delete, select
 
-from recall.db import DomainStat, Model, Round, WarcTask, session, utcnow
+from recall.db import DomainStat, Label, Model, Round, WarcTask, session, utcnow
 from recall.labels import read_jsonl
 from recall.patterns import url_key
 from recall.pipeline import index_path
@@ -87,6 +87,46 @@ def measure(urls: list[str], kept: list[bool], labels_path: str) -> dict[str, An
             "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}  # fmt: skip
 
 
+def _recalled(store: Store, rnd: Round, locations: list[str]) -> dict[str, int]:
+    """url -> text length of a round's recalled pages (a top-K round re-applies its effective threshold)."""
+    index = round_index(store, rnd.number, locations, columns=["url", "score", "text_len", "kept"])
+    if index.num_rows == 0:
+        return {}
+    kept = index["kept"].to_pylist()
+    if rnd.top_k is not None and rnd.effective_threshold is not None:
+        kept = pc.greater_equal(index["score"], rnd.effective_threshold).to_pylist()
+    return {u: n for u, n, k in zip(index["url"].to_pylist(), index["text_len"].to_pylist(), kept, strict=True) if k}
+
+
+def growth(settings: Settings, store: Store, rnd: Round, index: pa.Table) -> dict[str, Any]:
+    """What this round added over the previous one: new pages and tokens, overlap, and whether to stop.
+
+    Tokens are counted as characters of the fast text (a proxy: the BPE is per round, so counts would not
+    compare across rounds). Growth = new tokens / the previous round's recalled tokens; under
+    `settings.growth_stop` the loop should stop (DeepSeekMath stopped when a round added ~2%).
+    """
+    now = {u: n for u, n, k in zip(*(index[c].to_pylist() for c in ("url", "text_len", "kept")), strict=True) if k} \
+        if index.num_rows else {}  # fmt: skip
+    with session(settings.db_url) as db:
+        rows = db.exec(select(Round).where(Round.number < rnd.number, Round.status == "done")).all()
+        prev = max(rows, key=lambda r: r.number) if rows else None
+        if prev is None:
+            return {"previous_round": None, "new_pages": len(now), "new_tokens": sum(now.values()), "stop": False}
+        tasks = db.exec(select(WarcTask).where(WarcTask.round_id == prev.id, WarcTask.phase == "recall")).all()
+        labels = db.exec(select(Label).where(Label.round_id == prev.id)).all()
+    before = _recalled(store, prev, [t.warc_url for t in tasks if t.status == "done"])
+    new = {u: n for u, n in now.items() if u not in before}
+    base = sum(before.values())
+    rate = sum(new.values()) / base if base else 1.0
+    overlap = len(before.keys() & now.keys()) / len(before) if before else 0.0
+    return {
+        "previous_round": prev.number, "new_pages": len(new), "new_tokens": sum(new.values()),
+        "lost_pages": sum(u not in now for u in before), "overlap": round(overlap, 4),
+        "growth": round(rate, 4), "stop": rate < settings.growth_stop,
+        "labels_received": len(labels), "token_unit": "characters",
+    }  # fmt: skip
+
+
 def finalize(settings: Settings, round_id: int) -> Round:
     store = Store(settings.data_dir)
     with session(settings.db_url) as db:
@@ -114,6 +154,8 @@ def finalize(settings: Settings, round_id: int) -> Round:
         if t.status in ("failed", "skipped"):
             errors[f"warc_{t.status}"] += 1
     rows = domain_rows(index, round_id, settings.related_fraction)
+    # a later round over the same files hits the page cache: its index pass reads no record, its index counts
+    totals["html_pages"] = max(totals["html_pages"], index.num_rows)
     recalled = int(pc.sum(pc.cast(index["kept"], pa.int64())).as_py() or 0) if index.num_rows else 0
     out: dict[str, Any] = {
         **totals, "recalled": recalled, "recalled_chars": sum(r.recalled_tokens for r in rows),
@@ -123,6 +165,7 @@ def finalize(settings: Settings, round_id: int) -> Round:
         "pages_per_s": round(totals["html_pages"] / seconds, 2) if seconds else 0.0,
         "languages": dict(Counter(index["lang"].to_pylist()).most_common(20)) if index.num_rows else {},
     }  # fmt: skip
+    out["growth"] = growth(settings, store, rnd, index)
     if rnd.params.get("eval_labels"):
         out["eval"] = measure(index["url"].to_pylist(), index["kept"].to_pylist(), rnd.params["eval_labels"])
     with session(settings.db_url) as db:
@@ -142,3 +185,29 @@ def finalize(settings: Settings, round_id: int) -> Round:
         db.commit()
         db.refresh(rnd)
         return rnd
+
+
+def round_report(settings: Settings, number: int | None = None) -> dict[str, Any]:
+    """The operator's view of a finished round: did it grow, is the model good, what waits for annotators."""
+    from recall import labels as labels_mod
+    from recall.queue import counts
+
+    with session(settings.db_url) as db:
+        query = select(Round).order_by(col(Round.number).desc())
+        rnd = db.exec(query.where(Round.number == number) if number is not None else query).first()
+        if rnd is None:
+            raise ValueError(f"no round {number}" if number is not None else "no round yet")
+        queue, conflicts = counts(db, rnd.id), labels_mod.conflict_report(db)
+    t = rnd.totals or {}
+    model = t.get("model", {})
+    disc = t.get("discovery", {})
+    return {
+        "round": rnd.number, "status": rnd.status, "recalled": t.get("recalled", 0),
+        "recalled_chars": t.get("recalled_chars", 0), "growth": t.get("growth", {}),
+        "stop": bool(t.get("growth", {}).get("stop")), "growth_stop": settings.growth_stop,
+        "eval": t.get("eval"), "model": {"version": model.get("version"), "heldout": model.get("seed_heldout"),
+                                         "seeds": model.get("seeds"), "readback": model.get("readback")},
+        "domains": {k: disc.get(k) for k in ("new", "grown", "dropped", "new_domains", "grown_domains",
+                                               "dropped_domains")},
+        "related_domains": t.get("related_domains", 0), "queue": queue, "label_conflicts": conflicts,
+    }  # fmt: skip

@@ -23,12 +23,14 @@ from recall.db import Model, Round, WarcTask, session, utcnow
 from recall.errors import FatalError, NotFoundError, RetryableError, SkippableError
 from recall.patterns import parse
 from recall.pipeline import Decision, cache_path, index_warc, recall_warc
+from recall.readback import from_previous_round
 from recall.records import Stats
-from recall.seeds import build_seeds, read_seed_file
-from recall.settings import Settings
+from recall.seeds import build_seeds, read_seed_file, save_seeds
+from recall.settings import FastTextParams, Settings
 from recall.sources import resolve_crawl
 from recall.sources import select as select_paths
 from recall.storage import Store
+from recall.tokenizer import BpeTokenizer
 
 Progress = Callable[[dict[str, Any]], None]
 TERMINAL = {"done", "failed", "cancelled"}
@@ -106,8 +108,9 @@ def _store(settings: Settings) -> Store:
 
 
 def set_status(settings: Settings, round_id: int, status: str, **fields: Any) -> Round:
+    """Row-locked (FOR UPDATE on PostgreSQL) so a concurrent cancel is never overwritten by a later phase."""
     with session(settings.db_url) as db:
-        rnd = db.get(Round, round_id)
+        rnd = db.exec(select(Round).where(Round.id == round_id).with_for_update()).first()
         if rnd is None:
             raise FatalError(f"round {round_id} does not exist")
         if rnd.status == "cancelled" and status != "cancelled":
@@ -126,6 +129,61 @@ def is_cancelled(settings: Settings, round_id: int) -> bool:
         return rnd is None or rnd.status == "cancelled"
 
 
+class Cancelled(Exception):
+    """The round was cancelled while this WARC task ran: its partial outputs are discarded."""
+
+
+class _CancelCheck(Stats):
+    """Stats that look at the round's status every `every` seconds, so a running task stops between batches.
+
+    The stages count into their Stats after every record batch; this is the one hook they all share.
+    """
+
+    __slots__ = ("_settings", "_round_id", "_every", "_next")
+
+    def __init__(self, settings: Settings, round_id: int, every: float) -> None:
+        super().__init__()
+        self._settings, self._round_id, self._every = settings, round_id, every
+        self._next = time.monotonic() + every
+
+    def incr(self, name: str, n: int = 1) -> None:
+        super().incr(name, n)
+        if self._every > 0 and time.monotonic() >= self._next:
+            self._next = time.monotonic() + self._every
+            if is_cancelled(self._settings, self._round_id):
+                raise Cancelled(f"round {self._round_id} was cancelled")
+
+
+def cancel_round(settings: Settings, round_id: int) -> Round:
+    """Cancel: pending WARC tasks become no-ops when they start, running ones stop at their next batch."""
+    return set_status(settings, round_id, "cancelled", finished_at=utcnow())
+
+
+def round_progress(settings: Settings, round_id: int) -> dict[str, Any]:
+    """Progress computed from the task rows (never a shared counter): files done/total, pages, pages/s, ETA."""
+    with session(settings.db_url) as db:
+        rnd = db.get(Round, round_id)
+        if rnd is None:
+            raise FatalError(f"round {round_id} does not exist")
+        tasks = db.exec(select(WarcTask).where(WarcTask.round_id == round_id)).all()
+    out: dict[str, Any] = {"round": rnd.number, "status": rnd.status}
+    started = rnd.started_at.replace(tzinfo=None) if rnd.started_at else None
+    elapsed = (utcnow().replace(tzinfo=None) - started).total_seconds() if started else 0.0
+    finished = {"done", "failed", "skipped", "cancelled"}
+    for phase in ("index", "recall"):
+        rows = [t for t in tasks if t.phase == phase]
+        done = [t for t in rows if t.status in finished]
+        out[phase] = {
+            "warcs_done": len(done), "warcs_total": len(rows), "running": sum(t.status == "running" for t in rows),
+            "pages": sum(t.html_pages for t in done), "recalled": sum(t.recalled for t in done),
+        }  # fmt: skip
+    all_done = out["index"]["warcs_done"] + out["recall"]["warcs_done"]
+    remaining = len(tasks) - all_done
+    out["pages_per_s"] = round(out["index"]["pages"] / elapsed, 2) if elapsed > 0 else 0.0
+    out["eta_seconds"] = round(remaining * elapsed / all_done, 1) if all_done and rnd.status not in TERMINAL else None
+    return out
+
+
 def local_model_dir(settings: Settings, model_path: str) -> str:
     """Models live in the store; workers on other hosts copy one down once per process."""
     store = _store(settings)
@@ -137,8 +195,11 @@ def local_model_dir(settings: Settings, model_path: str) -> str:
     return str(target)
 
 
-def process_warc_task(settings: Settings, task_id: int) -> dict[str, Any]:
-    """The unit of work: one WARC in one phase. Idempotent: outputs are replaced, the row written last."""
+def process_warc_task(settings: Settings, task_id: int, *, cancel_check_s: float = 0.0) -> dict[str, Any]:
+    """The unit of work: one WARC in one phase. Idempotent: outputs are replaced, the row written last.
+
+    With `cancel_check_s` > 0 a running task looks at the round's status that often and stops if cancelled.
+    """
     with session(settings.db_url) as db:
         task = db.get(WarcTask, task_id)
         if task is None:
@@ -151,7 +212,7 @@ def process_warc_task(settings: Settings, task_id: int) -> dict[str, Any]:
         db.add(task)
         db.commit()
         model = db.get(Model, rnd.model_id) if rnd.model_id else None
-    store, stats = _store(settings), Stats()
+    store, stats = _store(settings), _CancelCheck(settings, task.round_id, cancel_check_s)
     io: dict[str, Any] = {"max_record_bytes": settings.max_record_bytes, "timeout": settings.http_timeout,
                           "retries": settings.http_retries}  # fmt: skip
     status, error = "done", ""
@@ -174,6 +235,8 @@ def process_warc_task(settings: Settings, task_id: int) -> dict[str, Any]:
             )  # fmt: skip
     except (SkippableError, NotFoundError) as exc:  # this WARC is broken or gone: recorded, the round goes on
         status, error = "skipped", str(exc)
+    except Cancelled as exc:
+        status, error = "cancelled", str(exc)
     except (RetryableError, FatalError) as exc:
         retry = isinstance(exc, RetryableError)
         with session(settings.db_url) as db:
@@ -209,6 +272,15 @@ def pending_tasks(settings: Settings, round_id: int, phase: str) -> list[int]:
         return [int(r) for r in rows if r is not None]
 
 
+def previous_tokenizer(settings: Settings, rnd: Round) -> BpeTokenizer | None:
+    """The tokenizer of the loop's first model: one tokenizer for all rounds, as the papers use one."""
+    with session(settings.db_url) as db:
+        first = db.exec(select(Model).where(col(Model.round_id) != rnd.id).order_by(col(Model.id))).first()
+    if first is None:
+        return None
+    return load_cached(local_model_dir(settings, first.path)).tokenizer
+
+
 def train_round(settings: Settings, round_id: int) -> Model:
     """Seeds from the page cache + labels -> BPE + fastText -> saved, versioned, evaluated model."""
     store = _store(settings)
@@ -217,17 +289,24 @@ def train_round(settings: Settings, round_id: int) -> Model:
         assert rnd is not None
         caches = [
             cache_path(t.warc_url)
-            for t in db.exec(select(WarcTask).where(WarcTask.round_id == round_id, WarcTask.phase == "index"))
+            for t in db.exec(
+                select(WarcTask)
+                .where(WarcTask.round_id == round_id, WarcTask.phase == "index")
+                .order_by(col(WarcTask.id))  # the same seeds, hence the same model, on SQLite and PostgreSQL
+            )
             if t.status == "done"
         ]
         label_set = labels_mod.pattern_set(db)
     for pattern in rnd.params.get("seed_patterns", []):
         label_set.add(pattern, "code")
     seed_texts = read_seed_file(rnd.params["seed_file"]) if rnd.params.get("seed_file") else []
+    caches = [c for c in caches if store.exists(c)]
+    # the previous round's positives, and its labeled pages outside these cache files (read back by range)
+    prior, readback_counts = from_previous_round(settings, store, rnd.number, label_set, caches)
     train, heldout = build_seeds(
-        store, [c for c in caches if store.exists(c)], labels=label_set, seed_texts=seed_texts,
+        store, caches, labels=label_set, seed_texts=seed_texts,
         negatives_per_positive=settings.negatives_per_positive, max_pages=settings.max_seed_pages,
-        heldout_fraction=settings.heldout_fraction, seed=rnd.number,
+        heldout_fraction=settings.heldout_fraction, seed=rnd.number, **prior,
     )  # fmt: skip
     counts = train.counts()
     if counts["positives"] < 2 or counts["negatives"] < 2:
@@ -236,9 +315,11 @@ def train_round(settings: Settings, round_id: int) -> Model:
             "(do the seed patterns match any page of these WARC files?)"
         )
     version = f"r{rnd.number}-{int(time.time())}"
-    clf = Classifier.train(train.texts, train.labels, params=settings.ft, vocab_size=settings.bpe_vocab_size,
-                           version=version)  # fmt: skip
-    metrics: dict[str, Any] = {"seeds": counts, "heldout": heldout.counts()}
+    params = FastTextParams(**{**settings.ft.model_dump(), **rnd.params.get("ft", {})})  # the round's own
+    clf = Classifier.train(train.texts, train.labels, params=params, vocab_size=settings.bpe_vocab_size,
+                           version=version, tokenizer=previous_tokenizer(settings, rnd))  # fmt: skip
+    save_seeds(store, rnd.number, train)
+    metrics: dict[str, Any] = {"seeds": counts, "heldout": heldout.counts(), "readback": readback_counts}
     if heldout.labels and 0 < sum(heldout.labels) < len(heldout.labels):
         metrics["seed_heldout"] = clf.evaluate(heldout.texts, heldout.labels, threshold=rnd.threshold).as_dict()
     rel = f"models/{version}"
@@ -246,7 +327,7 @@ def train_round(settings: Settings, round_id: int) -> Model:
         clf.save(tmp)
         store.put_dir(tmp, rel)
     with session(settings.db_url) as db:
-        model = Model(version=version, round_id=round_id, path=rel, params=settings.ft.model_dump(), metrics=metrics)
+        model = Model(version=version, round_id=round_id, path=rel, params=params.model_dump(), metrics=metrics)
         db.add(model)
         db.flush()
         rnd = db.get(Round, round_id)
@@ -333,10 +414,15 @@ def run_round(
 
 
 def finalize_round(settings: Settings, round_id: int) -> Round:
+    from recall.discovery import discover
     from recall.report import finalize
 
     set_status(settings, round_id, "finalizing")
-    return finalize(settings, round_id)
+    rnd = finalize(settings, round_id)
+    if rnd.status != "done":
+        return rnd
+    discover(settings, round_id, seed=rnd.number)  # domains vs the previous round, the annotation queue
+    return round_by_number(settings, rnd.number)
 
 
 def round_by_number(settings: Settings, number: int | None) -> Round:

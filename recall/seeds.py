@@ -8,9 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pyarrow as pa
 
 from recall.patterns import PatternSet
 from recall.storage import Store
@@ -29,6 +31,7 @@ class SeedSet:
     texts: list[str] = field(default_factory=list)
     labels: list[bool] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set)
 
     def add(self, text: str, positive: bool, source: str, url: str = "") -> bool:
@@ -42,6 +45,7 @@ class SeedSet:
         self.texts.append(text)
         self.labels.append(positive)
         self.sources.append(source)
+        self.urls.append(url)
         return True
 
     def counts(self) -> dict[str, int]:
@@ -71,15 +75,34 @@ def read_seed_file(path: str | Path) -> list[str]:
 def build_seeds(
     store: Store, cache_files: Iterable[str], *, labels: PatternSet[str], seed_texts: Iterable[str] = (),
     negatives_per_positive: float = 1.0, max_pages: int = 500_000, heldout_fraction: float = 0.1, seed: int = 0,
+    previous: Iterable[tuple[str, str]] = (), readback: Iterable[tuple[str, str, str]] = (),
+    negative_ok: Callable[[str], bool] | None = None, hard_share: float = 0.5,
 ) -> tuple[SeedSet, SeedSet]:  # fmt: skip
-    """(train, heldout) from the page cache. `labels` maps URL patterns to 'code' / 'non-code' / 'mixed'."""
+    """(train, heldout) from the page cache. `labels` maps URL patterns to 'code' / 'non-code' / 'mixed'.
+
+    `previous`: the previous round's positives (url, text); `readback`: (url, text, label) of labeled pages
+    read back outside the cache files; `negative_ok(url)`: False for pages too likely code to be random
+    negatives (a high score last round). Hard negatives fill at most `hard_share` of the negatives, so the
+    model still sees the ordinary web. Positives are capped at half of `max_pages`; negatives balance them.
+    """
     rng = random.Random(seed)
     train, heldout = SeedSet(), SeedSet()
     for text in seed_texts:
         train.add(text, True, "seed_file")
+    for url, text in previous:
+        if not url or not is_heldout(url, heldout_fraction):
+            train.add(text, True, "previous", url)
+    hard: list[tuple[str, str]] = []
+    for url, text, label in readback:
+        target = heldout if is_heldout(url, heldout_fraction) else train
+        if label == "code":
+            target.add(text, True, "readback", url)
+        elif target is heldout:
+            heldout.add(text, False, "hard_negative", url)
+        else:
+            hard.append((url, text))
     pool: list[tuple[str, str]] = []  # reservoir of unlabeled pages: random negatives
     pool_seen = 0
-    hard: list[tuple[str, str]] = []
     for rel in cache_files:
         for batch in store.iter_batches(rel, columns=["url", "text"]):
             for url, text in zip(batch.column("url").to_pylist(), batch.column("text").to_pylist(), strict=True):
@@ -97,6 +120,8 @@ def build_seeds(
                 if target is heldout:
                     heldout.add(text, False, "random_negative", url)
                     continue
+                if negative_ok is not None and not negative_ok(url):
+                    continue
                 pool_seen += 1
                 if len(pool) < max_pages:
                     pool.append((url, text))
@@ -104,10 +129,11 @@ def build_seeds(
                     j = rng.randrange(pool_seen)
                     if j < max_pages:
                         pool[j] = (url, text)
+    _cap_positives(train, max_pages // 2, rng)
     n_pos = sum(train.labels)
-    want = max(int(round(n_pos * negatives_per_positive)), 1)
+    want = max(min(int(round(n_pos * negatives_per_positive)), max_pages - n_pos), 1)
     rng.shuffle(hard)
-    for url, text in hard[:want]:
+    for url, text in hard[: max(int(want * hard_share), 1)]:
         train.add(text, False, "hard_negative", url)
     rng.shuffle(pool)
     for url, text in pool:
@@ -115,3 +141,37 @@ def build_seeds(
             break
         train.add(text, False, "random_negative", url)
     return train, heldout
+
+
+def _cap_positives(train: SeedSet, cap: int, rng: random.Random) -> None:
+    """Keep a random `cap` of the positives (negatives are added after this, so all rows are positives)."""
+    if sum(train.labels) <= cap:
+        return
+    keep = sorted(rng.sample(range(len(train.labels)), cap))
+    train.texts, train.labels = [train.texts[i] for i in keep], [train.labels[i] for i in keep]
+    train.sources, train.urls = [train.sources[i] for i in keep], [train.urls[i] for i in keep]
+
+
+SEEDS_SCHEMA = pa.schema([("url", pa.string()), ("text", pa.string()), ("label", pa.bool_()),
+                          ("source", pa.string()), ("sha256", pa.string())])  # fmt: skip
+
+
+def seeds_path(round_no: int) -> str:
+    return f"rounds/{round_no}/seeds.parquet"
+
+
+def save_seeds(store: Store, round_no: int, train: SeedSet) -> str:
+    """The training set of a round, so the next round starts from its positives."""
+    table = pa.table({"url": train.urls, "text": train.texts, "label": train.labels, "source": train.sources,
+                      "sha256": [hashlib.sha256(t.encode("utf-8", "replace")).hexdigest() for t in train.texts]},
+                     schema=SEEDS_SCHEMA)  # fmt: skip
+    store.write_table(seeds_path(round_no), table)
+    return seeds_path(round_no)
+
+
+def previous_positives(store: Store, round_no: int) -> list[tuple[str, str]]:
+    """(url, text) of a round's training positives; empty if that round saved none."""
+    if not store.exists(seeds_path(round_no)):
+        return []
+    table = store.read_table(seeds_path(round_no), columns=["url", "text", "label"])
+    return [(u, t) for u, t, y in zip(*(table[c].to_pylist() for c in ("url", "text", "label")), strict=True) if y]

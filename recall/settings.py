@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_TOKEN = "dev-token-change-me"
 
@@ -36,6 +36,8 @@ class FastTextParams(BaseSettings):
     0.965 at 7; 2,600 pages 0.97 at 3 (unchanged). 20M adds <0.01 F1 for twice the training time.
     """
     max_epoch: int = 50
+    max_tokens: int = 1024
+    """BPE tokens of a page's head that the model reads (from at most 4x as many characters); see tokenizer.py."""
     threads: int = 2
     seed: int = 0
 
@@ -48,6 +50,12 @@ class Settings(BaseSettings):
     database_url: str = ""
     broker_url: str = "redis://127.0.0.1:6379/0"
     api_token: str = DEV_TOKEN
+    public_reads: bool = True
+    """API read routes without a token (state-changing routes always need one)."""
+    execution: Literal["inprocess", "celery"] = "inprocess"
+    """Where rounds started from the API run: a local runner process, or Celery tasks through `broker_url`."""
+    allowed_base_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Sources a round started from the API may read (comma-separated); `source_base_url` is always allowed."""
 
     source_base_url: str = "https://data.commoncrawl.org/"
     http_timeout: float = 60.0
@@ -71,7 +79,29 @@ class Settings(BaseSettings):
     processes: int = 0
     """In-process parallelism for the embedded default; 0 means one process per core."""
 
+    # distributed (workers/): Celery over Redis
+    broker_visibility_timeout: int = 3600
+    """Seconds before Redis hands an unacknowledged task to another worker (a host lost, not just a process).
+
+    Must exceed the longest task (a 1 GB WARC, or training), or a slow task runs twice (harmless, wasteful)."""
+    task_time_limit: int = 4 * 3600
+    """Hard limit per task in seconds; the soft limit (which fails the task cleanly) is 60 s earlier."""
+    task_max_retries: int = 5
+    """Retries of a WARC task after a retryable error (network 5xx, timeouts, throttling), with backoff."""
+    cancel_check_seconds: float = 2.0
+    """A running WARC task looks at its round's status this often and stops if it was cancelled."""
+    remote_reads_per_s: float = 0.0
+    """Shared limit on remote read requests per source host across all workers (a Redis token bucket); 0: off."""
+    remote_read_burst: int = 20
+    ratelimit_url: str = ""
+    """Redis URL of the token bucket; by default the broker's."""
+
     ft: FastTextParams = Field(default_factory=FastTextParams)
+
+    @field_validator("allowed_base_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        return [u.strip() for u in value.split(",") if u.strip()] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

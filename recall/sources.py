@@ -38,6 +38,17 @@ MAX_RETRY_AFTER = 300.0
 _BACKOFF = wait_random_exponential(multiplier=0.5, max=30)
 _READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 T = TypeVar("T")
+_before_request: Callable[[str], None] | None = None
+
+
+def set_rate_limiter(hook: Callable[[str], None] | None) -> None:
+    """Install a per-process hook called with the URL before every HTTP request (e.g. a shared token bucket).
+
+    A process-wide hook rather than an argument: every read path (stream, resume, byte range) goes through
+    `_request`, and a worker installs it once at start (see `recall.ratelimit.TokenBucket`).
+    """
+    global _before_request
+    _before_request = hook
 
 
 class _Transient(Exception):
@@ -204,6 +215,8 @@ def _http_range(url: str, offset: int, length: int, timeout: float) -> bytes:
 
 def _request(url: str, headers: dict[str, str], timeout: float) -> requests.Response:
     """One streaming GET; raises `_Transient` for what a retry may fix, `FatalError` for what it cannot."""
+    if _before_request is not None:
+        _before_request(url)
     try:
         resp = _session().get(url, headers=headers, timeout=timeout, stream=True)
     except (requests.ConnectionError, requests.Timeout) as exc:
@@ -293,3 +306,33 @@ def _is_http(location: str) -> bool:
 
 def _join(base: str, path: str) -> str:
     return f"{base.rstrip('/')}/{path.lstrip('/')}"
+
+
+def check_source(location: str, allowed: list[str]) -> str:
+    """`location` if it lies under one of the `allowed` base URLs (an operator's list), else ValueError.
+
+    For locations that come from a request (the API): no other scheme, host or port, no credentials, no
+    `..` segments, so a request cannot make the service read local files or internal addresses (SSRF).
+    """
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(location.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{location!r} is not a valid URL: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https", "s3", "gs") or not parts.hostname:
+        raise ValueError(f"source {location!r} is not allowed: only http(s)/s3/gs URLs under a configured base URL")
+    if parts.username or parts.password or "\\" in location or any(ord(c) < 33 for c in location):
+        raise ValueError(f"source {location!r} is not allowed: credentials, backslashes or control characters")
+    if ".." in unquote(unquote(parts.path)).split("/"):
+        raise ValueError(f"source {location!r} is not allowed: '..' in the path")
+    for base in allowed:
+        b = urlsplit(base.strip())
+        same_origin = (b.scheme.lower(), (b.hostname or "").lower(), b.port) == (
+            parts.scheme.lower(), parts.hostname.lower(), port,
+        )  # fmt: skip
+        prefix = b.path.rstrip("/") + "/"
+        if same_origin and (parts.path.rstrip("/") + "/").startswith(prefix):
+            return location.strip()
+    raise ValueError(f"source {location!r} is not allowed: not under a configured base URL ({', '.join(allowed)})")

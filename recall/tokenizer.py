@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-MAX_TOKENS = 4096
-"""Tokens kept per text: the head of a page decides its class; the cap bounds the cost of huge pages."""
-_CHARS_PER_TOKEN_CAP = 8
+MAX_TOKENS = 1024
+"""Tokens kept per text: the head of a page decides its class; the cap bounds the cost of huge pages.
+
+Measured on CC-MAIN-DEV, host-grouped 2-fold, all predictions out of fold: the first 4,096 characters give
+F1 0.915 at 1.6 ms/page (BPE + fastText) against 0.921 at 6.0 ms/page for up to 32k characters."""
+_CHARS_PER_TOKEN_CAP = 4
 """Text is cut to MAX_TOKENS * this many characters before encoding, so no page costs more than that."""
 
 
@@ -61,6 +64,14 @@ class BpeTokenizer:
         from tokenizers import Tokenizer
 
         return cls(Tokenizer.from_file(str(path)), max_tokens=max_tokens)
+
+    @property
+    def id(self) -> str:
+        """Content hash: pages tokenized by an equal tokenizer can reuse their cached token lines."""
+        import hashlib
+
+        blob = self.tokenizer.to_str()  # type: ignore[attr-defined]
+        return hashlib.sha1(f"{blob}|{self.max_tokens}|{_CHARS_PER_TOKEN_CAP}".encode()).hexdigest()[:16]
 
     @property
     def vocab_size(self) -> int:

@@ -20,6 +20,14 @@ from recall.records import Page, Stats
 MAX_RECORD_BYTES = 8 * 1024 * 1024
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _DETECT_BYTES = 32 * 1024
+MAX_DEPTH = 2_000
+"""Deeper markup is dropped (`too_deep`): extractors walk the tree in quadratic time (100,000 nested <div>:
+5 minutes in resiliparse); browsers stop nesting at 512 (Chromium's parser)."""
+_DEPTH_CHECK_TAGS = 10_000  # pages with fewer '<' cannot be that deep: no scan
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]{0,30})[^<>]*?(/?)>")
+_VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
+# WHATWG MIME sniffing: bytes that never occur in text; a payload with them is not a page, whatever it declares
+_BINARY = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,300}?charset\s*=\s*["']?\s*([a-z0-9_.:+-]{1,40})""", re.I)
 # WHATWG: labels that browsers decode with a superset codec.
 _SUPERSETS = {
@@ -166,7 +174,13 @@ def _page(record: WarcRecord, *, warc_path: str, offset: int, stats: Stats, max_
         if not ctype and not _sniff_html(body):
             stats.drop("not_html")
             return None
+        if _is_binary(body, record.http_charset):
+            stats.drop("not_html")
+            return None
         html, charset = decode_html(body, record.http_charset)
+        if _too_deep(html):
+            stats.drop("too_deep")
+            return None
     except _TooLarge:
         stats.drop("too_large")
         return None
@@ -212,6 +226,28 @@ def _codec(name: str | None) -> str | None:
     except LookupError:
         return None
     return _SUPERSETS.get(canonical, canonical)
+
+
+def _is_binary(body: bytes, charset: str | None) -> bool:
+    """Binary bytes in the first KB (an image or archive served as text/html); UTF-16/32 text has NULs."""
+    head = body[:1024]
+    if (charset or "").lower().startswith(("utf-16", "utf-32")) or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    return _BINARY.search(head) is not None
+
+
+def _too_deep(html: str, limit: int = MAX_DEPTH) -> bool:
+    if html.count("<") < _DEPTH_CHECK_TAGS:
+        return False
+    depth = 0
+    for m in _TAG.finditer(html):
+        if m[1]:
+            depth = max(depth - 1, 0)
+        elif not m[3] and m[2].lower() not in _VOID:
+            depth += 1
+            if depth > limit:
+                return True
+    return False
 
 
 def _sniff_html(body: bytes) -> bool:

@@ -51,3 +51,19 @@ def test_bad_label_rows_write_nothing(tmp_path):
         else:
             raise AssertionError("an invalid label was accepted")
         assert db.exec(select(dbm.Label)).all() == []
+
+
+def test_conflicts_are_reported_and_count_as_covered(tmp_path):
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    dbm.migrate(url)
+    with dbm.session(url) as db:
+        labels.import_labels(db, [{"pattern": "example.org/blog/", "label": "code", "annotator": "a"},
+                                  {"pattern": "example.org/blog/", "label": "non-code", "annotator": "b"},
+                                  {"pattern": "example.org/blog/", "label": "code", "annotator": "b"},
+                                  {"pattern": "example.org/shop/", "label": "non-code", "annotator": "b"},
+                                  {"pattern": "example.org/shop/", "label": "code", "annotator": "a"}])  # fmt: skip
+        conflict = {"pattern": "example.org/shop/", "labels": {"a": "code", "b": "non-code"}}
+        assert labels.conflict_report(db) == [conflict]
+        assert labels.pattern_set(db).match("https://example.org/blog/1")[1] == "code"  # b changed their mind
+        assert labels.pattern_set(db).match("https://example.org/shop/1") is None  # conflict: not for training
+        assert labels.coverage_set(db).matches("https://example.org/shop/1")  # but nobody is asked again

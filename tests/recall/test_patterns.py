@@ -51,3 +51,18 @@ def test_exact_url_beats_a_pattern_of_the_same_text():
     ps = PatternSet([("docs.python.org/3/", "code"), (exact("https://docs.python.org/3/"), "non-code")])
     assert ps.match("https://docs.python.org/3/")[1] == "non-code"
     assert ps.match("https://docs.python.org/3/library/")[1] == "code"
+
+
+def test_proposal_and_wildcard_forms_compete_by_specificity():
+    ps = PatternSet(
+        [
+            ("stackoverflow.com/", "mixed"),
+            ("stackoverflow.com/questions/*", "code"),
+            ("%stackoverflow.com/questions/%/jobs%", "non-code"),
+            (exact("https://stackoverflow.com/questions/1/x"), "non-code"),
+        ]
+    )
+    assert ps.match("https://stackoverflow.com/questions/7/slug")[1] == "code"  # `*` proposal beats the host
+    assert ps.match("https://stackoverflow.com/questions/7/jobs/a")[1] == "non-code"  # longer LIKE pattern
+    assert ps.match("https://stackoverflow.com/questions/1/x")[1] == "non-code"  # a URL label beats all
+    assert ps.match("https://stackoverflow.com/users/3")[1] == "mixed"

@@ -1,0 +1,119 @@
+"""The writes behind the buttons (Streamlit `on_click` callbacks): each calls one `recall.annotators` function
+and leaves a message for the next run. Widget values are read from `session_state` by key."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from annotator.session import db, flash
+from recall import annotators
+from recall.annotators import shown_record
+from recall.db import QueueItem
+from recall.queue import LeaseError
+
+LABEL_NAMES = {"code": "code", "non-code": "not code", "mixed": "mixed"}
+
+
+def pattern_key(item: QueueItem) -> str:
+    return f"pattern-{item.id}"
+
+
+def edit_key(item: QueueItem) -> str:
+    return f"edit-{item.id}"
+
+
+def select_pattern(item: QueueItem, view: dict, index: int) -> None:
+    """Move the selection (and the pattern editor) to proposal `index`."""
+    index = max(0, min(index, len(view["proposals"]) - 1))
+    st.session_state[pattern_key(item)] = index
+    st.session_state[edit_key(item)] = view["proposals"][index]["pattern"]
+
+
+def step(item: QueueItem, view: dict, delta: int) -> None:
+    select_pattern(item, view, st.session_state.get(pattern_key(item), 0) + delta)
+
+
+def follow_selection(item: QueueItem, view: dict) -> None:
+    select_pattern(item, view, st.session_state.get(pattern_key(item), 0))
+
+
+def set_reason(reason: str) -> None:
+    st.session_state["reason"] = "" if st.session_state.get("reason") == reason else reason
+
+
+def _lost(item: QueueItem, exc: Exception) -> None:
+    flash("warning", f"Your claim on {item.domain} ran out and it went back to the queue ({exc}).")
+
+
+def label_pattern(user: str, item: QueueItem, view: dict, label: str) -> None:
+    pattern = st.session_state.get(edit_key(item), "")
+    try:
+        with db() as s:
+            annotators.decide(s, item.id or 0, user, pattern, label, reason=st.session_state.get("reason", ""),
+                              shown=shown_record(view, pattern))  # fmt: skip
+    except LeaseError as exc:
+        return _lost(item, exc)
+    except ValueError as exc:
+        return flash("error", str(exc))
+    flash("success", f"{pattern}: {LABEL_NAMES[label]}")
+    step(item, view, 1)
+
+
+def skip_pattern(item: QueueItem, view: dict) -> None:
+    step(item, view, 1)
+
+
+def label_domain(user: str, item: QueueItem, view: dict, label: str) -> None:
+    try:
+        with db() as s:
+            annotators.decide_domain(s, item, user, label, reason=st.session_state.get("reason", ""),
+                                     shown=shown_record(view, annotators.domain_pattern(item.domain)))  # fmt: skip
+    except LeaseError as exc:
+        return _lost(item, exc)
+    st.session_state.pop("reason", None)
+    flash("success", f"{item.domain}: {LABEL_NAMES[label]} (press U to undo)")
+
+
+def skip_domain(user: str, item: QueueItem) -> None:
+    try:
+        with db() as s:
+            annotators.queue.skip(s, item.id or 0, user, st.session_state.get("reason", ""))
+    except LeaseError as exc:
+        return _lost(item, exc)
+    flash("info", f"{item.domain} skipped")
+
+
+def finish(user: str, item: QueueItem, view: dict) -> None:
+    try:
+        with db() as s:
+            annotators.finish(s, item.id or 0, user, shown=shown_record(view, annotators.domain_pattern(item.domain)))
+    except LeaseError as exc:
+        return _lost(item, exc)
+    st.session_state.pop("reason", None)
+    flash("success", f"{item.domain} done")
+
+
+def undo(user: str) -> None:
+    with db() as s:
+        undone = annotators.undo_last(s, user)
+    if undone is None:
+        flash("info", "Nothing to undo.")
+    else:
+        flash("info", f"Undone: {undone.pattern} = {LABEL_NAMES.get(undone.label, undone.label)}")
+
+
+def resolve(reviewer: str, pattern: str, label: str) -> None:
+    with db() as s:
+        annotators.resolve(s, pattern, label, reviewer)
+    flash("success", f"{pattern}: resolved as {LABEL_NAMES[label]}")
+
+
+def add_account() -> None:
+    state = st.session_state
+    try:
+        with db() as s:
+            annotators.create_account(s, state["new_name"], state["new_password"], state["new_role"])
+    except ValueError as exc:
+        return flash("error", str(exc))
+    flash("success", f"account {state['new_name']} created")
+

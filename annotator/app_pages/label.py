@@ -1,0 +1,67 @@
+"""Label: the claimed domain, its proposed patterns as a tree, sample pages, and the decisions (keyboard)."""
+
+import streamlit as st
+
+from annotator import actions, session, widgets
+from recall.annotators import REASONS
+
+user = session.require("annotator")
+item = session.claimed_item(user)
+session.show_flash()
+if item is None:
+    st.title("Label")
+    st.success("The queue is empty. Thank you!")
+    st.button("Undo last decision", shortcut="U", on_click=actions.undo, args=(user.name,))
+    st.stop()
+
+view = session.view(item)
+decided = session.decisions(user, item)
+if actions.pattern_key(item) not in st.session_state:
+    actions.select_pattern(item, view, 0)
+selected = view["proposals"][st.session_state[actions.pattern_key(item)]]
+
+st.title(item.domain)
+st.caption(f"Round {view['round']} · {item.kind} item · queued for **{item.reason}** · "
+           f"claimed by you for {session.lease_left(item)} s more (renewed as you work)")  # fmt: skip
+widgets.why_queued(item)
+
+tree, detail = st.columns([2, 3], gap="large")
+with tree:
+    st.subheader("Proposed patterns")
+    st.radio("Pattern", range(len(view["proposals"])), key=actions.pattern_key(item), label_visibility="collapsed",
+             format_func=widgets.tree_label(view, decided), on_change=actions.follow_selection, args=(item, view))
+    nav = st.container(horizontal=True)
+    nav.button("Previous", shortcut="K", on_click=actions.step, args=(item, view, -1), icon=":material/arrow_upward:")
+    nav.button("Next", shortcut="J", on_click=actions.step, args=(item, view, 1), icon=":material/arrow_downward:")
+    st.dataframe(widgets.proposal_table(view, decided), hide_index=True)
+
+with detail:
+    st.text_input("Pattern to label (edit to narrow or widen it)", key=actions.edit_key(item))
+    st.caption("Reason")
+    reasons = st.container(horizontal=True)
+    for reason, key in zip(REASONS, "DQTBFSO", strict=True):
+        reasons.button(reason, shortcut=key, on_click=actions.set_reason, args=(reason,),
+                       type="primary" if st.session_state.get("reason") == reason else "secondary")
+    st.caption("This pattern")
+    this = st.container(horizontal=True)
+    this.button("Code", shortcut="1", on_click=actions.label_pattern, args=(user.name, item, view, "code"))
+    this.button("Not code", shortcut="2", on_click=actions.label_pattern, args=(user.name, item, view, "non-code"))
+    this.button("Mixed", shortcut="3", on_click=actions.label_pattern, args=(user.name, item, view, "mixed"))
+    this.button("Skip pattern", shortcut="4", on_click=actions.skip_pattern, args=(item, view))
+    st.caption("The whole domain")
+    whole = st.container(horizontal=True)
+    whole.button("Domain: code", shortcut="7", on_click=actions.label_domain, args=(user.name, item, view, "code"))
+    whole.button("Domain: not code", shortcut="8", on_click=actions.label_domain,
+                 args=(user.name, item, view, "non-code"))
+    whole.button("Domain: mixed", shortcut="9", on_click=actions.label_domain, args=(user.name, item, view, "mixed"))
+    whole.button("Skip domain", shortcut="0", on_click=actions.skip_domain, args=(user.name, item))
+    done = st.container(horizontal=True)
+    done.button("Done, next domain", shortcut="N", type="primary", on_click=actions.finish,
+                args=(user.name, item, view))
+    done.button("Undo last decision", shortcut="U", on_click=actions.undo, args=(user.name,), icon=":material/undo:")
+
+    st.subheader(f"Sample pages under {selected['pattern']}")
+    for sample in selected["samples"]:
+        widgets.sample_card(sample)
+
+session.prepare_next(user, item)

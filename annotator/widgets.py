@@ -1,0 +1,75 @@
+"""Small display pieces of the pages: the pattern tree, sample cards, tables and charts."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from recall.db import QueueItem
+
+INDENT = "\u2003"
+MARKS = {"code": "→ code", "non-code": "→ not code", "mixed": "→ mixed"}
+
+
+def tree_label(view: dict[str, Any], decided: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Radio labels: indented by depth, with the figures and this annotator's decision."""
+
+    def fmt(index: int) -> str:
+        p = view["proposals"][index]
+        mark = f" · {MARKS[decided[p['pattern']]]}" if p["pattern"] in decided else ""
+        return (f"{INDENT * p['depth']}{'└ ' if p['depth'] else ''}{p['pattern']} — {p['pages']} pages, "
+                f"{p['fraction']:.0%} recalled{mark}")  # fmt: skip
+
+    return fmt
+
+
+def proposal_table(view: dict[str, Any], decided: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame([{"pattern": p["pattern"], "pages": p["pages"], "recalled": p["fraction"],
+                          "p10": p["score_p10"], "p50": p["score_p50"], "p90": p["score_p90"],
+                          "decision": decided.get(p["pattern"], "")} for p in view["proposals"]])  # fmt: skip
+
+
+def why_queued(item: QueueItem) -> None:
+    d = item.details
+    cols = st.columns(4)
+    cols[0].metric("Recalled fraction", f"{d.get('recalled', 0) / max(d.get('pages', 0), 1):.0%}")
+    cols[1].metric("Mid-range scores", f"{d.get('mid_scores', 0):.0%}")
+    cols[2].metric("Uncertainty", f"{d.get('uncertainty', 0):.2f}")
+    cols[3].metric("Pages", d.get("pages", 0))
+    with st.expander("Queue details"):
+        st.json(d)
+
+
+def sample_card(sample: dict[str, Any]) -> None:
+    """Title, URL, score and the text's first lines, code-like ones highlighted (escaped text, no iframe)."""
+    with st.container(border=True):
+        st.markdown(f"**{html.escape(sample['title'] or '(no title)')}** · score `{sample['score']:.3f}`")
+        st.caption(sample["url"])
+        lines = "".join(f'<div class="{"code" if is_code else "text"}">{html.escape(line)}</div>'
+                        for line, is_code in sample["lines"])  # fmt: skip
+        st.html(
+            "<style>.snippet div{font-size:.85rem;line-height:1.35;white-space:pre-wrap;overflow-wrap:anywhere}"
+            ".snippet .code{font-family:monospace;background:#fff3bf;border-left:3px solid #f59f00;padding-left:4px}"
+            f"</style><div class='snippet'>{lines}</div>"
+        )
+
+
+def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows)
+
+
+def growth_charts(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        st.info("No round yet.")
+        return
+    df = pd.DataFrame(rows).set_index("round")
+    left, right = st.columns(2)
+    with left:
+        st.caption("Recalled pages and related domains per round")
+        st.line_chart(df[["recalled", "related_domains"]])
+    with right:
+        st.caption("Model metrics on held-out seeds")
+        st.line_chart(df[["precision", "recall", "f1", "roc_auc"]].astype(float))

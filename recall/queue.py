@@ -1,0 +1,188 @@
+"""The annotation queue: enqueue, claim with a lease, renew, release, complete, skip, reopen, expire.
+
+Several annotators (Streamlit sessions, scripts) pull from one queue, so a claim must hand each item to one
+of them only. PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED` (concurrent claims pass each other). SQLite: the
+claim runs in a `BEGIN IMMEDIATE` transaction, which takes the write lock before reading, so claims serialize.
+A lease that runs out returns the item to the queue: a closed browser tab never holds an item forever.
+Every function commits its own transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlmodel import Session, col, select
+
+from recall.db import Label, QueueItem, utcnow
+from recall.errors import WebrecallError
+from recall.labels import parse_rows
+
+
+class LeaseError(WebrecallError):
+    """The item is not (or no longer) claimed by this annotator, or is already finished."""
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back without a zone; they were written as UTC."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _begin_write(db: Session) -> None:
+    """Start the transaction that will write; on SQLite take the write lock now, not at the first UPDATE."""
+    db.commit()
+    if db.get_bind().dialect.name == "sqlite":
+        db.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def enqueue(db: Session, items: Iterable[QueueItem]) -> int:
+    """Add items, skipping domains already queued in the same round (a rerun of discovery adds nothing)."""
+    items = list(items)
+    rounds = {i.round_id for i in items}
+    existing = {(q.round_id, q.domain) for q in db.exec(select(QueueItem).where(col(QueueItem.round_id).in_(rounds)))}
+    new = [i for i in items if (i.round_id, i.domain) not in existing]
+    db.add_all(new)
+    db.commit()
+    return len(new)
+
+
+def claim(db: Session, annotator: str, *, lease_seconds: int = 300, round_id: int | None = None,
+          kinds: Iterable[str] | None = None) -> QueueItem | None:  # fmt: skip
+    """The highest-priority free item this annotator has not labeled yet, leased to them; None if none is left."""
+    if not annotator:
+        raise ValueError("an annotator name is required to claim")
+    now = utcnow()
+    _begin_write(db)
+    query = select(QueueItem).where(
+        or_(col(QueueItem.status) == "pending",
+            and_(col(QueueItem.status) == "claimed", col(QueueItem.lease_until) < now))
+    )  # fmt: skip
+    if round_id is not None:
+        query = query.where(QueueItem.round_id == round_id)
+    if kinds is not None:
+        query = query.where(col(QueueItem.kind).in_(list(kinds)))
+    query = query.order_by(col(QueueItem.priority).desc(), col(QueueItem.id)).limit(64)
+    for item in db.exec(query.with_for_update(skip_locked=True)):
+        if annotator in (item.labeled_by or []):
+            continue  # double labeling needs two different people
+        item.status, item.claimed_by = "claimed", annotator
+        item.lease_until, item.updated_at = now + timedelta(seconds=lease_seconds), now
+        db.add(item)
+        db.commit()
+        return item
+    db.commit()
+    return None
+
+
+def _held(db: Session, item_id: int, annotator: str) -> QueueItem:
+    """The item, locked, if this annotator holds its claim (an expired lease nobody took over still counts)."""
+    _begin_write(db)
+    item = db.exec(select(QueueItem).where(QueueItem.id == item_id).with_for_update()).first()
+    if item is None:
+        db.rollback()
+        raise LeaseError(f"queue item {item_id} does not exist")
+    if item.status != "claimed" or item.claimed_by != annotator:
+        db.rollback()
+        raise LeaseError(f"queue item {item_id} is {item.status}, not claimed by {annotator!r}")
+    return item
+
+
+def renew(db: Session, item_id: int, annotator: str, *, lease_seconds: int = 300) -> QueueItem:
+    item = _held(db, item_id, annotator)
+    item.lease_until = item.updated_at = utcnow()
+    item.lease_until += timedelta(seconds=lease_seconds)
+    db.add(item)
+    db.commit()
+    return item
+
+
+def _free(item: QueueItem, status: str = "pending") -> None:
+    item.status, item.claimed_by, item.lease_until, item.updated_at = status, "", None, utcnow()
+
+
+def release(db: Session, item_id: int, annotator: str) -> QueueItem:
+    """Give the item back unlabeled (the annotator moved on)."""
+    item = _held(db, item_id, annotator)
+    _free(item)
+    db.add(item)
+    db.commit()
+    return item
+
+
+def skip(db: Session, item_id: int, annotator: str, reason: str = "") -> QueueItem:
+    """Take the item out of the queue without a label (e.g. the site is gone); kept for the record."""
+    item = _held(db, item_id, annotator)
+    _free(item, "skipped")
+    item.details = {**item.details, "skipped_by": annotator, "skip_reason": reason}
+    db.add(item)
+    db.commit()
+    return item
+
+
+def complete(db: Session, item_id: int, annotator: str, labels: Iterable[dict[str, Any]], *,
+             shown: dict[str, Any] | None = None) -> QueueItem:  # fmt: skip
+    """Append the annotator's pattern labels and finish the item (or free it for its second annotator)."""
+    rows = list(labels)
+    parsed = list(parse_rows(rows, annotator=annotator, source=f"queue:{item_id}"))  # validate before locking
+    item = _held(db, item_id, annotator)
+    for label in parsed:
+        label.annotator, label.queue_item_id, label.round_id = annotator, item_id, item.round_id
+        label.shown = shown or {}
+    db.add_all(parsed)
+    item.labeled_by = [*item.labeled_by, annotator]
+    _free(item, "done" if len(item.labeled_by) >= item.labels_needed else "pending")
+    db.add(item)
+    db.commit()
+    return item
+
+
+def reopen(db: Session, item_id: int, annotator: str, *, lease_seconds: int = 300) -> QueueItem:
+    """Claim an item again for an annotator who finished it (their undo), unless someone else holds it now."""
+    now = utcnow()
+    _begin_write(db)
+    item = db.exec(select(QueueItem).where(QueueItem.id == item_id).with_for_update()).first()
+    taken = item is not None and item.status == "claimed" and item.claimed_by != annotator and lease_left(item, now) > 0
+    if item is None or annotator not in (item.labeled_by or []) or taken:
+        db.rollback()
+        raise LeaseError(f"queue item {item_id} cannot be reopened for {annotator!r}")
+    item.labeled_by = [a for a in item.labeled_by if a != annotator]
+    item.status, item.claimed_by = "claimed", annotator
+    item.lease_until, item.updated_at = now + timedelta(seconds=lease_seconds), now
+    db.add(item)
+    db.commit()
+    return item
+
+
+def expire(db: Session, *, now: datetime | None = None) -> int:
+    """Return claims whose lease ran out to the queue; claim() also takes them over, this keeps counts honest."""
+    now = now or utcnow()
+    _begin_write(db)
+    stale = db.exec(select(QueueItem).where(QueueItem.status == "claimed", col(QueueItem.lease_until) < now)
+                    .with_for_update(skip_locked=True)).all()  # fmt: skip
+    for item in stale:
+        _free(item)
+        db.add(item)
+    db.commit()
+    return len(stale)
+
+
+def lease_left(item: QueueItem, now: datetime | None = None) -> float:
+    """Seconds until the claim lapses (negative once it has)."""
+    until = _aware(item.lease_until)
+    return (until - (now or utcnow())).total_seconds() if until else 0.0
+
+
+def counts(db: Session, round_id: int | None = None) -> dict[str, Any]:
+    """Queue size by status and kind, and the labels received through it."""
+    query = select(QueueItem)
+    if round_id is not None:
+        query = query.where(QueueItem.round_id == round_id)
+    items = db.exec(query).all()
+    label_query = select(Label).where(col(Label.queue_item_id).is_not(None))
+    if round_id is not None:
+        label_query = label_query.where(Label.round_id == round_id)
+    return {"items": len(items), "status": dict(Counter(i.status for i in items)),
+            "kind": dict(Counter(i.kind for i in items)), "labels": len(db.exec(label_query).all())}  # fmt: skip

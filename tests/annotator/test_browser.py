@@ -1,0 +1,122 @@
+"""End to end in headless Chromium (Debian's, driven by Playwright) against a real `streamlit run` server:
+log in, label with the keyboard, see the labels in the database. With WEBRECALL_SCREENSHOTS=1 it also
+refreshes docs/screenshots/ (the README's pictures)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from recall import annotators, labels, queue
+from recall.db import Label, session
+from tests.annotator.conftest import APP, ROOT, World
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]  # fmt: skip
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/browser.sh)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(world: World) -> Iterator[str]:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", APP, "--server.address", "127.0.0.1", "--server.port", str(port),
+           "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError(f"streamlit did not start: {proc.stderr.read(4000) if proc.stderr else ''}")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _press(page: Any, key: str) -> None:
+    """A key once the app is idle (a shortcut pressed while a rerun is still drawing can be lost)."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=10_000)
+    page.keyboard.press(key)
+
+
+def _seed_review(world: World) -> None:
+    """A disagreement and a labeled gold item, so the Review and Progress pages have something to show."""
+    with session(world.db_url) as db:
+        posts = "blog.example.com/posts/"
+        labels.import_labels(db, [{"pattern": posts, "label": "non-code", "annotator": "alice"},
+                                  {"pattern": posts, "label": "mixed", "annotator": "bob"}])  # fmt: skip
+        for name in ("alice", "bob"):
+            gold = queue.claim(db, name, kinds=["gold"])
+            annotators.decide_domain(db, gold, name, "code" if name == "alice" else "mixed")
+
+
+def test_login_and_label_with_the_keyboard(world: World, server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = ROOT / "docs" / "screenshots" if os.environ.get("WEBRECALL_SCREENSHOTS") else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    _seed_review(world)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1500})
+        page.goto(server)
+        page.get_by_role("textbox", name="Name").fill("rita")
+        page.get_by_role("textbox", name="Password").fill("rita-password")
+        page.screenshot(path=str(shots / "login.png"))
+        page.get_by_role("textbox", name="Password").press("Enter")
+        expect(page.get_by_role("heading", name="docs.example.org", exact=True)).to_be_visible(timeout=20_000)
+
+        page.get_by_role("heading", name="docs.example.org", exact=True).click()  # focus out of any input
+        _press(page, "J")  # next pattern: docs.example.org/guide/
+        expect(page.get_by_label("Pattern to label (edit to narrow or widen it)")).to_have_value(
+            "docs.example.org/guide/", timeout=10_000)
+        _press(page, "D")  # reason: docs
+        expect(page.get_by_text("with open(path) as f:").first).to_be_visible(timeout=10_000)  # guide/ samples
+        page.screenshot(path=str(shots / "label.png"), full_page=True)
+        _press(page, "1")  # this pattern is code
+        expect(page.get_by_text("docs.example.org/guide/: code")).to_be_visible(timeout=10_000)
+        _press(page, "7")  # the whole domain is code, next domain
+        expect(page.get_by_role("heading", name="forum.example.net", exact=True)).to_be_visible(timeout=10_000)
+
+        with session(world.db_url) as db:
+            rows = db.exec(select(Label).where(Label.annotator == "rita")).all()
+        assert [(r.pattern, r.label, r.reason) for r in rows] == [
+            ("docs.example.org/guide/", "code", "docs"), ("docs.example.org/", "code", "docs")]
+        assert all(r.round_id is not None and r.queue_item_id == 1 and r.shown["samples"] for r in rows)
+
+        page.get_by_role("link", name="Review").click()
+        expect(page.get_by_text("blog.example.com/posts/")).to_be_visible(timeout=10_000)
+        page.screenshot(path=str(shots / "review.png"), full_page=True)
+        page.get_by_role("link", name="Progress").click()
+        expect(page.get_by_role("heading", name="Round over round")).to_be_visible(timeout=10_000)
+        page.wait_for_timeout(1500)  # the charts draw after the heading
+        page.screenshot(path=str(shots / "progress.png"), full_page=True)
+
+        page.reload()  # a refresh keeps the login (the URL's token) and the claimed item
+        page.get_by_role("link", name="Label").click()
+        expect(page.get_by_role("heading", name="forum.example.net", exact=True)).to_be_visible(timeout=20_000)
+        browser.close()

@@ -1,0 +1,138 @@
+"""recall.annotators without the UI: accounts, tokens, decisions, undo, review, gold, kappa, progress."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from recall import annotators, labels, queue
+from recall.db import Label, QueueItem, Round, session, utcnow
+from tests.annotator.conftest import World
+
+
+def test_accounts_and_tokens(world: World) -> None:
+    with session(world.db_url) as db:
+        alice = annotators.verify(db, "alice", "alice-password")
+        assert alice is not None and alice.password_hash.startswith("$2")
+        assert annotators.verify(db, "alice", "wrong-password") is None
+        assert annotators.verify(db, "nobody", "alice-password") is None
+        with pytest.raises(ValueError, match="exists"):
+            annotators.create_account(db, "alice", "another-password")
+        with pytest.raises(ValueError, match="role"):
+            annotators.create_account(db, "carl", "carl-password", "boss")
+        token = annotators.session_token(alice)
+        assert annotators.from_token(db, token) == alice
+        assert annotators.from_token(db, token[:-1] + ("0" if token[-1] != "0" else "1")) is None
+        assert annotators.from_token(db, token, now=utcnow().timestamp() + 13 * 3600) is None
+    assert annotators.has_role("admin", "reviewer") and not annotators.has_role("annotator", "reviewer")
+
+
+def test_decide_finish_and_undo_reopens(world: World) -> None:
+    with session(world.db_url) as db:
+        item = annotators.next_item(db, "alice")
+        assert item is not None and item.domain == "docs.example.org"
+        assert annotators.next_item(db, "alice").id == item.id  # a refresh resumes the same claim
+        annotators.decide(db, item.id, "alice", "docs.example.org/guide/", "code", reason="docs", shown={"x": 1})
+        annotators.decide_domain(db, item, "alice", "mixed")
+        assert annotators.decisions(db, "alice", item.id) == {"docs.example.org/guide/": "code",
+                                                               "docs.example.org/": "mixed"}
+        second = annotators.next_item(db, "alice")
+        assert second is not None and second.domain == "forum.example.net"
+        undone = annotators.undo_last(db, "alice")  # the domain label: its item comes back, the other returns
+        assert undone is not None and undone.pattern == "docs.example.org/"
+        assert annotators.held_item(db, "alice").id == item.id
+        assert db.get(QueueItem, second.id).status == "pending"
+        assert ("docs.example.org/", "alice") not in labels.current(db)
+        assert labels.current(db)[("docs.example.org/guide/", "alice")].label == "code"
+        assert annotators.undo_last(db, "alice").pattern == "docs.example.org/guide/"
+        assert annotators.undo_last(db, "alice") is None
+        assert len(db.exec(select(Label)).all()) == 4  # 2 labels + 2 undo rows: nothing was deleted
+
+
+def test_lost_lease_refuses_the_decision(world: World) -> None:
+    with session(world.db_url) as db:
+        item = annotators.next_item(db, "alice", lease_seconds=1)
+        assert queue.expire(db, now=utcnow() + timedelta(seconds=5)) == 1
+        assert annotators.next_item(db, "bob").id == item.id
+        with pytest.raises(queue.LeaseError):
+            annotators.decide(db, item.id, "alice", "docs.example.org/", "code")
+
+
+def test_review_gold_kappa_progress(world: World) -> None:
+    with session(world.db_url) as db:
+        for name, forum in (("alice", "code"), ("bob", "non-code")):
+            while (item := annotators.next_item(db, name)) is not None:
+                annotators.decide_domain(db, item, name, forum if item.domain == "forum.example.net" else "code")
+        (case,) = annotators.disagreements(db)
+        assert case["pattern"] == "forum.example.net/" and [r["label"] for r in case["labels"]] == ["code", "non-code"]
+        annotators.resolve(db, "forum.example.net/", "code", "rita")
+        assert annotators.disagreements(db) == [] and labels.resolved(db)[0]["forum.example.net/"] == "code"
+        gold = {g["annotator"]: g for g in annotators.gold_accuracy(db)}
+        assert gold["alice"]["accuracy"] == 1.0 and gold["bob"]["answered"] == 1
+        agree = annotators.agreement(db)
+        assert agree["pairs"] == 2 and agree["kappa"] == 0.0  # both labeled forum (disagree) and gold (agree)
+        assert annotators.cohen_kappa([("code", "code"), ("non-code", "non-code")]) == 1.0
+        assert annotators.cohen_kappa([("code", "non-code"), ("non-code", "code")]) == -1.0
+        assert annotators.cohen_kappa([]) is None
+        data = annotators.progress(db)
+        r1 = next(r for r in data["rounds"] if r["round"] == 1)
+        assert r1["queue_left"] == 1 and r1["labeled_today"] == 6  # the gold item stays for everyone
+        assert {a["annotator"]: a["items_today"] for a in data["annotators"]}["alice"] == 4
+        assert [g["round"] for g in data["growth"]] == [0, 1] and data["growth"][1]["f1"] == 0.85
+
+
+def test_item_view_tree_and_code_lines(world: World) -> None:
+    with session(world.db_url) as db:
+        item = annotators.next_item(db, "alice")
+    view = annotators.item_view(world.settings, item.round_id, item.domain)
+    assert [p["pattern"] for p in view["proposals"]] == ["docs.example.org/", "docs.example.org/guide/",
+                                                         "docs.example.org/news/"]
+    guide = view["proposals"][1]
+    assert guide["pages"] == 6 and guide["fraction"] == 1.0 and 3 <= len(guide["samples"]) <= 5
+    lines = dict(guide["samples"][0]["lines"])
+    assert lines["with open(path) as f:"] and not lines["That is all."]
+
+
+def test_a_concurrent_burst_shares_no_item_and_loses_no_label(world: World) -> None:
+    """Four annotators in threads claim and label through the functions the app's callbacks call."""
+    with session(world.db_url) as db:
+        burst_round = Round(number=99, status="done")
+        db.add(burst_round)
+        db.commit()
+        rid = burst_round.id
+        queue.enqueue(db, [QueueItem(round_id=rid, domain=f"burst{i:02d}.example", priority=2.0) for i in range(40)])
+    seen: dict[str, list[str]] = {f"ann{i}": [] for i in range(4)}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(seen))
+
+    def work(name: str) -> None:
+        try:
+            start.wait()
+            while True:
+                with session(world.db_url) as db:
+                    item = queue.claim(db, name, lease_seconds=annotators.LEASE_SECONDS, round_id=rid)
+                    if item is None:
+                        return
+                    seen[name].append(item.domain)
+                    annotators.decide_domain(db, item, name, "non-code", reason="spam")
+        except BaseException as exc:  # noqa: B036 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in seen]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    claimed = [d for v in seen.values() for d in v]
+    assert len(claimed) == len(set(claimed)) == 40  # every item once, none twice
+    with session(world.db_url) as db:
+        burst = db.exec(select(Label).where(Label.pattern.startswith("burst"))).all()
+        items = db.exec(select(QueueItem).where(QueueItem.domain.startswith("burst"))).all()
+    assert len(burst) == 40 and {(label.annotator, label.pattern.split("/")[0]) for label in burst} == {
+        (n, d) for n, v in seen.items() for d in v
+    }
+    assert all(i.status == "done" for i in items)

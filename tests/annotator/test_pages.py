@@ -1,0 +1,168 @@
+"""Every page and action through Streamlit's AppTest, against a real SQLite database."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
+from recall import annotators, labels, queue
+from recall.db import Label, QueueItem, session, utcnow
+from tests.annotator.conftest import APP, World
+
+
+def app(user: str | None = None, **query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    if user:
+        at.session_state["user"] = user
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    next(b for b in at.button if b.label == label).click()
+    return at.run()
+
+
+def test_login_required(world: World) -> None:
+    at = app()
+    assert [t.value for t in at.title] == ["webrecall annotator"] and not any(b.label == "Code" for b in at.button)
+    at.text_input(key="login_name").input("alice")
+    at.text_input(key="login_password").input("wrong-password")
+    at.button[0].click()
+    at.run()
+    assert "Wrong name or password." in [e.value for e in at.error]
+    at.text_input(key="login_password").input("alice-password")
+    at.button[0].click()
+    at.run()
+    assert at.title[0].value == "docs.example.org" and at.query_params["session"].startswith("alice.")
+    assert not at.exception
+
+
+def test_refresh_resumes_the_claimed_item(world: World) -> None:
+    first = app("bob")
+    with session(world.db_url) as db:
+        token = annotators.session_token(annotators.get_account(db, "bob"))
+    again = app(session=token)  # a new browser session: only the URL's token is left
+    assert again.title[0].value == first.title[0].value == "docs.example.org"
+    assert app("alice").title[0].value == "forum.example.net"  # the other annotator gets another item
+
+
+def test_label_pattern_domain_and_undo(world: World) -> None:
+    at = app("alice")
+    at.radio[0].set_value(1).run()
+    assert at.text_input(key=f"edit-{1}").value == "docs.example.org/guide/"
+    click(at, "docs")
+    click(at, "Code")
+    with session(world.db_url) as db:
+        (row,) = db.exec(select(Label)).all()
+    assert (row.pattern, row.label, row.annotator, row.reason, row.queue_item_id) == \
+        ("docs.example.org/guide/", "code", "alice", "docs", 1)  # fmt: skip
+    assert row.round_id is not None and row.shown["pattern"] == "docs.example.org/guide/"
+    assert len(row.shown["samples"]) >= 3 and row.created_at is not None
+    at.text_input(key="edit-1").set_value("docs.example.org/news/2024-%").run()  # an edited pattern
+    click(at, "Not code")
+    click(at, "Domain: mixed")
+    assert at.title[0].value == "forum.example.net"
+    click(at, "Undo last decision")  # the domain label: back to docs.example.org
+    assert at.title[0].value == "docs.example.org"
+    with session(world.db_url) as db:
+        current = {p: lb.label for (p, _), lb in labels.current(db).items()}
+        assert current == {"docs.example.org/guide/": "code", "docs.example.org/news/2024-%": "non-code"}
+        assert db.get(QueueItem, 1).status == "claimed" and db.get(QueueItem, 2).status == "pending"
+    click(at, "Done, next domain")
+    click(at, "Skip domain")
+    with session(world.db_url) as db:
+        assert db.get(QueueItem, 1).status == "done" and db.get(QueueItem, 2).status == "skipped"
+    assert not at.exception
+
+
+def test_every_action_has_a_shortcut(world: World) -> None:
+    at = app("alice")
+    shortcuts = [b.proto.shortcut for b in at.button if b.label != "Log out"]
+    assert all(shortcuts) and len(set(shortcuts)) == len(shortcuts)
+
+
+def test_lease_expiry(world: World) -> None:
+    at = app("alice")
+    assert at.title[0].value == "docs.example.org"
+    with session(world.db_url) as db:
+        assert queue.expire(db, now=utcnow() + timedelta(minutes=6)) == 1  # alice walked away
+        assert annotators.next_item(db, "bob").domain == "docs.example.org"
+    click(at, "Domain: code")
+    assert any("ran out" in w.value for w in at.warning)
+    assert at.title[0].value == "forum.example.net"
+    with session(world.db_url) as db:
+        assert db.exec(select(Label)).all() == []
+
+
+def test_review_page_resolves_and_shows_gold(world: World) -> None:
+    with session(world.db_url) as db:
+        for name, forum in (("alice", "code"), ("bob", "mixed")):
+            while (item := annotators.next_item(db, name)) is not None:
+                annotators.decide_domain(db, item, name, forum if item.domain == "forum.example.net" else "code")
+    with pytest.raises(ValueError, match="Known pages"):  # an annotator has no Review page
+        app("alice").switch_page("app_pages/review.py")
+    at = app("rita").switch_page("app_pages/review.py").run()
+    assert "forum.example.net/" in [m.value.strip("*") for m in at.markdown]
+    click(at, "Resolve: not code")
+    with session(world.db_url) as db:
+        assert labels.resolved(db)[0]["forum.example.net/"] == "non-code"
+    assert any("No open disagreements" in s.value for s in at.success)
+    gold = at.dataframe[0].value
+    assert list(gold["annotator"]) == ["alice", "bob"] and list(gold["accuracy"]) == [1.0, 1.0]
+
+
+def test_progress_page(world: World) -> None:
+    with session(world.db_url) as db:
+        item = annotators.next_item(db, "alice")
+        annotators.decide_domain(db, item, "alice", "code")
+    at = app("alice").switch_page("app_pages/progress.py").run()
+    rounds, people = at.dataframe[0].value, at.dataframe[1].value
+    assert list(rounds["round"]) == [0, 1] and list(rounds["labeled_today"]) == [0, 1]
+    assert dict(zip(people["annotator"], people["labeled_today"], strict=True))["alice"] == 1
+    assert len(at.get("vega_lite_chart")) == 2 and not at.exception
+
+
+def test_admin_creates_accounts(world: World) -> None:
+    at = app("ada").switch_page("app_pages/admin.py").run()
+    at.text_input(key="new_name").input("carol")
+    at.text_input(key="new_password").input("carol-password")
+    at.selectbox(key="new_role").select("reviewer")
+    at.button[0].click()
+    at.run()
+    with session(world.db_url) as db:
+        assert annotators.verify(db, "carol", "carol-password").role == "reviewer"
+    with pytest.raises(ValueError, match="Known pages"):
+        app("rita").switch_page("app_pages/admin.py")
+
+
+def test_two_sessions_never_share_an_item_and_lose_no_label(world: World) -> None:
+    """Two AppTest sessions on one database, click for click. (AppTest itself is not thread-safe: the threaded
+    burst runs through the same core functions the callbacks call, in the test below.)"""
+    with session(world.db_url) as db:
+        rid = db.get(QueueItem, 1).round_id
+        queue.enqueue(db, [QueueItem(round_id=rid, domain=f"site{i:02d}.example", priority=1.5) for i in range(24)])
+    seen: dict[str, list[str]] = {"alice": [], "bob": []}
+    sessions = {name: app(name) for name in seen}
+    active = set(seen)
+    while active:
+        for name in sorted(active):
+            at = sessions[name]
+            if at.title[0].value == "Label":  # the queue has nothing more for this annotator
+                active.discard(name)
+                continue
+            seen[name].append(at.title[0].value)
+            click(at, "Domain: not code")
+    shared = set(seen["alice"]) & set(seen["bob"])
+    assert shared <= {"forum.example.net", "gold.example.io"}  # the double-labeled and the gold item only
+    with session(world.db_url) as db:
+        rows = db.exec(select(Label)).all()
+        items = db.exec(select(QueueItem)).all()
+    assert Counter(r.annotator for r in rows) == {n: len(v) for n, v in seen.items()}
+    assert set(seen["alice"]) | set(seen["bob"]) == {i.domain for i in items}
+    assert all(i.status == "done" for i in items if i.kind != "gold")

@@ -1,0 +1,62 @@
+"""One WARC through both stages, then again as a later round: the later round reuses, never redoes."""
+
+from __future__ import annotations
+
+import pytest
+
+from recall.classifier import Classifier
+from recall.pipeline import Decision, cache_path, index_warc, pages_path, recall_warc
+from recall.records import Stats
+from recall.settings import FastTextParams
+from recall.storage import Store
+from tests.conftest import CORPUS
+
+WARC = CORPUS / "crawl-data/CC-MAIN-DEV/segments/1716000000000.0/warc/CC-MAIN-DEV-00002.warc.gz"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    store = Store(str(tmp_path_factory.mktemp("store")))
+    stats = Stats()
+    index_warc(str(WARC), store=store, stats=stats)
+    cache = store.read_table(cache_path(str(WARC))).to_pydict()
+    labels = ["/docs/" in u or "docs." in u for u in cache["url"]]
+    clf = Classifier.train(cache["text"], labels, params=FastTextParams(), vocab_size=4000, version="t")
+    return store, clf, stats
+
+
+def test_index_counts_every_record(built):
+    _, _, stats = built
+    assert stats["html_pages"] == 500 and stats["records"] == 1501 and stats["stream_opens"] == 1
+
+
+def test_a_later_round_scores_from_cached_tokens_and_reuses_kept_text(built):
+    store, clf, _ = built
+    first, second = Stats(), Stats()
+    decision = Decision(threshold=0.5)
+    recall_warc(str(WARC), round_no=1, store=store, classifier=clf, decision=decision, stats=first)
+    recall_warc(str(WARC), round_no=2, store=store, classifier=clf, decision=decision, stats=second)
+    assert first["total"] == second["total"] == 500
+    assert first["kept"] == second["kept"] > 0
+    assert first["kept"] + first["dropped"] == 500
+    assert first["token_cache_hit"] == 0 and second["token_cache_hit"] == 1
+    assert "tokenize" in first.seconds and "tokenize" not in second.seconds
+    assert first["range_reads"] > 0 and second["range_reads"] == 0
+    assert second["text_reused"] == first["kept"]
+    one = store.read_table(pages_path(1, str(WARC))).to_pydict()
+    two = store.read_table(pages_path(2, str(WARC))).to_pydict()
+    assert sorted(zip(one["url"], one["text"], strict=True)) == sorted(zip(two["url"], two["text"], strict=True))
+    assert set(two["round"]) == {2}
+
+
+def test_the_cascade_rescores_the_margin_band_on_trafilatura_text(built):
+    store, clf, _ = built
+    stats = Stats()
+    recall_warc(str(WARC), round_no=3, store=store, classifier=clf, decision=Decision(threshold=0.5, margin=0.2),
+                stats=stats)  # fmt: skip
+    index = store.read_table(f"rounds/3/index/{pages_path(3, str(WARC)).rsplit('/', 1)[1]}").to_pydict()
+    band = sum(0.3 <= s < 0.5 for s in index["score"])  # after promotion, promoted pages score >= 0.5
+    kept = store.read_table(pages_path(3, str(WARC))).num_rows
+    assert stats["cascade_rescored"] >= band
+    assert kept == sum(index["kept"]) == stats["kept"]

@@ -1,0 +1,152 @@
+"""Rounds on real Celery workers (subprocesses) over Redis and PostgreSQL, compared with the in-process run.
+
+fastText trains with one thread here, so the same seeds give the same model and both runs must recall
+exactly the same pages.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+import redis
+from sqlmodel import select
+
+from recall import db as dbm
+from recall.pipeline import pages_path
+from recall.rounds import TERMINAL, RoundSpec, create_round, run_round
+from recall.settings import FastTextParams, Settings
+from recall.storage import Store
+from tests.services import ROOT
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
+_redis_db = itertools.count(1)
+
+
+def recalled(settings: Settings, round_id: int) -> list[str]:
+    """Every recalled URL of the round's shards, duplicates kept (a duplicate would be a bug)."""
+    store = Store(settings.data_dir)
+    with dbm.session(settings.db_url) as db:
+        rnd = db.get(dbm.Round, round_id)
+        rows = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == round_id, dbm.WarcTask.phase == "recall"))
+        paths = [pages_path(rnd.number, t.warc_url) for t in rows if t.status == "done"]
+    return [u for p in paths for u in store.read_table(p, columns=["url"])["url"].to_pylist()]
+
+
+def domain_counts(settings: Settings, round_id: int) -> dict[str, tuple[int, int]]:
+    with dbm.session(settings.db_url) as db:
+        rows = db.exec(select(dbm.DomainStat).where(dbm.DomainStat.round_id == round_id)).all()
+    return {d.domain: (d.pages, d.recalled) for d in rows}
+
+
+def wait_round(settings: Settings, round_id: int, timeout: float = 180.0) -> dbm.Round:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with dbm.session(settings.db_url) as db:
+            rnd = db.get(dbm.Round, round_id)
+        if rnd.status in TERMINAL:
+            return rnd
+        time.sleep(0.3)
+    raise TimeoutError(f"round {round_id} still {rnd.status} after {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory, corpus_server):
+    """The in-process run (SQLite, local process pool) every distributed run must equal."""
+    s = Settings(data_dir=str(tmp_path_factory.mktemp("inproc")), database_url="", ft=FastTextParams(threads=1))
+    dbm.migrate(s.db_url)
+    rnd = create_round(s, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, limit=3, seed_patterns=SEEDS))
+    rnd = run_round(s, rnd.id, processes=2)
+    assert rnd.status == "done"
+    return rnd, recalled(s, rnd.id), domain_counts(s, rnd.id)
+
+
+@pytest.fixture
+def cluster(redis_url, postgres_db, tmp_path, celery_workers):
+    """Settings on PostgreSQL + a fresh Redis database, and a factory of workers bound to them."""
+    base, _, _ = redis_url.rpartition("/")
+    broker = f"{base}/{next(_redis_db)}"
+    redis.Redis.from_url(broker).flushdb()
+    env = {"database_url": postgres_db, "data_dir": str(tmp_path / "data"), "broker_url": broker,
+           "ft_threads": "1", "remote_reads_per_s": "500", "cancel_check_seconds": "0.5"}  # fmt: skip
+    settings = Settings(**{k: v for k, v in env.items() if not k.startswith("ft_")}, ft=FastTextParams(threads=1))
+    dbm.migrate(postgres_db)
+    return settings, env, lambda n: celery_workers(n, **env)
+
+
+def assert_same_as_baseline(settings: Settings, rnd: dbm.Round, baseline) -> None:
+    base, base_urls, base_domains = baseline
+    urls = recalled(settings, rnd.id)
+    assert rnd.status == "done", rnd.error
+    assert len(urls) == len(set(urls))  # no duplicate
+    assert set(urls) == set(base_urls)  # no missing page, nothing extra
+    for key in ("pages", "html_pages", "recalled", "domains", "related_domains", "warcs", "errors"):
+        assert rnd.totals[key] == base.totals[key], key
+    assert domain_counts(settings, rnd.id) == base_domains
+
+
+def test_distributed_round_equals_the_in_process_run(baseline, cluster, corpus_server):
+    settings, env, start_workers = cluster
+    start_workers(2)
+    cli_env = {**os.environ, "PYTHONPATH": str(ROOT), **{f"WEBRECALL_{k.upper()}": v for k, v in env.items()}}
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "recall.cli", "round", "start", "--distributed", "--json", "--crawl", "CC-MAIN-DEV",
+         "--base-url", corpus_server, "--limit", "3", "--seed-pattern", SEEDS[0], "--seed-pattern", SEEDS[1]],
+        env=cli_env, cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    number = json.loads(out.stdout)["id"]
+    with dbm.session(settings.db_url) as db:
+        round_id = db.exec(select(dbm.Round.id).where(dbm.Round.number == number)).one()
+    rnd = wait_round(settings, round_id)
+    wall = time.perf_counter() - t0
+    assert_same_as_baseline(settings, rnd, baseline)
+    with dbm.session(settings.db_url) as db:
+        tasks = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == round_id)).all()
+    assert Counter(t.status for t in tasks) == {"done": 6}
+    assert all(t.attempts == 1 for t in tasks)  # nothing ran twice
+    pages = rnd.totals["html_pages"]
+    print(f"\n2 workers: {pages} pages in {wall:.1f}s = {pages / wall:.1f} pages/s (with training)")
+
+
+def test_a_worker_killed_mid_warc_loses_and_duplicates_nothing(baseline, cluster, corpus_server):
+    from workers.celery_app import make_app
+    from workers.tasks import start_round, task_id
+
+    settings, _env, start_workers = cluster
+    workers = start_workers(2)
+    app = make_app(settings)
+    rnd = create_round(settings, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, limit=3,
+                                           seed_patterns=SEEDS))  # fmt: skip
+    start_round(app, settings, rnd.id)
+    killed = None
+    deadline = time.monotonic() + 150
+    while killed is None and time.monotonic() < deadline:
+        with dbm.session(settings.db_url) as db:
+            running = db.exec(select(dbm.WarcTask).where(
+                dbm.WarcTask.round_id == rnd.id, dbm.WarcTask.phase == "recall", dbm.WarcTask.status == "running"
+            )).all()  # fmt: skip
+        for row in running:
+            wanted = task_id(rnd.id, "recall", row.id)
+            for active in (app.control.inspect(timeout=1.0).active() or {}).values():
+                for info in active:
+                    if info["id"] == wanted and killed is None:
+                        with dbm.session(settings.db_url) as db:
+                            if db.get(dbm.WarcTask, row.id).status == "running":  # still mid-WARC
+                                workers.kill(info["worker_pid"])  # kill -9 the process reading the WARC
+                                killed = row.id
+        time.sleep(0.1)
+    assert killed is not None, "no recall task was caught running"
+    rnd = wait_round(settings, rnd.id)
+    assert_same_as_baseline(settings, rnd, baseline)
+    with dbm.session(settings.db_url) as db:
+        row = db.get(dbm.WarcTask, killed)
+    assert row.status == "done" and row.attempts == 2  # redelivered and rerun, its counts replaced
+    app.close()
