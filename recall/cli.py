@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,6 +54,22 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+@contextmanager
+def _reasons() -> Iterator[None]:
+    """Bad input ends the command with exit code 2 and its reason, never a traceback."""
+    try:
+        yield
+    except (ValueError, WebrecallError) as exc:
+        _fail(str(exc))
+
+
+def _ready() -> Settings:
+    """Settings with the database and data dir created or upgraded (every command may be the first)."""
+    settings = _settings()
+    _ensure_db(settings)
+    return settings
+
+
 def _ensure_db(settings: Settings) -> None:
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True) if "://" not in settings.data_dir else None
     dbm.migrate(settings.db_url)
@@ -60,8 +78,7 @@ def _ensure_db(settings: Settings) -> None:
 @app.command()
 def init(as_json: JsonOpt = False) -> None:
     """Create or upgrade the database and the data dir (safe to rerun)."""
-    settings = _settings()
-    _ensure_db(settings)
+    settings = _ready()
     _emit({"database": settings.db_url, "data_dir": settings.data_dir, "status": "ok"}, as_json)
 
 
@@ -126,14 +143,13 @@ def round_start(
     """Run a recall round to the end (index -> train -> recall -> domain stats), here or on the workers."""
     from recall.rounds import RoundSpec, create_round, run_round
 
-    settings = _settings()
-    _ensure_db(settings)
+    settings = _ready()
     spec = RoundSpec(
         crawl_id=crawl, base_url=base_url, warcs=list(warc or []), limit=limit, sample=sample, sample_seed=seed,
         seed_patterns=list(seed_pattern or []), seed_file=str(seed_file) if seed_file else None,
         threshold=threshold, top_k=top_k, eval_labels=str(eval_labels) if eval_labels else None,
     )  # fmt: skip
-    try:
+    with _reasons():
         rnd = create_round(settings, spec)
         if distributed:
             rnd = _enqueue(settings, rnd.id or 0, wait=wait, quiet=as_json)
@@ -142,8 +158,6 @@ def round_start(
         bar = _Bar(quiet=as_json)
         with bar.progress:
             rnd = run_round(settings, rnd.id or 0, processes=processes, progress=bar)
-    except (ValueError, WebrecallError) as exc:
-        _fail(str(exc))
     _emit(round_summary(rnd), as_json, None if as_json else _summary_table(round_summary(rnd)))
 
 
@@ -178,8 +192,7 @@ def worker(
     """Start a Celery worker on this machine (runs `celery -A workers.celery_app worker`)."""
     import os
 
-    settings = _settings()
-    _ensure_db(settings)
+    _ready()  # migrate before the workers start
     processes = str(concurrency or os.cpu_count() or 1)
     argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues, "-c", processes,
             "-l", loglevel] + (["-n", hostname] if hostname else [])  # fmt: skip
@@ -203,12 +216,9 @@ def round_status(
     """Status, progress and totals of a round."""
     from recall.rounds import round_by_number, warc_tasks
 
-    settings = _settings()
-    _ensure_db(settings)
-    try:
+    settings = _ready()
+    with _reasons():
         rnd = round_by_number(settings, number)
-    except ValueError as exc:
-        _fail(str(exc))
     tasks = warc_tasks(settings, rnd.id or 0)
     summary = round_summary(rnd)
     summary["tasks"] = {
@@ -223,8 +233,7 @@ def round_list(as_json: JsonOpt = False) -> None:
     """All rounds, newest first."""
     from sqlmodel import col, select
 
-    settings = _settings()
-    _ensure_db(settings)
+    settings = _ready()
     with dbm.session(settings.db_url) as db:
         rounds = db.exec(select(dbm.Round).order_by(col(dbm.Round.number).desc())).all()
     data = [round_summary(r) for r in rounds]
@@ -240,10 +249,8 @@ def round_cancel(number: int, as_json: JsonOpt = False) -> None:
     from recall.rounds import round_by_number, set_status
 
     settings = _settings()
-    try:
+    with _reasons():
         rnd = round_by_number(settings, number)
-    except ValueError as exc:
-        _fail(str(exc))
     if rnd.status in ("done", "failed", "cancelled"):
         _fail(f"round {number} is already {rnd.status}")
     rnd = set_status(settings, rnd.id or 0, "cancelled")
@@ -266,12 +273,9 @@ def domains(
 
     from recall.rounds import round_by_number
 
-    settings = _settings()
-    _ensure_db(settings)
-    try:
+    settings = _ready()
+    with _reasons():
         rnd = round_by_number(settings, round_no)
-    except ValueError as exc:
-        _fail(str(exc))
     with dbm.session(settings.db_url) as db:
         query = select(dbm.DomainStat).where(dbm.DomainStat.round_id == rnd.id)
         if related:
@@ -295,12 +299,9 @@ def domains_show(
     """A domain's URL-pattern proposals: pages, recalled fraction, score percentiles and sample pages."""
     from recall.proposals import for_domain
 
-    settings = _settings()
-    _ensure_db(settings)
-    try:
+    settings = _ready()
+    with _reasons():
         data = for_domain(settings, domain.lower(), round_no=round_no, samples=samples)
-    except ValueError as exc:
-        _fail(str(exc))
     table = Table("pattern", "pages", "recalled", "fraction", "p10", "p50", "p90", "sample",
                   title=f"{domain} in round {data['round']}")  # fmt: skip
     table.columns[0].overflow = "fold"
@@ -320,12 +321,9 @@ def round_report(
     """Growth over the previous round, model metrics on held-out labels, domains found, queue and labels."""
     from recall.report import round_report as build
 
-    settings = _settings()
-    _ensure_db(settings)
-    try:
+    settings = _ready()
+    with _reasons():
         data = build(settings, number)
-    except ValueError as exc:
-        _fail(str(exc))
     table = Table(title=f"round {data['round']} report", show_header=False)
     for key, value in data.items():
         table.add_row(key, json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
@@ -339,13 +337,10 @@ def labels_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Append labels: rows {"pattern"|"url": ..., "label": "code"|"non-code"|"mixed", "annotator"?: ...}."""
-    settings = _settings()
-    _ensure_db(settings)
-    try:
+    settings = _ready()
+    with _reasons():
         with dbm.session(settings.db_url) as db:
             n = labels_mod.import_labels(db, labels_mod.read_jsonl(file), annotator=annotator, source=str(file))
-    except ValueError as exc:
-        _fail(str(exc))
     _emit({"imported": n, "file": str(file)}, as_json)
 
 
@@ -354,8 +349,7 @@ def labels_export(output: Annotated[Path | None, typer.Option(help="File (defaul
     """The label history as JSONL (append-only: every label ever given)."""
     from sqlmodel import col, select
 
-    settings = _settings()
-    _ensure_db(settings)
+    settings = _ready()
     out = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
     with dbm.session(settings.db_url) as db:
         for label in db.exec(select(dbm.Label).order_by(col(dbm.Label.id))):
@@ -375,8 +369,7 @@ def export_cmd(
     """Write a round's recalled pages (url, domain, text, score, round, model, ...)."""
     from recall.export import export
 
-    settings = _settings()
-    _ensure_db(settings)
+    settings = _ready()
     try:
         with open(output, "wb") as fh:
             rows = export(settings, round_no, fh, fmt=fmt, min_score=min_score)  # type: ignore[arg-type]
@@ -394,18 +387,12 @@ def round_run(
 ) -> None:
     """Run or resume an existing round to the end here (the API's in-process runner; finished tasks are kept)."""
     from recall.rounds import TERMINAL, round_by_number, run_round, set_status
-    from recall.settings import FastTextParams
 
-    settings = _settings()
-    _ensure_db(settings)
-    try:
+    settings = _ready()
+    with _reasons():
         rnd = round_by_number(settings, number)
-    except ValueError as exc:
-        _fail(str(exc))
     if rnd.status in TERMINAL:
         _fail(f"round {number} is already {rnd.status}")
-    if rnd.params.get("ft"):  # the model parameters the round was created with
-        settings = settings.model_copy(update={"ft": FastTextParams(**rnd.params["ft"])})
     try:
         rnd = run_round(settings, rnd.id or 0, processes=processes)
     except (ValueError, WebrecallError) as exc:
@@ -453,7 +440,8 @@ def mirror(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stop.wait()
+        while not stop.wait(1.0):  # a timed wait lets the signal handler run
+            pass
     except KeyboardInterrupt:
         pass
     server.shutdown()
@@ -467,8 +455,7 @@ def annotator(
     """Serve the annotators' Streamlit app (`streamlit run annotator/streamlit_app.py`)."""
     import os
 
-    settings = _settings()
-    _ensure_db(settings)
+    _ready()  # migrate before the app starts
     script = Path(__file__).resolve().parents[1] / "annotator" / "streamlit_app.py"
     argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", host, "--server.port", str(port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
@@ -488,13 +475,10 @@ def annotators_add(
     """Create an annotator account (the password is stored as a bcrypt hash)."""
     from recall.annotators import create_account
 
-    settings = _settings()
-    _ensure_db(settings)
-    try:
+    settings = _ready()
+    with _reasons():
         with dbm.session(settings.db_url) as db:
             account = create_account(db, name, password, role)
-    except ValueError as exc:
-        _fail(str(exc))
     _emit({"name": account.name, "role": account.role, "status": "created"}, as_json)
 
 
@@ -509,11 +493,9 @@ def demo(
     from recall.demo import run_demo
 
     bar = _Bar(quiet=as_json)
-    try:
+    with _reasons():
         with bar.progress:
             summary = run_demo(corpus=corpus, limit=limit, output=output, progress=bar)
-    except (ValueError, WebrecallError) as exc:
-        _fail(str(exc))
     from recall.demo import summary_tables
 
     if as_json:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import col, select
 
 from recall import labels as labels_mod
@@ -246,6 +247,8 @@ def process_warc_task(settings: Settings, task_id: int, *, cancel_check_s: float
                 db.add(row)
                 db.commit()
         raise
+    except (OperationalError, InterfaceError):  # the database went away, not this WARC: the caller retries it
+        raise
     except Exception as exc:  # noqa: BLE001 - classified per WARC: recorded, the round goes on
         status, error = "failed", f"{type(exc).__name__}: {exc}"
     stats.seconds["task"] = time.perf_counter() - start
@@ -363,17 +366,20 @@ def _run_phase(
         report(fut.result())
 
 
+_RETRY_ON = (RetryableError, OperationalError, InterfaceError)
+
+
 def _with_retries(settings: Settings, task_id: int) -> dict[str, Any]:
     """In-process retry policy for retryable errors (Celery has its own)."""
     from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
     run = retry(
-        retry=retry_if_exception_type(RetryableError), stop=stop_after_attempt(3),
+        retry=retry_if_exception_type(_RETRY_ON), stop=stop_after_attempt(3),
         wait=wait_random_exponential(multiplier=1, max=30), reraise=True,
     )(process_warc_task)  # fmt: skip
     try:
         return run(settings, task_id)
-    except RetryableError as exc:
+    except _RETRY_ON as exc:
         with session(settings.db_url) as db:
             row = db.get(WarcTask, task_id)
             if row is not None:

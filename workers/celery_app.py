@@ -37,6 +37,11 @@ def make_app(settings: Settings) -> Celery:
         broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
         result_backend_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
         worker_max_memory_per_child=4_000_000,  # KiB: a leaking extractor does not take the host down
+        # a Redis restart mid-round: result writes (and the chord counters behind them) wait for it to come
+        # back instead of failing the task, which would break the round's chord (tests/e2e/test_faults.py)
+        result_backend_always_retry=True,
+        result_backend_max_retries=60,
+        task_publish_retry_policy={"max_retries": 30, "interval_start": 0, "interval_step": 1, "interval_max": 5},
     )  # fmt: skip
     app.conf.webrecall_settings = settings
     return app

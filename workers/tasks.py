@@ -13,6 +13,7 @@ from typing import Any
 
 from celery import Celery, Task, chain, group
 from celery.canvas import Signature
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from recall import rounds
 from recall.db import Round, WarcTask, session, utcnow
@@ -21,6 +22,8 @@ from recall.settings import Settings
 from workers.celery_app import app, settings_of
 
 GATE_COUNTDOWN = 5.0
+RETRY_ON = (RetryableError, OperationalError, InterfaceError)
+"""Retried with backoff: network failures of a source, and the database going away (a PostgreSQL restart)."""
 
 
 def _settings() -> Settings:
@@ -28,11 +31,12 @@ def _settings() -> Settings:
 
 
 def webrecall_task(name: str) -> Callable[[Callable[..., Any]], Any]:
-    """The one task policy: explicit name, late acks, time limits, backoff+jitter retries for `RetryableError`
-    only (network 5xx, timeouts, throttling); anything else is not retried. Queues come from `task_routes`."""
+    """The one task policy: explicit name, late acks, time limits, backoff+jitter retries for `RETRY_ON` only
+    (network 5xx, timeouts, throttling, a lost database connection); anything else is not retried. Queues come
+    from `task_routes`."""
     s = _settings()
     return app.task(
-        name=name, bind=True, acks_late=True, autoretry_for=(RetryableError,), retry_backoff=True,
+        name=name, bind=True, acks_late=True, autoretry_for=RETRY_ON, retry_backoff=True,
         retry_backoff_max=600, retry_jitter=True, max_retries=s.task_max_retries, time_limit=s.task_time_limit,
         soft_time_limit=max(s.task_time_limit - 60, 1),
     )  # fmt: skip
