@@ -12,6 +12,8 @@ import pyarrow.parquet as pq
 from sqlmodel import select
 
 from recall.db import Round, WarcTask, session
+from recall.labels import pattern_set
+from recall.patterns import PatternSet
 from recall.pipeline import PAGES_SCHEMA, pages_path
 from recall.settings import Settings
 from recall.storage import Store
@@ -21,25 +23,18 @@ Format = Literal["jsonl", "parquet"]
 
 def recalled_batches(settings: Settings, round_no: int, *, min_score: float | None = None) -> Iterator[pa.RecordBatch]:
     """The recalled pages of a round: completed WARC shards only, at or above the round's effective threshold."""
-    with session(settings.db_url) as db:
-        rnd = db.exec(select(Round).where(Round.number == round_no)).first()
-        if rnd is None:
-            raise ValueError(f"no round {round_no}")
-        if rnd.status != "done":
-            raise ValueError(f"round {round_no} is {rnd.status}, not done")
-        done = db.exec(
-            select(WarcTask.warc_url).where(
-                WarcTask.round_id == rnd.id, WarcTask.phase == "recall", WarcTask.status == "done"
-            )
-        ).all()
-    floor = max(rnd.effective_threshold or rnd.threshold, min_score or 0.0)
-    store = Store(settings.data_dir)
-    for location in sorted(done):
-        for batch in store.iter_batches(pages_path(round_no, location)):
-            mask = pc.greater_equal(batch.column("score"), pa.scalar(floor, pa.float32()))
-            kept = batch.filter(mask)
-            if kept.num_rows:
-                yield kept
+    return (batch for _, batch, _ in recalled_from(settings, round_no, min_score=min_score))
+
+
+EXPORT_SCHEMA = PAGES_SCHEMA.append(pa.field("label", pa.string())).append(pa.field("label_pattern", pa.string()))
+"""A recalled page with its lineage: the agreed human label covering its URL (most specific pattern), if any."""
+
+
+def _with_lineage(batch: pa.RecordBatch, labels: PatternSet[str]) -> pa.RecordBatch:
+    matches = [labels.match(url) for url in batch.column("url").to_pylist()]
+    label = pa.array([m[1] if m else None for m in matches], pa.string())
+    pattern = pa.array([m[0].text if m else None for m in matches], pa.string())
+    return pa.RecordBatch.from_arrays([*batch.columns, label, pattern], schema=EXPORT_SCHEMA)
 
 
 def export(settings: Settings, round_no: int, out: IO[bytes], *, fmt: Format = "jsonl",
@@ -48,7 +43,7 @@ def export(settings: Settings, round_no: int, out: IO[bytes], *, fmt: Format = "
     if fmt not in ("jsonl", "parquet"):
         raise ValueError(f"unknown export format {fmt!r}; valid: jsonl, parquet")
     rows = 0
-    writer = pq.ParquetWriter(out, PAGES_SCHEMA, compression="zstd") if fmt == "parquet" else None
+    writer = pq.ParquetWriter(out, EXPORT_SCHEMA, compression="zstd") if fmt == "parquet" else None
     try:
         for batch in recalled_batches(settings, round_no, min_score=min_score):
             rows += batch.num_rows
@@ -74,8 +69,11 @@ def recalled_from(
     """
     with session(settings.db_url) as db:
         rnd = db.exec(select(Round).where(Round.number == round_no)).first()
-        if rnd is None or rnd.status != "done":
-            raise ValueError(f"round {round_no} is not a finished round")
+        if rnd is None:
+            raise ValueError(f"no round {round_no}")
+        if rnd.status != "done":
+            raise ValueError(f"round {round_no} is {rnd.status}, not done")
+        labels = pattern_set(db)
         done = db.exec(
             select(WarcTask.warc_url).where(
                 WarcTask.round_id == rnd.id, WarcTask.phase == "recall", WarcTask.status == "done"
@@ -95,4 +93,4 @@ def recalled_from(
                 mask = pc.and_(mask, pc.greater_equal(numbers, pa.scalar(row, pa.int64())))
             kept = batch.filter(mask)
             if kept.num_rows:
-                yield index, kept, numbers.filter(mask)
+                yield index, _with_lineage(kept, labels), numbers.filter(mask)

@@ -192,23 +192,29 @@ def _scored_batches(
             yield data, scores
 
 
-def _earlier_texts(store: Store, round_no: int, location: str) -> dict[int, str]:
-    """Kept texts of this WARC from earlier rounds, by record offset: a page is extracted once per loop."""
+def _earlier_texts(store: Store, round_no: int, location: str, offsets: set[int]) -> dict[int, str]:
+    """Kept texts of this WARC from earlier rounds for these record offsets: a page is extracted once per loop."""
     texts: dict[int, str] = {}
     for rnd in range(1, round_no):
         rel = pages_path(rnd, location)
         if store.exists(rel):
-            table = store.read_table(rel, columns=["offset", "text"])
-            texts.update(zip(table.column("offset").to_pylist(), table.column("text").to_pylist(), strict=True))
+            for batch in store.iter_batches(rel, columns=["offset", "text"]):
+                for offset, text in zip(batch.column("offset").to_pylist(), batch.column("text").to_pylist(),
+                                        strict=True):  # fmt: skip
+                    if offset in offsets:
+                        texts[offset] = text
     return texts
 
 
 def recall_warc(
     location: str, *, round_no: int, store: Store, classifier: Classifier, decision: Decision, stats: Stats,
-    text_extractor: str = "trafilatura", max_record_bytes: int = 8 * 1024 * 1024,
-    timeout: float = 60, retries: int = 5,
+    text_extractor: str = "trafilatura", fallback_extractor: str = "resiliparse",
+    max_record_bytes: int = 8 * 1024 * 1024, timeout: float = 60, retries: int = 5,
 ) -> tuple[str, str]:  # fmt: skip
-    """Score the cached pages of one WARC; write the round's page index and its recalled pages."""
+    """Score the cached pages of one WARC; write the round's page index and its recalled pages.
+
+    Memory stays flat in the WARC's size: candidates carry no text, and kept pages go to the shard in batches.
+    """
     floor = decision.threshold - decision.margin
     candidates: list[dict] = []
     idx_rel, pages_rel = index_path(round_no, location), pages_path(round_no, location)
@@ -217,42 +223,51 @@ def recall_warc(
             stats.incr("total", len(scores))
             for i in np.flatnonzero(scores >= floor):
                 row = {k: data[k][i] for k in CACHE_COLUMNS if k != "text"}
-                row["fast_text"], row["score"] = data["text"][i], float(scores[i])
+                row["score"] = float(scores[i])
                 candidates.append(row)
             del data["text"], data["title"]
             data["score"] = scores.astype(np.float32)
             data["kept"] = (scores >= decision.threshold).tolist()
             idx_out.write_table(pa.Table.from_pydict(data, schema=INDEX_SCHEMA))
-    known = _earlier_texts(store, round_no, location)
-    to_fetch = [r for r in candidates if r["offset"] not in known or r["score"] < decision.threshold]
-    stats.incr("text_reused", len(candidates) - len(to_fetch))
-    extracted: dict[int, str] = {}
-    for row, page in fetch_pages(
-        location, to_fetch, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout, retries=retries
-    ):
-        with stats.timer("extract_keep"):
-            extracted[row["offset"]] = extract(page.html, text_extractor) or row["fast_text"]
-    kept_rows: list[dict] = []
+    sure = {r["offset"] for r in candidates if r["score"] >= decision.threshold}
+    known = _earlier_texts(store, round_no, location, sure)
+    reused = set(known)
+    stats.incr("text_reused", len(reused))
+
+    def texts() -> Iterator[tuple[dict, str]]:
+        for row in candidates:
+            if row["offset"] in known:
+                yield row, known.pop(row["offset"])
+        to_fetch = [r for r in candidates if r["offset"] not in reused]
+        for row, page in fetch_pages(
+            location, to_fetch, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout, retries=retries
+        ):
+            with stats.timer("extract_keep"):
+                yield row, extract(page.html, text_extractor) or extract(page.html, fallback_extractor)
+
     rescored: dict[str, float] = {}
-    for row in candidates:
-        text = known.get(row["offset"]) if row["score"] >= decision.threshold else None
-        text = text if text is not None else extracted.get(row["offset"])
-        if text is None:  # the record could not be read back: counted by fetch_pages
-            continue
-        score = row["score"]
-        if score < decision.threshold:
-            stats.incr("cascade_rescored")
-            score = float(classifier.score([text])[0])
+    kept, batch = 0, []
+    with store.writer(pages_rel, PAGES_SCHEMA) as out:
+        for row, text in texts():
+            score = row["score"]
             if score < decision.threshold:
-                continue
-            rescored[row["url"]] = score
-        kept_rows.append(
-            {
-                "url": row["url"], "domain": row["domain"], "site": row["site"], "title": row["title"],
-                "text": text, "score": score, "lang": row["lang"], "warc": row["warc"], "offset": row["offset"],
-                "length": row["length"], "round": round_no, "model": classifier.version,
-            }
-        )  # fmt: skip
+                stats.incr("cascade_rescored")
+                score = float(classifier.score([text])[0])
+                if score < decision.threshold:
+                    continue
+                rescored[row["url"]] = score
+            batch.append(
+                {
+                    "url": row["url"], "domain": row["domain"], "site": row["site"], "title": row["title"],
+                    "text": text, "score": score, "lang": row["lang"], "warc": row["warc"],
+                    "offset": row["offset"], "length": row["length"], "round": round_no, "model": classifier.version,
+                }
+            )  # fmt: skip
+            if len(batch) >= BATCH:
+                out.write_table(pa.Table.from_pylist(batch, schema=PAGES_SCHEMA))
+                kept, batch = kept + len(batch), []
+        out.write_table(pa.Table.from_pylist(batch, schema=PAGES_SCHEMA))
+        kept += len(batch)
     if rescored:  # the cascade promoted pages: the index must agree with the shard
         table = store.read_table(idx_rel)
         urls = table.column("url").to_pylist()
@@ -261,8 +276,7 @@ def recall_warc(
         table = table.set_column(table.schema.get_field_index("score"), "score", pa.array(scores_col, pa.float32()))
         table = table.set_column(table.schema.get_field_index("kept"), "kept", pa.array(kept_col))
         store.write_table(idx_rel, table)
-    store.write_table(pages_rel, pa.Table.from_pylist(kept_rows, schema=PAGES_SCHEMA))
-    stats.incr("kept", len(kept_rows))
-    stats.counts["dropped"] += stats["total"] - len(kept_rows)
-    stats.counts["dropped_low_score"] += stats["total"] - len(kept_rows)
+    stats.incr("kept", kept)
+    stats.counts["dropped"] += stats["total"] - kept
+    stats.counts["dropped_low_score"] += stats["total"] - kept
     return idx_rel, pages_rel

@@ -232,7 +232,7 @@ def process_warc_task(settings: Settings, task_id: int, *, cancel_check_s: float
             decision = Decision(threshold=floor, margin=settings.cascade_margin)
             recall_warc(
                 task.warc_url, round_no=rnd.number, store=store, classifier=clf, decision=decision,
-                stats=stats, text_extractor=settings.text_extractor, **io,
+                stats=stats, text_extractor=settings.text_extractor, fallback_extractor=settings.score_extractor, **io,
             )  # fmt: skip
     except (SkippableError, NotFoundError) as exc:  # this WARC is broken or gone: recorded, the round goes on
         status, error = "skipped", str(exc)

@@ -12,8 +12,7 @@ from api import schemas
 from api.deps import SessionDep, SettingsDep
 from api.routes import errors
 from api.streams import jsonl, parquet
-from recall.export import recalled_from
-from recall.pipeline import PAGES_SCHEMA
+from recall.export import EXPORT_SCHEMA, recalled_from
 from recall.stats import round_by_number
 
 router = APIRouter(prefix="/exports", tags=["exports"])
@@ -45,7 +44,7 @@ def export_pages(
     batches = recalled_from(settings, number, min_score=min_score, shard=shard, row=row)
     name = f"webrecall-round-{number}-pages"
     if format == "parquet":
-        body = parquet((b for _, b, _ in batches), PAGES_SCHEMA)
+        body = parquet((b for _, b, _ in batches), EXPORT_SCHEMA)
         return StreamingResponse(body, media_type="application/vnd.apache.parquet",
                                  headers={"Content-Disposition": f'attachment; filename="{name}.parquet"'})  # fmt: skip
 

@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import select
 
 from recall import db as dbm
+from recall import labels
 from recall.export import export
 from recall.pipeline import index_path, pages_path
 from recall.rounds import RoundSpec, create_round, process_warc_task, run_round
@@ -111,6 +112,21 @@ def test_export_equals_the_recalled_pages(settings, round1):
     assert n == len(rows) == round1.totals["recalled"]
     assert len({r["url"] for r in rows}) == n
     assert all(r["round"] == 1 and r["model"] and r["text"] and r["score"] >= round1.threshold for r in rows)
+    assert all(r["label"] is None and r["label_pattern"] is None for r in rows)  # nothing labeled yet
+    with dbm.session(settings.db_url) as db:
+        labels.import_labels(db, [{"pattern": "docs.python.org/", "label": "code", "annotator": "t"},
+                                  {"pattern": "docs.python.org/3.11/library/", "label": "mixed", "annotator": "t"}])
+    relabeled = io.BytesIO()
+    export(settings, round1.number, relabeled)
+    lineage = {json.loads(line)["url"]: json.loads(line) for line in relabeled.getvalue().splitlines()}
+    for url, row in lineage.items():
+        if "docs.python.org/3.11/library/" in url:
+            assert (row["label"], row["label_pattern"]) == ("mixed", "docs.python.org/3.11/library/")  # most specific
+        elif "docs.python.org/" in url:
+            assert (row["label"], row["label_pattern"]) == ("code", "docs.python.org/")
+        else:
+            assert row["label"] is None
+    assert any(r["label"] == "mixed" for r in lineage.values()) and any(r["label"] == "code" for r in lineage.values())
     pbuf = io.BytesIO()
     assert export(settings, round1.number, pbuf, fmt="parquet", min_score=0.9) <= n
     table = pq.read_table(io.BytesIO(pbuf.getvalue()))
