@@ -51,27 +51,15 @@ def test_flaky_mirror_and_hostile_pages(stack: Stack, e2e_baseline: Baseline):
         flaky.httpd.server_close()
 
 
-def test_redis_restart_mid_round(stack: Stack, e2e_baseline: Baseline):
+@pytest.mark.parametrize("service", ["redis", "postgres"])
+def test_service_restart_mid_round(stack: Stack, e2e_baseline: Baseline, service: str):
     with stack.deploy() as dep:
         number = _start(dep, stack.mirror.url)
         dep.wait_running(number, "index")
         t0 = time.perf_counter()
-        stack.redis.restart(down=3.0)
+        getattr(stack, service).restart(down=3.0)
         outage = time.perf_counter() - t0
         dep.wait(number)
         assert_same_as_baseline(dep, number, e2e_baseline)
         attempts = Counter(t.attempts for t in dep.tasks(number))
-        print(f"\nredis down {outage:.1f}s; task attempts {dict(attempts)}")
-
-
-def test_postgres_restart_mid_round(stack: Stack, e2e_baseline: Baseline):
-    with stack.deploy() as dep:
-        number = _start(dep, stack.mirror.url)
-        dep.wait_running(number, "index")
-        t0 = time.perf_counter()
-        stack.postgres.restart(down=3.0)
-        outage = time.perf_counter() - t0
-        dep.wait(number)
-        assert_same_as_baseline(dep, number, e2e_baseline)
-        attempts = Counter(t.attempts for t in dep.tasks(number))
-        print(f"\npostgres down {outage:.1f}s; task attempts {dict(attempts)}")
+        print(f"\n{service} down {outage:.1f}s; task attempts {dict(attempts)}")
