@@ -43,6 +43,13 @@ def epochs_for(params: FastTextParams, tokens: int) -> int:
     return max(1, min(params.max_epoch, max(params.epoch, needed)))
 
 
+def load_tokenizer(directory: str | Path) -> tuple[dict[str, Any], BpeTokenizer]:
+    """A saved model's meta and tokenizer without its fastText weights (a later round needs only these)."""
+    src = Path(directory)
+    meta = json.loads((src / META_FILE).read_text(encoding="utf-8"))
+    return meta, BpeTokenizer.load(src / TOKENIZER_FILE, max_tokens=int(meta["max_tokens"]))
+
+
 class Classifier:
     def __init__(self, model: Any, tokenizer: BpeTokenizer, *, version: str, meta: dict[str, Any]) -> None:
         self.model = model
@@ -120,8 +127,7 @@ class Classifier:
         import fasttext
 
         src = Path(directory)
-        meta = json.loads((src / META_FILE).read_text(encoding="utf-8"))
-        tokenizer = BpeTokenizer.load(src / TOKENIZER_FILE, max_tokens=int(meta["max_tokens"]))
+        meta, tokenizer = load_tokenizer(src)
         model = fasttext.load_model(str(src / MODEL_FILE))
         return cls(model, tokenizer, version=str(meta["version"]), meta=meta)
 

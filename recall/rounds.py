@@ -19,7 +19,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import col, select
 
 from recall import labels as labels_mod
-from recall.classifier import Classifier, load_cached
+from recall.classifier import Classifier, load_cached, load_tokenizer
 from recall.db import Model, Round, WarcTask, session, utcnow
 from recall.errors import FatalError, NotFoundError, RetryableError, SkippableError
 from recall.patterns import parse
@@ -281,7 +281,7 @@ def previous_tokenizer(settings: Settings, rnd: Round) -> BpeTokenizer | None:
         first = db.exec(select(Model).where(col(Model.round_id) != rnd.id).order_by(col(Model.id))).first()
     if first is None:
         return None
-    return load_cached(local_model_dir(settings, first.path)).tokenizer
+    return load_tokenizer(local_model_dir(settings, first.path))[1]
 
 
 def train_round(settings: Settings, round_id: int) -> Model:
