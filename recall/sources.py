@@ -5,6 +5,7 @@ Errors: 404/410 or a missing file -> `NotFoundError`, a `FatalError` (a listed f
 come back, and it usually means a wrong base URL); other 4xx -> `FatalError`; connection errors, timeouts, 429
 and 5xx are retried and, once `retries` is spent, raise `RetryableError` so the task is retried later; a byte
 range that is not (fully) in the file -> `SkippableError` (the page index row is broken, not the source).
+Redirects are followed within a host, and to another host only if it has public addresses only (no SSRF by redirect).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ COLLINFO_URL = "https://index.commoncrawl.org/collinfo.json"
 USER_AGENT = "webrecall/0.1"
 CRAWL_ID = re.compile(r"CC-MAIN-[A-Za-z0-9-]+")
 MAX_RETRY_AFTER = 300.0
+MAX_REDIRECTS = 5
 _BACKOFF = wait_random_exponential(multiplier=0.5, max=30)
 _READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 T = TypeVar("T")
@@ -217,12 +219,20 @@ def _request(url: str, headers: dict[str, str], timeout: float) -> requests.Resp
     """One streaming GET; raises `_Transient` for what a retry may fix, `FatalError` for what it cannot."""
     if _before_request is not None:
         _before_request(url)
-    try:
-        resp = _session().get(url, headers=headers, timeout=timeout, stream=True)
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise _Transient(f"{exc!r}") from exc
-    except requests.RequestException as exc:
-        raise FatalError(f"{url}: {exc}") from exc
+    target = url
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            resp = _session().get(target, headers=headers, timeout=timeout, stream=True, allow_redirects=False)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _Transient(f"{exc!r}") from exc
+        except requests.RequestException as exc:
+            raise FatalError(f"{url}: {exc}") from exc
+        if not resp.is_redirect:
+            break
+        resp.close()
+        target = _redirect_target(target, resp.headers["Location"])
+    else:
+        raise FatalError(f"{url}: more than {MAX_REDIRECTS} redirects")
     if resp.status_code < 400:
         return resp
     resp.close()
@@ -235,6 +245,32 @@ def _request(url: str, headers: dict[str, str], timeout: float) -> requests.Resp
     if resp.status_code == 416:
         raise SkippableError(f"{url}: {headers.get('Range')} is past the end of the file ({status})")
     raise FatalError(f"{url}: {status}")
+
+
+def _redirect_target(url: str, location: str) -> str:
+    """Where a redirect from `url` may go: the same host (any path, or an http -> https upgrade), or another host
+    only if every address it resolves to is public. A source the operator allowed must not bounce a worker to
+    loopback, link-local (cloud metadata) or private addresses (SSRF by redirect); FatalError otherwise."""
+    import ipaddress
+    import socket
+    from urllib.parse import urljoin, urlsplit
+
+    target = urljoin(url, location)
+    src, dst = urlsplit(url), urlsplit(target)
+    if dst.scheme not in ("http", "https") or not dst.hostname:
+        raise FatalError(f"{url}: redirect to {target!r} refused (not an http(s) URL)")
+    if (dst.hostname or "").lower() == (src.hostname or "").lower() and (
+        dst.port == src.port or (src.scheme, dst.scheme) == ("http", "https")
+    ):
+        return target
+    try:
+        infos = socket.getaddrinfo(dst.hostname, dst.port or (443 if dst.scheme == "https" else 80))
+    except OSError as exc:
+        raise FatalError(f"{url}: redirect to {target!r} refused (cannot resolve {dst.hostname}: {exc})") from exc
+    addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
+    if not addresses or not all(a.is_global for a in addresses):
+        raise FatalError(f"{url}: redirect to {target!r} refused (another host with a non-public address)")
+    return target
 
 
 def _retry(location: str, retries: int, fn: Callable[[], T]) -> T:

@@ -217,3 +217,57 @@ def test_latest_crawl_rejects_unexpected_content(tmp_path, content):
     (tmp_path / "collinfo.json").write_text(content, encoding="utf-8")
     with pytest.raises(FatalError, match="collinfo.json"):
         latest_crawl(str(tmp_path / "collinfo.json"))
+
+
+# redirects: within the host they are followed; to another host only if every address is public (no SSRF)
+
+
+@pytest.fixture
+def redirecting_server():
+    """A loopback server whose /same/<path> redirects to /<path> on itself and /away/<url> to <url>."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002 - stdlib signature
+            pass
+
+        def do_GET(self):
+            if self.path.startswith("/same/"):
+                self.send_response(302)
+                self.send_header("Location", self.path.removeprefix("/same"))
+            elif self.path.startswith("/away/"):
+                self.send_response(301)
+                self.send_header("Location", self.path.removeprefix("/away/"))
+            else:
+                body = f"served {self.path}".encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_redirect_within_the_host_is_followed(redirecting_server):
+    with open_stream(f"{redirecting_server}/same/data.bin", retries=0) as f:
+        assert f.read() == b"served /data.bin"
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.2", "169.254.169.254", "10.0.0.1"])
+def test_a_redirect_to_another_host_with_a_private_address_is_refused(redirecting_server, host):
+    with pytest.raises(FatalError, match="redirect to .* refused"):
+        with open_stream(f"{redirecting_server}/away/http://{host}:1/secret", retries=0) as f:
+            f.read()
+
+
+def test_a_redirect_to_a_non_http_scheme_is_refused(redirecting_server):
+    with pytest.raises(FatalError, match="not an http"):
+        read_range(f"{redirecting_server}/away/file:///etc/passwd", 0, 10, retries=0)
