@@ -201,8 +201,8 @@ def worker(
 
 def _summary_table(summary: dict[str, Any]) -> Table:
     table = Table(title=f"round {summary['id']}: {summary['status']}", show_header=False)
-    for key in ("pages", "html_pages", "recalled", "domains", "related_domains", "pages_per_s", "wall_pages_per_s",
-                "effective_threshold", "errors", "eval"):  # fmt: skip
+    for key in ("progress", "eta_seconds", "pages", "html_pages", "recalled", "domains", "related_domains",
+                "pages_per_s", "wall_pages_per_s", "effective_threshold", "errors", "eval"):  # fmt: skip
         if summary.get(key) not in (None, {}, ""):
             table.add_row(key, json.dumps(summary[key]) if isinstance(summary[key], dict) else str(summary[key]))
     return table
@@ -214,7 +214,7 @@ def round_status(
     as_json: JsonOpt = False,
 ) -> None:
     """Status, progress and totals of a round."""
-    from recall.rounds import round_by_number, warc_tasks
+    from recall.rounds import round_by_number, round_progress, warc_tasks
 
     settings = _ready()
     with _reasons():
@@ -225,6 +225,12 @@ def round_status(
         phase: {s: sum(1 for t in tasks if t.phase == phase and t.status == s) for s in {t.status for t in tasks}}
         for phase in ("index", "recall")
     }
+    progress = round_progress(settings, rnd.id or 0)
+    summary["progress"] = {
+        phase: f"{progress[phase]['warcs_done']}/{progress[phase]['warcs_total']} WARC files"
+        for phase in ("index", "recall")
+    }
+    summary["eta_seconds"] = progress["eta_seconds"]
     _emit(summary, as_json, None if as_json else _summary_table(summary))
 
 
@@ -377,6 +383,35 @@ def export_cmd(
         output.unlink(missing_ok=True)
         _fail(str(exc))
     _emit({"rows": rows, "output": str(output), "format": fmt}, as_json)
+
+
+@app.command()
+def calibrate(
+    labels: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="JSONL of url labels (code / non-code)")],
+    warc: Annotated[list[str], typer.Option(help="WARC file holding labelled pages (repeatable)")],
+    round_no: Annotated[int | None, typer.Option("--round", help="Whose model (default: the latest round)")] = None,
+    target: Annotated[float, typer.Option(help="Share of the plain pipeline's kept code pages to keep")] = 0.99,
+    as_json: JsonOpt = False,
+) -> None:
+    """Calibrate the cascade margin on held-out labelled pages; set WEBRECALL_CASCADE_MARGIN to the result."""
+    from recall.calibration import calibrate_margin, labelled_scores
+    from recall.rounds import round_classifier
+
+    settings = _ready()
+    with _reasons():
+        truth = {row["url"]: labels_mod.normalize_label(row["label"]) == "code"
+                 for row in labels_mod.read_jsonl(labels) if "url" in row}  # fmt: skip
+        clf = round_classifier(settings, round_no)
+        fast, full, ys = labelled_scores(
+            warc, truth, clf, fast_extractor=settings.score_extractor, full_extractor=settings.text_extractor,
+            timeout=settings.http_timeout, retries=settings.http_retries,
+        )  # fmt: skip
+        result = calibrate_margin(fast, full, ys, threshold=settings.threshold, target=target)
+    data = {**result.as_dict(), "model": clf.version, "threshold": settings.threshold, "target": target}
+    table = Table("margin", "kept share", "rescored share", title=f"cascade margin: {result.margin}")
+    for point in result.curve:
+        table.add_row(f"{point['margin']:.2f}", f"{point['kept_share']:.3f}", f"{point['rescored_share']:.3f}")
+    _emit(data, as_json, table)
 
 
 @round_app.command("run")

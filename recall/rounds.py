@@ -442,6 +442,16 @@ def round_by_number(settings: Settings, number: int | None) -> Round:
     return rnd
 
 
+def round_classifier(settings: Settings, number: int | None) -> Classifier:
+    """The model a round scores with (the latest round's by default); ValueError if it has none yet."""
+    rnd = round_by_number(settings, number)
+    with session(settings.db_url) as db:
+        model = db.get(Model, rnd.model_id) if rnd.model_id else None
+    if model is None:
+        raise ValueError(f"round {rnd.number} has no model yet")
+    return load_cached(local_model_dir(settings, model.path))
+
+
 def warc_tasks(settings: Settings, round_id: int) -> Sequence[WarcTask]:
     with session(settings.db_url) as db:
         return db.exec(select(WarcTask).where(WarcTask.round_id == round_id).order_by(col(WarcTask.id))).all()

@@ -71,6 +71,8 @@ def test_round_start_status_domains_export_as_a_subprocess(env, tmp_path):
     assert summary["status"] == "done" and summary["html_pages"] == 500 and summary["recalled"] > 0
     status = run("round", "status")
     assert status["id"] == summary["id"] and status["tasks"]["recall"] == {"done": 1}
+    assert status["progress"] == {"index": "1/1 WARC files", "recall": "1/1 WARC files"}
+    assert status["eta_seconds"] is None  # a finished round has nothing left
     doms = run("domains", "--related")
     assert doms["count"] >= 1 and all(d["fraction"] > 0.1 for d in doms["data"])
     target = tmp_path / "out.jsonl"
@@ -78,3 +80,11 @@ def test_round_start_status_domains_export_as_a_subprocess(env, tmp_path):
     rows = [json.loads(line) for line in target.read_text().splitlines()]
     assert exported["rows"] == len(rows) == summary["recalled"]
     assert {"url", "domain", "text", "score", "round", "model"} <= set(rows[0])
+    # the cascade margin, calibrated on labelled pages of another WARC with this round's model
+    cal = run("calibrate", "--labels", str(CORPUS / "labels" / "CC-MAIN-DEV.jsonl"),
+              "--warc", str(DEV / "CC-MAIN-DEV-00002.warc.gz"), "--target", "0.99")  # fmt: skip
+    assert cal["pages"] == 500 and cal["reference_pages"] > 0 and cal["model"]
+    assert cal["kept_share"] >= 0.99 and 0 <= cal["margin"] <= cal["threshold"]
+    shares = [p["kept_share"] for p in cal["curve"]]
+    assert shares == sorted(shares) and shares[-1] == 1.0  # a wider band only adds pages; all of it keeps all
+    assert cal["margin"] == min(p["margin"] for p in cal["curve"] if p["kept_share"] >= 0.99)
