@@ -98,6 +98,8 @@ def undo(user: str) -> None:
         undone = annotators.undo_last(s, user)
     if undone is None:
         flash("info", "Nothing to undo.")
+    elif isinstance(undone, QueueItem):
+        flash("info", f"Undone: skip of {undone.domain}")
     else:
         flash("info", f"Undone: {undone.pattern} = {LABEL_NAMES.get(undone.label, undone.label)}")
 

@@ -13,7 +13,7 @@ import hmac
 import re
 import time
 from collections import Counter, defaultdict
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from itertools import combinations
 from typing import Any
 
@@ -177,10 +177,25 @@ def decisions(db: Session, annotator: str, item_id: int) -> dict[str, str]:
     return {r.pattern: r.label for r in reversed(history(db, annotator)) if r.queue_item_id == item_id}
 
 
-def undo_last(db: Session, annotator: str, *, lease_seconds: int = LEASE_SECONDS) -> Label | None:
-    """Retract the annotator's latest standing decision. If it belongs to an item they already finished,
-    the current item goes back to the queue and that one is claimed again (unless someone else holds it)."""
+def _naive_utc(moment: datetime) -> datetime:
+    """SQLite hands datetimes back naive (in UTC), PostgreSQL aware: compare them as naive UTC."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def undo_last(db: Session, annotator: str, *, lease_seconds: int = LEASE_SECONDS) -> Label | QueueItem | None:
+    """Retract the annotator's latest standing decision: a label (returned), or a skipped domain (its item is
+    returned, claimed again). If the label belongs to an item they already finished, the current item goes back
+    to the queue and that one is claimed again (unless someone else holds it)."""
     last = next(iter(history(db, annotator, limit=1)), None)
+    skipped = queue.last_skip(db, annotator)
+    if skipped is not None and (
+        last is None or _naive_utc(datetime.fromisoformat(skipped.details["skipped_at"])) > _naive_utc(last.created_at)
+    ):
+        held = held_item(db, annotator)
+        item = queue.unskip(db, skipped.id or 0, annotator, lease_seconds=lease_seconds)
+        if held is not None:
+            queue.release(db, held.id or 0, annotator)
+        return item
     if last is None:
         return None
     db.add(Label(pattern=last.pattern, scope=last.scope, label=UNDO, annotator=annotator, round_id=last.round_id,

@@ -116,7 +116,31 @@ def skip(db: Session, item_id: int, annotator: str, reason: str = "") -> QueueIt
     """Take the item out of the queue without a label (e.g. the site is gone); kept for the record."""
     item = _held(db, item_id, annotator)
     _free(item, "skipped")
-    item.details = {**item.details, "skipped_by": annotator, "skip_reason": reason}
+    item.details = {**item.details, "skipped_by": annotator, "skip_reason": reason, "skipped_at": utcnow().isoformat()}
+    db.add(item)
+    db.commit()
+    return item
+
+
+def last_skip(db: Session, annotator: str) -> QueueItem | None:
+    """The item this annotator skipped most recently, if it is still skipped (an undo puts it back)."""
+    rows = db.exec(select(QueueItem).where(QueueItem.status == "skipped")).all()
+    mine = [r for r in rows if r.details.get("skipped_by") == annotator and r.details.get("skipped_at")]
+    return max(mine, key=lambda r: r.details["skipped_at"], default=None)
+
+
+def unskip(db: Session, item_id: int, annotator: str, *, lease_seconds: int = 300) -> QueueItem:
+    """Undo a skip: the item is claimed again by the annotator who skipped it."""
+    now = utcnow()
+    _begin_write(db)
+    item = db.exec(select(QueueItem).where(QueueItem.id == item_id).with_for_update()).first()
+    if item is None or item.status != "skipped" or item.details.get("skipped_by") != annotator:
+        db.rollback()
+        raise LeaseError(f"queue item {item_id} is not skipped by {annotator!r}")
+    item.status, item.claimed_by = "claimed", annotator
+    item.lease_until, item.updated_at = now + timedelta(seconds=lease_seconds), now
+    details = {k: v for k, v in item.details.items() if k not in ("skipped_by", "skip_reason", "skipped_at")}
+    item.details = {**details, "unskipped_at": now.isoformat()}
     db.add(item)
     db.commit()
     return item

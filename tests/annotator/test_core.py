@@ -52,6 +52,23 @@ def test_decide_finish_and_undo_reopens(world: World) -> None:
         assert len(db.exec(select(Label)).all()) == 4  # 2 labels + 2 undo rows: nothing was deleted
 
 
+def test_undo_takes_back_skips_and_labels_newest_first(world: World) -> None:
+    with session(world.db_url) as db:
+        first = annotators.next_item(db, "alice")
+        queue.skip(db, first.id, "alice", "site gone")
+        second = annotators.next_item(db, "alice")
+        annotators.decide(db, second.id, "alice", f"{second.domain}/a/", "code")
+        assert annotators.undo_last(db, "alice").pattern == f"{second.domain}/a/"  # the label came last
+        assert db.get(QueueItem, first.id).status == "skipped"
+        undone = annotators.undo_last(db, "alice")  # then the skip: claimed again, the held item goes back
+        assert isinstance(undone, QueueItem) and undone.id == first.id
+        assert annotators.held_item(db, "alice").id == first.id
+        assert db.get(QueueItem, second.id).status == "pending"
+        assert annotators.undo_last(db, "alice") is None
+        with pytest.raises(queue.LeaseError, match="not skipped"):
+            queue.unskip(db, first.id, "bob")
+
+
 def test_lost_lease_refuses_the_decision(world: World) -> None:
     with session(world.db_url) as db:
         item = annotators.next_item(db, "alice", lease_seconds=1)

@@ -78,6 +78,15 @@ def test_label_pattern_domain_and_undo(world: World) -> None:
     click(at, "Skip domain")
     with session(world.db_url) as db:
         assert db.get(QueueItem, 1).status == "done" and db.get(QueueItem, 2).status == "skipped"
+    click(at, "Undo last decision")  # the skip is the latest decision: the domain comes back, the labels stand
+    assert at.title[0].value == "forum.example.net"
+    with session(world.db_url) as db:
+        item = db.get(QueueItem, 2)
+        assert (item.status, item.claimed_by) == ("claimed", "alice") and "skipped_by" not in item.details
+        assert len(labels.current(db)) == 2 and db.get(QueueItem, 1).status == "done"
+    click(at, "Skip domain")
+    with session(world.db_url) as db:
+        assert db.get(QueueItem, 2).status == "skipped"
     assert not at.exception
 
 
