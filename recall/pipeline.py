@@ -63,6 +63,11 @@ def pages_path(round_no: int, location: str) -> str:
     return f"rounds/{round_no}/pages/{warc_id(location)}.parquet"
 
 
+def band_path(round_no: int, location: str) -> str:
+    """Trafilatura texts of the cascade band's pages that the re-score did not keep (later rounds reuse them)."""
+    return f"rounds/{round_no}/band/{warc_id(location)}.parquet"
+
+
 def _title(html: str) -> str:
     m = _TITLE.search(html, 0, 65536)
     return " ".join(htmllib.unescape(m.group(1)).split())[:500] if m else ""
@@ -160,6 +165,7 @@ def token_cache_path(location: str, tokenizer_id: str) -> str:
 
 
 TOKENS_SCHEMA = pa.schema([("offset", pa.int64()), ("line", pa.string())])
+BAND_SCHEMA = pa.schema([("offset", pa.int64()), ("text", pa.string())])
 CACHE_COLUMNS = ["url", "domain", "site", "path", "warc", "offset", "length", "title", "lang", "text", "text_len"]
 
 
@@ -193,10 +199,10 @@ def _scored_batches(
 
 
 def _earlier_texts(store: Store, round_no: int, location: str, offsets: set[int]) -> dict[int, str]:
-    """Kept texts of this WARC from earlier rounds for these record offsets: a page is extracted once per loop."""
+    """Trafilatura texts of this WARC from earlier rounds (kept pages and re-scored band pages) for these record
+    offsets: a page is extracted once per loop."""
     texts: dict[int, str] = {}
-    for rnd in range(1, round_no):
-        rel = pages_path(rnd, location)
+    for rel in (path(rnd, location) for rnd in range(1, round_no) for path in (pages_path, band_path)):
         if store.exists(rel):
             for batch in store.iter_batches(rel, columns=["offset", "text"]):
                 for offset, text in zip(batch.column("offset").to_pylist(), batch.column("text").to_pylist(),
@@ -229,8 +235,7 @@ def recall_warc(
             data["score"] = scores.astype(np.float32)
             data["kept"] = (scores >= decision.threshold).tolist()
             idx_out.write_table(pa.Table.from_pydict(data, schema=INDEX_SCHEMA))
-    sure = {r["offset"] for r in candidates if r["score"] >= decision.threshold}
-    known = _earlier_texts(store, round_no, location, sure)
+    known = _earlier_texts(store, round_no, location, {r["offset"] for r in candidates})
     reused = set(known)
     stats.incr("text_reused", len(reused))
 
@@ -246,14 +251,18 @@ def recall_warc(
                 yield row, extract(page.html, text_extractor) or extract(page.html, fallback_extractor)
 
     rescored: dict[str, float] = {}
-    kept, batch = 0, []
-    with store.writer(pages_rel, PAGES_SCHEMA) as out:
+    kept, batch, band = 0, [], []
+    with store.writer(pages_rel, PAGES_SCHEMA) as out, store.writer(band_path(round_no, location), BAND_SCHEMA) as bo:
         for row, text in texts():
             score = row["score"]
             if score < decision.threshold:
                 stats.incr("cascade_rescored")
                 score = float(classifier.score([text])[0])
                 if score < decision.threshold:
+                    band.append({"offset": row["offset"], "text": text})
+                    if len(band) >= BATCH:
+                        bo.write_table(pa.Table.from_pylist(band, schema=BAND_SCHEMA))
+                        band = []
                     continue
                 rescored[row["url"]] = score
             batch.append(
@@ -268,6 +277,7 @@ def recall_warc(
                 kept, batch = kept + len(batch), []
         out.write_table(pa.Table.from_pylist(batch, schema=PAGES_SCHEMA))
         kept += len(batch)
+        bo.write_table(pa.Table.from_pylist(band, schema=BAND_SCHEMA))
     if rescored:  # the cascade promoted pages: the index must agree with the shard
         table = store.read_table(idx_rel)
         urls = table.column("url").to_pylist()

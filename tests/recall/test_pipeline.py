@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recall.classifier import Classifier
-from recall.pipeline import Decision, cache_path, index_warc, pages_path, recall_warc
+from recall.pipeline import Decision, band_path, cache_path, index_warc, pages_path, recall_warc
 from recall.records import Stats
 from recall.settings import FastTextParams
 from recall.storage import Store
@@ -60,3 +60,19 @@ def test_the_cascade_rescores_the_margin_band_on_trafilatura_text(built):
     kept = store.read_table(pages_path(3, str(WARC))).num_rows
     assert stats["cascade_rescored"] >= band
     assert kept == sum(index["kept"]) == stats["kept"]
+
+
+def test_a_later_round_reuses_the_texts_of_the_band_it_rejected(built):
+    store, clf, _ = built
+    decision = Decision(threshold=0.5, margin=0.4)
+    earlier, later = Stats(), Stats()
+    recall_warc(str(WARC), round_no=5, store=store, classifier=clf, decision=decision, stats=earlier)
+    recall_warc(str(WARC), round_no=6, store=store, classifier=clf, decision=decision, stats=later)
+    rejected = store.read_table(band_path(5, str(WARC))).to_pydict()
+    assert rejected["offset"] and all(isinstance(t, str) for t in rejected["text"])
+    assert later["cascade_rescored"] == earlier["cascade_rescored"] >= len(rejected["offset"])
+    assert later["kept"] == earlier["kept"]
+    # every candidate's trafilatura text (kept or rejected in the band) comes from round 5: nothing is re-read
+    assert later["range_reads"] == 0 and "extract_keep" not in later.seconds
+    assert later["text_reused"] == later["kept"] + len(rejected["offset"])
+    assert store.read_table(band_path(6, str(WARC))).to_pydict() == rejected
