@@ -196,6 +196,15 @@ def local_model_dir(settings: Settings, model_path: str) -> str:
     return str(target)
 
 
+def round_decision(settings: Settings, rnd: Round) -> Decision:
+    """How a round's recall phase decides: the threshold and cascade margin recorded with the round (so every
+    worker agrees whatever its own settings); with a top-K budget the floor only pre-filters candidates (the cut
+    is made at finalize), so there is no band to re-score."""
+    if rnd.top_k is not None:
+        return Decision(settings.top_k_floor, 0.0)
+    return Decision(rnd.threshold, float(rnd.params.get("cascade_margin", settings.cascade_margin)))
+
+
 def process_warc_task(settings: Settings, task_id: int, *, cancel_check_s: float = 0.0) -> dict[str, Any]:
     """The unit of work: one WARC in one phase. Idempotent: outputs are replaced, the row written last.
 
@@ -228,10 +237,8 @@ def process_warc_task(settings: Settings, task_id: int, *, cancel_check_s: float
             if model is None:
                 raise FatalError(f"round {rnd.number} has no model to score with")
             clf = load_cached(local_model_dir(settings, model.path))
-            floor = rnd.threshold if rnd.top_k is None else settings.top_k_floor
-            decision = Decision(threshold=floor, margin=settings.cascade_margin)
             recall_warc(
-                task.warc_url, round_no=rnd.number, store=store, classifier=clf, decision=decision,
+                task.warc_url, round_no=rnd.number, store=store, classifier=clf, decision=round_decision(settings, rnd),
                 stats=stats, text_extractor=settings.text_extractor, fallback_extractor=settings.score_extractor, **io,
             )  # fmt: skip
     except (SkippableError, NotFoundError) as exc:  # this WARC is broken or gone: recorded, the round goes on

@@ -12,8 +12,8 @@ from sqlmodel import select
 from recall import db as dbm
 from recall import labels
 from recall.export import export
-from recall.pipeline import index_path, pages_path
-from recall.rounds import RoundSpec, create_round, process_warc_task, run_round
+from recall.pipeline import Decision, index_path, pages_path
+from recall.rounds import RoundSpec, create_round, process_warc_task, round_decision, run_round
 from recall.settings import Settings
 from recall.storage import Store
 from tests.conftest import CORPUS
@@ -140,6 +140,16 @@ def test_top_k_round_keeps_exactly_the_best_pages(settings, round1, corpus_httpd
     assert 100 <= rnd.totals["recalled"] <= 110  # ties at the K-th score are kept
     buf = io.BytesIO()
     assert export(settings, rnd.number, buf) == rnd.totals["recalled"]
+
+
+def test_the_margin_recorded_with_a_round_wins_over_a_workers_settings(settings, corpus_server):
+    spec = RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, limit=1, threshold=0.6)
+    rnd = create_round(settings.model_copy(update={"cascade_margin": 0.1}), spec)
+    assert rnd.params["cascade_margin"] == 0.1
+    worker = settings.model_copy(update={"cascade_margin": 0.3, "top_k_floor": 0.2})
+    assert round_decision(worker, rnd) == Decision(0.6, 0.1)
+    top_k = create_round(settings, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, limit=1, top_k=10))
+    assert round_decision(worker, top_k) == Decision(0.2, 0.0)  # the floor only pre-filters: no band
 
 
 def test_bad_specs_are_refused_with_a_reason(settings, corpus_server):
