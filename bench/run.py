@@ -147,10 +147,10 @@ def load_model(path: Path):
 def calibrate(corpus: Path, models: tuple[Path, ...]) -> dict:
     """The cascade margin, calibrated on held-out labels: the DEV pages that are not BENCH pages, each scored on its
     resiliparse and its trafilatura text by the model that never saw its host (`recall.calibration`)."""
-    out = CACHE / f"calibration-{models[0].name}-t{TARGET_KEPT}.json"
+    out = CACHE / f"calibration-v2-{models[0].name}-t{TARGET_KEPT}.json"
     if out.exists():
         return json.loads(out.read_text(encoding="utf-8"))
-    from recall.calibration import calibrate_margin
+    from recall.calibration import calibrate_margin, cascade_keeps
     from recall.extract import extract
     from recall.records import Stats
     from recall.settings import Settings
@@ -175,8 +175,16 @@ def calibrate(corpus: Path, models: tuple[Path, ...]) -> dict:
     by = [judge(u) for u in urls]
     fast_oof = [scores[m][0][i] for i, m in enumerate(by)]
     full_oof = [scores[m][1][i] for i, m in enumerate(by)]
-    result = calibrate_margin(fast_oof, full_oof, [labels[u] for u in urls], threshold=THRESHOLD, target=TARGET_KEPT)
-    data = {**result.as_dict(), "target": TARGET_KEPT, "seconds": round(time.perf_counter() - start, 1)}
+    ys = [labels[u] for u in urls]
+    result = calibrate_margin(fast_oof, full_oof, ys, threshold=THRESHOLD, target=TARGET_KEPT)
+    cascade = cascade_keeps(np.array(fast_oof), np.array(full_oof), threshold=THRESHOLD, margin=result.margin)
+    truth = dict(zip(urls, ys, strict=True))
+    heldout = {  # F1 on these held-out pages: the plain decision (trafilatura text) vs the cascade's
+        "plain": quality([u for u, s in zip(urls, full_oof, strict=True) if s >= THRESHOLD], truth),
+        "cascade": quality([u for u, k in zip(urls, cascade, strict=True) if k], truth),
+    }
+    data = {**result.as_dict(), "target": TARGET_KEPT, "heldout": heldout,
+            "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
     print(f"model: cascade margin {result.margin} calibrated on {len(urls)} held-out DEV pages", file=sys.stderr)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=2), encoding="utf-8")
@@ -457,7 +465,10 @@ def report(rows: dict[str, dict], summary: dict) -> None:
         f"{summary['calibration']['pages']} held-out DEV pages not in BENCH: keeps "
         f"{summary['calibration']['kept_share']:.1%} of the {summary['calibration']['reference_pages']} code pages "
         f"the trafilatura-text decision keeps, re-scoring {summary['calibration']['rescored_share']:.1%} of pages; "
-        f"round 1 here re-scored {ours['stats']['recall'].get('cascade_rescored', 0)})"
+        f"round 1 here re-scored {ours['stats']['recall'].get('cascade_rescored', 0)})\n"
+        f"on those held-out DEV pages, F1 of the plain decision (trafilatura text) "
+        f"{summary['calibration']['heldout']['plain']['f1']:.3f}, of the cascade "
+        f"{summary['calibration']['heldout']['cascade']['f1']:.3f}"
     )
     console.print(f"written {RESULTS.relative_to(ROOT)}")
 

@@ -70,8 +70,10 @@ class Settings(BaseSettings):
     text_extractor: str = "trafilatura"
     top_k_floor: float = 0.1
     """With a top-K budget, pages under this score are never candidates."""
-    cascade_margin: float = 0.0
-    """Pages whose fast score lies in [threshold - margin, threshold) are re-scored on the trafilatura text."""
+    cascade_margin: float = 0.1
+    """Pages whose fast score lies in [threshold - margin, threshold) are re-scored on the trafilatura text.
+    0.1 is what `webrecall calibrate` measured on held-out labelled pages (99% of the code pages a trafilatura-only
+    decision keeps, ~1.3% of pages re-scored); recalibrate on your own labels, 0 turns the cascade off."""
 
     bpe_vocab_size: int = 16_000
     negatives_per_positive: float = 1.0
