@@ -6,6 +6,7 @@ import functools
 import json
 import math
 import os
+import random
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -87,9 +88,13 @@ class Classifier:
         epochs = epochs_for(params, tokens)
         with tempfile.TemporaryDirectory(prefix="webrecall-ft-") as tmp:
             path = Path(tmp) / "train.txt"
+            # fastText reads its file in order and never shuffles: seeds come grouped (positives, then negatives), and
+            # one SGD pass over sorted blocks learns the last block best (round 2 recall on CC-MAIN-DEV 0.92 -> 0.99)
+            order = list(range(len(lines)))
+            random.Random(params.seed).shuffle(order)
             with path.open("w", encoding="utf-8") as f:
-                for line, (_, y) in zip(lines, pairs, strict=True):
-                    f.write(f"{POSITIVE if y else NEGATIVE} {line}\n")
+                for i in order:
+                    f.write(f"{POSITIVE if pairs[i][1] else NEGATIVE} {lines[i]}\n")
             model = fasttext.train_supervised(
                 input=str(path),
                 dim=params.dim,

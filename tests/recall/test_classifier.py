@@ -55,6 +55,16 @@ def test_roc_auc_matches_pairwise_count():
 
 
 @pytest.mark.slow
+def test_training_does_not_depend_on_the_order_of_the_seeds(dev_pages):
+    """Seeds arrive grouped (positives, then negatives); fastText never shuffles its file, so training must."""
+    texts, labels, urls = dev_pages
+    train = sorted((i for i, u in enumerate(urls) if not _heldout(u)), key=lambda i: not labels[i])  # code first
+    test = [i for i, u in enumerate(urls) if _heldout(u)]
+    clf = Classifier.train([texts[i] for i in train], [labels[i] for i in train], params=FastTextParams(threads=1))
+    m = clf.evaluate([texts[i] for i in test], [labels[i] for i in test])
+    assert m.f1 >= F1_FLOOR, m.as_dict()
+
+
 def test_train_evaluate_save_load(dev_pages, tmp_path):
     texts, labels, urls = dev_pages
     held = [_heldout(u) for u in urls]
