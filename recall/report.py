@@ -105,8 +105,8 @@ def growth(settings: Settings, store: Store, rnd: Round, index: pa.Table) -> dic
     compare across rounds). Growth = new tokens / the previous round's recalled tokens; under
     `settings.growth_stop` the loop should stop (DeepSeekMath stopped when a round added ~2%).
     """
-    now = {u: n for u, n, k in zip(*(index[c].to_pylist() for c in ("url", "text_len", "kept")), strict=True) if k} \
-        if index.num_rows else {}  # fmt: skip
+    kept = index.filter(pc.equal(index["kept"], True)) if index.num_rows else index  # Python objects for kept only
+    now = dict(zip(kept["url"].to_pylist(), kept["text_len"].to_pylist(), strict=True)) if kept.num_rows else {}
     with session(settings.db_url) as db:
         rows = db.exec(select(Round).where(Round.number < rnd.number, Round.status == "done")).all()
         prev = max(rows, key=lambda r: r.number) if rows else None
@@ -125,6 +125,14 @@ def growth(settings: Settings, store: Store, rnd: Round, index: pa.Table) -> dic
         "growth": round(rate, 4), "stop": rate < settings.growth_stop,
         "labels_received": len(labels), "token_unit": "characters",
     }  # fmt: skip
+
+
+def _top_values(column: pa.ChunkedArray, n: int) -> dict[str, int]:
+    """The n most frequent values and their counts, computed in Arrow (no Python object per page)."""
+    if len(column) == 0:
+        return {}
+    counts = pc.value_counts(column).to_pylist()
+    return {c["values"]: int(c["counts"]) for c in sorted(counts, key=lambda c: -c["counts"])[:n]}
 
 
 def finalize(settings: Settings, round_id: int) -> Round:
@@ -163,7 +171,7 @@ def finalize(settings: Settings, round_id: int) -> Round:
         "warcs": len(done), "warcs_failed": sum(t.status in ("failed", "skipped") for t in tasks),
         "task_seconds": round(seconds, 2),
         "pages_per_s": round(totals["html_pages"] / seconds, 2) if seconds else 0.0,
-        "languages": dict(Counter(index["lang"].to_pylist()).most_common(20)) if index.num_rows else {},
+        "languages": _top_values(index["lang"], 20),
     }  # fmt: skip
     out["growth"] = growth(settings, store, rnd, index)
     if rnd.params.get("eval_labels"):

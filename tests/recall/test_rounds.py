@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
@@ -53,6 +54,20 @@ def test_round_completes_with_counts_and_quality(round1):
     assert ev["precision"] >= 0.97
     assert ev["recall"] >= 0.25
     assert 0 < t["recalled"] < t["html_pages"]
+
+
+def test_round_totals_count_languages_and_growth_from_the_index(settings, round1):
+    store = Store(settings.data_dir)
+    with dbm.session(settings.db_url) as db:
+        tasks = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == round1.id,
+                                                   dbm.WarcTask.phase == "recall")).all()  # fmt: skip
+    rows = [r for t in tasks for r in store.read_table(index_path(round1.number, t.warc_url)).to_pylist()]
+    langs = round1.totals["languages"]
+    assert langs == dict(Counter(r["lang"] for r in rows).most_common(20))
+    assert next(iter(langs)) == "en"
+    g = round1.totals["growth"]  # round 1: everything it recalled is new
+    assert g["new_pages"] == sum(r["kept"] for r in rows) == round1.totals["recalled"]
+    assert g["new_tokens"] == sum(r["text_len"] for r in rows if r["kept"])
 
 
 def test_seed_sites_are_recalled_and_other_doc_sites_become_candidates(settings, round1):
