@@ -127,5 +127,10 @@ def decisions(user: Annotator, item: QueueItem) -> dict[str, str]:
         return annotators.decisions(s, user.name, item.id or 0)
 
 
+def keep_alive(name: str, item_id: int, *, idle_seconds: float) -> bool:
+    with db() as s:
+        return annotators.keep_alive(s, name, item_id, idle_seconds=idle_seconds)
+
+
 def lease_left(item: QueueItem) -> int:
     return max(0, int(annotators.queue.lease_left(item)))

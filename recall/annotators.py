@@ -31,6 +31,8 @@ from recall.settings import Settings
 ROLES = ("annotator", "reviewer", "admin")
 REASONS = ("docs", "Q&A", "tutorial", "blog", "forum", "spam", "other")
 LEASE_SECONDS = 300
+MAX_IDLE_SECONDS = 900
+"""An open Label page keeps its lease this long after the annotator's last action."""
 TOKEN_SECONDS = 12 * 3600
 _DUMMY_HASH = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=4))
 
@@ -115,6 +117,20 @@ def next_item(db: Session, annotator: str, *, lease_seconds: int = LEASE_SECONDS
         except queue.LeaseError:
             pass  # taken over between the read and the renewal
     return queue.claim(db, annotator, lease_seconds=lease_seconds)
+
+
+def keep_alive(db: Session, annotator: str, item_id: int, *, idle_seconds: float,
+               max_idle_seconds: float = MAX_IDLE_SECONDS, lease_seconds: int = LEASE_SECONDS) -> bool:  # fmt: skip
+    """The heartbeat of an open Label page: renew the lease while the annotator is reading (acted within
+    `max_idle_seconds`). False when they have been idle longer (the lease runs out and the item goes back to the
+    queue, so a tab left open holds nothing) or the claim is no longer theirs."""
+    if idle_seconds > max_idle_seconds:
+        return False
+    try:
+        queue.renew(db, item_id, annotator, lease_seconds=lease_seconds)
+    except queue.LeaseError:
+        return False
+    return True
 
 
 def peek_next(db: Session, annotator: str, *, exclude: int | None = None) -> QueueItem | None:

@@ -1,9 +1,11 @@
 """Label: the claimed domain, its proposed patterns as a tree, sample pages, and the decisions (keyboard)."""
 
+import time
+
 import streamlit as st
 
 from annotator import actions, session, widgets
-from recall.annotators import REASONS
+from recall.annotators import MAX_IDLE_SECONDS, REASONS
 
 user = session.require("annotator")
 item = session.claimed_item(user)
@@ -14,6 +16,16 @@ if item is None:
     st.button("Undo last decision", shortcut="U", on_click=actions.undo, args=(user.name,))
     st.stop()
 
+st.session_state["active_at"] = time.time()  # the page runs in full on every action (a click, a key, a selection)
+
+
+@st.fragment(run_every=60)
+def heartbeat(name: str, item_id: int) -> None:
+    """While the page is open, keep the lease (up to MAX_IDLE_SECONDS after the last action)."""
+    session.keep_alive(name, item_id, idle_seconds=time.time() - st.session_state.get("active_at", 0.0))
+
+
+heartbeat(user.name, item.id or 0)
 view = session.view(item)
 decided = session.decisions(user, item)
 if actions.pattern_key(item) not in st.session_state:
@@ -22,7 +34,8 @@ selected = view["proposals"][st.session_state[actions.pattern_key(item)]]
 
 st.title(item.domain)
 st.caption(f"Round {view['round']} · {item.kind} item · queued for **{item.reason}** · "
-           f"claimed by you for {session.lease_left(item)} s more (renewed as you work)")  # fmt: skip
+           f"claimed by you for {session.lease_left(item)} s more (renewed while this page is open, up to "
+           f"{MAX_IDLE_SECONDS // 60} min after your last action)")  # fmt: skip
 widgets.why_queued(item)
 
 tree, detail = st.columns([2, 3], gap="large")

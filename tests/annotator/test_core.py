@@ -78,6 +78,21 @@ def test_lost_lease_refuses_the_decision(world: World) -> None:
             annotators.decide(db, item.id, "alice", "docs.example.org/", "code")
 
 
+def test_an_open_page_keeps_its_lease_while_its_annotator_is_active(world: World) -> None:
+    with session(world.db_url) as db:
+        item = annotators.next_item(db, "alice", lease_seconds=1)
+        assert annotators.keep_alive(db, "alice", item.id, idle_seconds=600)  # reading for 10 min: still theirs
+        assert queue.lease_left(db.get(QueueItem, item.id)) > annotators.LEASE_SECONDS - 5
+        assert queue.expire(db, now=utcnow() + timedelta(seconds=60)) == 0
+        before = db.get(QueueItem, item.id).lease_until
+        assert not annotators.keep_alive(db, "alice", item.id, idle_seconds=annotators.MAX_IDLE_SECONDS + 1)
+        assert db.get(QueueItem, item.id).lease_until == before  # a tab left open is not renewed
+        assert queue.expire(db, now=utcnow() + timedelta(seconds=annotators.LEASE_SECONDS + 5)) == 1
+        assert annotators.next_item(db, "bob").id == item.id
+        assert not annotators.keep_alive(db, "alice", item.id, idle_seconds=0)  # bob holds it now
+        assert db.get(QueueItem, item.id).claimed_by == "bob"
+
+
 def test_review_gold_kappa_progress(world: World) -> None:
     with session(world.db_url) as db:
         for name, forum in (("alice", "code"), ("bob", "non-code")):
