@@ -251,33 +251,25 @@ def recall_warc(
                 yield row, extract(page.html, text_extractor) or extract(page.html, fallback_extractor)
 
     rescored: dict[str, float] = {}
-    kept, batch, band = 0, [], []
-    with store.writer(pages_rel, PAGES_SCHEMA) as out, store.writer(band_path(round_no, location), BAND_SCHEMA) as bo:
+    with store.row_writer(pages_rel, PAGES_SCHEMA, BATCH) as out, \
+            store.row_writer(band_path(round_no, location), BAND_SCHEMA, BATCH) as band:  # fmt: skip
         for row, text in texts():
             score = row["score"]
             if score < decision.threshold:
                 stats.incr("cascade_rescored")
                 score = float(classifier.score([text])[0])
                 if score < decision.threshold:
-                    band.append({"offset": row["offset"], "text": text})
-                    if len(band) >= BATCH:
-                        bo.write_table(pa.Table.from_pylist(band, schema=BAND_SCHEMA))
-                        band = []
+                    band.add({"offset": row["offset"], "text": text})
                     continue
                 rescored[row["url"]] = score
-            batch.append(
+            out.add(
                 {
                     "url": row["url"], "domain": row["domain"], "site": row["site"], "title": row["title"],
                     "text": text, "score": score, "lang": row["lang"], "warc": row["warc"],
                     "offset": row["offset"], "length": row["length"], "round": round_no, "model": classifier.version,
                 }
             )  # fmt: skip
-            if len(batch) >= BATCH:
-                out.write_table(pa.Table.from_pylist(batch, schema=PAGES_SCHEMA))
-                kept, batch = kept + len(batch), []
-        out.write_table(pa.Table.from_pylist(batch, schema=PAGES_SCHEMA))
-        kept += len(batch)
-        bo.write_table(pa.Table.from_pylist(band, schema=BAND_SCHEMA))
+    kept = out.written
     if rescored:  # the cascade promoted pages: the index must agree with the shard
         table = store.read_table(idx_rel)
         urls = table.column("url").to_pylist()

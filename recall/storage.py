@@ -4,6 +4,7 @@ Layout (relative to the data dir):
   cache/<warc_id>.parquet               fast text + metadata of every HTML page of a WARC (reused by rounds)
   rounds/<n>/index/<warc_id>.parquet    per-round page index: every HTML page with its score
   rounds/<n>/pages/<warc_id>.parquet    per-round recalled pages with the kept (trafilatura) text
+  rounds/<n>/band/<warc_id>.parquet     trafilatura texts of cascade-band pages the re-score did not keep
   models/<version>/                     model.bin, tokenizer.json, meta.json
 Writes are atomic where the filesystem allows (local: temp file + rename; object stores: one PUT).
 """
@@ -22,6 +23,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class RowWriter:
+    """Buffers rows and writes them to a Parquet writer `batch` at a time; `written` counts the rows written."""
+
+    def __init__(self, writer: pq.ParquetWriter, schema: pa.Schema, batch: int) -> None:
+        self._writer, self._schema, self._batch = writer, schema, batch
+        self._rows: list[dict] = []
+        self.written = 0
+
+    def add(self, row: dict) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= self._batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._rows:
+            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self._schema))
+            self.written += len(self._rows)
+            self._rows = []
 
 
 def warc_id(location: str) -> str:
@@ -79,6 +100,14 @@ class Store:
         finally:
             if self.local and self.fs.exists(tmp):
                 self.fs.rm(tmp)
+
+    @contextmanager
+    def row_writer(self, rel: str, schema: pa.Schema, batch: int) -> Iterator[RowWriter]:
+        """`writer` fed one row (a dict) at a time: a row group per `batch` rows, the rest on success."""
+        with self.writer(rel, schema) as pw:
+            rows = RowWriter(pw, schema, batch)
+            yield rows
+            rows.flush()
 
     def read_table(self, rel: str, columns: list[str] | None = None) -> pa.Table:
         with self.fs.open(self.path(rel), "rb") as fh:
