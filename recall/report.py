@@ -105,8 +105,8 @@ def growth(settings: Settings, store: Store, rnd: Round, index: pa.Table) -> dic
     compare across rounds). Growth = new tokens / the previous round's recalled tokens; under
     `settings.growth_stop` the loop should stop (DeepSeekMath stopped when a round added ~2%).
     """
-    kept = index.filter(pc.equal(index["kept"], True)) if index.num_rows else index  # Python objects for kept only
-    now = dict(zip(kept["url"].to_pylist(), kept["text_len"].to_pylist(), strict=True)) if kept.num_rows else {}
+    kept = index.filter(index["kept"]) if index.num_rows else index  # Python objects for the kept pages only
+    now = dict(zip(kept["url"].to_pylist(), kept["text_len"].to_pylist(), strict=True))
     with session(settings.db_url) as db:
         rows = db.exec(select(Round).where(Round.number < rnd.number, Round.status == "done")).all()
         prev = max(rows, key=lambda r: r.number) if rows else None
