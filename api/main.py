@@ -13,11 +13,14 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import require_token
+from api.middleware import BodyLimit, HeadAsGet, validation_error
 from api.routes import domains, exports, health, labels, metrics, models, queue, rounds, stats
 from recall import db as dbm
 from recall.settings import Settings
@@ -46,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(dbm.migrate, settings.db_url)  # `alembic upgrade head`, safe to rerun
         yield
 
-    app = FastAPI(
+    app: FastAPI = FastAPIOffline(  # /docs and /redoc with their assets served from the package: no CDN
         title="webrecall", version="0.1.0", lifespan=lifespan,
         description="Recall the code-related pages of a web crawl: rounds, corpus stats, domains, the annotation "
         "queue, labels, exports and models. State-changing routes need `Authorization: Bearer <token>`; "
@@ -54,6 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )  # fmt: skip
     app.state.settings = settings
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     read_deps: list[Any] = [] if settings.public_reads else [Depends(require_token)]
     for router in READ_ROUTERS:
         app.include_router(router, dependencies=read_deps)

@@ -20,7 +20,8 @@ MAX_WARCS = 100_000
 INT32 = 2**31 - 1
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 PatternText = Annotated[str, StringConstraints(min_length=1, max_length=512)]
-Domain = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{0,252}(:\d{1,5})?$")]
+Domain = Annotated[str, StringConstraints(to_lower=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}(:\d{1,5})?$")]
+"""A host; `Docs.Python.org` is the same host as `docs.python.org`."""
 
 
 class Strict(BaseModel):
@@ -90,15 +91,23 @@ class WarcProgress(BaseModel):
 class RoundProgress(BaseModel):
     index: WarcProgress
     recall: WarcProgress
-    pages_per_s: float = Field(description="HTML pages indexed per second of wall time since the round started")
+    pages_per_s: float = Field(description="HTML pages per second of wall time, from the round's start to its end "
+                               "(to now while it runs)")
     eta_seconds: float | None
 
 
 class Growth(BaseModel):
-    previous_round: int
-    recalled_before: int
-    recalled_delta: int
-    growth: float | None
+    """`recall.growth`: new recalled characters over the previous finished round's recalled characters."""
+
+    previous_round: int | None = Field(description="The finished round compared with (none for the first round)")
+    new_pages: int = Field(description="Recalled pages the previous round did not recall")
+    new_chars: int = Field(description="Characters of the extracted text of those pages")
+    recalled_chars_before: int = Field(description="Characters the previous round recalled")
+    lost_pages: int
+    overlap: float | None
+    growth: float | None = Field(description="new_chars / recalled_chars_before")
+    stop: bool = Field(description="growth under WEBRECALL_GROWTH_STOP: the loop may stop")
+    labels_received: int
 
 
 class ModelPublic(BaseModel):
@@ -131,8 +140,8 @@ class RoundPublic(BaseModel):
     finished_at: datetime | None
     error: str
     progress: RoundProgress
-    pages: int = Field(description="WARC records read (finished rounds)")
-    html_pages: int
+    pages: int = Field(description="WARC records read (so far, while the round runs)")
+    html_pages: int = Field(description="HTML pages indexed or scored (so far, while the round runs)")
     recalled: int
     domains: int
     related_domains: int
@@ -153,8 +162,8 @@ class RoundStats(BaseModel):
     pages: int
     recalled: int
     recalled_fraction: float
-    tokens: int = Field(description="Text length (characters of the extracted text) of all pages")
-    recalled_tokens: int
+    chars: int = Field(description="Characters of the extracted text of all pages")
+    recalled_chars: int = Field(description="Characters of the extracted text of the recalled pages")
     domains: int
     related_domains: int
     languages: dict[str, int]
@@ -183,8 +192,10 @@ class DomainPublic(BaseModel):
     pages: int
     recalled: int
     fraction: float
-    tokens: int
-    recalled_tokens: int
+    chars: int = Field(description="Characters of the extracted text of the domain's pages")
+    recalled_chars: int = Field(description="Characters of the extracted text of its recalled pages")
+    rule_distance: float = Field(description="|fraction - the related-domain fraction| (sort=rule_distance&order=asc: "
+                                 "closest to the rule first)")
     score_mean: float
     score_p10: float
     score_p50: float
@@ -233,9 +244,11 @@ class LabelPublic(BaseModel):
 
 class DomainDetail(BaseModel):
     domain: str
+    round: int | None = Field(description="The round of the proposals (none if no round saw the domain)")
     history: list[DomainPublic]
     queue: list[QueueItemPublic]
-    proposals: list[dict[str, Any]] = Field(description="URL-pattern proposals with sample URLs, newest round")
+    proposals: list[dict[str, Any]] = Field(description="URL-pattern proposals: pages, recalled fraction, score "
+                                            "quantiles and sample pages")
     labels: list[LabelPublic]
 
 

@@ -9,6 +9,7 @@ from sqlmodel import Session
 from api import schemas
 from recall import stats
 from recall.db import DomainStat, Label, Model, QueueItem, Round
+from recall.growth import of_round
 from recall.rounds import round_progress
 from recall.settings import Settings
 
@@ -24,7 +25,7 @@ def round_public(db: Session, settings: Settings, rnd: Round) -> schemas.RoundPu
     progress = round_progress(settings, rnd.id or 0)
     totals: dict[str, Any] = rnd.totals or {}
     model = db.get(Model, rnd.model_id) if rnd.model_id else None
-    growth = stats.growth(db, rnd)
+    growth = of_round(rnd)
     return schemas.RoundPublic(
         id=rnd.number, status=rnd.status, crawl_id=rnd.crawl_id, base_url=rnd.base_url, threshold=rnd.threshold,
         top_k=rnd.top_k, effective_threshold=rnd.effective_threshold,
@@ -35,7 +36,7 @@ def round_public(db: Session, settings: Settings, rnd: Round) -> schemas.RoundPu
             index=schemas.WarcProgress(**progress["index"]), recall=schemas.WarcProgress(**progress["recall"]),
             pages_per_s=progress["pages_per_s"], eta_seconds=progress["eta_seconds"],
         ),
-        pages=int(totals.get("pages", 0)), html_pages=int(totals.get("html_pages", progress["index"]["pages"])),
+        pages=progress["pages"], html_pages=progress["html_pages"],
         recalled=int(totals.get("recalled", progress["recall"]["recalled"])), domains=int(totals.get("domains", 0)),
         related_domains=int(totals.get("related_domains", 0)), errors=stats.error_counts(db, rnd),
         model=model_public(model, rnd.number) if model else None, eval=totals.get("eval"),
@@ -43,8 +44,9 @@ def round_public(db: Session, settings: Settings, rnd: Round) -> schemas.RoundPu
     )  # fmt: skip
 
 
-def domain_public(row: DomainStat, round_no: int) -> schemas.DomainPublic:
-    return schemas.DomainPublic(round=round_no, **row.model_dump(exclude={"round_id"}))
+def domain_public(row: DomainStat, round_no: int, related_fraction: float) -> schemas.DomainPublic:
+    return schemas.DomainPublic(round=round_no, rule_distance=stats.rule_distance(row, related_fraction),
+                                **row.model_dump(exclude={"round_id"}))  # fmt: skip
 
 
 def queue_item_public(item: QueueItem, round_no: int) -> schemas.QueueItemPublic:

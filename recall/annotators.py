@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 
 from recall import queue
 from recall.db import Annotator, Label, QueueItem, Round, utcnow
+from recall.growth import of_round
 from recall.labels import REVIEW, UNDO, current, normalize_label, parse_rows, resolved
 from recall.patterns import parse
 from recall.settings import Settings
@@ -345,7 +346,7 @@ def growth(rounds: list[Round]) -> list[dict[str, Any]]:
         heldout = (t.get("model") or {}).get("seed_heldout") or {}
         out.append({"round": rnd.number, "recalled": t.get("recalled", 0),
                     "related_domains": t.get("related_domains", 0),
-                    "growth": (t.get("growth") or {}).get("growth"),
+                    "growth": (of_round(rnd) or {}).get("growth"),
                     **{k: heldout.get(k) for k in ("precision", "recall", "f1", "roc_auc")}})  # fmt: skip
     return out
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,13 +42,44 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _emit(data: Any, as_json: bool, table: Table | None = None) -> None:
+def _json_default(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _emit(data: Any, as_json: bool, table: Table | list[Table] | None = None) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(data, default=_json_default, ensure_ascii=False) + "\n")
     elif table is not None:
-        Console().print(table)
+        for t in table if isinstance(table, list) else [table]:
+            Console().print(t)
     else:
-        Console().print_json(json.dumps(data, default=str))
+        Console().print_json(json.dumps(data, default=_json_default))
+
+
+def _text(value: Any) -> str:
+    """A value as a person reads it in a table cell: numbers with separators, dicts as `key value, ...`."""
+    if value is None or value == {} or value == []:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_text(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value)
+    return str(value)
+
+
+def _pairs(title: str, rows: list[tuple[str, Any]]) -> Table:
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in rows:
+        table.add_row(key, _text(value))
+    return table
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -82,20 +115,29 @@ def init(as_json: JsonOpt = False) -> None:
     _emit({"database": settings.db_url, "data_dir": settings.data_dir, "status": "ok"}, as_json)
 
 
-def round_summary(rnd: dbm.Round) -> dict[str, Any]:
+def round_summary(settings: Settings, rnd: dbm.Round) -> dict[str, Any]:
+    """What `round start/status/run --json` print; pages and pages/s are the API's (`recall.rounds.round_progress`)."""
+    from recall.rounds import round_progress
+
     t = rnd.totals or {}
+    progress = round_progress(settings, rnd.id or 0)
     wall = (rnd.finished_at - rnd.started_at).total_seconds() if rnd.finished_at and rnd.started_at else None
     return {
-        "id": rnd.number, "status": rnd.status, "crawl": rnd.crawl_id, "threshold": rnd.threshold,
+        "id": rnd.number, "status": rnd.status, "error": rnd.error, "crawl": rnd.crawl_id, "threshold": rnd.threshold,
         "top_k": rnd.top_k, "effective_threshold": rnd.effective_threshold,
-        "pages": t.get("pages", 0), "html_pages": t.get("html_pages", 0), "recalled": t.get("recalled", 0),
+        "pages": progress["pages"], "html_pages": progress["html_pages"],
+        "recalled": t.get("recalled", progress["recall"]["recalled"]),
         "domains": t.get("domains", 0), "related_domains": t.get("related_domains", 0),
-        "errors": t.get("errors", {}), "pages_per_s": t.get("pages_per_s", 0.0),
-        "wall_seconds": round(wall, 2) if wall else None,
-        "wall_pages_per_s": round(t.get("html_pages", 0) / wall, 2) if wall else None,
+        "errors": t.get("errors", {}), "pages_per_s": progress["pages_per_s"],
+        "pages_per_task_s": t.get("pages_per_task_s"), "wall_seconds": round(wall, 2) if wall else None,
         "warcs": t.get("warcs", 0), "warcs_failed": t.get("warcs_failed", 0),
-        "model": t.get("model", {}), "eval": t.get("eval"), "error": rnd.error,
+        "model": t.get("model", {}), "eval": t.get("eval"),
     }  # fmt: skip
+
+
+def _emit_round(settings: Settings, rnd: dbm.Round, as_json: bool) -> None:
+    summary = round_summary(settings, rnd)
+    _emit(summary, as_json, None if as_json else _summary_table(summary))
 
 
 class _Bar:
@@ -153,12 +195,12 @@ def round_start(
         rnd = create_round(settings, spec)
         if distributed:
             rnd = _enqueue(settings, rnd.id or 0, wait=wait, quiet=as_json)
-            _emit(round_summary(rnd), as_json, None if as_json else _summary_table(round_summary(rnd)))
+            _emit_round(settings, rnd, as_json)
             return
         bar = _Bar(quiet=as_json)
         with bar.progress:
             rnd = run_round(settings, rnd.id or 0, processes=processes, progress=bar)
-    _emit(round_summary(rnd), as_json, None if as_json else _summary_table(round_summary(rnd)))
+    _emit_round(settings, rnd, as_json)
 
 
 def _enqueue(settings: Settings, round_id: int, *, wait: bool, quiet: bool) -> dbm.Round:
@@ -200,12 +242,11 @@ def worker(
 
 
 def _summary_table(summary: dict[str, Any]) -> Table:
-    table = Table(title=f"round {summary['id']}: {summary['status']}", show_header=False)
-    for key in ("progress", "eta_seconds", "pages", "html_pages", "recalled", "domains", "related_domains",
-                "pages_per_s", "wall_pages_per_s", "effective_threshold", "errors", "eval"):  # fmt: skip
-        if summary.get(key) not in (None, {}, ""):
-            table.add_row(key, json.dumps(summary[key]) if isinstance(summary[key], dict) else str(summary[key]))
-    return table
+    """A round for a person: the failure reason first, then progress and figures (`--json` has every field)."""
+    keys = ("error", "progress", "eta_seconds", "pages", "html_pages", "recalled", "domains", "related_domains",
+            "pages_per_s", "pages_per_task_s", "wall_seconds", "effective_threshold", "errors", "eval")  # fmt: skip
+    rows = [(k, summary[k]) for k in keys if summary.get(k) not in (None, {}, "")]
+    return _pairs(f"round {summary['id']}: {summary['status']}", rows)
 
 
 @round_app.command("status")
@@ -220,7 +261,7 @@ def round_status(
     with _reasons():
         rnd = round_by_number(settings, number)
     tasks = warc_tasks(settings, rnd.id or 0)
-    summary = round_summary(rnd)
+    summary = round_summary(settings, rnd)
     summary["tasks"] = {
         phase: {s: sum(1 for t in tasks if t.phase == phase and t.status == s) for s in {t.status for t in tasks}}
         for phase in ("index", "recall")
@@ -242,7 +283,7 @@ def round_list(as_json: JsonOpt = False) -> None:
     settings = _ready()
     with dbm.session(settings.db_url) as db:
         rounds = db.exec(select(dbm.Round).order_by(col(dbm.Round.number).desc())).all()
-    data = [round_summary(r) for r in rounds]
+    data = [round_summary(settings, r) for r in rounds]
     table = Table("round", "status", "html pages", "recalled", "domains")
     for r in data:
         table.add_row(str(r["id"]), r["status"], str(r["html_pages"]), str(r["recalled"]), str(r["domains"]))
@@ -268,55 +309,99 @@ def domains(
     ctx: typer.Context,
     round_no: Annotated[int | None, typer.Option("--round", help="Round number (default: the latest)")] = None,
     related: Annotated[bool, typer.Option(help="Only domains over the related fraction")] = False,
+    sort: Annotated[str, typer.Option(help="fraction, recalled, pages, chars, recalled_chars, rule_distance, "
+                                           "domain")] = "fraction",
+    ascending: Annotated[bool, typer.Option("--asc", help="Smallest first (default: largest first)")] = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 20,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per-domain statistics of a round, by recalled fraction then page mass (`domains show D`: proposals)."""
-    from sqlmodel import col, select
+    """Per-domain statistics of a round, sorted (`--sort`), `--limit` at a time (`domains show D`: one domain)."""
+    from typing import get_args
+
+    from recall.rounds import round_by_number
+    from recall.stats import DomainSort, domain_page, rule_distance
 
     if ctx.invoked_subcommand is not None:
         return
-
-    from recall.rounds import round_by_number
-
+    if sort not in get_args(DomainSort):
+        _fail(f"unknown sort {sort!r}; valid: {', '.join(get_args(DomainSort))}")
     settings = _ready()
     with _reasons():
         rnd = round_by_number(settings, round_no)
     with dbm.session(settings.db_url) as db:
-        query = select(dbm.DomainStat).where(dbm.DomainStat.round_id == rnd.id)
-        if related:
-            query = query.where(col(dbm.DomainStat.related).is_(True))
-        query = query.order_by(col(dbm.DomainStat.fraction).desc(), col(dbm.DomainStat.pages).desc()).limit(limit)
-        rows = [r.model_dump() for r in db.exec(query).all()]
-    table = Table("domain", "pages", "recalled", "fraction", "p50 score", "related")
+        found, total = domain_page(
+            db, rnd.id or 0, related=True if related else None, sort=sort, descending=not ascending,  # type: ignore[arg-type]
+            related_fraction=settings.related_fraction, offset=offset, limit=limit,
+        )  # fmt: skip
+    rows = [{"round": rnd.number, **r.model_dump(exclude={"round_id"}),
+             "rule_distance": rule_distance(r, settings.related_fraction)} for r in found]  # fmt: skip
+    shown = f"{offset + 1}-{offset + len(rows)}" if offset else f"{len(rows)}"
+    caption = f"{shown} of {total:,} domains{' (related)' if related else ''}, by {sort}"
+    table = Table(title=f"round {rnd.number} domains", caption=caption)
+    table.add_column("domain", no_wrap=True, min_width=max((len(r["domain"]) for r in rows), default=6))
+    for name in ("pages", "recalled", "fraction", "recalled chars", "p50 score", "related"):
+        table.add_column(name, justify="right")
     for r in rows:
-        table.add_row(r["domain"], str(r["pages"]), str(r["recalled"]), f"{r['fraction']:.2f}",
-                      f"{r['score_p50']:.2f}", "yes" if r["related"] else "")  # fmt: skip
-    _emit({"round": rnd.number, "data": rows, "count": len(rows)}, as_json, table)
+        table.add_row(r["domain"], f"{r['pages']:,}", f"{r['recalled']:,}", f"{r['fraction']:.2f}",
+                      f"{r['recalled_chars']:,}", f"{r['score_p50']:.2f}", "yes" if r["related"] else "")  # fmt: skip
+    _emit({"round": rnd.number, "data": rows, "count": total, "offset": offset, "sort": sort}, as_json, table)
 
 
 @domains_app.command("show")
 def domains_show(
     domain: Annotated[str, typer.Argument(help="Host, e.g. docs.djangoproject.com")],
-    round_no: Annotated[int | None, typer.Option("--round", help="Round number (default: the latest)")] = None,
-    samples: Annotated[int, typer.Option(min=0, max=20, help="Sample pages per pattern")] = 5,
+    round_no: Annotated[int | None, typer.Option("--round", help="Proposals of this round (default: the latest "
+                                                                 "that saw the domain)")] = None,
+    samples: Annotated[int, typer.Option(min=0, max=20, help="Sample pages per pattern")] = 3,
     as_json: JsonOpt = False,
 ) -> None:
-    """A domain's URL-pattern proposals: pages, recalled fraction, score percentiles and sample pages."""
-    from recall.proposals import for_domain
+    """One domain: its stats in every round, queue items, labels and URL-pattern proposals (as GET /domains/D)."""
+    from recall.domain_view import domain_view
 
     settings = _ready()
     with _reasons():
-        data = for_domain(settings, domain.lower(), round_no=round_no, samples=samples)
+        view = domain_view(settings, domain, round_no=round_no, samples=samples)
+    tables = [_domain_history(view), _domain_proposals(view)]
+    if view["queue"]:
+        queue = Table("round", "kind", "status", "priority", "reason", "labeled by", title="queue items")
+        for q in view["queue"]:
+            queue.add_row(str(q["round"]), q["kind"], q["status"], f"{q['priority']:.3f}", q["reason"],
+                          ", ".join(q["labeled_by"]) or "-")  # fmt: skip
+        tables.append(queue)
+    labels = Table("pattern", "label", "annotator", "reason", "source", "when", title="labels on this host")
+    labels.columns[0].overflow = "fold"
+    for lb in view["labels"]:
+        labels.add_row(lb["pattern"], lb["label"], lb["annotator"], lb["reason"] or "-", lb["source"] or "-",
+                       str(lb["created_at"])[:16])  # fmt: skip
+    if not view["labels"]:
+        labels.caption = "nobody labeled this host yet"
+    tables.append(labels)
+    _emit(view, as_json, tables)
+
+
+def _domain_history(view: dict[str, Any]) -> Table:
+    table = Table("round", "pages", "recalled", "fraction", "recalled chars", "p10", "p50", "p90", "related",
+                  title=f"{view['domain']}: every round")  # fmt: skip
+    for h in view["history"]:
+        table.add_row(str(h["round"]), f"{h['pages']:,}", f"{h['recalled']:,}", f"{h['fraction']:.2f}",
+                      f"{h['recalled_chars']:,}", *(f"{h[k]:.2f}" for k in ("score_p10", "score_p50", "score_p90")),
+                      "yes" if h["related"] else "")  # fmt: skip
+    if not view["history"]:
+        table.caption = "no round saw this host"
+    return table
+
+
+def _domain_proposals(view: dict[str, Any]) -> Table:
     table = Table("pattern", "pages", "recalled", "fraction", "p10", "p50", "p90", "sample",
-                  title=f"{domain} in round {data['round']}")  # fmt: skip
-    table.columns[0].overflow = "fold"
-    for p in data["proposals"]:
+                  title=f"URL-pattern proposals in round {view['round']}")  # fmt: skip
+    table.columns[0].overflow = table.columns[-1].overflow = "fold"
+    for p in view["proposals"]:
         first = p["samples"][0] if p["samples"] else {}
         scores = (f"{p[k]:.2f}" for k in ("fraction", "score_p10", "score_p50", "score_p90"))
-        sample = (first.get("title") or first.get("url", ""))[:40]
-        table.add_row(p["pattern"], str(p["pages"]), str(p["recalled"]), *scores, sample)
-    _emit(data, as_json, table)
+        table.add_row(p["pattern"], f"{p['pages']:,}", f"{p['recalled']:,}", *scores,
+                      first.get("title") or first.get("url", ""))  # fmt: skip
+    return table
 
 
 @round_app.command("report")
@@ -330,10 +415,47 @@ def round_report(
     settings = _ready()
     with _reasons():
         data = build(settings, number)
-    table = Table(title=f"round {data['round']} report", show_header=False)
-    for key, value in data.items():
-        table.add_row(key, json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
-    _emit(data, as_json, table)
+    _emit(data, as_json, _report_tables(data))
+
+
+def _report_tables(data: dict[str, Any]) -> list[Table]:
+    g, model, ev = data["growth"] or {}, data["model"] or {}, data["eval"] or {}
+    heldout, seeds = model.get("heldout") or {}, model.get("seeds") or {}
+    growth = "-"
+    if g.get("growth") is not None:
+        growth = (f"{g['growth']:.1%}: {g['new_chars']:,} new chars over round {g['previous_round']}'s "
+                  f"{g['recalled_chars_before']:,} ({g['new_pages']:,} new pages)")  # fmt: skip
+    elif g:
+        growth = f"first round: {g['new_pages']:,} pages, {g['new_chars']:,} chars"
+    quality = [("held-out " + k, heldout.get(k)) for k in ("precision", "recall", "f1", "roc_auc") if heldout]
+    quality += [("vs eval labels " + k, ev.get(k)) for k in ("labeled_pages", "precision", "recall", "f1") if ev]
+    queue = data["queue"] or {}
+    main = _pairs(f"round {data['round']} report: {data['status']}", [
+        ("recalled pages", data["recalled"]), ("recalled chars", data["recalled_chars"]), ("growth", growth),
+        ("stop", f"{'yes' if data['stop'] else 'no'} (stops under {data['growth_stop']:.0%})"),
+        ("related domains", data["related_domains"]), ("model", model.get("version")),
+        ("seeds", seeds), *quality, ("queue items", queue.get("status")),
+        ("labels through the queue", queue.get("labels")), ("label conflicts", len(data["label_conflicts"])),
+    ])  # fmt: skip
+    doms = data["domains"] or {}
+    prev = g.get("previous_round")
+    found = Table("", "domain", "pages", "recalled", f"recalled in round {prev}" if prev else "recalled before",
+                  "fraction", title=f"related domains: {doms.get('new') or 0} new, {doms.get('grown') or 0} grown, "
+                  f"{doms.get('dropped') or 0} dropped")  # fmt: skip
+    found.columns[1].overflow = "fold"
+    for kind in ("new", "grown"):
+        for d in doms.get(f"{kind}_domains") or []:
+            found.add_row(kind, d["domain"], f"{d['pages']:,}", f"{d['recalled']:,}", f"{d['recalled_before']:,}",
+                          f"{d['fraction']:.2f}")  # fmt: skip
+    for name in doms.get("dropped_domains") or []:
+        found.add_row("dropped", name, "", "", "", "")
+    tables = [main, found]
+    if data["label_conflicts"]:
+        conflicts = Table("pattern", "who said what", title="label conflicts (resolve on the Review page)")
+        for c in data["label_conflicts"]:
+            conflicts.add_row(c["pattern"], ", ".join(f"{a}: {lb}" for a, lb in c["labels"].items()))
+        tables.append(conflicts)
+    return tables
 
 
 @labels_app.command("import")
@@ -367,21 +489,43 @@ def labels_export(output: Annotated[Path | None, typer.Option(help="File (defaul
 @app.command("export")
 def export_cmd(
     round_no: Annotated[int, typer.Option("--round", help="Round number")],
-    output: Annotated[Path, typer.Option(help="Output file")],
+    output: Annotated[Path, typer.Option(help="Output file (written whole or not at all)")],
     fmt: Annotated[str, typer.Option("--format", help="jsonl or parquet")] = "jsonl",
     min_score: Annotated[float | None, typer.Option(help="Score floor above the round's threshold")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a round's recalled pages (url, domain, text, score, round, model, ...)."""
+    """Write a round's recalled pages (url, domain, text, score, round, model, ...).
+
+    The pages go to a temporary file beside `output`, renamed over it only once the export succeeded: a failed
+    export never leaves a partial file or replaces a good one."""
+    import tempfile
+
     from recall.export import export
 
+    if fmt not in ("jsonl", "parquet"):
+        _fail(f"unknown format {fmt!r}; valid: jsonl, parquet")
+    if min_score is not None and not 0.0 <= min_score <= 1.0:
+        _fail(f"--min-score must be between 0 and 1 (scores are probabilities), got {min_score}")
+    target = output.expanduser()
+    if target.is_dir():
+        _fail(f"--output {output} is a directory; give a file name")
+    if not target.parent.is_dir():
+        _fail(f"the directory of --output {output} does not exist")
     settings = _ready()
     try:
-        with open(output, "wb") as fh:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        _fail(f"cannot write in {target.parent}: {exc.strerror or exc}")
+    try:
+        with os.fdopen(fd, "wb") as fh:
             rows = export(settings, round_no, fh, fmt=fmt, min_score=min_score)  # type: ignore[arg-type]
-    except ValueError as exc:
-        output.unlink(missing_ok=True)
-        _fail(str(exc))
+        os.replace(tmp, target)
+    except (ValueError, WebrecallError, OSError) as exc:
+        Path(tmp).unlink(missing_ok=True)
+        _fail(str(exc) if not isinstance(exc, OSError) else f"cannot write {output}: {exc.strerror or exc}")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     _emit({"rows": rows, "output": str(output), "format": fmt}, as_json)
 
 
@@ -420,20 +564,24 @@ def round_run(
     processes: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run or resume an existing round to the end here (the API's in-process runner; finished tasks are kept)."""
-    from recall.rounds import TERMINAL, round_by_number, run_round, set_status
+    """Run, resume or retry a round to the end here (the API's in-process runner). A failed round is retried:
+    its failed WARC tasks run again, every finished one (and its model) is kept."""
+    from recall.rounds import retry_round, round_by_number, run_round, set_status
 
     settings = _ready()
     with _reasons():
         rnd = round_by_number(settings, number)
-    if rnd.status in TERMINAL:
+    if rnd.status in ("done", "cancelled"):
         _fail(f"round {number} is already {rnd.status}")
+    if rnd.status == "failed":
+        console.print(f"retrying round {number}, which failed: {rnd.error or 'no reason recorded'}")
+        rnd = retry_round(settings, rnd.id or 0)
     try:
         rnd = run_round(settings, rnd.id or 0, processes=processes)
     except (ValueError, WebrecallError) as exc:
         set_status(settings, rnd.id or 0, "failed", error=str(exc), finished_at=dbm.utcnow())
         _fail(str(exc))
-    _emit(round_summary(rnd), as_json, None if as_json else _summary_table(round_summary(rnd)))
+    _emit_round(settings, rnd, as_json)
 
 
 @app.command()

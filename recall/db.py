@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint, event
+from sqlalchemy import JSON, Column, Integer, UniqueConstraint, event
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine
 
@@ -75,8 +75,9 @@ class DomainStat(SQLModel, table=True):
     pages: int = 0
     recalled: int = 0
     fraction: float = Field(default=0.0, index=True)
-    tokens: int = 0
-    recalled_tokens: int = 0
+    chars: int = Field(default=0, sa_column=Column("tokens", Integer, nullable=False))
+    """Characters of the pages' extracted text (the column keeps its first name, `tokens`)."""
+    recalled_chars: int = Field(default=0, sa_column=Column("recalled_tokens", Integer, nullable=False))
     score_mean: float = 0.0
     score_p10: float = 0.0
     score_p50: float = 0.0

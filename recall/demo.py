@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from recall import db as dbm
 from recall import queue
+from recall.growth import of_round
 from recall.labels import read_jsonl
 from recall.patterns import url_key
 from recall.proposals import Proposal, domain_pages, propose, round_locations
@@ -101,11 +102,11 @@ def scripted_annotation(settings: Settings, round_id: int, truth: dict[str, str]
 def round_record(rnd: dbm.Round) -> dict[str, Any]:
     """One line of the per-round table: size, growth, quality, queue."""
     t = rnd.totals
-    g, ev, disc = t.get("growth", {}), t.get("eval") or {}, t.get("discovery", {})
+    g, ev, disc = of_round(rnd) or {}, t.get("eval") or {}, t.get("discovery", {})
     return {
         "round": rnd.number, "status": rnd.status, "recalled": t.get("recalled", 0),
         "recalled_chars": t.get("recalled_chars", 0), "new_pages": g.get("new_pages", 0),
-        "new_chars": g.get("new_tokens", 0), "growth": g.get("growth"), "overlap": g.get("overlap"),
+        "new_chars": g.get("new_chars", 0), "growth": g.get("growth"), "overlap": g.get("overlap"),
         "precision": ev.get("precision"), "recall": ev.get("recall"), "f1": ev.get("f1"),
         "heldout_f1": t.get("model", {}).get("seed_heldout", {}).get("f1"),
         "seeds": t.get("model", {}).get("seeds", {}), "related_domains": t.get("related_domains", 0),
@@ -162,7 +163,7 @@ def run_demo(*, corpus: Path, limit: int | None, output: Path, progress: Progres
         "source": source, "crawl": crawl, "round": rnd.number, "status": rnd.status, "seeds": DEMO_SEEDS,
         "pages_read": pages_read, "html_pages": t.get("html_pages", 0), "recalled": t.get("recalled", 0),
         "domains": t.get("domains", 0), "related_domains": t.get("related_domains", 0),
-        "pages_per_s_per_core": t.get("pages_per_s", 0.0), "errors": t.get("errors", {}),
+        "pages_per_s_per_core": t.get("pages_per_task_s", 0.0), "errors": t.get("errors", {}),
         "model": t.get("model", {}), "eval": t.get("eval"), "rounds": records,
         "top_candidate_domains": [
             {"domain": d.domain, "pages": d.pages, "recalled": d.recalled, "fraction": round(d.fraction, 3)}

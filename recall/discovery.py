@@ -127,8 +127,12 @@ def plan_queue(
 
 
 def compare(previous: list[DomainStat], current: list[DomainStat], *, top: int = 20) -> dict[str, Any]:
-    """Related domains that are new, grown (more recalled pages) or dropped since the previous round."""
-    before = {d.domain: d for d in previous if d.related}
+    """Related domains that are new, grown (more recalled pages) or dropped since the previous round.
+
+    `recalled_before` is what the previous round recalled on the domain, related there or not.
+    """
+    seen = {d.domain: d for d in previous}
+    before = {k: d for k, d in seen.items() if d.related}
     now = {d.domain: d for d in current if d.related}
     new = sorted((d for k, d in now.items() if k not in before), key=lambda d: -d.recalled)
     grown = sorted((d for k, d in now.items() if k in before and d.recalled > before[k].recalled),
@@ -136,7 +140,7 @@ def compare(previous: list[DomainStat], current: list[DomainStat], *, top: int =
     dropped = sorted((d for k, d in before.items() if k not in now), key=lambda d: -d.recalled)
 
     def brief(d: DomainStat) -> dict[str, Any]:
-        prev = before.get(d.domain)
+        prev = seen.get(d.domain)
         return {"domain": d.domain, "pages": d.pages, "recalled": d.recalled, "fraction": round(d.fraction, 4),
                 "recalled_before": prev.recalled if prev else 0}  # fmt: skip
 

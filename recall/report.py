@@ -42,9 +42,9 @@ def topk_threshold(scores: np.ndarray, k: int, floor: float) -> float:
 def domain_rows(index: pa.Table, round_id: int, related_fraction: float) -> list[DomainStat]:
     if index.num_rows == 0:
         return []
-    recalled_tokens = pc.if_else(index["kept"], index["text_len"], 0)
+    recalled_chars = pc.if_else(index["kept"], index["text_len"], 0)
     table = index.append_column("kept_int", pc.cast(index["kept"], pa.int64())).append_column(
-        "kept_len", recalled_tokens
+        "kept_len", recalled_chars
     )
     grouped = table.group_by(["domain", "site"]).aggregate(
         [
@@ -60,7 +60,7 @@ def domain_rows(index: pa.Table, round_id: int, related_fraction: float) -> list
         rows.append(
             DomainStat(
                 round_id=round_id, domain=r["domain"], site=r["site"], pages=pages, recalled=recalled,
-                fraction=fraction, tokens=int(r["text_len_sum"] or 0), recalled_tokens=int(r["kept_len_sum"] or 0),
+                fraction=fraction, chars=int(r["text_len_sum"] or 0), recalled_chars=int(r["kept_len_sum"] or 0),
                 score_mean=float(r["score_mean"]), score_p10=p10, score_p50=p50, score_p90=p90,
                 related=fraction > related_fraction,
             )
@@ -99,31 +99,29 @@ def _recalled(store: Store, rnd: Round, locations: list[str]) -> dict[str, int]:
 
 
 def growth(settings: Settings, store: Store, rnd: Round, index: pa.Table) -> dict[str, Any]:
-    """What this round added over the previous one: new pages and tokens, overlap, and whether to stop.
+    """What this round added over the previous one (the definition is `recall.growth`): new pages and characters,
+    overlap, and whether to stop (growth under `settings.growth_stop`)."""
+    from recall.growth import rate
 
-    Tokens are counted as characters of the fast text (a proxy: the BPE is per round, so counts would not
-    compare across rounds). Growth = new tokens / the previous round's recalled tokens; under
-    `settings.growth_stop` the loop should stop (DeepSeekMath stopped when a round added ~2%).
-    """
     kept = index.filter(index["kept"]) if index.num_rows else index  # Python objects for the kept pages only
     now = dict(zip(kept["url"].to_pylist(), kept["text_len"].to_pylist(), strict=True))
     with session(settings.db_url) as db:
         rows = db.exec(select(Round).where(Round.number < rnd.number, Round.status == "done")).all()
         prev = max(rows, key=lambda r: r.number) if rows else None
         if prev is None:
-            return {"previous_round": None, "new_pages": len(now), "new_tokens": sum(now.values()), "stop": False}
+            return {"previous_round": None, "new_pages": len(now), "new_chars": sum(now.values()),
+                    "recalled_chars_before": 0, "growth": None, "stop": False}  # fmt: skip
         tasks = db.exec(select(WarcTask).where(WarcTask.round_id == prev.id, WarcTask.phase == "recall")).all()
         labels = db.exec(select(Label).where(Label.round_id == prev.id)).all()
     before = _recalled(store, prev, [t.warc_url for t in tasks if t.status == "done"])
     new = {u: n for u, n in now.items() if u not in before}
     base = sum(before.values())
-    rate = sum(new.values()) / base if base else 1.0
+    value = rate(sum(new.values()), base)
     overlap = len(before.keys() & now.keys()) / len(before) if before else 0.0
     return {
-        "previous_round": prev.number, "new_pages": len(new), "new_tokens": sum(new.values()),
-        "lost_pages": sum(u not in now for u in before), "overlap": round(overlap, 4),
-        "growth": round(rate, 4), "stop": rate < settings.growth_stop,
-        "labels_received": len(labels), "token_unit": "characters",
+        "previous_round": prev.number, "new_pages": len(new), "new_chars": sum(new.values()),
+        "recalled_chars_before": base, "lost_pages": sum(u not in now for u in before), "overlap": round(overlap, 4),
+        "growth": value, "stop": value is not None and value < settings.growth_stop, "labels_received": len(labels),
     }  # fmt: skip
 
 
@@ -166,11 +164,11 @@ def finalize(settings: Settings, round_id: int) -> Round:
     totals["html_pages"] = max(totals["html_pages"], index.num_rows)
     recalled = int(pc.sum(pc.cast(index["kept"], pa.int64())).as_py() or 0) if index.num_rows else 0
     out: dict[str, Any] = {
-        **totals, "recalled": recalled, "recalled_chars": sum(r.recalled_tokens for r in rows),
+        **totals, "recalled": recalled, "recalled_chars": sum(r.recalled_chars for r in rows),
         "domains": len(rows), "related_domains": sum(r.related for r in rows), "errors": dict(errors),
         "warcs": len(done), "warcs_failed": sum(t.status in ("failed", "skipped") for t in tasks),
         "task_seconds": round(seconds, 2),
-        "pages_per_s": round(totals["html_pages"] / seconds, 2) if seconds else 0.0,
+        "pages_per_task_s": round(totals["html_pages"] / seconds, 2) if seconds else 0.0,  # per busy core
         "languages": _top_values(index["lang"], 20),
     }  # fmt: skip
     out["growth"] = growth(settings, store, rnd, index)
@@ -206,13 +204,16 @@ def round_report(settings: Settings, number: int | None = None) -> dict[str, Any
         if rnd is None:
             raise ValueError(f"no round {number}" if number is not None else "no round yet")
         queue, conflicts = counts(db, rnd.id), labels_mod.conflict_report(db)
+    from recall.growth import of_round
+
     t = rnd.totals or {}
     model = t.get("model", {})
     disc = t.get("discovery", {})
+    grown = of_round(rnd)
     return {
         "round": rnd.number, "status": rnd.status, "recalled": t.get("recalled", 0),
-        "recalled_chars": t.get("recalled_chars", 0), "growth": t.get("growth", {}),
-        "stop": bool(t.get("growth", {}).get("stop")), "growth_stop": settings.growth_stop,
+        "recalled_chars": t.get("recalled_chars", 0), "growth": grown,
+        "stop": bool(grown and grown["stop"]), "growth_stop": settings.growth_stop,
         "eval": t.get("eval"), "model": {"version": model.get("version"), "heldout": model.get("seed_heldout"),
                                          "seeds": model.get("seeds"), "readback": model.get("readback")},
         "domains": {k: disc.get(k) for k in ("new", "grown", "dropped", "new_domains", "grown_domains",

@@ -28,7 +28,7 @@ from recall.readback import from_previous_round
 from recall.records import Stats
 from recall.seeds import build_seeds, read_seed_file, save_seeds
 from recall.settings import FastTextParams, Settings
-from recall.sources import resolve_crawl
+from recall.sources import check_ranges, resolve_crawl
 from recall.sources import select as select_paths
 from recall.storage import Store
 from recall.tokenizer import BpeTokenizer
@@ -74,6 +74,7 @@ def create_round(settings: Settings, spec: RoundSpec) -> Round:
     locations = select_paths(locations, limit=spec.limit, sample=spec.sample, seed=spec.sample_seed)
     if not locations:
         raise ValueError("the selection contains no WARC file")
+    check_ranges(locations, timeout=settings.http_timeout, retries=settings.http_retries)  # before any work
     with session(settings.db_url) as db:
         previous = db.exec(select(Round).order_by(col(Round.number).desc())).first()
         if previous is None and not (spec.seed_patterns or seed_texts or labels_mod.has_code_labels(db)):
@@ -156,8 +157,61 @@ class _CancelCheck(Stats):
 
 
 def cancel_round(settings: Settings, round_id: int) -> Round:
-    """Cancel: pending WARC tasks become no-ops when they start, running ones stop at their next batch."""
-    return set_status(settings, round_id, "cancelled", finished_at=utcnow())
+    """Cancel: pending WARC tasks are marked cancelled (and are no-ops if they start), running ones stop at their
+    next batch."""
+    rnd = set_status(settings, round_id, "cancelled", finished_at=utcnow())
+    with session(settings.db_url) as db:
+        for task in db.exec(select(WarcTask).where(WarcTask.round_id == round_id, WarcTask.status == "pending")):
+            task.status, task.error, task.finished_at = "cancelled", "the round was cancelled", utcnow()
+            db.add(task)
+        db.commit()
+    return rnd
+
+
+def retry_round(settings: Settings, round_id: int) -> Round:
+    """Make a failed round runnable again: its failed (and interrupted) WARC tasks go back to pending, every
+    finished one is kept, and so is its model if it has one. ValueError unless the round failed."""
+    with session(settings.db_url) as db:
+        rnd = db.exec(select(Round).where(Round.id == round_id).with_for_update()).first()
+        if rnd is None:
+            raise FatalError(f"round {round_id} does not exist")
+        if rnd.status != "failed":
+            raise ValueError(f"round {rnd.number} is {rnd.status}, not failed")
+        for task in db.exec(select(WarcTask).where(WarcTask.round_id == round_id,
+                                                   col(WarcTask.status).in_(["failed", "running"]))):  # fmt: skip
+            task.status, task.error = "pending", f"retried after: {task.error}" if task.error else ""
+            db.add(task)
+        rnd.status, rnd.error, rnd.finished_at = "pending", "", None
+        db.add(rnd)
+        db.commit()
+        db.refresh(rnd)
+        return rnd
+
+
+def _naive(value: Any) -> Any:
+    return value.replace(tzinfo=None) if value is not None else None
+
+
+def _eta(tasks: Sequence[WarcTask], finished: set[str]) -> float | None:
+    """Seconds left: the unfinished tasks of each phase times that phase's mean task time (a phase that has not
+    started borrows the index phase's), divided by the parallelism the phase showed. Computed from task times
+    only, so it does not grow while the round waits (e.g. during training)."""
+    per_phase: dict[str, tuple[float, float]] = {}
+    for phase in ("index", "recall"):
+        spans = [(_naive(t.started_at), _naive(t.finished_at)) for t in tasks
+                 if t.phase == phase and t.status in finished and t.started_at and t.finished_at]  # fmt: skip
+        if spans:
+            busy = sum((b - a).total_seconds() for a, b in spans)
+            wall = (max(b for _, b in spans) - min(a for a, _ in spans)).total_seconds()
+            per_phase[phase] = (busy / len(spans), max(1.0, busy / wall) if wall > 0 else 1.0)
+    if not per_phase:
+        return None
+    fallback = per_phase.get("index") or per_phase["recall"]
+    left = 0.0
+    for phase in ("index", "recall"):
+        mean, parallel = per_phase.get(phase, fallback)
+        left += sum(t.phase == phase and t.status not in finished for t in tasks) * mean / parallel
+    return round(left, 1)
 
 
 def round_progress(settings: Settings, round_id: int) -> dict[str, Any]:
@@ -168,8 +222,8 @@ def round_progress(settings: Settings, round_id: int) -> dict[str, Any]:
             raise FatalError(f"round {round_id} does not exist")
         tasks = db.exec(select(WarcTask).where(WarcTask.round_id == round_id)).all()
     out: dict[str, Any] = {"round": rnd.number, "status": rnd.status}
-    started = rnd.started_at.replace(tzinfo=None) if rnd.started_at else None
-    elapsed = (utcnow().replace(tzinfo=None) - started).total_seconds() if started else 0.0
+    ended = rnd.finished_at if rnd.status in TERMINAL and rnd.finished_at else utcnow()  # a finished round's own end
+    elapsed = (_naive(ended) - _naive(rnd.started_at)).total_seconds() if rnd.started_at else 0.0
     finished = {"done", "failed", "skipped", "cancelled"}
     for phase in ("index", "recall"):
         rows = [t for t in tasks if t.phase == phase]
@@ -178,10 +232,12 @@ def round_progress(settings: Settings, round_id: int) -> dict[str, Any]:
             "warcs_done": len(done), "warcs_total": len(rows), "running": sum(t.status == "running" for t in rows),
             "pages": sum(t.html_pages for t in done), "recalled": sum(t.recalled for t in done),
         }  # fmt: skip
-    all_done = out["index"]["warcs_done"] + out["recall"]["warcs_done"]
-    remaining = len(tasks) - all_done
-    out["pages_per_s"] = round(out["index"]["pages"] / elapsed, 2) if elapsed > 0 else 0.0
-    out["eta_seconds"] = round(remaining * elapsed / all_done, 1) if all_done and rnd.status not in TERMINAL else None
+    totals = rnd.totals or {}
+    # as WARC tasks finish (a page-cache hit reads no record, but its index row counts the cached HTML pages)
+    out["pages"] = int(totals.get("pages", sum(t.pages for t in tasks if t.phase == "index" and t.status == "done")))
+    out["html_pages"] = int(totals.get("html_pages", max(out["index"]["pages"], out["recall"]["pages"])))
+    out["pages_per_s"] = round(out["html_pages"] / elapsed, 2) if elapsed > 0 else 0.0
+    out["eta_seconds"] = _eta(tasks, finished) if rnd.status not in TERMINAL else None
     return out
 
 
@@ -231,6 +287,7 @@ def process_warc_task(settings: Settings, task_id: int, *, cancel_check_s: float
         if task.phase == "index":
             if store.exists(cache_path(task.warc_url)):
                 stats.incr("cache_hit")
+                stats.incr("html_pages", _cached_pages(store, cache_path(task.warc_url)))
             else:
                 index_warc(task.warc_url, store=store, stats=stats, extractor=settings.score_extractor, **io)
         else:
@@ -270,6 +327,14 @@ def process_warc_task(settings: Settings, task_id: int, *, cancel_check_s: float
         db.add(row)
         db.commit()
     return {"task": task_id, "phase": task.phase, "status": status, "error": error, "stats": result}
+
+
+def _cached_pages(store: Store, rel: str) -> int:
+    """HTML pages in a page-cache file, from its Parquet footer (no page is read)."""
+    import pyarrow.parquet as pq
+
+    with store.fs.open(store.path(rel), "rb") as fh:
+        return int(pq.ParquetFile(fh).metadata.num_rows)
 
 
 def pending_tasks(settings: Settings, round_id: int, phase: str) -> list[int]:

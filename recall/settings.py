@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     """Redis URL of the token bucket; by default the broker's."""
 
     ft: FastTextParams = Field(default_factory=FastTextParams)
+    max_request_bytes: int = 32 * 1024 * 1024
+    """The API answers 413 to a request body over this size (a labels import of 10,000 rows is ~1 MB)."""
 
     @field_validator("allowed_base_urls", mode="before")
     @classmethod

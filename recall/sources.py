@@ -204,6 +204,39 @@ class _HTTPReader(io.RawIOBase):
             self._resp = None
 
 
+def check_ranges(locations: list[str], *, timeout: float = 60, retries: int = 5, tries_per_host: int = 3) -> None:
+    """One small ranged request (`bytes=0-0`) per source host, before a round does any work: the recall pass reads
+    kept pages back by byte range, so a server that ignores `Range` (e.g. `python3 -m http.server`) would otherwise
+    fail the round after its index pass and training. FatalError with the reason; a host whose first files are
+    missing (404) is left to the WARC tasks, which skip missing files."""
+    from urllib.parse import urlsplit
+
+    by_host: dict[str, list[str]] = {}
+    for loc in locations:
+        if _is_http(loc):
+            parts = urlsplit(loc)
+            by_host.setdefault(f"{parts.scheme.lower()}://{parts.netloc.lower()}", []).append(loc)
+    for host, urls in by_host.items():
+        for url in urls[:tries_per_host]:
+            try:
+                status, content_range = _retry(url, retries, functools.partial(_probe_range, url, timeout))
+            except NotFoundError:
+                continue
+            if status != 206 or not content_range.startswith("bytes 0-0/"):
+                raise FatalError(
+                    f"{host} ignores HTTP Range requests (asked {url} for bytes 0-0, got HTTP {status} "
+                    f"{'with Content-Range ' + repr(content_range) if content_range else 'without Content-Range'}): "
+                    "the recall pass reads pages back by byte range. Serve the crawl with a server that supports "
+                    "ranges (e.g. `webrecall mirror DIR`)"
+                )
+            break
+
+
+def _probe_range(url: str, timeout: float) -> tuple[int, str]:
+    with _request(url, {"Range": "bytes=0-0"}, timeout) as resp:
+        return resp.status_code, resp.headers.get("Content-Range", "")
+
+
 def _http_range(url: str, offset: int, length: int, timeout: float) -> bytes:
     end = offset + length - 1
     with _request(url, {"Range": f"bytes={offset}-{end}"}, timeout) as resp:

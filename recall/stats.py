@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 
 from recall.db import DomainStat, Label, Model, QueueItem, Round, WarcTask
 
-DomainSort = Literal["fraction", "recalled", "pages", "tokens", "uncertainty", "domain"]
+DomainSort = Literal["fraction", "recalled", "pages", "chars", "recalled_chars", "rule_distance", "domain"]
+"""Sort keys of a round's domains: each is a field of the rows returned (`rule_distance`: see `rule_distance`)."""
 
 
 def _i(value: Any) -> int:
@@ -26,7 +27,7 @@ def corpus_stats(db: Session) -> dict[str, Any]:
     sums = db.execute(
         sa_select(
             col(DomainStat.round_id), func.count(), func.sum(DomainStat.pages), func.sum(DomainStat.recalled),
-            func.sum(DomainStat.tokens), func.sum(DomainStat.recalled_tokens),
+            func.sum(DomainStat.chars), func.sum(DomainStat.recalled_chars),
             func.sum(cast(col(DomainStat.related), Integer)),
         ).group_by(col(DomainStat.round_id))
     ).all()  # fmt: skip
@@ -38,7 +39,7 @@ def corpus_stats(db: Session) -> dict[str, Any]:
         per_round.append({
             "round": rnd.number, "status": rnd.status, "pages": _i(pages), "recalled": _i(recalled),
             "recalled_fraction": round(_i(recalled) / _i(pages), 6) if pages else 0.0,
-            "tokens": _i(chars), "recalled_tokens": _i(recalled_chars), "domains": _i(domains),
+            "chars": _i(chars), "recalled_chars": _i(recalled_chars), "domains": _i(domains),
             "related_domains": _i(related), "languages": dict((rnd.totals or {}).get("languages", {})),
         })  # fmt: skip
     done = [r for r in per_round if r["status"] == "done"]
@@ -54,20 +55,6 @@ def corpus_stats(db: Session) -> dict[str, Any]:
 
 def round_by_number(db: Session, number: int) -> Round | None:
     return db.exec(select(Round).where(Round.number == number)).first()
-
-
-def growth(db: Session, rnd: Round) -> dict[str, Any] | None:
-    """Recalled pages against the previous finished round (the loop stops when this gets small)."""
-    if rnd.status != "done":
-        return None
-    prev = db.exec(
-        select(Round).where(Round.number < rnd.number, Round.status == "done").order_by(col(Round.number).desc())
-    ).first()
-    if prev is None:
-        return None
-    now, before = _i((rnd.totals or {}).get("recalled")), _i((prev.totals or {}).get("recalled"))
-    return {"previous_round": prev.number, "recalled_before": before, "recalled_delta": now - before,
-            "growth": round((now - before) / before, 6) if before else None}  # fmt: skip
 
 
 def error_counts(db: Session, rnd: Round) -> dict[str, int]:
@@ -103,14 +90,19 @@ def domain_page(
         where.append(DomainStat.pages >= min_pages)
     key: Any = {
         "fraction": col(DomainStat.fraction), "recalled": col(DomainStat.recalled), "pages": col(DomainStat.pages),
-        "tokens": col(DomainStat.recalled_tokens), "domain": col(DomainStat.domain),
-        # closest to the related-domain rule first: where a human label changes the most
-        "uncertainty": -func.abs(DomainStat.fraction - related_fraction),
+        "chars": col(DomainStat.chars), "recalled_chars": col(DomainStat.recalled_chars),
+        "domain": col(DomainStat.domain), "rule_distance": func.abs(DomainStat.fraction - related_fraction),
     }[sort]  # fmt: skip
     order = [key.desc() if descending else key.asc(), col(DomainStat.domain).asc()]
     rows = db.exec(select(DomainStat).where(*where).order_by(*order).offset(offset).limit(limit)).all()
     total = db.exec(select(func.count()).select_from(DomainStat).where(*where)).one()
     return list(rows), _i(total)
+
+
+def rule_distance(row: DomainStat, related_fraction: float) -> float:
+    """How far a domain's recalled fraction is from the related-domain rule (0: on it; sort ascending for the
+    domains a label would change the most). The annotation queue's own priority is `QueueItem.priority`."""
+    return round(abs(row.fraction - related_fraction), 6)
 
 
 def _pattern_host(pattern: str) -> str:

@@ -10,9 +10,10 @@ from sqlmodel import col, select
 from api import schemas
 from api.deps import SessionDep, SettingsDep
 from api.routes import errors
-from api.views import domain_public, label_public, queue_item_public
+from api.views import domain_public
 from recall.db import Round
-from recall.stats import DomainSort, domain_detail, domain_page, round_by_number
+from recall.domain_view import domain_view
+from recall.stats import DomainSort, domain_page, round_by_number
 
 router = APIRouter(prefix="/domains", tags=["domains"])
 
@@ -25,7 +26,8 @@ def list_domains(
     site: Annotated[str | None, Query(max_length=253, description="Registered domain, e.g. python.org")] = None,
     prefix: Annotated[str | None, Query(max_length=253, description="Host starts with")] = None,
     min_pages: Annotated[int, Query(ge=0, le=schemas.INT32)] = 0,
-    sort: Annotated[DomainSort, Query(description="uncertainty: recalled fraction closest to the rule")] = "fraction",
+    sort: Annotated[DomainSort, Query(description="A field of the rows (rule_distance with order=asc: closest to "
+                                                   "the related-domain rule first)")] = "fraction",
     order: Annotated[Literal["asc", "desc"], Query()] = "desc",
     offset: Annotated[int, Query(ge=0, le=schemas.INT32)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -43,20 +45,22 @@ def list_domains(
         db, rnd.id or 0, related=related, site=site, prefix=prefix, min_pages=min_pages, sort=sort,
         descending=order == "desc", related_fraction=settings.related_fraction, offset=offset, limit=limit,
     )  # fmt: skip
-    return schemas.DomainsPublic(data=[domain_public(r, rnd.number) for r in rows], count=count)
+    rows_out = [domain_public(r, rnd.number, settings.related_fraction) for r in rows]
+    return schemas.DomainsPublic(data=rows_out, count=count)
 
 
 @router.get("/{domain}", responses=errors(404))
-def get_domain(domain: Annotated[schemas.Domain, Path(description="Host, e.g. docs.python.org")],
-               db: SessionDep) -> schemas.DomainDetail:  # fmt: skip
-    """History across rounds, queue items with their pattern proposals, and the labels on this host."""
-    found = domain_detail(db, domain)
-    if not found["history"] and not found["queue"] and not found["labels"]:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no round saw {domain} and nobody labeled it")
-    queue = [queue_item_public(item, n) for n, item in found["queue"]]
-    with_proposals = [q for q in queue if q.details.get("proposals")]
-    proposals = list(with_proposals[-1].details["proposals"]) if with_proposals else []
-    return schemas.DomainDetail(
-        domain=domain, history=[domain_public(row, n) for n, row in found["history"]], queue=queue,
-        proposals=proposals, labels=[label_public(lb) for lb in found["labels"]],
-    )  # fmt: skip
+def get_domain(
+    domain: Annotated[schemas.Domain, Path(description="Host, e.g. docs.python.org (any case)")],
+    settings: SettingsDep,
+    round_no: Annotated[int | None, Query(alias="round", ge=1, le=schemas.INT32,
+                                          description="Proposals of this round (default: the latest)")] = None,
+    samples: Annotated[int, Query(ge=0, le=20, description="Sample pages per proposed pattern")] = 3,
+) -> schemas.DomainDetail:  # fmt: skip
+    """History across rounds, queue items, the labels on this host, and its URL-pattern proposals (what
+    `webrecall domains show HOST --json` prints)."""
+    try:
+        view = domain_view(settings, domain, round_no=round_no, samples=samples)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    return schemas.DomainDetail.model_validate(view)

@@ -1,47 +1,63 @@
-"""Prometheus text: rounds by status, WARC tasks by phase and status, pages/s, queue depth, labels."""
+"""Prometheus metrics (prometheus_client's text format): rounds by status, WARC tasks by phase and status, pages/s,
+queue depth, labels. Gauges computed from the database at each scrape, so every API process reports the same."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import PlainTextResponse
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from api.deps import SessionDep, SettingsDep
 from recall.rounds import round_progress
 from recall.stats import service_counts
 
 router = APIRouter(prefix="/metrics", tags=["metrics"])
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class _Snapshot:
+    """A collector over one scrape's figures (prometheus_client renders and escapes them)."""
+
+    def __init__(self, counts: dict[str, Any], latest_rate: tuple[str, str, float] | None) -> None:
+        self.counts, self.latest_rate = counts, latest_rate
+
+    def collect(self) -> Iterator[Metric]:
+        c = self.counts
+        rounds = GaugeMetricFamily("webrecall_rounds", "Rounds by status.", labels=["status"])
+        for status, n in sorted(c["rounds"].items()):
+            rounds.add_metric([status], n)
+        tasks = GaugeMetricFamily("webrecall_warc_tasks", "WARC tasks by phase and status.", labels=["phase", "status"])
+        for phase, status, n, _ in sorted(c["tasks"]):
+            tasks.add_metric([phase, status], n)
+        html = sum(pages for p, s, _, pages in c["tasks"] if p == "index" and s == "done")
+        yield rounds
+        yield tasks
+        yield GaugeMetricFamily("webrecall_html_pages", "HTML pages read by finished index tasks.", value=html)
+        if self.latest_rate is not None:
+            rate = GaugeMetricFamily("webrecall_latest_round_pages_per_second",
+                                     "HTML pages/s of the latest round (wall time, to its end once finished).",
+                                     labels=["round", "status"])  # fmt: skip
+            rate.add_metric(list(self.latest_rate[:2]), self.latest_rate[2])
+            yield rate
+        queue = GaugeMetricFamily("webrecall_queue_items", "Annotation queue items by status.", labels=["status"])
+        for status, n in sorted(c["queue"].items()):
+            queue.add_metric([status], n)
+        yield queue
+        yield GaugeMetricFamily("webrecall_queue_depth", "Pending annotation queue items.",
+                                value=c["queue"].get("pending", 0))  # fmt: skip
+        yield GaugeMetricFamily("webrecall_labels", "Labels given (append-only history).", value=c["labels"])
 
 
-@router.get("", response_class=PlainTextResponse,
-            responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}})  # fmt: skip
-def metrics(settings: SettingsDep, db: SessionDep) -> PlainTextResponse:
+@router.get("", response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})  # fmt: skip
+def metrics(settings: SettingsDep, db: SessionDep) -> Response:
     counts = service_counts(db)
-    lines: list[str] = []
-
-    def family(name: str, kind: str, help_: str, samples: list[tuple[dict[str, str], float]]) -> None:
-        lines.extend([f"# HELP {name} {help_}", f"# TYPE {name} {kind}"])
-        for labels, value in samples:
-            tags = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
-            lines.append(f"{name}{{{tags}}} {value}" if tags else f"{name} {value}")
-
-    family("webrecall_rounds", "gauge", "Rounds by status.", [({"status": s}, n) for s, n in counts["rounds"].items()])
-    family("webrecall_warc_tasks", "gauge", "WARC tasks by phase and status.",
-           [({"phase": p, "status": s}, n) for p, s, n, _ in counts["tasks"]])  # fmt: skip
-    family("webrecall_html_pages", "gauge", "HTML pages read by finished index tasks.",
-           [({}, sum(pages for p, s, _, pages in counts["tasks"] if p == "index" and s == "done"))])
     latest = counts["latest_round"]
+    rate = None
     if latest is not None:
-        progress = round_progress(settings, latest.id or 0)
-        family("webrecall_latest_round_pages_per_second", "gauge", "Pages/s of the latest round (wall time).",
-               [({"round": str(latest.number), "status": latest.status}, progress["pages_per_s"])])
-    family("webrecall_queue_items", "gauge", "Annotation queue items by status.",
-           [({"status": s}, n) for s, n in counts["queue"].items()])
-    depth = counts["queue"].get("pending", 0)
-    family("webrecall_queue_depth", "gauge", "Pending annotation queue items.", [({}, depth)])
-    family("webrecall_labels", "gauge", "Labels given (append-only history).", [({}, counts["labels"])])
-    return PlainTextResponse("\n".join(lines) + "\n", media_type=CONTENT_TYPE)
+        rate = (str(latest.number), latest.status, float(round_progress(settings, latest.id or 0)["pages_per_s"]))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(counts, rate))  # type: ignore[arg-type]
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/queue", tags=["queue"])
 def get_queue(
     db: SessionDep,
     round_no: Annotated[int | None, Query(alias="round", ge=1, le=schemas.INT32)] = None,
-    kind: Annotated[str | None, Query(max_length=20, description="uncertain, audit or gold")] = None,
+    kind: Annotated[Literal["uncertain", "audit", "gold"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
 ) -> schemas.QueuePublic:  # fmt: skip
     round_id = None

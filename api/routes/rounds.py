@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from sqlalchemy import func
@@ -20,6 +20,7 @@ from recall.sources import check_source
 from recall.stats import round_by_number
 
 router = APIRouter(prefix="/rounds", tags=["rounds"])
+RoundStatus = Literal["pending", "indexing", "training", "recalling", "finalizing", "done", "failed", "cancelled"]
 RoundNo = Annotated[int, Path(ge=1, le=schemas.INT32, description="Round number")]
 
 
@@ -73,7 +74,7 @@ def start_round(body: schemas.RoundCreate, settings: SettingsDep, db: SessionDep
 @router.get("")
 def list_rounds(
     settings: SettingsDep, db: SessionDep,
-    status_: Annotated[str | None, Query(alias="status", max_length=20)] = None,
+    status_: Annotated[RoundStatus | None, Query(alias="status")] = None,
     offset: Annotated[int, Query(ge=0, le=schemas.INT32)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> schemas.RoundsPublic:  # fmt: skip

@@ -77,5 +77,6 @@ def test_compare_finds_new_grown_and_dropped_related_domains():
     out = compare(before, after)
     assert (out["new"], out["grown"], out["dropped"]) == (1, 1, 1)
     assert out["new_domains"][0]["domain"] == "quiet.org" and out["dropped_domains"] == ["gone.org"]
+    assert out["new_domains"][0]["recalled_before"] == 1  # recalled before, only not related yet
     assert out["grown_domains"][0] == {"domain": "grew.org", "pages": 100, "recalled": 60, "fraction": 0.6,
                                        "recalled_before": 20}  # fmt: skip
