@@ -31,7 +31,7 @@ def domain_view(settings: Settings, domain: str, *, round_no: int | None = None,
              for n, item in found["queue"]]  # fmt: skip
     labels = [_plain(lb.model_dump(exclude={"queue_item_id", "shown"})) for lb in found["labels"]]
     if not (history or queue or labels):
-        raise ValueError(f"no round saw {domain} and nobody labeled it")
+        raise ValueError(f"{domain}: no page in any round and no label")
     seen = [h["round"] for h in history]
     target = round_no if round_no is not None else (seen[-1] if seen else None)
     if round_no is not None and round_no not in seen:
