@@ -111,8 +111,8 @@ def test_health_metrics_queue(live_api: LiveAPI, round1: dict) -> None:
     health = live_api.client.get("/health").json()
     assert health["status"] == "ok" and health["broker"]["status"] == "not configured"
     text = live_api.client.get("/metrics").text
-    assert 'webrecall_rounds{status="done"} 1' in text
-    assert 'webrecall_warc_tasks{phase="recall",status="done"} 2' in text
+    assert 'webrecall_rounds{status="done"} 1.0' in text
+    assert 'webrecall_warc_tasks{phase="recall",status="done"} 2.0' in text
     queue = live_api.client.get("/queue", params={"limit": 5}).json()  # discovery queued uncertain domains
     assert queue["count"] == queue["by_status"]["pending"] > 0 and 0 < len(queue["data"]) <= 5
     assert [q["priority"] for q in queue["data"]] == sorted((q["priority"] for q in queue["data"]), reverse=True)

@@ -59,7 +59,7 @@ def test_round_two_recalls_more_code_without_losing_precision(loop):
 def test_round_two_reports_growth_domains_queue_and_labels(loop):
     settings, r1, annotation, r2 = loop
     g = r2.totals["growth"]
-    assert g["previous_round"] == 1 and g["new_pages"] > 0 and g["new_tokens"] > 0 and g["growth"] > 0.5
+    assert g["previous_round"] == 1 and g["new_pages"] > 0 and g["new_chars"] > 0 and g["growth"] > 0.5
     assert 0.9 <= g["overlap"] <= 1.0 and g["stop"] is False
     assert g["labels_received"] == annotation["labels"]
     d = r2.totals["discovery"]

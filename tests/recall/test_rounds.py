@@ -67,7 +67,8 @@ def test_round_totals_count_languages_and_growth_from_the_index(settings, round1
     assert next(iter(langs)) == "en"
     g = round1.totals["growth"]  # round 1: everything it recalled is new
     assert g["new_pages"] == sum(r["kept"] for r in rows) == round1.totals["recalled"]
-    assert g["new_tokens"] == sum(r["text_len"] for r in rows if r["kept"])
+    assert g["new_chars"] == sum(r["text_len"] for r in rows if r["kept"]) == round1.totals["recalled_chars"]
+    assert g["previous_round"] is None and g["growth"] is None  # nothing to grow from
 
 
 def test_seed_sites_are_recalled_and_other_doc_sites_become_candidates(settings, round1):
