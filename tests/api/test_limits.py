@@ -62,8 +62,8 @@ def test_a_body_over_the_limit_is_413(api: LiveAPI) -> None:
 
 
 def test_hosts_are_case_insensitive(api: LiveAPI) -> None:
-    api.client.post("/labels", json={"annotator": "bob", "labels": [{"pattern": "docs.python.org/3/", "label": "code"}]},
-                    headers=AUTH)  # fmt: skip
+    label = {"annotator": "bob", "labels": [{"pattern": "docs.python.org/3/", "label": "code"}]}
+    api.client.post("/labels", json=label, headers=AUTH)
     upper = api.client.get("/domains/Docs.Python.org")
     assert upper.status_code == 200 and upper.json()["domain"] == "docs.python.org"
     assert upper.json() == api.client.get("/domains/docs.python.org").json()

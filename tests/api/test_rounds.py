@@ -56,6 +56,18 @@ def test_stats_and_domains_match_the_round(live_api: LiveAPI, round1: dict) -> N
     page = live_api.client.get("/domains", params={"round": 1, "limit": 5, "sort": "recalled"}).json()
     assert page["count"] == round1["domains"] and len(page["data"]) == 5
     assert [d["recalled"] for d in page["data"]] == sorted((d["recalled"] for d in page["data"]), reverse=True)
+    # figures named for what they are (characters of the extracted text), sortable by the field returned
+    assert r["chars"] >= r["recalled_chars"] > 0 and "tokens" not in r and "recalled_tokens" not in r
+    every = live_api.client.get("/domains", params={"round": 1, "limit": 1000}).json()["data"]
+    assert sum(d["chars"] for d in every) == r["chars"]
+    assert sum(d["recalled_chars"] for d in every) == r["recalled_chars"]
+    for key, order in [("chars", "desc"), ("recalled_chars", "desc"), ("rule_distance", "asc")]:
+        rows = live_api.client.get("/domains", params={"round": 1, "limit": 20, "sort": key, "order": order}).json()
+        values = [d[key] for d in rows["data"]]
+        assert values == sorted(values, reverse=order == "desc") and len(values) == 20
+    assert all(d["rule_distance"] == round(abs(d["fraction"] - 0.1), 6) for d in every)
+    for gone in ("tokens", "uncertainty"):
+        assert live_api.client.get("/domains", params={"sort": gone}).status_code == 422
     detail = live_api.client.get("/domains/docs.python.org").json()
     assert detail["history"][0]["round"] == 1 and detail["history"][0]["fraction"] >= 0.9
     assert live_api.client.get("/domains/nowhere.example").status_code == 404
@@ -118,6 +130,7 @@ def test_health_metrics_queue(live_api: LiveAPI, round1: dict) -> None:
     assert [q["priority"] for q in queue["data"]] == sorted((q["priority"] for q in queue["data"]), reverse=True)
     domain = live_api.client.get(f"/domains/{queue['data'][0]['domain']}").json()
     assert domain["queue"][0]["id"] == queue["data"][0]["id"]
+    assert domain["round"] == 1 and domain["proposals"][0]["pattern"] == f"{domain['domain']}/"  # pending, proposed
 
 
 def test_cancel(live_api: LiveAPI, corpus_server: str, round1: dict) -> None:

@@ -8,12 +8,17 @@ from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from api.main import create_app
+from recall import annotators, labels
 from recall import db as dbm
-from recall import labels
+from recall.demo import round_record
 from recall.export import export
+from recall.growth import of_round
 from recall.pipeline import Decision, index_path, pages_path
+from recall.report import round_report
 from recall.rounds import RoundSpec, create_round, process_warc_task, round_decision, run_round
 from recall.settings import Settings
 from recall.storage import Store
@@ -156,6 +161,17 @@ def test_top_k_round_keeps_exactly_the_best_pages(settings, round1, corpus_httpd
     assert 100 <= rnd.totals["recalled"] <= 110  # ties at the K-th score are kept
     buf = io.BytesIO()
     assert export(settings, rnd.number, buf) == rnd.totals["recalled"]
+    # growth over round 1: one definition (new recalled chars / round 1's recalled chars) wherever it is read
+    g = of_round(rnd)
+    assert g["previous_round"] == 1 and g["recalled_chars_before"] == round1.totals["recalled_chars"]
+    assert g["growth"] == round(g["new_chars"] / g["recalled_chars_before"], 4)
+    with TestClient(create_app(settings)) as c:
+        assert c.get(f"/rounds/{rnd.number}").json()["growth"] == g
+    assert round_report(settings, rnd.number)["growth"] == g
+    with dbm.session(settings.db_url) as db:
+        chart = {row["round"]: row["growth"] for row in annotators.progress(db)["growth"]}
+    assert chart[rnd.number] == g["growth"]
+    assert (round_record(rnd)["growth"], round_record(rnd)["new_chars"]) == (g["growth"], g["new_chars"])
 
 
 def test_the_margin_recorded_with_a_round_wins_over_a_workers_settings(settings, corpus_server):
