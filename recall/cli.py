@@ -292,15 +292,15 @@ def round_list(as_json: JsonOpt = False) -> None:
 
 @round_app.command("cancel")
 def round_cancel(number: int, as_json: JsonOpt = False) -> None:
-    """Cancel a round: pending WARC tasks are not started."""
-    from recall.rounds import round_by_number, set_status
+    """Cancel a round: pending WARC tasks are marked cancelled, running ones stop at their next batch."""
+    from recall.rounds import cancel_round, round_by_number
 
     settings = _settings()
     with _reasons():
         rnd = round_by_number(settings, number)
     if rnd.status in ("done", "failed", "cancelled"):
         _fail(f"round {number} is already {rnd.status}")
-    rnd = set_status(settings, rnd.id or 0, "cancelled")
+    rnd = cancel_round(settings, rnd.id or 0)
     _emit({"id": rnd.number, "status": rnd.status}, as_json)
 
 

@@ -88,3 +88,22 @@ def test_round_start_status_domains_export_as_a_subprocess(env, tmp_path):
     shares = [p["kept_share"] for p in cal["curve"]]
     assert shares == sorted(shares) and shares[-1] == 1.0  # a wider band only adds pages; all of it keeps all
     assert cal["margin"] == min(p["margin"] for p in cal["curve"] if p["kept_share"] >= 0.99)
+
+
+def test_round_cancel_marks_the_unstarted_tasks(env, corpus_server):
+    from sqlmodel import select
+
+    from recall import db as dbm
+    from recall.rounds import RoundSpec, create_round
+    from recall.settings import Settings
+
+    settings = Settings()
+    dbm.migrate(settings.db_url)
+    rnd = create_round(settings, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, limit=2,
+                                           seed_patterns=["docs.python.org/"]))  # fmt: skip
+    assert run("round", "cancel", str(rnd.number)) == {"id": rnd.number, "status": "cancelled"}
+    with dbm.session(settings.db_url) as db:
+        tasks = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == rnd.id)).all()
+    assert [t.status for t in tasks] == ["cancelled"] * 4
+    status = run("round", "status", str(rnd.number))
+    assert status["tasks"]["recall"] == {"cancelled": 2} and status["eta_seconds"] is None

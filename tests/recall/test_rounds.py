@@ -92,7 +92,9 @@ def test_recall_phase_reads_by_range_never_the_whole_file(settings, round1, corp
     assert all(t.stats.get("stream_opens", 0) == 0 and t.stats["range_reads"] > 0 for t in recall)
     warc_hits = corpus_httpd.paths(".warc.gz")
     full = [h for h in warc_hits if h.range is None]
-    ranged = [h for h in warc_hits if h.range is not None]
+    probes = [h for h in warc_hits if h.range == "bytes=0-0"]
+    ranged = [h for h in warc_hits if h.range is not None and h not in probes]
+    assert len(probes) == 1  # at round start: does this source host honour Range? (one request per host)
     assert len(full) == 3  # the index pass: one streamed read per WARC file
     assert sum(t.stats["range_reads"] for t in recall) == len(ranged)
 
