@@ -427,8 +427,9 @@ def _report_tables(data: dict[str, Any]) -> list[Table]:
                   f"{g['recalled_chars_before']:,} ({g['new_pages']:,} new pages)")  # fmt: skip
     elif g:
         growth = f"first round: {g['new_pages']:,} pages, {g['new_chars']:,} chars"
-    quality = [("held-out " + k, heldout.get(k)) for k in ("precision", "recall", "f1", "roc_auc") if heldout]
-    quality += [("vs eval labels " + k, ev.get(k)) for k in ("labeled_pages", "precision", "recall", "f1") if ev]
+    quality = [("model on held-out seeds", {k: heldout.get(k) for k in ("precision", "recall", "f1", "roc_auc")})]
+    if ev:
+        quality.append(("vs --eval-labels", {k: ev.get(k) for k in ("labeled_pages", "precision", "recall", "f1")}))
     queue = data["queue"] or {}
     main = _pairs(f"round {data['round']} report: {data['status']}", [
         ("recalled pages", data["recalled"]), ("recalled chars", data["recalled_chars"]), ("growth", growth),
@@ -443,6 +444,8 @@ def _report_tables(data: dict[str, Any]) -> list[Table]:
                   "fraction", title=f"related domains: {doms.get('new') or 0} new, {doms.get('grown') or 0} grown, "
                   f"{doms.get('dropped') or 0} dropped")  # fmt: skip
     found.columns[1].overflow = "fold"
+    for column in found.columns[2:]:
+        column.justify = "right"
     for kind in ("new", "grown"):
         for d in doms.get(f"{kind}_domains") or []:
             found.add_row(kind, d["domain"], f"{d['pages']:,}", f"{d['recalled']:,}", f"{d['recalled_before']:,}",
