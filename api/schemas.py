@@ -140,6 +140,9 @@ class RoundPublic(BaseModel):
     model: ModelPublic | None
     eval: dict[str, Any] | None
     growth: Growth | None
+    dedup: dict[str, Any] | None = Field(
+        default=None, description="Copies removed per reason (exact_url, exact_text, near_dup) and contaminated "
+        "pages: `round` (this round's pages), `overall` (the corpus of rounds 1..n), `config`")
 
 
 class RoundsPublic(BaseModel):

@@ -370,15 +370,18 @@ def export_cmd(
     output: Annotated[Path, typer.Option(help="Output file")],
     fmt: Annotated[str, typer.Option("--format", help="jsonl or parquet")] = "jsonl",
     min_score: Annotated[float | None, typer.Option(help="Score floor above the round's threshold")] = None,
+    dedup: Annotated[bool, typer.Option(help="Leave out removed copies (exact URL, exact text, near-dup)")] = True,
+    decontaminate: Annotated[bool, typer.Option(help="Leave out pages overlapping a benchmark")] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a round's recalled pages (url, domain, text, score, round, model, ...)."""
+    """Write a round's recalled pages (url, domain, text, score, round, model, dedup_of, contaminated, ...)."""
     from recall.export import export
 
     settings = _ready()
     try:
         with open(output, "wb") as fh:
-            rows = export(settings, round_no, fh, fmt=fmt, min_score=min_score)  # type: ignore[arg-type]
+            rows = export(settings, round_no, fh, fmt=fmt, min_score=min_score, dedup=dedup,  # type: ignore[arg-type]
+                          decontaminate=decontaminate)
     except ValueError as exc:
         output.unlink(missing_ok=True)
         _fail(str(exc))

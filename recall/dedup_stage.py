@@ -89,12 +89,17 @@ def run_partition(settings: Settings, round_id: int, partition: int) -> str:
                            out_round=rnd.number)  # fmt: skip
 
 
-def run_partitions(settings: Settings, round_id: int) -> list[str]:
-    """The embedded default's loop over the partitions (Celery runs them as a group of tasks instead)."""
+def partitions(settings: Settings, round_id: int) -> int:
     with session(settings.db_url) as db:
         rnd = db.get(Round, round_id)
-        assert rnd is not None
-    return [run_partition(settings, round_id, p) for p in range(config(settings, rnd).partitions)]
+        if rnd is None:
+            raise ValueError(f"round {round_id} does not exist")
+    return config(settings, rnd).partitions
+
+
+def run_partitions(settings: Settings, round_id: int) -> list[str]:
+    """The embedded default's loop over the partitions (Celery runs them as a group of tasks instead)."""
+    return [run_partition(settings, round_id, p) for p in range(partitions(settings, round_id))]
 
 
 def dedup_round(settings: Settings, round_id: int) -> dict[str, Any]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
+from sqlmodel import col, select
 
 from api.deps import SessionDep, SettingsDep
+from recall.db import Round
 from recall.rounds import round_progress
-from recall.stats import service_counts
+from recall.stats import corpus_dedup, service_counts
 
 router = APIRouter(prefix="/metrics", tags=["metrics"])
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -39,6 +41,12 @@ def metrics(settings: SettingsDep, db: SessionDep) -> PlainTextResponse:
         progress = round_progress(settings, latest.id or 0)
         family("webrecall_latest_round_pages_per_second", "gauge", "Pages/s of the latest round (wall time).",
                [({"round": str(latest.number), "status": latest.status}, progress["pages_per_s"])])
+    rounds = db.exec(select(Round).where(Round.status == "done").order_by(col(Round.number))).all()
+    family("webrecall_dedup_pages", "gauge", "Recalled pages by dedup outcome (kept, exact_url, exact_text, near_dup, "
+           "contaminated), per round and for the corpus of all rounds (round=\"all\").",
+           [({"round": str(r.number), "outcome": k}, v) for r in rounds
+            for k, v in sorted(((r.totals or {}).get("dedup") or {}).get("round", {}).items())]
+           + [({"round": "all", "outcome": k}, v) for k, v in sorted((corpus_dedup(rounds) or {}).items())])
     family("webrecall_queue_items", "gauge", "Annotation queue items by status.",
            [({"status": s}, n) for s, n in counts["queue"].items()])
     depth = counts["queue"].get("pending", 0)
