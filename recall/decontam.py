@@ -69,12 +69,16 @@ class Benchmarks:
     n: int = 13
     index: dict[str, set[str]] = field(default_factory=dict)
     problems: int = 0
+    heads: set[tuple[str, str]] = field(default_factory=set)
+    """The first two tokens of every n-gram: a page position is looked up only if its tokens start one."""
 
     def add(self, name: str, items: Iterable[tuple[str, str]]) -> None:
         for pid, text in items:
             self.problems += 1
             for gram in ngrams(text, self.n):
                 self.index.setdefault(gram, set()).add(f"{name}:{pid}")
+                first, second = gram.split(" ", 2)[:2] if self.n > 1 else (gram, "")
+                self.heads.add((first, second))
 
     def matches(self, text: str) -> list[str]:
         """The problems (`benchmark:id`) sharing at least one n-gram with the text, sorted."""
@@ -82,8 +86,11 @@ class Benchmarks:
             return []
         toks = tokens(text)
         hits: set[str] = set()
-        for i in range(len(toks) - self.n + 1):
-            found = self.index.get(" ".join(toks[i : i + self.n]))
+        heads, n = self.heads, self.n
+        for i in range(len(toks) - n + 1):
+            if (toks[i], toks[i + 1] if n > 1 else "") not in heads:
+                continue
+            found = self.index.get(" ".join(toks[i : i + n]))
             if found:
                 hits |= found
         return sorted(hits)
