@@ -339,16 +339,17 @@ def merge(
                                          for p in m})  # fmt: skip
     passes = [_UnionFind(), _UnionFind(), _UnionFind()]
     for step, kind in enumerate(("url", "text", "band")):
-        uf = passes[step]
+        uf, before = passes[step], passes[:step]
         for (k, _, _), members in sorted(groups.items()):
             if k != kind or len(members) < 2:
                 continue
-            reps = sorted({_resolve(passes[:step], m) for m in members}, key=rank)
-            best = reps[0]
-            for other in reps[1:]:
-                if kind == "band" and estimated_jaccard(sigs[best], sigs[other]) < cfg.threshold:
+            ordered = sorted(members, key=lambda m: rank(_resolve(before, m)))
+            anchor = ordered[0]
+            for other in ordered[1:]:
+                # a band's members all have signatures; the pair is verified on them, their copies are merged
+                if kind == "band" and estimated_jaccard(sigs[anchor], sigs[other]) < cfg.threshold:
                     continue
-                uf.union(best, other, rank)
+                uf.union(_resolve(before, anchor), _resolve(before, other), rank)  # roots of earlier passes
     removed = []
     for pid in sorted(info):
         final = _resolve(passes, pid)
