@@ -161,6 +161,7 @@ class RoundStats(BaseModel):
     domains: int
     related_domains: int
     languages: dict[str, int]
+    dedup: dict[str, int] | None = Field(default=None, description="This round's pages by dedup outcome")
 
 
 class OverallStats(BaseModel):
@@ -172,6 +173,7 @@ class OverallStats(BaseModel):
     recalled_fraction: float
     labels: int
     models: int
+    dedup: dict[str, int] | None = Field(default=None, description="The corpus (rounds 1..n) by dedup outcome")
 
 
 class StatsPublic(BaseModel):

@@ -11,10 +11,11 @@ Three steps, each a plain function so the embedded default and the Celery worker
    and the keep rule; `rounds/<n>/dedup/removed.parquet` lists every removed copy with its reason, the kept copy's
    id (`dedup_of`) and, for near-duplicates, the estimated Jaccard of the pair.
 
-Keep rule (deterministic, the same on every worker and rerun): the copy of the earliest round (what an earlier
-export handed out stays valid), then the highest score, then the earliest crawl, then the shortest URL, then the
-lexicographically smallest URL, then the page id. The dedup at round n covers the recalled pages of rounds 1..n,
-so the union of the rounds' deduplicated exports holds each page once.
+Keep rule (deterministic, the same on every worker and rerun): the copy of the latest round (its model is the
+newest judgement, and exporting the latest round gives its whole corpus), then the highest score, then the earliest
+crawl, then the shortest URL, then the lexicographically smallest URL, then the page id. The dedup at round n covers
+the recalled pages of rounds 1..n and every export reads the newest dedup, so the union of the rounds' exports
+holds each page once.
 """
 
 from __future__ import annotations
@@ -326,7 +327,7 @@ def merge(
 
     def rank(pid: str) -> tuple:
         r = info[pid]
-        return (r["round"], -r["score"], r["crawl"], len(r["url"]), r["url"], pid)
+        return (-r["round"], -r["score"], r["crawl"], len(r["url"]), r["url"], pid)
 
     groups: dict[tuple[str, int, int], list[str]] = {}
     if buckets is not None:
