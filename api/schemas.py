@@ -149,6 +149,9 @@ class RoundPublic(BaseModel):
     model: ModelPublic | None
     eval: dict[str, Any] | None
     growth: Growth | None
+    dedup: dict[str, Any] | None = Field(
+        default=None, description="Copies removed per reason (exact_url, exact_text, near_dup) and contaminated "
+        "pages: `round` (this round's pages), `overall` (the corpus of rounds 1..n), `config`")
 
 
 class RoundsPublic(BaseModel):
@@ -167,6 +170,7 @@ class RoundStats(BaseModel):
     domains: int
     related_domains: int
     languages: dict[str, int]
+    dedup: dict[str, int] | None = Field(default=None, description="This round's pages by dedup outcome")
 
 
 class OverallStats(BaseModel):
@@ -178,6 +182,7 @@ class OverallStats(BaseModel):
     recalled_fraction: float
     labels: int
     models: int
+    dedup: dict[str, int] | None = Field(default=None, description="The corpus (rounds 1..n) by dedup outcome")
 
 
 class StatsPublic(BaseModel):

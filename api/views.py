@@ -7,7 +7,7 @@ from typing import Any
 from sqlmodel import Session
 
 from api import schemas
-from recall import stats
+from recall import report, stats
 from recall.db import DomainStat, Label, Model, QueueItem, Round
 from recall.growth import of_round
 from recall.rounds import round_progress
@@ -40,7 +40,7 @@ def round_public(db: Session, settings: Settings, rnd: Round) -> schemas.RoundPu
         recalled=int(totals.get("recalled", progress["recall"]["recalled"])), domains=int(totals.get("domains", 0)),
         related_domains=int(totals.get("related_domains", 0)), errors=stats.error_counts(db, rnd),
         model=model_public(model, rnd.number) if model else None, eval=totals.get("eval"),
-        growth=schemas.Growth(**growth) if growth else None,
+        growth=schemas.Growth(**growth) if growth else None, dedup=report.dedup_counts(totals),
     )  # fmt: skip
 
 

@@ -495,9 +495,11 @@ def export_cmd(
     output: Annotated[Path, typer.Option(help="Output file (written whole or not at all)")],
     fmt: Annotated[str, typer.Option("--format", help="jsonl or parquet")] = "jsonl",
     min_score: Annotated[float | None, typer.Option(help="Score floor above the round's threshold")] = None,
+    dedup: Annotated[bool, typer.Option(help="Leave out removed copies (exact URL, exact text, near-dup)")] = True,
+    decontaminate: Annotated[bool, typer.Option(help="Leave out pages overlapping a benchmark")] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a round's recalled pages (url, domain, text, score, round, model, ...).
+    """Write a round's recalled pages (url, domain, text, score, round, model, dedup_of, contaminated, ...).
 
     The pages go to a temporary file beside `output`, renamed over it only once the export succeeded: a failed
     export never leaves a partial file or replaces a good one."""
@@ -521,7 +523,8 @@ def export_cmd(
         _fail(f"cannot write in {target.parent}: {exc.strerror or exc}")
     try:
         with os.fdopen(fd, "wb") as fh:
-            rows = export(settings, round_no, fh, fmt=fmt, min_score=min_score)  # type: ignore[arg-type]
+            rows = export(settings, round_no, fh, fmt=fmt, min_score=min_score, dedup=dedup,  # type: ignore[arg-type]
+                          decontaminate=decontaminate)
         os.replace(tmp, target)
     except (ValueError, WebrecallError, OSError) as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from sqlmodel import select
 
 from recall.db import Round, WarcTask, session
+from recall.dedup import contaminated_for, removed_for
 from recall.labels import pattern_set
 from recall.patterns import PatternSet
 from recall.pipeline import PAGES_SCHEMA, pages_path
@@ -21,31 +22,45 @@ from recall.storage import Store
 Format = Literal["jsonl", "parquet"]
 
 
-def recalled_batches(settings: Settings, round_no: int, *, min_score: float | None = None) -> Iterator[pa.RecordBatch]:
+def recalled_batches(
+    settings: Settings, round_no: int, *, min_score: float | None = None, dedup: bool = True, decontaminate: bool = True
+) -> Iterator[pa.RecordBatch]:  # fmt: skip
     """The recalled pages of a round: completed WARC shards only, at or above the round's effective threshold."""
-    return (batch for _, batch, _ in recalled_from(settings, round_no, min_score=min_score))
+    return (batch for _, batch, _ in recalled_from(settings, round_no, min_score=min_score, dedup=dedup,
+                                                   decontaminate=decontaminate))  # fmt: skip
 
 
 EXPORT_SCHEMA = PAGES_SCHEMA.append(pa.field("label", pa.string())).append(pa.field("label_pattern", pa.string()))
 """A recalled page with its lineage: the agreed human label covering its URL (most specific pattern), if any."""
+EXPORT_SCHEMA = (EXPORT_SCHEMA.append(pa.field("dedup_of", pa.string())).append(pa.field("dedup_reason", pa.string()))
+                 .append(pa.field("dedup_jaccard", pa.float32())).append(pa.field("contaminated", pa.string())))
+"""... and its dedup lineage: the kept copy's page id, why this copy is not it, the near-duplicate pair's estimated
+Jaccard, and the benchmark problems (`benchmark:id`, comma-separated) its text overlaps (recall/dedup.py)."""
 
 
-def _with_lineage(batch: pa.RecordBatch, labels: PatternSet[str]) -> pa.RecordBatch:
+def _with_lineage(batch: pa.RecordBatch, labels: PatternSet[str], dups: dict, dirty: dict) -> pa.RecordBatch:
     matches = [labels.match(url) for url in batch.column("url").to_pylist()]
     label = pa.array([m[1] if m else None for m in matches], pa.string())
     pattern = pa.array([m[0].text if m else None for m in matches], pa.string())
-    return pa.RecordBatch.from_arrays([*batch.columns, label, pattern], schema=EXPORT_SCHEMA)
+    keys = list(zip(batch.column("warc").to_pylist(), batch.column("offset").to_pylist(), strict=True))
+    gone = [dups.get(k) for k in keys]
+    lineage = [pa.array([g and g["dedup_of"] for g in gone], pa.string()),
+               pa.array([g and g["reason"] for g in gone], pa.string()),
+               pa.array([g and g["jaccard"] for g in gone], pa.float32()),
+               pa.array([dirty.get(k) for k in keys], pa.string())]  # fmt: skip
+    return pa.RecordBatch.from_arrays([*batch.columns, label, pattern, *lineage], schema=EXPORT_SCHEMA)
 
 
 def export(settings: Settings, round_no: int, out: IO[bytes], *, fmt: Format = "jsonl",
-           min_score: float | None = None) -> int:  # fmt: skip
+           min_score: float | None = None, dedup: bool = True, decontaminate: bool = True) -> int:  # fmt: skip
     """Write the round's recalled pages to a binary stream; returns the number of rows."""
     if fmt not in ("jsonl", "parquet"):
         raise ValueError(f"unknown export format {fmt!r}; valid: jsonl, parquet")
     rows = 0
     writer = pq.ParquetWriter(out, EXPORT_SCHEMA, compression="zstd") if fmt == "parquet" else None
     try:
-        for batch in recalled_batches(settings, round_no, min_score=min_score):
+        batches = recalled_batches(settings, round_no, min_score=min_score, dedup=dedup, decontaminate=decontaminate)
+        for batch in batches:
             rows += batch.num_rows
             if writer is not None:
                 writer.write_batch(batch)
@@ -60,12 +75,15 @@ def export(settings: Settings, round_no: int, out: IO[bytes], *, fmt: Format = "
 
 
 def recalled_from(
-    settings: Settings, round_no: int, *, min_score: float | None = None, shard: int = 0, row: int = 0
-) -> Iterator[tuple[int, pa.RecordBatch, pa.Array]]:
+    settings: Settings, round_no: int, *, min_score: float | None = None, shard: int = 0, row: int = 0,
+    dedup: bool = True, decontaminate: bool = True,
+) -> Iterator[tuple[int, pa.RecordBatch, pa.Array]]:  # fmt: skip
     """`recalled_batches` from a position, with one: (shard index, batch, row numbers in the shard).
 
     Shards are the round's completed WARC files in sorted order, fixed once the round is done, so
     (shard, row) after the last row received is a resume cursor; earlier shards are not read at all.
+    `dedup` leaves out the copies that the newest dedup of a round covering this one removed (`recall.dedup`),
+    `decontaminate` the pages overlapping a benchmark; either way the rows carry their lineage columns.
     """
     with session(settings.db_url) as db:
         rnd = db.exec(select(Round).where(Round.number == round_no)).first()
@@ -79,8 +97,10 @@ def recalled_from(
                 WarcTask.round_id == rnd.id, WarcTask.phase == "recall", WarcTask.status == "done"
             )
         ).all()
+        latest = max([r.number for r in db.exec(select(Round).where(Round.status == "done")).all()] + [round_no])
     floor = pa.scalar(max(rnd.effective_threshold or rnd.threshold, min_score or 0.0), pa.float32())
     store = Store(settings.data_dir)
+    dups, dirty = removed_for(store, round_no, latest), contaminated_for(store, round_no, list(done))
     for index, location in enumerate(sorted(done)):
         if index < shard:
             continue
@@ -91,6 +111,10 @@ def recalled_from(
             mask = pc.greater_equal(batch.column("score"), floor)
             if index == shard and row:
                 mask = pc.and_(mask, pc.greater_equal(numbers, pa.scalar(row, pa.int64())))
+            if (dedup and dups) or (decontaminate and dirty):
+                keys = zip(batch.column("warc").to_pylist(), batch.column("offset").to_pylist(), strict=True)
+                clean = [not (dedup and k in dups) and not (decontaminate and k in dirty) for k in keys]
+                mask = pc.and_(mask, pa.array(clean))
             kept = batch.filter(mask)
             if kept.num_rows:
-                yield index, _with_lineage(kept, labels), numbers.filter(mask)
+                yield index, _with_lineage(kept, labels, dups, dirty), numbers.filter(mask)

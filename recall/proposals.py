@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from sqlmodel import Session, col, select
 
 from recall.db import DomainStat, Round, WarcTask, session
+from recall.dedup import canonical_url, normalize_text
 from recall.patterns import url_key
 from recall.pipeline import cache_path, index_path
 from recall.settings import Settings
@@ -100,8 +101,17 @@ def domain_pages(store: Store, round_no: int, locations: list[str], domains: set
 
 
 def _samples(rows: list[dict[str, Any]], n: int, snippet: int) -> list[dict[str, Any]]:
-    """Evenly spread over the score range, so the annotator sees the best, the worst and the middle."""
+    """Evenly spread over the score range, so the annotator sees the best, the worst and the middle; one copy of a
+    page only (the same canonical URL or the same normalised text is shown once, see recall/dedup.py)."""
     ordered = sorted(rows, key=lambda r: (-r["score"], r["url"]))
+    seen: set[str] = set()
+    unique = []
+    for r in ordered:
+        keys = {canonical_url(r["url"]), normalize_text((r.get("text") or "")[:8192]) or r["url"]}
+        if not keys & seen:
+            unique.append(r)
+        seen |= keys
+    ordered = unique
     picks = sorted({int(round(i)) for i in np.linspace(0, len(ordered) - 1, min(n, len(ordered)))})
     return [
         {"url": r["url"], "title": r.get("title") or "", "score": round(float(r["score"]), 4),

@@ -193,6 +193,13 @@ def finalize(settings: Settings, round_id: int) -> Round:
         return rnd
 
 
+def dedup_counts(totals: dict[str, Any]) -> dict[str, Any] | None:
+    """Removed copies per reason (exact URL, exact text, near-dup) and contaminated pages: this round's pages and
+    the whole corpus of rounds 1..n (recall/dedup.py)."""
+    d = totals.get("dedup")
+    return {"round": d.get("round", {}), "overall": d.get("overall", {}), "config": d.get("config", {})} if d else None
+
+
 def round_report(settings: Settings, number: int | None = None) -> dict[str, Any]:
     """The operator's view of a finished round: did it grow, is the model good, what waits for annotators."""
     from recall import labels as labels_mod
@@ -219,4 +226,5 @@ def round_report(settings: Settings, number: int | None = None) -> dict[str, Any
         "domains": {k: disc.get(k) for k in ("new", "grown", "dropped", "new_domains", "grown_domains",
                                                "dropped_domains")},
         "related_domains": t.get("related_domains", 0), "queue": queue, "label_conflicts": conflicts,
+        "dedup": dedup_counts(t),
     }  # fmt: skip

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import col, select
 
+from recall import dedup_stage
 from recall import labels as labels_mod
 from recall.classifier import Classifier, load_cached, load_tokenizer
 from recall.db import Model, Round, WarcTask, session, utcnow
@@ -93,6 +94,7 @@ def create_round(settings: Settings, spec: RoundSpec) -> Round:
                 "eval_labels": spec.eval_labels, "limit": spec.limit, "sample": spec.sample,
                 "ft": settings.ft.model_dump(), "score_extractor": settings.score_extractor,
                 "text_extractor": settings.text_extractor, "cascade_margin": settings.cascade_margin,
+                "dedup": dedup_stage.params(settings),
             },
         )  # fmt: skip
         db.add(rnd)
@@ -298,6 +300,7 @@ def process_warc_task(settings: Settings, task_id: int, *, cancel_check_s: float
                 task.warc_url, round_no=rnd.number, store=store, classifier=clf, decision=round_decision(settings, rnd),
                 stats=stats, text_extractor=settings.text_extractor, fallback_extractor=settings.score_extractor, **io,
             )  # fmt: skip
+            dedup_stage.signatures(settings, store, rnd, task.warc_url, stats)
     except (SkippableError, NotFoundError) as exc:  # this WARC is broken or gone: recorded, the round goes on
         status, error = "skipped", str(exc)
     except Cancelled as exc:
@@ -482,6 +485,7 @@ def run_round(
         _run_phase(settings, round_id, "recall", executor, progress)
         if is_cancelled(settings, round_id):
             return set_status(settings, round_id, "cancelled")
+        dedup_stage.run_partitions(settings, round_id)
         return finalize_round(settings, round_id)
     except (FatalError, ValueError) as exc:
         set_status(settings, round_id, "failed", error=str(exc), finished_at=utcnow())
@@ -499,6 +503,7 @@ def finalize_round(settings: Settings, round_id: int) -> Round:
     rnd = finalize(settings, round_id)
     if rnd.status != "done":
         return rnd
+    dedup_stage.dedup_round(settings, round_id)  # the corpus of rounds 1..n: counts per reason into the totals
     discover(settings, round_id, seed=rnd.number)  # domains vs the previous round, the annotation queue
     return round_by_number(settings, rnd.number)
 

@@ -101,11 +101,27 @@ class Settings(BaseSettings):
     ratelimit_url: str = ""
     """Redis URL of the token bucket; by default the broker's."""
 
+    # dedup and decontamination of the exported corpus (recall/dedup.py, recall/decontam.py)
+    dedup_ngram: int = 5
+    """Words per MinHash shingle (characters for unspaced scripts such as Chinese); FineWeb's 5."""
+    dedup_num_perm: int = 112
+    dedup_bands: int = 14
+    dedup_rows: int = 8
+    dedup_threshold: float = 0.7
+    """A pair sharing a band is a near-duplicate when the estimated Jaccard reaches this (14x8's S-curve: 0.72)."""
+    dedup_partitions: int = 8
+    """Tasks the LSH grouping is split into (by key hash); each holds 1/N of the keys."""
+    dedup_backend: str = "rensa"
+    """MinHash library: rensa (measured 3x faster than datasketch, bench/dedup.py) or datasketch."""
+    decontam_benchmarks: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["humaneval"])
+    """Benchmarks to decontaminate against (comma-separated): `humaneval` or `[name=]path.jsonl[.gz]`."""
+    decontam_ngram: int = 13
+
     ft: FastTextParams = Field(default_factory=FastTextParams)
     max_request_bytes: int = 32 * 1024 * 1024
     """The API answers 413 to a request body over this size (a labels import of 10,000 rows is ~1 MB)."""
 
-    @field_validator("allowed_base_urls", mode="before")
+    @field_validator("allowed_base_urls", "decontam_benchmarks", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
         return [u.strip() for u in value.split(",") if u.strip()] if isinstance(value, str) else value

@@ -6,6 +6,7 @@ files, so it stays cheap with millions of domain rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from sqlalchemy import Integer, cast, func
@@ -41,6 +42,7 @@ def corpus_stats(db: Session) -> dict[str, Any]:
             "recalled_fraction": round(_i(recalled) / _i(pages), 6) if pages else 0.0,
             "chars": _i(chars), "recalled_chars": _i(recalled_chars), "domains": _i(domains),
             "related_domains": _i(related), "languages": dict((rnd.totals or {}).get("languages", {})),
+            "dedup": ((rnd.totals or {}).get("dedup") or {}).get("round"),
         })  # fmt: skip
     done = [r for r in per_round if r["status"] == "done"]
     overall = {
@@ -49,8 +51,15 @@ def corpus_stats(db: Session) -> dict[str, Any]:
         "recalled_fraction": done[-1]["recalled_fraction"] if done else 0.0,
         "labels": _i(db.exec(select(func.count()).select_from(Label)).one()),
         "models": _i(db.exec(select(func.count()).select_from(Model)).one()),
+        "dedup": corpus_dedup(rounds),
     }  # fmt: skip
     return {"overall": overall, "rounds": per_round}
+
+
+def corpus_dedup(rounds: Sequence[Round]) -> dict[str, int] | None:
+    """Dedup counts of the whole corpus: the newest finished round's dedup covers rounds 1..n."""
+    done = [r for r in rounds if r.status == "done" and (r.totals or {}).get("dedup")]
+    return dict(max(done, key=lambda r: r.number).totals["dedup"]["overall"]) if done else None
 
 
 def round_by_number(db: Session, number: int) -> Round | None:

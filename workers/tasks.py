@@ -15,7 +15,7 @@ from celery import Celery, Task, chain, group
 from celery.canvas import Signature
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from recall import rounds
+from recall import dedup_stage, rounds
 from recall.db import Round, WarcTask, session, utcnow
 from recall.errors import FatalError, RetryableError
 from recall.settings import Settings
@@ -105,6 +105,16 @@ def finalize(self: Task, round_id: int) -> dict[str, Any]:
     return {"round": round_id, "status": rnd.status, "recalled": rnd.totals.get("recalled", 0)}
 
 
+@webrecall_task("webrecall.dedup_partition")
+def dedup_partition(self: Task, round_id: int, partition: int) -> dict[str, Any]:
+    """One LSH grouping task (buckets of one key-hash partition), once every recall task row is finished."""
+    settings = _settings()
+    if _stop_or_wait(self, settings, round_id, "recall"):
+        return {"round": round_id, "status": "cancelled"}
+    return {"round": round_id, "partition": partition, "buckets": dedup_stage.run_partition(settings, round_id,
+                                                                                            partition)}  # fmt: skip
+
+
 def _stop_or_wait(self: Task, settings: Settings, round_id: int, phase: str) -> bool:
     """True if the round was cancelled; retries later while a `phase` task row is unfinished (the chord's
     counter can run ahead of the rows after a redelivery, the rows cannot)."""
@@ -143,6 +153,9 @@ def round_canvas(celery: Celery, settings: Settings, round_id: int) -> Signature
             steps.append(group(sig("webrecall.warc", i, task_id(round_id, phase, i)) for i in ids))
         if phase == "index":
             steps.append(sig("webrecall.train", round_id, task_id(round_id, "train")))
+    parts = range(dedup_stage.partitions(settings, round_id))
+    steps.append(group(celery.signature("webrecall.dedup_partition", args=(round_id, p), immutable=True,
+                                        task_id=task_id(round_id, "dedup", p)) for p in parts))  # fmt: skip
     steps.append(sig("webrecall.finalize", round_id, task_id(round_id, "finalize")))
     return chain(*steps)
 
@@ -159,6 +172,7 @@ def start_round(celery: Celery, settings: Settings, round_id: int) -> str:
 def revoke_round(celery: Celery, settings: Settings, round_id: int) -> int:
     """Revoke the round's unfinished tasks (the database's cancel flag already makes them no-ops)."""
     ids = [task_id(round_id, "train"), task_id(round_id, "finalize")]
+    ids += [task_id(round_id, "dedup", p) for p in range(settings.dedup_partitions)]
     for row in rounds.warc_tasks(settings, round_id):
         if row.status in ("pending", "running"):
             ids.append(task_id(round_id, row.phase, row.id))

@@ -9,10 +9,12 @@ from typing import Any
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
+from sqlmodel import col, select
 
 from api.deps import SessionDep, SettingsDep
+from recall.db import Round
 from recall.rounds import round_progress
-from recall.stats import service_counts
+from recall.stats import corpus_dedup, service_counts
 
 router = APIRouter(prefix="/metrics", tags=["metrics"])
 
@@ -20,8 +22,9 @@ router = APIRouter(prefix="/metrics", tags=["metrics"])
 class _Snapshot:
     """A collector over one scrape's figures (prometheus_client renders and escapes them)."""
 
-    def __init__(self, counts: dict[str, Any], latest_rate: tuple[str, str, float] | None) -> None:
-        self.counts, self.latest_rate = counts, latest_rate
+    def __init__(self, counts: dict[str, Any], latest_rate: tuple[str, str, float] | None,
+                 dedup: list[tuple[str, str, int]]) -> None:  # fmt: skip
+        self.counts, self.latest_rate, self.dedup = counts, latest_rate, dedup
 
     def collect(self) -> Iterator[Metric]:
         c = self.counts
@@ -41,6 +44,12 @@ class _Snapshot:
                                      labels=["round", "status"])  # fmt: skip
             rate.add_metric(list(self.latest_rate[:2]), self.latest_rate[2])
             yield rate
+        dedup = GaugeMetricFamily(
+            "webrecall_dedup_pages", "Recalled pages by dedup outcome (kept, exact_url, exact_text, near_dup, "
+            'contaminated), per round and for the corpus of all rounds (round="all").', labels=["round", "outcome"])
+        for round_no, outcome, n in self.dedup:
+            dedup.add_metric([round_no, outcome], n)
+        yield dedup
         queue = GaugeMetricFamily("webrecall_queue_items", "Annotation queue items by status.", labels=["status"])
         for status, n in sorted(c["queue"].items()):
             queue.add_metric([status], n)
@@ -58,6 +67,10 @@ def metrics(settings: SettingsDep, db: SessionDep) -> Response:
     rate = None
     if latest is not None:
         rate = (str(latest.number), latest.status, float(round_progress(settings, latest.id or 0)["pages_per_s"]))
+    rounds = db.exec(select(Round).where(Round.status == "done").order_by(col(Round.number))).all()
+    dedup = [(str(r.number), k, int(v)) for r in rounds
+             for k, v in sorted(((r.totals or {}).get("dedup") or {}).get("round", {}).items())]
+    dedup += [("all", k, int(v)) for k, v in sorted((corpus_dedup(rounds) or {}).items())]  # fmt: skip
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(counts, rate))  # type: ignore[arg-type]
+    registry.register(_Snapshot(counts, rate, dedup))  # type: ignore[arg-type]
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -173,7 +173,7 @@ class Deployment:
     def export_urls(self, number: int) -> list[str]:
         import json
 
-        resp = self.client.get(f"/exports/rounds/{number}/pages")
+        resp = self.client.get(f"/exports/rounds/{number}/pages", params={"dedup": "false", "decontaminate": "false"})
         resp.raise_for_status()
         return [json.loads(line)["url"] for line in resp.text.splitlines() if line.strip()]
 
