@@ -103,6 +103,19 @@ class Settings(BaseSettings):
 
     ft: FastTextParams = Field(default_factory=FastTextParams)
 
+    # expansion through the crawl's URL index (recall/expand.py, recall/ccindex.py)
+    expand_backend: Literal["columnar", "cdx", "off"] = "columnar"
+    """How a round finds every page of its labelled patterns across the whole crawl: the columnar index (Parquet
+    by byte range), the CDX server API, or not at all."""
+    index_base_url: str = ""
+    """Where the columnar index lives (`crawl-data/<id>/cc-index-table.paths.gz` below it); default: the round's
+    source base URL, as on Common Crawl (`https://data.commoncrawl.org/`)."""
+    cdx_base_url: str = "https://index.commoncrawl.org/"
+    """The CDX server (`<base>/<crawl>-index?url=...`) for the `cdx` backend."""
+    expand_max_per_pattern: int = 5_000
+    """At most this many pages of one pattern join a round's seeds (a URL-hash sample), so one huge site cannot
+    swamp them; the seed cap (`max_seed_pages`) still applies on top."""
+
     @field_validator("allowed_base_urls", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
