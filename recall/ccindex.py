@@ -245,6 +245,8 @@ def build_index(
     `crawl-data/<id>/cc-index-table.paths.gz`. The corpus folder is only read.
     """
     root, out = Path(directory), Path(output)
+    if not (root / "crawl-data").is_dir():
+        raise FatalError(f"{root} has no crawl-data/ folder: not a Common-Crawl-shaped folder")
     wanted = list(crawls) or sorted(p.name for p in (root / "crawl-data").iterdir() if (p / "warc.paths.gz").exists())
     summary: dict[str, Any] = {}
     for crawl in wanted:
