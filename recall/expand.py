@@ -129,6 +129,8 @@ def lookup_round(settings: Settings, round_id: int) -> dict[str, Any]:
             }  # fmt: skip
             plan.extend({"url": c.url, "pattern": text, "label": label_of[text], "warc": _join(base, c.warc),
                          "offset": c.offset, "length": c.length} for c in chosen)  # fmt: skip
+    if not patterns or not crawl or settings.expand_backend == "off":
+        return result  # nothing to look up: no row, so a round without labels has exactly its WARC tasks
     store.write_table(plan_path(number), pa.Table.from_pylist(plan, schema=PLAN_SCHEMA))
     locations = sorted({p["warc"] for p in plan})
     result["warcs"] = len(locations)
