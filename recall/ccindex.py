@@ -277,9 +277,11 @@ def build_index(
 
 
 def write_part(table: pa.Table, path: str | Path, *, row_group_rows: int) -> None:
-    """One part file, written to a temporary name and renamed (a reader never sees half a file)."""
+    """One part file, written to a temporary name and renamed (a reader never sees half a file). gzip as Common
+    Crawl's (`.gz.parquet`), level 1: 6x faster to write than the default level for 8% more bytes."""
     tmp = f"{path}.tmp"
-    pq.write_table(table, tmp, row_group_size=row_group_rows, compression="gzip", write_statistics=True)
+    pq.write_table(table, tmp, row_group_size=row_group_rows, compression="gzip", compression_level=1,
+                   write_statistics=True)  # fmt: skip
     os.replace(tmp, path)
 
 
