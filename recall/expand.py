@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from sqlmodel import col, delete, select
 
 from recall import labels as labels_mod
-from recall.ccindex import _join, lookup
+from recall.ccindex import Backend, _join, lookup
 from recall.db import Round, WarcTask, session, utcnow
 from recall.domains import guess_lang, split_url
 from recall.errors import NotFoundError
@@ -248,3 +248,16 @@ def summary(settings: Settings, round_id: int) -> dict[str, Any]:
         "warc_bytes": warc_bytes, "record_bytes": record_bytes,
         "warc_bytes_ratio": round(warc_bytes / record_bytes, 4) if record_bytes else None,
     }  # fmt: skip
+
+
+def pattern_crawl_count(settings: Settings, pattern: str, crawl_id: str, base_url: str = "") -> int | None:
+    """HTML pages under `pattern` across the whole crawl (the annotator shows it beside the sample's count);
+    None when the pattern has no literal host, the round names no crawl, or the crawl has no index."""
+    from recall.ccindex import crawl_count
+
+    if not crawl_id or settings.expand_backend == "off":
+        return None
+    index_base = settings.index_base_url or base_url or settings.source_base_url
+    backend: Backend = "cdx" if settings.expand_backend == "cdx" else "columnar"
+    return crawl_count(pattern, crawl_id, index_base=index_base, backend=backend, cdx_base=settings.cdx_base_url,
+                       timeout=settings.http_timeout, retries=settings.http_retries)  # fmt: skip
