@@ -424,7 +424,7 @@ def lookup_columnar(
     out: dict[str, list[Capture]] = {r.pattern.text: [] for r in ranges}
     for location in files:
         with RangeFile(location, stats, timeout=timeout, retries=retries) as fh:
-            pf = pq.ParquetFile(fh, pre_buffer=False)
+            pf = pq.ParquetFile(fh, pre_buffer=True)  # a row group's column chunks in one or two range requests
             md = pf.metadata
             key_col = pf.schema_arrow.get_field_index("url_surtkey")
             stats.files += 1
