@@ -100,7 +100,10 @@ class RangeHandler(SimpleHTTPRequestHandler):
             chunk = source.read(min(65536, remaining))
             if not chunk:
                 break
-            outputfile.write(chunk)
+            try:
+                outputfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):  # the client has what it wanted (readahead readers)
+                break
             remaining -= len(chunk)
             self._count(urlsplit(self.path).path, len(chunk))
         self._remaining = None
