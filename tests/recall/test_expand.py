@@ -118,3 +118,16 @@ def test_operators_see_the_expansion_in_the_round_report(expanded):
     report = round_report(settings, r2.number)
     assert set(report["expansion"]["patterns"]) == {*CODE, NON_CODE}
     assert report["expansion"]["index_bytes"] > 0 and report["expansion"]["backend"] == "columnar"
+
+
+def test_the_api_serves_the_expansion_of_a_round(expanded):
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    settings, _, _, _, r2 = expanded
+    with TestClient(create_app(settings)) as client:
+        body = client.get(f"/rounds/{r2.number}/expansion").json()
+        assert body["fetched"] == summary(settings, r2.id)["fetched"] and set(body["patterns"]) == {*CODE, NON_CODE}
+        assert client.get("/rounds/1/expansion").json() == {}
+        assert client.get("/rounds/9/expansion").status_code == 404
