@@ -34,6 +34,8 @@ domains_app = typer.Typer(help="Per-domain statistics and URL-pattern proposals.
 app.add_typer(domains_app, name="domains")
 annotators_app = typer.Typer(help="Annotator accounts for the Streamlit app.", no_args_is_help=True)
 app.add_typer(annotators_app, name="annotators")
+index_app = typer.Typer(help="The crawl's URL index (Common Crawl's columnar index and CDX API).", no_args_is_help=True)
+app.add_typer(index_app, name="index")
 console = Console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
 
@@ -617,14 +619,19 @@ def mirror(
     directory: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Common-Crawl-shaped folder")],
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one)")] = 8765,
+    index: Annotated[Path | None, typer.Option(
+        exists=True, file_okay=False, help="Folder `webrecall index build` wrote, served as an overlay")] = None,
 ) -> None:
-    """Serve a local folder as a Common Crawl source (crawl-data/<id>/warc.paths.gz, byte ranges) until stopped."""
+    """Serve a local folder as a Common Crawl source (crawl-data/<id>/warc.paths.gz, byte ranges) until stopped.
+
+    With --index, also its columnar index under the same URLs as on Common Crawl and the CDX API
+    (`/<crawl>-index?url=...&output=json`)."""
     import signal
     import threading
 
     from recall.mirror import serve
 
-    server, url = serve(str(directory), host=host, port=port)
+    server, url = serve(str(directory), host=host, port=port, index_dir=str(index) if index else None)
     console.print(f"serving {directory} at {url}")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -634,6 +641,59 @@ def mirror(
     except KeyboardInterrupt:
         pass
     server.shutdown()
+
+
+@index_app.command("build")
+def index_build(
+    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Common-Crawl-shaped folder")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where the index goes (the folder is only read)")],
+    crawl: Annotated[list[str] | None, typer.Option(help="Crawl id (repeatable; default: every crawl)")] = None,
+    row_group_rows: Annotated[int, typer.Option(min=1, help="Rows per Parquet row group")] = 50_000,
+    languages: Annotated[bool, typer.Option(help="Detect content_languages (extracts each page's text)")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write Common Crawl's columnar URL index (real schema, sorted by url_surtkey) for a local crawl folder."""
+    from recall.ccindex import build_index
+
+    with _reasons():
+        data = build_index(directory, output, crawls=crawl or [], row_group_rows=row_group_rows, languages=languages)
+    table = Table("crawl", "captures", "WARC files", "row groups", title=f"index written to {output}")
+    for name, info in data.items():
+        table.add_row(name, str(info["captures"]), str(info["warc_files"]), str(info["row_groups"]))
+    _emit(data, as_json, table)
+
+
+@index_app.command("lookup")
+def index_lookup(
+    pattern: Annotated[list[str], typer.Argument(help="URL patterns (prefix, %, *)")],
+    crawl: Annotated[str, typer.Option(help="Crawl id, e.g. CC-MAIN-2024-22")],
+    base_url: Annotated[str | None, typer.Option(help="Columnar index base (default: WEBRECALL_INDEX_BASE_URL or the "
+                                                      "source base URL)")] = None,
+    backend: Annotated[str, typer.Option(help="columnar or cdx")] = "columnar",
+    cdx_url: Annotated[str | None, typer.Option(help="CDX server (default: WEBRECALL_CDX_BASE_URL)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Count a pattern's HTML 200 captures across the whole crawl, and what the lookup read."""
+    from recall.ccindex import lookup
+
+    settings = _settings()
+    if backend not in ("columnar", "cdx"):
+        _fail(f"unknown backend {backend!r}; valid: columnar, cdx")
+    index_base = base_url or settings.index_base_url or settings.source_base_url
+    with _reasons():
+        found, skipped, stats = lookup(
+            pattern, crawl, backend="cdx" if backend == "cdx" else "columnar", index_base=index_base,
+            cdx_base=cdx_url or settings.cdx_base_url, timeout=settings.http_timeout, retries=settings.http_retries,
+        )  # fmt: skip
+    data: dict[str, Any] = {"patterns": {p: {"captures": len(c), "warcs": len({x.warc for x in c}),
+                             "record_bytes": sum(x.length for x in c)} for p, c in found.items()},
+            "not_expandable": skipped, **stats.as_dict()}  # fmt: skip
+    table = Table("pattern", "captures", "WARC files", "record bytes", title=f"{crawl}: {stats.as_dict()}")
+    for p, info in data["patterns"].items():
+        table.add_row(p, str(info["captures"]), str(info["warcs"]), str(info["record_bytes"]))
+    for p, reason in skipped.items():
+        table.add_row(p, reason, "", "")
+    _emit(data, as_json, table)
 
 
 @app.command()

@@ -172,6 +172,10 @@ def finalize(settings: Settings, round_id: int) -> Round:
         "languages": _top_values(index["lang"], 20),
     }  # fmt: skip
     out["growth"] = growth(settings, store, rnd, index)
+    from recall.expand import summary as expansion
+
+    if exp := expansion(settings, round_id):  # labelled patterns across the whole crawl (recall.expand)
+        out["expansion"] = exp
     if rnd.params.get("eval_labels"):
         out["eval"] = measure(index["url"].to_pylist(), index["kept"].to_pylist(), rnd.params["eval_labels"])
     with session(settings.db_url) as db:
@@ -226,5 +230,5 @@ def round_report(settings: Settings, number: int | None = None) -> dict[str, Any
         "domains": {k: disc.get(k) for k in ("new", "grown", "dropped", "new_domains", "grown_domains",
                                                "dropped_domains")},
         "related_domains": t.get("related_domains", 0), "queue": queue, "label_conflicts": conflicts,
-        "dedup": dedup_counts(t),
+        "dedup": dedup_counts(t), "expansion": t.get("expansion"),
     }  # fmt: skip

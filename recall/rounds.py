@@ -286,7 +286,12 @@ def process_warc_task(settings: Settings, task_id: int, *, cancel_check_s: float
     status, error = "done", ""
     start = time.perf_counter()
     try:
-        if task.phase == "index":
+        if task.phase == "expand":  # a labelled pattern's pages in this WARC file, by byte range (recall.expand)
+            from recall.expand import expand_warc
+
+            expand_warc(task.warc_url, round_no=rnd.number, store=store, stats=stats,
+                        extractor=settings.score_extractor, **io)  # fmt: skip
+        elif task.phase == "index":
             if store.exists(cache_path(task.warc_url)):
                 stats.incr("cache_hit")
                 stats.incr("html_pages", _cached_pages(store, cache_path(task.warc_url)))
@@ -381,10 +386,13 @@ def train_round(settings: Settings, round_id: int) -> Model:
     caches = [c for c in caches if store.exists(c)]
     # the previous round's positives, and its labeled pages outside these cache files (read back by range)
     prior, readback_counts = from_previous_round(settings, store, rnd.number, label_set, caches)
+    from recall.expand import expanded_pages
+
     train, heldout = build_seeds(
         store, caches, labels=label_set, seed_texts=seed_texts,
         negatives_per_positive=settings.negatives_per_positive, max_pages=settings.max_seed_pages,
-        heldout_fraction=settings.heldout_fraction, seed=rnd.number, **prior,
+        heldout_fraction=settings.heldout_fraction, seed=rnd.number, expanded=expanded_pages(settings, round_id),
+        **prior,
     )  # fmt: skip
     counts = train.counts()
     if counts["positives"] < 2 or counts["negatives"] < 2:
@@ -479,6 +487,13 @@ def run_round(
             rnd = db.get(Round, round_id)
             has_model = rnd is not None and rnd.model_id is not None
         if not has_model:
+            from recall.expand import lookup_round
+
+            set_status(settings, round_id, "expanding")  # labelled patterns across the whole crawl, then train
+            lookup_round(settings, round_id)
+            _run_phase(settings, round_id, "expand", executor, progress)
+            if is_cancelled(settings, round_id):
+                return set_status(settings, round_id, "cancelled")
             set_status(settings, round_id, "training")
             train_round(settings, round_id)
         set_status(settings, round_id, "recalling")

@@ -10,6 +10,7 @@ import json
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from pathlib import Path
 
 import pyarrow as pa
@@ -77,6 +78,7 @@ def build_seeds(
     negatives_per_positive: float = 1.0, max_pages: int = 500_000, heldout_fraction: float = 0.1, seed: int = 0,
     previous: Iterable[tuple[str, str]] = (), readback: Iterable[tuple[str, str, str]] = (),
     negative_ok: Callable[[str], bool] | None = None, hard_share: float = 0.5,
+    expanded: Iterable[tuple[str, str, str]] = (),
 ) -> tuple[SeedSet, SeedSet]:  # fmt: skip
     """(train, heldout) from the page cache. `labels` maps URL patterns to 'code' / 'non-code' / 'mixed'.
 
@@ -84,6 +86,8 @@ def build_seeds(
     read back outside the cache files; `negative_ok(url)`: False for pages too likely code to be random
     negatives (a high score last round). Hard negatives fill at most `hard_share` of the negatives, so the
     model still sees the ordinary web. Positives are capped at half of `max_pages`; negatives balance them.
+    `expanded`: (url, text, label) of pages under labelled patterns that the crawl's index found outside the
+    round's WARC files (recall.expand), taken like `readback` with the source `index`.
     """
     rng = random.Random(seed)
     train, heldout = SeedSet(), SeedSet()
@@ -93,10 +97,10 @@ def build_seeds(
         if not url or not is_heldout(url, heldout_fraction):
             train.add(text, True, "previous", url)
     hard: list[tuple[str, str]] = []
-    for url, text, label in readback:
+    for (url, text, label), source in chain(zip(readback, repeat("readback")), zip(expanded, repeat("index"))):
         target = heldout if is_heldout(url, heldout_fraction) else train
         if label == "code":
-            target.add(text, True, "readback", url)
+            target.add(text, True, source, url)
         elif target is heldout:
             heldout.add(text, False, "hard_negative", url)
         else:

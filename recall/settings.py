@@ -117,6 +117,19 @@ class Settings(BaseSettings):
     """Benchmarks to decontaminate against (comma-separated): `humaneval` or `[name=]path.jsonl[.gz]`."""
     decontam_ngram: int = 13
 
+    # expansion through the crawl's URL index (recall/expand.py, recall/ccindex.py)
+    expand_backend: Literal["columnar", "cdx", "off"] = "columnar"
+    """How a round finds every page of its labelled patterns across the whole crawl: the columnar index (Parquet
+    by byte range), the CDX server API, or not at all."""
+    index_base_url: str = ""
+    """Where the columnar index lives (`crawl-data/<id>/cc-index-table.paths.gz` below it); default: the round's
+    source base URL, as on Common Crawl (`https://data.commoncrawl.org/`)."""
+    cdx_base_url: str = "https://index.commoncrawl.org/"
+    """The CDX server (`<base>/<crawl>-index?url=...`) for the `cdx` backend."""
+    expand_max_per_pattern: int = 5_000
+    """At most this many pages of one pattern join a round's seeds (a URL-hash sample), so one huge site cannot
+    swamp them; the seed cap (`max_seed_pages`) still applies on top."""
+
     ft: FastTextParams = Field(default_factory=FastTextParams)
     max_request_bytes: int = 32 * 1024 * 1024
     """The API answers 413 to a request body over this size (a labels import of 10,000 rows is ~1 MB)."""

@@ -75,11 +75,32 @@ def warc(self: Task, row_id: int) -> dict[str, Any]:
         return _summary(row)
 
 
+@webrecall_task("webrecall.expand")
+def expand(self: Task, round_id: int) -> Any:
+    """Look the labelled patterns up in the crawl's index, then become the group of range-fetch tasks (one per
+    WARC file, `webrecall.warc` over `expand` rows) that train follows. Skipped once the round has a model."""
+    from recall.expand import lookup_round
+
+    settings = _settings()
+    with session(settings.db_url) as db:
+        rnd = db.get(Round, round_id)
+        if rnd is None or rnd.status == "cancelled" or rnd.model_id is not None:
+            return {"round": round_id, "status": "skipped"}
+    rounds.set_status(settings, round_id, "expanding")
+    lookup_round(settings, round_id)
+    ids = rounds.pending_tasks(settings, round_id, "expand")
+    if not ids:
+        return {"round": round_id, "expand": 0}
+    fetches = group(self.app.signature("webrecall.warc", args=(i,), task_id=task_id(round_id, "expand", i),
+                                       immutable=True) for i in ids)  # fmt: skip
+    raise self.replace(fetches)
+
+
 @webrecall_task("webrecall.train")
 def train(self: Task, round_id: int) -> dict[str, Any]:
     """Train the round's model once its index phase is complete (skipped if the round already has one)."""
     settings = _settings()
-    if _stop_or_wait(self, settings, round_id, "index"):
+    if _stop_or_wait(self, settings, round_id, "index") or _stop_or_wait(self, settings, round_id, "expand"):
         return {"round": round_id, "status": "cancelled"}
     with session(settings.db_url) as db:
         rnd = db.get(Round, round_id)
@@ -151,7 +172,8 @@ def round_canvas(celery: Celery, settings: Settings, round_id: int) -> Signature
         ids = rounds.pending_tasks(settings, round_id, phase)
         if ids:
             steps.append(group(sig("webrecall.warc", i, task_id(round_id, phase, i)) for i in ids))
-        if phase == "index":
+        if phase == "index":  # expand: the labelled patterns' pages across the crawl (a group), then train
+            steps.append(sig("webrecall.expand", round_id, task_id(round_id, "expand")))
             steps.append(sig("webrecall.train", round_id, task_id(round_id, "train")))
     parts = range(dedup_stage.partitions(settings, round_id))
     steps.append(group(celery.signature("webrecall.dedup_partition", args=(round_id, p), immutable=True,
@@ -171,7 +193,7 @@ def start_round(celery: Celery, settings: Settings, round_id: int) -> str:
 
 def revoke_round(celery: Celery, settings: Settings, round_id: int) -> int:
     """Revoke the round's unfinished tasks (the database's cancel flag already makes them no-ops)."""
-    ids = [task_id(round_id, "train"), task_id(round_id, "finalize")]
+    ids = [task_id(round_id, "expand"), task_id(round_id, "train"), task_id(round_id, "finalize")]
     ids += [task_id(round_id, "dedup", p) for p in range(settings.dedup_partitions)]
     for row in rounds.warc_tasks(settings, round_id):
         if row.status in ("pending", "running"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from sqlalchemy import func
@@ -98,3 +98,12 @@ def cancel(number: RoundNo, settings: SettingsDep, db: SessionDep, _: TokenDep) 
     if rnd.status in TERMINAL:
         raise HTTPException(status.HTTP_409_CONFLICT, f"round {number} is already {rnd.status}")
     return round_public(db, settings, cancel_round(settings, rnd.id or 0))
+
+
+@router.get("/{number}/expansion", responses=errors(404))
+def get_expansion(number: RoundNo, settings: SettingsDep, db: SessionDep) -> dict[str, Any]:
+    """The round's expansion through the crawl's URL index: per labelled pattern, captures found across the whole
+    crawl, planned, fetched and failed; bytes read from the index and from the WARC files ({} if none ran)."""
+    from recall.expand import summary
+
+    return summary(settings, _get(db, number).id or 0)

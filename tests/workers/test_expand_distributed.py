@@ -1,0 +1,67 @@
+"""Expansion on real Celery workers (Redis + PostgreSQL): the lookup task replaces itself with one range-fetch
+task per WARC file, train waits for them, and the result equals what the labels' patterns hold in the crawl."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+from sqlmodel import select
+
+from recall import db as dbm
+from recall import labels as labels_mod
+from recall.ccindex import build_index
+from recall.expand import summary
+from recall.mirror import serve
+from recall.patterns import parse
+from tests.conftest import CORPUS
+from tests.services import ROOT
+from tests.workers.test_distributed import cluster, wait_round  # noqa: F401 - the shared fixture
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+CODE = ["docs.djangoproject.com/", "www.sqlite.org/", "httpd.apache.org/docs/"]
+LABELS = [json.loads(line) for line in (CORPUS / "labels" / "CC-MAIN-DEV.jsonl").open(encoding="utf-8")]
+
+
+def test_distributed_expansion_fetches_every_labelled_page(cluster, tmp_path):  # noqa: F811
+    settings, env, start_workers = cluster
+    build_index(CORPUS, tmp_path / "index", crawls=["CC-MAIN-DEV"], row_group_rows=200, languages=False)
+    server, url = serve(str(CORPUS), index_dir=str(tmp_path / "index"))
+    start_workers(2)
+    cli_env = {**os.environ, "PYTHONPATH": str(ROOT), **{f"WEBRECALL_{k.upper()}": v for k, v in env.items()}}
+
+    def start() -> int:
+        out = subprocess.run(
+            [sys.executable, "-m", "recall.cli", "round", "start", "--distributed", "--json", "--crawl", "CC-MAIN-DEV",
+             "--base-url", url, "--limit", "2", "--seed-pattern", "docs.python.org/"],
+            env=cli_env, cwd=ROOT, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        with dbm.session(settings.db_url) as db:
+            return int(db.exec(select(dbm.Round.id).where(dbm.Round.number == json.loads(out.stdout)["id"])).one())
+
+    try:
+        r1 = wait_round(settings, start(), timeout=600)
+        assert r1.status == "done", r1.error
+        with dbm.session(settings.db_url) as db:
+            labels_mod.import_labels(db, [{"pattern": p, "label": "code"} for p in CODE], annotator="test")
+        round_id = start()
+        r2 = wait_round(settings, round_id, timeout=900)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert r2.status == "done", r2.error
+    with dbm.session(settings.db_url) as db:
+        tasks = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == round_id)).all()
+    assert Counter((t.phase, t.status) for t in tasks) == {("index", "done"): 2, ("lookup", "done"): 1,
+                                                         ("expand", "done"): 6, ("recall", "done"): 2}  # fmt: skip
+    assert all(t.attempts == 1 for t in tasks)  # nothing ran twice
+    exp = summary(settings, round_id)
+    for pattern in CODE:
+        total = sum(parse(pattern).matches(r["url"]) for r in LABELS)
+        p = exp["patterns"][pattern]
+        assert p["in_sample"] + p["fetched"] == total and p["failed"] == 0, pattern
+    assert r2.totals["model"]["seeds"]["index"] > 400
