@@ -61,15 +61,38 @@ def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+METRICS = {"recalled": "Recalled pages", "related_domains": "Related domains", "precision": "Precision",
+           "recall": "Recall", "f1": "F1"}  # fmt: skip
+
+
+def _lines(df: pd.DataFrame, columns: list[str]) -> Any:
+    """One line per figure over the rounds; rounds are categories on the axis (1, 2, 3, never 1.000000)."""
+    import altair as alt
+
+    long = df.melt(id_vars="round", value_vars=columns, var_name="figure", value_name="value").dropna()
+    return alt.Chart(long).mark_line(point=True).encode(
+        x=alt.X("round:O", title="round", axis=alt.Axis(labelAngle=0)), y=alt.Y("value:Q", title=None),
+        color=alt.Color("figure:N", title=None), tooltip=["round", "figure", "value"])  # fmt: skip
+
+
 def growth_charts(rows: list[dict[str, Any]]) -> None:
     if not rows:
         st.info("No round yet.")
         return
-    df = pd.DataFrame(rows).set_index("round")
+    if len(rows) == 1:  # a chart of one point is an empty frame: the figures themselves
+        row = rows[0]
+        st.caption(f"Round {row['round']} is the only round so far; the charts start with the second round.")
+        cols = st.columns(len(METRICS))
+        for col, (key, name) in zip(cols, METRICS.items(), strict=True):
+            value = row.get(key)
+            col.metric(name, "–" if value is None else f"{value:.3f}" if isinstance(value, float) else f"{value:,}")
+        return
+    df = pd.DataFrame(rows)
     left, right = st.columns(2)
     with left:
         st.caption("Recalled pages and related domains per round")
-        st.line_chart(df[["recalled", "related_domains"]])
+        st.altair_chart(_lines(df, ["recalled", "related_domains"]))
     with right:
         st.caption("Model metrics on held-out seeds")
-        st.line_chart(df[["precision", "recall", "f1", "roc_auc"]].astype(float))
+        st.altair_chart(_lines(df.astype({k: float for k in ("precision", "recall", "f1", "roc_auc")}),
+                                ["precision", "recall", "f1", "roc_auc"]))  # fmt: skip

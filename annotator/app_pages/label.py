@@ -28,9 +28,10 @@ def heartbeat(name: str, item_id: int) -> None:
 heartbeat(user.name, item.id or 0)
 view = session.view(item)
 decided = session.decisions(user, item)
-if actions.pattern_key(item) not in st.session_state:
+if actions.selection_key(item) not in st.session_state:
     actions.select_pattern(item, view, 0)
-selected = view["proposals"][st.session_state[actions.pattern_key(item)]]
+index = min(actions.selected(item), len(view["proposals"]) - 1)
+selected = view["proposals"][index]
 
 st.title(item.domain)
 st.caption(f"Round {view['round']} · {item.kind} item · queued for **{item.reason}** · "
@@ -41,8 +42,10 @@ widgets.why_queued(item)
 tree, detail = st.columns([2, 3], gap="large")
 with tree:
     st.subheader("Proposed patterns")
-    st.radio("Pattern", range(len(view["proposals"])), key=actions.pattern_key(item), label_visibility="collapsed",
-             format_func=widgets.tree_label(view, decided), on_change=actions.follow_selection, args=(item, view))
+    radio_key = actions.pattern_key(item, decided)
+    st.radio("Pattern", range(len(view["proposals"])), index=index, key=radio_key, label_visibility="collapsed",
+             format_func=widgets.tree_label(view, decided), on_change=actions.follow_selection,
+             args=(item, view, radio_key))  # fmt: skip
     nav = st.container(horizontal=True)
     nav.button("Previous", shortcut="K", on_click=actions.step, args=(item, view, -1), icon=":material/arrow_upward:")
     nav.button("Next", shortcut="J", on_click=actions.step, args=(item, view, 1), icon=":material/arrow_downward:")
