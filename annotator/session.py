@@ -127,6 +127,11 @@ def decisions(user: Annotator, item: QueueItem) -> dict[str, str]:
         return annotators.decisions(s, user.name, item.id or 0)
 
 
+def earlier(item: QueueItem) -> dict[str, Any]:
+    with db() as s:
+        return annotators.earlier(s, item)
+
+
 def keep_alive(name: str, item_id: int, *, idle_seconds: float) -> bool:
     with db() as s:
         return annotators.keep_alive(s, name, item_id, idle_seconds=idle_seconds)

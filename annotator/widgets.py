@@ -14,16 +14,38 @@ INDENT = "\u2003"
 MARKS = {"code": "→ code", "non-code": "→ not code", "mixed": "→ mixed"}
 
 
-def tree_label(view: dict[str, Any], decided: dict[str, str]):  # type: ignore[no-untyped-def]
-    """Radio labels: indented by depth, with the figures and this annotator's decision."""
+def tree_label(view: dict[str, Any], decided: dict[str, str], agreed: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """Radio labels: indented by depth, with the figures, this annotator's decision, or the one agreed before."""
+    agreed = agreed or {}
 
     def fmt(index: int) -> str:
         p = view["proposals"][index]
-        mark = f" · {MARKS[decided[p['pattern']]]}" if p["pattern"] in decided else ""
+        if p["pattern"] in decided:
+            mark = f" · {MARKS[decided[p['pattern']]]}"
+        elif p["pattern"] in agreed:
+            mark = f" · {MARKS[agreed[p['pattern']]]} (agreed before)"
+        else:
+            mark = ""
         return (f"{INDENT * p['depth']}{'└ ' if p['depth'] else ''}{p['pattern']} — {p['pages']} pages, "
                 f"{p['fraction']:.0%} recalled{mark}")  # fmt: skip
 
     return fmt
+
+
+def earlier_labels(before: dict[str, Any]) -> None:
+    """The domain's labels from earlier rounds and the reviewers' resolutions (issue 12.13)."""
+    if not before["labels"]:
+        return
+    n_agreed = len(before["agreed"])
+    with st.expander(f"Labelled before: {len(before['labels'])} labels, {n_agreed} agreed (pre-filled below)",
+                     expanded=True):  # fmt: skip
+        st.dataframe(frame([{"pattern": r["pattern"], "label": r["label"], "by": r["annotator"] +
+                             (" (reviewer's resolution)" if r["reviewed"] else ""), "reason": r["reason"],
+                             "when": f"round {r['round']}" if r["round"] is not None else
+                             "review" if r["reviewed"] else "imported"}
+                            for r in before["labels"]]), hide_index=True)  # fmt: skip
+        if before["conflicts"]:
+            st.caption("Still disputed (no reviewer yet): " + ", ".join(before["conflicts"]))
 
 
 def proposal_table(view: dict[str, Any], decided: dict[str, str]) -> pd.DataFrame:

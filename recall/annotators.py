@@ -228,6 +228,36 @@ def undo_last(db: Session, annotator: str, *, lease_seconds: int = LEASE_SECONDS
     return last
 
 
+def earlier(db: Session, item: QueueItem) -> dict[str, Any]:
+    """What was decided on this domain before this round (earlier rounds, imported labels): every standing label,
+    the reviewers' resolutions, and the decisions that stand agreed (pre-filled on the Label page).
+
+    Labels of this round are left out (a second annotator decides blind, or agreement means nothing), and so is
+    everything for a gold item (its check would be answered for the annotator)."""
+    if item.kind == "gold":
+        return {"labels": [], "agreed": {}, "conflicts": []}
+    host, numbers = item.domain.lower(), _round_numbers(db)
+    rows = []
+    for (pattern, annotator), label in sorted(current(db).items(), key=lambda kv: kv[1].id or 0):
+        if label.round_id == item.round_id or parse(pattern).host != host:
+            continue
+        rows.append({"pattern": pattern, "label": label.label, "annotator": annotator, "reason": label.reason,
+                     "round": numbers.get(label.round_id or 0), "reviewed": label.source == REVIEW,
+                     "created_at": label.created_at})  # fmt: skip
+    votes: dict[str, set[str]] = defaultdict(set)
+    review: dict[str, str] = {}
+    for r in rows:  # oldest first: the latest review wins, as in labels.resolved
+        votes[r["pattern"]].add(r["label"])
+        if r["reviewed"]:
+            review[r["pattern"]] = r["label"]
+    agreed = {p: review.get(p, next(iter(v))) for p, v in votes.items() if p in review or len(v) == 1}
+    return {"labels": rows, "agreed": agreed, "conflicts": sorted(p for p in votes if p not in agreed)}
+
+
+def _round_numbers(db: Session) -> dict[int, int]:
+    return {r.id or 0: r.number for r in db.exec(select(Round))}
+
+
 # review: disagreements and the gold set
 
 

@@ -6,13 +6,16 @@ import json
 from collections import Counter
 from datetime import timedelta
 
+import pyarrow.parquet as pq
 import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from recall import annotators, labels, queue
-from recall.db import Label, QueueItem, Round, session, utcnow
-from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, POSTGRES, World
+from recall.db import Label, QueueItem, Round, WarcTask, session, utcnow
+from recall.pipeline import index_path
+from recall.storage import Store
+from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, POSTGRES, ROUND_WARCS, World
 
 
 def app(user: str | None = None, **query: str) -> AppTest:
@@ -226,3 +229,36 @@ def test_a_reason_applies_to_its_decision_only(world: World) -> None:
         rows = db.exec(select(Label)).all()
     assert [(r.pattern, r.label, r.reason) for r in rows] == [
         (GIT_DOCS, "code", "tutorial"), (f"{GIT_DOCS}git-", "non-code", ""), (f"{KERNEL}/", "non-code", "spam")]
+
+
+def test_a_domain_queued_again_shows_its_earlier_labels_and_prefills_the_agreed(world: World) -> None:
+    """Issue 12.13: round 2 queues www.postgresql.org again after two annotators and a reviewer decided on it."""
+    docs = f"{POSTGRES}/docs/15/"
+    with session(world.db_url) as db:
+        for name, host_label in (("alice", "code"), ("bob", "mixed")):
+            while (item := annotators.next_item(db, name)).domain != POSTGRES:
+                annotators.decide_domain(db, item, name, "code")
+            annotators.decide(db, item.id, name, docs, "code", reason="docs")
+            annotators.decide_domain(db, item, name, host_label)
+        annotators.resolve(db, f"{POSTGRES}/", "code", "rita")
+        second = Round(number=2, status="done", crawl_id="CC-MAIN-DEV")
+        db.add(second)
+        db.commit()
+        store = Store(str(world.data_dir))
+        for loc in ROUND_WARCS:  # round 2 saw the same pages
+            db.add(WarcTask(round_id=second.id, phase="recall", warc_url=loc, status="done"))
+            store.write_table(index_path(2, loc), pq.read_table(store.path(index_path(1, loc))))
+        db.commit()
+        queue.enqueue(db, [QueueItem(round_id=second.id, domain=POSTGRES, priority=9.0, reason="near_threshold")])
+    at = app("alice")
+    assert at.title[0].value == POSTGRES and "Round 2" in at.caption[0].value
+    (before,) = [e for e in at.expander if e.label.startswith("Labelled before")]
+    assert before.label == "Labelled before: 5 labels, 2 agreed (pre-filled below)"
+    table = at.dataframe[0].value
+    assert list(zip(table["pattern"], table["label"], table["by"], strict=True))[-1] == (
+        f"{POSTGRES}/", "code", "rita (reviewer's resolution)")
+    assert list(table["when"]) == ["round 1"] * 4 + ["review"]
+    options = at.radio[0].options
+    assert options[0].endswith("→ code (agreed before)") and options[1].endswith("→ code (agreed before)")
+    assert "agreed" not in options[2] and at.radio[0].value == 2  # the first pattern still open is selected
+    assert at.text_input(key="edit-5").value == f"{POSTGRES}/docs/15/catalog-"
