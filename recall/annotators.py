@@ -237,7 +237,7 @@ def earlier(db: Session, item: QueueItem) -> dict[str, Any]:
     if item.kind == "gold":
         return {"labels": [], "agreed": {}, "conflicts": []}
     host, numbers = item.domain.lower(), _round_numbers(db)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for (pattern, annotator), label in sorted(current(db).items(), key=lambda kv: kv[1].id or 0):
         if label.round_id == item.round_id or parse(pattern).host != host:
             continue
