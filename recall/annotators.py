@@ -64,6 +64,30 @@ def accounts(db: Session) -> list[Annotator]:
     return list(db.exec(select(Annotator).order_by(col(Annotator.name))))
 
 
+def set_active(db: Session, name: str, active: bool) -> Annotator:
+    """Disable (or enable again) an account: a disabled one cannot log in and its open session ends; its labels
+    stay. ValueError for an unknown name."""
+    account = get_account(db, name)
+    if account is None:
+        raise ValueError(f"no annotator {name!r}")
+    account.active = active
+    db.add(account)
+    db.commit()
+    return account
+
+
+def remove_account(db: Session, name: str) -> None:
+    """Delete an account (its labels stay in the history under its name; its claim goes back to the queue)."""
+    account = get_account(db, name)
+    if account is None:
+        raise ValueError(f"no annotator {name!r}")
+    held = held_item(db, name)
+    if held is not None:
+        queue.release(db, held.id or 0, name)
+    db.delete(account)
+    db.commit()
+
+
 def verify(db: Session, name: str, password: str) -> Annotator | None:
     """The active account if the password matches (an unknown name costs the same bcrypt check)."""
     account = db.exec(select(Annotator).where(Annotator.name == name.strip())).first()
@@ -284,11 +308,35 @@ def resolve(db: Session, pattern: str, label: str, reviewer: str, *, reason: str
 
 def add_gold(db: Session, round_id: int, domain: str, answers: dict[str, str], *, priority: float = 0.0,
              labels_needed: int = 1000) -> int:  # fmt: skip
-    """Mix an item with known answers (pattern -> label) into the queue; every annotator gets to label it."""
+    """Mix an item with known answers (pattern -> label) into the queue; every annotator gets to label it.
+    Returns how many items were added (0 if the domain is already queued in that round)."""
+    if not answers:
+        raise ValueError("a gold item needs at least one answer (pattern -> label)")
     gold = {parse(p).text: normalize_label(v) for p, v in answers.items()}
-    item = QueueItem(round_id=round_id, domain=domain, priority=priority, kind="gold", reason="gold",
+    host = domain.strip().lower()
+    if any(parse(p).host != host for p in gold):
+        raise ValueError(f"every gold answer must be a pattern on {host}")
+    item = QueueItem(round_id=round_id, domain=host, priority=priority, kind="gold", reason="gold",
                      details={"gold": gold}, labels_needed=labels_needed)  # fmt: skip
     return queue.enqueue(db, [item])
+
+
+def gold_items(db: Session) -> list[QueueItem]:
+    """The gold items still in use (retired ones are left out)."""
+    rows = db.exec(select(QueueItem).where(QueueItem.kind == "gold").order_by(col(QueueItem.id)))
+    return [i for i in rows if not i.details.get("retired")]
+
+
+def remove_gold(db: Session, item_id: int) -> QueueItem:
+    """Take a gold item out of the queue. Its answers stay, so the accuracy already measured on it stands."""
+    item = db.get(QueueItem, item_id)
+    if item is None or item.kind != "gold":
+        raise ValueError(f"queue item {item_id} is not a gold item")
+    item.status, item.claimed_by, item.lease_until = "done", "", None
+    item.details = {**item.details, "retired": True, "retired_at": utcnow().isoformat()}
+    db.add(item)
+    db.commit()
+    return item
 
 
 def gold_accuracy(db: Session) -> list[dict[str, Any]]:
@@ -319,10 +367,13 @@ def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
 
 
 def agreement(db: Session, *, round_id: int | None = None) -> dict[str, Any]:
-    """Kappa over every pair of annotators who labeled the same pattern (pooled, and per annotator)."""
+    """Kappa over every pair of annotators who labeled the same pattern (pooled, and per annotator).
+
+    Every label source counts (the Label page, the API's and the CLI's imports): a vote is a named annotator's
+    standing label. A reviewer's resolution is not a vote, and neither is an unnamed import."""
     by_pattern: dict[str, dict[str, str]] = defaultdict(dict)
     for (pattern, annotator), label in current(db).items():
-        if label.queue_item_id is not None and (round_id is None or label.round_id == round_id):
+        if annotator and label.source != REVIEW and (round_id is None or label.round_id == round_id):
             by_pattern[pattern][annotator] = label.label
     pooled: list[tuple[str, str]] = []
     mine: dict[str, list[tuple[str, str]]] = defaultdict(list)
