@@ -8,6 +8,7 @@ import hashlib
 import streamlit as st
 
 from annotator.session import db, flash
+from annotator.widgets import md
 from recall import annotators
 from recall.annotators import shown_record
 from recall.db import QueueItem
@@ -129,10 +130,23 @@ def undo(user: str) -> None:
         flash("info", f"Undone: {undone.pattern} = {LABEL_NAMES.get(undone.label, undone.label)}")
 
 
+REVIEW_FOCUS = "review-focus"
+
+
+def review_focus(cases: int) -> int:
+    """The case in focus on the Review page (the keys act on it), kept within the open cases."""
+    return max(0, min(int(st.session_state.get(REVIEW_FOCUS, 0)), cases - 1))
+
+
+def move_review(delta: int, cases: int) -> None:
+    st.session_state[REVIEW_FOCUS] = max(0, min(review_focus(cases) + delta, cases - 1))
+
+
 def resolve(reviewer: str, pattern: str, label: str) -> None:
+    """Resolve the case; the focus stays at its place, which is now the next case."""
     with db() as s:
         annotators.resolve(s, pattern, label, reviewer)
-    flash("success", f"{pattern}: resolved as {LABEL_NAMES[label]}")
+    flash("success", md(f"{pattern}: resolved as {LABEL_NAMES[label]}"))
 
 
 def add_account() -> None:

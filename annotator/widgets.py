@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import pandas as pd
@@ -11,6 +12,13 @@ import streamlit as st
 from recall.db import QueueItem
 
 INDENT = "\u2003"
+_AUTOLINK = re.compile(r"(?i)\bwww\.")
+
+
+def md(text: str) -> str:
+    """Text for a Streamlit markdown element (title, message, radio option) shown as written: Streamlit's markdown
+    turns `www.host` into an external link, a host here is something to label, not to visit."""
+    return _AUTOLINK.sub(lambda m: m.group(0)[:-1] + "\\.", text)
 MARKS = {"code": "→ code", "non-code": "→ not code", "mixed": "→ mixed"}
 
 
@@ -63,6 +71,24 @@ def why_queued(item: QueueItem) -> None:
     cols[3].metric("Pages", d.get("pages", 0))
     with st.expander("Queue details"):
         st.json(d)
+
+
+def pages(n: int) -> str:
+    return f"{n:,} page" if n == 1 else f"{n:,} pages"
+
+
+def pattern_figures(seen: dict[str, Any]) -> None:
+    """A pattern's pages in a round: how many, how many recalled, and where their scores lie."""
+    if not seen["pages"]:
+        st.info("No page of the latest round matches this pattern.")
+        return
+    cols = st.columns(4)
+    cols[0].metric(f"Pages (round {seen['round']})", f"{seen['pages']:,}")
+    cols[1].metric("Recalled", f"{seen['fraction']:.0%}", help=f"{seen['recalled']:,} of {pages(seen['pages'])}")
+    cols[2].metric("Median score", f"{seen['score_p50']:.2f}")
+    cols[3].metric("Scores p10–p90", f"{seen['score_p10']:.2f}–{seen['score_p90']:.2f}")
+    if not seen["samples"]:
+        st.caption("None of these pages has extracted text to show.")
 
 
 def sample_card(sample: dict[str, Any]) -> None:

@@ -479,6 +479,38 @@ def item_view(settings: Settings, round_id: int, domain: str, *, samples: int = 
             "score_range": float(np.ptp([p["score_p50"] for p in out])) if out else 0.0}  # fmt: skip
 
 
+def pattern_view(settings: Settings, pattern: str, *, round_id: int | None = None, samples: int = 5) -> dict[str, Any]:
+    """A labelled pattern as the Review page shows it: its pages in a round (default: the latest with a page
+    index), their figures, and samples spread over the score range."""
+    from recall import proposals as prop
+    from recall.db import session
+    from recall.storage import Store
+
+    pat = parse(pattern)
+    with session(settings.db_url) as db:
+        if round_id is None or db.get(Round, round_id) is None:
+            latest = db.exec(select(Round).where(col(Round.status) == "done").order_by(col(Round.number).desc()))
+            rnd = latest.first()
+            round_id = rnd.id if rnd is not None else None
+        if round_id is None or pat.host is None:
+            return {"pattern": pat.text, "round": None, "pages": 0, "samples": []}
+        number = round_number(db, round_id)
+        locations = prop.round_locations(db, round_id)
+    table = prop.domain_pages(Store(settings.data_dir), number, locations, {pat.host})
+    rows = [r for r in table.to_pylist() if pat.matches(r["url"])]
+    if not rows:
+        return {"pattern": pat.text, "round": number, "pages": 0, "samples": []}
+    scores = np.array([r["score"] for r in rows], dtype=np.float64)
+    p10, p50, p90 = (round(float(x), 4) for x in np.quantile(scores, [0.1, 0.5, 0.9]))
+    recalled = sum(bool(r["kept"]) for r in rows)
+    picked = prop.spread_samples(rows, samples, 300)
+    texts = {r["url"]: r.get("text") or "" for r in rows}
+    return {"pattern": pat.text, "round": number, "pages": len(rows), "recalled": recalled,
+            "fraction": round(recalled / len(rows), 4), "score_p10": p10, "score_p50": p50, "score_p90": p90,
+            "samples": [{**x, "lines": snippet_lines(texts.get(x["url"]) or x["snippet"])}
+                        for x in picked]}  # fmt: skip
+
+
 def shown_record(view: dict[str, Any], pattern: str) -> dict[str, Any]:
     """What the annotator saw when deciding (kept with the label for audits)."""
     selected = next((p for p in view["proposals"] if p["pattern"] == pattern), None)

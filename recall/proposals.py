@@ -102,9 +102,12 @@ def domain_pages(store: Store, round_no: int, locations: list[str], domains: set
     return pa.concat_tables(tables, promote_options="default")
 
 
-def _samples(rows: list[dict[str, Any]], n: int, snippet: int) -> list[dict[str, Any]]:
-    """Evenly spread over the score range, so the annotator sees the best, the worst and the middle."""
-    ordered = sorted(rows, key=lambda r: (-r["score"], r["url"]))
+def spread_samples(rows: list[dict[str, Any]], n: int, snippet: int) -> list[dict[str, Any]]:
+    """Evenly spread over the score range, so the annotator sees the best, the worst and the middle. Pages without
+    text (nothing extracted: an empty sample says nothing) are left out."""
+    ordered = sorted((r for r in rows if (r.get("text") or "").strip()), key=lambda r: (-r["score"], r["url"]))
+    if not ordered:
+        return []
     picks = sorted({int(round(i)) for i in np.linspace(0, len(ordered) - 1, min(n, len(ordered)))})
     return [
         {"url": r["url"], "title": r.get("title") or "", "score": round(float(r["score"]), 4),
@@ -188,7 +191,8 @@ def propose(
         out.append(Proposal(
             pattern=pattern, depth=depth[pattern], pages=len(members), recalled=recalled,
             fraction=round(recalled / len(members), 4), score_p10=round(p10, 4), score_p50=round(p50, 4),
-            score_p90=round(p90, 4), samples=_samples(members, samples, snippet), urls=[m["url"] for m in members],
+            score_p90=round(p90, 4), samples=spread_samples(members, samples, snippet),
+            urls=[m["url"] for m in members],
         ))  # fmt: skip
     out.sort(key=lambda p: (p.depth, -p.pages, p.pattern))
     return out[:max_patterns]

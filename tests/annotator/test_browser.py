@@ -200,3 +200,36 @@ def test_undo_after_going_back_and_a_reason_per_decision(world: World, server: s
         rows = db.exec(select(Label).where(Label.annotator == "alice", Label.source != labels.UNDO)).all()
     assert [(r.pattern, r.label, r.reason) for r in rows] == [
         (GIT_DOCS, "code", "tutorial"), (f"{GIT_DOCS}git-", "non-code", ""), (f"{GIT_DOCS}technical/", "mixed", "")]
+
+
+def test_review_shows_the_case_in_focus_with_its_pages_and_keys(world: World, server: str) -> None:
+    """Issue 12.15: the disputed pattern's figures and sample pages are shown, and 1/2/3 act on the case in focus
+    (J/K move it), not only on the first card."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with session(world.db_url) as db:
+        labels.import_labels(db, [{"pattern": GIT_DOCS, "label": "code", "annotator": "alice"},
+                                  {"pattern": GIT_DOCS, "label": "mixed", "annotator": "bob"},
+                                  {"pattern": f"{NEWS}/news/", "label": "non-code", "annotator": "alice"},
+                                  {"pattern": f"{NEWS}/news/", "label": "mixed", "annotator": "bob"}])  # fmt: skip
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        _log_in(page, server, "rita")
+        expect(page.get_by_role("heading", name=KERNEL, exact=True)).to_be_visible(timeout=20_000)
+        page.get_by_role("link", name="Review").click()
+        expect(page.get_by_text(f"Case 1 of 2: {GIT_DOCS}")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text("Pages (round 1)")).to_be_visible()
+        expect(page.get_by_text("git for-each-repo --config=<config> [--] <arguments>")).to_be_visible()  # a sample
+        page.get_by_text(f"Case 1 of 2: {GIT_DOCS}").click()  # focus out of any input
+        _press(page, "J")
+        expect(page.get_by_text(f"Case 2 of 2: {NEWS}/news/")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text("South Korean president").first).to_be_visible()
+        _press(page, "2")
+        expect(page.get_by_text(f"{NEWS}/news/: resolved as not code")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text(f"Case 1 of 1: {GIT_DOCS}")).to_be_visible(timeout=10_000)
+        _no_exception(page)
+        browser.close()
+    with session(world.db_url) as db:
+        agreed, conflicts = labels.resolved(db)
+    assert agreed[f"{NEWS}/news/"] == "non-code" and set(conflicts) == {GIT_DOCS}

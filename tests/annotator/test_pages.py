@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
+from annotator.widgets import md
 from recall import annotators, labels, queue
 from recall.db import Label, QueueItem, Round, WarcTask, session, utcnow
 from recall.pipeline import index_path
@@ -121,7 +122,8 @@ def test_review_page_resolves_and_shows_gold(world: World) -> None:
     with pytest.raises(ValueError, match="Known pages"):  # an annotator has no Review page
         app("alice").switch_page("app_pages/review.py")
     at = app("rita").switch_page("app_pages/review.py").run()
-    assert f"{POSTGRES}/" in [m.value.strip("*") for m in at.markdown]
+    assert [h.value for h in at.subheader] == [f"Case 1 of 1: {md(POSTGRES)}/"]
+    assert at.metric[0].label == "Pages (round 1)" and at.metric[0].value == "125"
     click(at, "Resolve: not code")
     with session(world.db_url) as db:
         assert labels.resolved(db)[0][f"{POSTGRES}/"] == "non-code"
