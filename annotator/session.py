@@ -109,6 +109,16 @@ def _view(db_url: str, data_dir: str, round_id: int, domain: str) -> dict[str, A
     return annotators.item_view(Settings(database_url=db_url, data_dir=data_dir), round_id, domain)
 
 
+@st.cache_data(ttl=900, max_entries=64, show_spinner="Loading the pattern's pages...")
+def _pattern_view(db_url: str, data_dir: str, pattern: str, round_id: int | None) -> dict[str, Any]:
+    return annotators.pattern_view(Settings(database_url=db_url, data_dir=data_dir), pattern, round_id=round_id)
+
+
+def pattern_view(pattern: str, round_id: int | None) -> dict[str, Any]:
+    s = settings()
+    return _pattern_view(s.db_url, s.data_dir, pattern, round_id)
+
+
 def view(item: QueueItem) -> dict[str, Any]:
     s = settings()
     return _view(s.db_url, s.data_dir, item.round_id, item.domain)
@@ -125,6 +135,11 @@ def prepare_next(user: Annotator, item: QueueItem) -> None:
 def decisions(user: Annotator, item: QueueItem) -> dict[str, str]:
     with db() as s:
         return annotators.decisions(s, user.name, item.id or 0)
+
+
+def earlier(item: QueueItem) -> dict[str, Any]:
+    with db() as s:
+        return annotators.earlier(s, item)
 
 
 def keep_alive(name: str, item_id: int, *, idle_seconds: float) -> bool:

@@ -56,6 +56,7 @@ class RoundCreate(Strict):
     threshold: float | None = Field(None, gt=0, lt=1, description="Keep pages scoring at least this")
     top_k: int | None = Field(None, ge=1, le=10**12, description="Keep the K best pages instead of a threshold")
     model: ModelParams | None = None
+    labels_needed: int = Field(1, ge=1, le=10, description="Annotators per queued domain (2: double annotation)")
 
     @field_validator("crawl_id")
     @classmethod
@@ -233,6 +234,39 @@ class QueuePublic(BaseModel):
     count: int = Field(description="Pending items")
     by_status: dict[str, int]
     by_kind: dict[str, int]
+
+
+class QueueRoundUpdate(Strict):
+    labels_needed: int = Field(ge=1, le=10, description="Annotators per queued domain of the round (2: double)")
+
+
+class QueueRoundPublic(BaseModel):
+    round: int
+    labels_needed: int
+    items: int = Field(description="Queue items of the round now needing `labels_needed` annotators")
+    reopened: int = Field(description="Finished items that went back to the queue for more annotators")
+    finished: int = Field(description="Waiting items that already had enough annotators")
+
+
+class GoldCreate(Strict):
+    round: int = Field(ge=1, le=INT32)
+    domain: str = Field(min_length=1, max_length=253)
+    answers: dict[PatternText, Literal["code", "non-code", "mixed"]] = Field(min_length=1, max_length=1000)
+    priority: float = 0.0
+
+
+class GoldPublic(BaseModel):
+    id: int
+    round: int
+    domain: str
+    answers: dict[str, str]
+    labeled_by: list[str]
+
+
+class GoldsPublic(BaseModel):
+    data: list[GoldPublic]
+    count: int
+    accuracy: list[dict[str, Any]] = Field(description="Per annotator: gold patterns answered, right, accuracy")
 
 
 class LabelPublic(BaseModel):

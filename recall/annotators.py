@@ -65,6 +65,30 @@ def accounts(db: Session) -> list[Annotator]:
     return list(db.exec(select(Annotator).order_by(col(Annotator.name))))
 
 
+def set_active(db: Session, name: str, active: bool) -> Annotator:
+    """Disable (or enable again) an account: a disabled one cannot log in and its open session ends; its labels
+    stay. ValueError for an unknown name."""
+    account = get_account(db, name)
+    if account is None:
+        raise ValueError(f"no annotator {name!r}")
+    account.active = active
+    db.add(account)
+    db.commit()
+    return account
+
+
+def remove_account(db: Session, name: str) -> None:
+    """Delete an account (its labels stay in the history under its name; its claim goes back to the queue)."""
+    account = get_account(db, name)
+    if account is None:
+        raise ValueError(f"no annotator {name!r}")
+    held = held_item(db, name)
+    if held is not None:
+        queue.release(db, held.id or 0, name)
+    db.delete(account)
+    db.commit()
+
+
 def verify(db: Session, name: str, password: str) -> Annotator | None:
     """The active account if the password matches (an unknown name costs the same bcrypt check)."""
     account = db.exec(select(Annotator).where(Annotator.name == name.strip())).first()
@@ -229,6 +253,36 @@ def undo_last(db: Session, annotator: str, *, lease_seconds: int = LEASE_SECONDS
     return last
 
 
+def earlier(db: Session, item: QueueItem) -> dict[str, Any]:
+    """What was decided on this domain before this round (earlier rounds, imported labels): every standing label,
+    the reviewers' resolutions, and the decisions that stand agreed (pre-filled on the Label page).
+
+    Labels of this round are left out (a second annotator decides blind, or agreement means nothing), and so is
+    everything for a gold item (its check would be answered for the annotator)."""
+    if item.kind == "gold":
+        return {"labels": [], "agreed": {}, "conflicts": []}
+    host, numbers = item.domain.lower(), _round_numbers(db)
+    rows: list[dict[str, Any]] = []
+    for (pattern, annotator), label in sorted(current(db).items(), key=lambda kv: kv[1].id or 0):
+        if label.round_id == item.round_id or parse(pattern).host != host:
+            continue
+        rows.append({"pattern": pattern, "label": label.label, "annotator": annotator, "reason": label.reason,
+                     "round": numbers.get(label.round_id or 0), "reviewed": label.source == REVIEW,
+                     "created_at": label.created_at})  # fmt: skip
+    votes: dict[str, set[str]] = defaultdict(set)
+    review: dict[str, str] = {}
+    for r in rows:  # oldest first: the latest review wins, as in labels.resolved
+        votes[r["pattern"]].add(r["label"])
+        if r["reviewed"]:
+            review[r["pattern"]] = r["label"]
+    agreed = {p: review.get(p, next(iter(v))) for p, v in votes.items() if p in review or len(v) == 1}
+    return {"labels": rows, "agreed": agreed, "conflicts": sorted(p for p in votes if p not in agreed)}
+
+
+def _round_numbers(db: Session) -> dict[int, int]:
+    return {r.id or 0: r.number for r in db.exec(select(Round))}
+
+
 # review: disagreements and the gold set
 
 
@@ -255,11 +309,35 @@ def resolve(db: Session, pattern: str, label: str, reviewer: str, *, reason: str
 
 def add_gold(db: Session, round_id: int, domain: str, answers: dict[str, str], *, priority: float = 0.0,
              labels_needed: int = 1000) -> int:  # fmt: skip
-    """Mix an item with known answers (pattern -> label) into the queue; every annotator gets to label it."""
+    """Mix an item with known answers (pattern -> label) into the queue; every annotator gets to label it.
+    Returns how many items were added (0 if the domain is already queued in that round)."""
+    if not answers:
+        raise ValueError("a gold item needs at least one answer (pattern -> label)")
     gold = {parse(p).text: normalize_label(v) for p, v in answers.items()}
-    item = QueueItem(round_id=round_id, domain=domain, priority=priority, kind="gold", reason="gold",
+    host = domain.strip().lower()
+    if any(parse(p).host != host for p in gold):
+        raise ValueError(f"every gold answer must be a pattern on {host}")
+    item = QueueItem(round_id=round_id, domain=host, priority=priority, kind="gold", reason="gold",
                      details={"gold": gold}, labels_needed=labels_needed)  # fmt: skip
     return queue.enqueue(db, [item])
+
+
+def gold_items(db: Session) -> list[QueueItem]:
+    """The gold items still in use (retired ones are left out)."""
+    rows = db.exec(select(QueueItem).where(QueueItem.kind == "gold").order_by(col(QueueItem.id)))
+    return [i for i in rows if not i.details.get("retired")]
+
+
+def remove_gold(db: Session, item_id: int) -> QueueItem:
+    """Take a gold item out of the queue. Its answers stay, so the accuracy already measured on it stands."""
+    item = db.get(QueueItem, item_id)
+    if item is None or item.kind != "gold":
+        raise ValueError(f"queue item {item_id} is not a gold item")
+    item.status, item.claimed_by, item.lease_until = "done", "", None
+    item.details = {**item.details, "retired": True, "retired_at": utcnow().isoformat()}
+    db.add(item)
+    db.commit()
+    return item
 
 
 def gold_accuracy(db: Session) -> list[dict[str, Any]]:
@@ -290,10 +368,13 @@ def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
 
 
 def agreement(db: Session, *, round_id: int | None = None) -> dict[str, Any]:
-    """Kappa over every pair of annotators who labeled the same pattern (pooled, and per annotator)."""
+    """Kappa over every pair of annotators who labeled the same pattern (pooled, and per annotator).
+
+    Every label source counts (the Label page, the API's and the CLI's imports): a vote is a named annotator's
+    standing label. A reviewer's resolution is not a vote, and neither is an unnamed import."""
     by_pattern: dict[str, dict[str, str]] = defaultdict(dict)
     for (pattern, annotator), label in current(db).items():
-        if label.queue_item_id is not None and (round_id is None or label.round_id == round_id):
+        if annotator and label.source != REVIEW and (round_id is None or label.round_id == round_id):
             by_pattern[pattern][annotator] = label.label
     pooled: list[tuple[str, str]] = []
     mine: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -397,6 +478,38 @@ def item_view(settings: Settings, round_id: int, domain: str, *, samples: int = 
                 "score_p10": 0.0, "score_p50": 0.0, "score_p90": 0.0, "samples": []}]  # fmt: skip
     return {"round": number, "domain": domain, "proposals": out,
             "score_range": float(np.ptp([p["score_p50"] for p in out])) if out else 0.0}  # fmt: skip
+
+
+def pattern_view(settings: Settings, pattern: str, *, round_id: int | None = None, samples: int = 5) -> dict[str, Any]:
+    """A labelled pattern as the Review page shows it: its pages in a round (default: the latest with a page
+    index), their figures, and samples spread over the score range."""
+    from recall import proposals as prop
+    from recall.db import session
+    from recall.storage import Store
+
+    pat = parse(pattern)
+    with session(settings.db_url) as db:
+        if round_id is None or db.get(Round, round_id) is None:
+            latest = db.exec(select(Round).where(col(Round.status) == "done").order_by(col(Round.number).desc()))
+            rnd = latest.first()
+            round_id = rnd.id if rnd is not None else None
+        if round_id is None or pat.host is None:
+            return {"pattern": pat.text, "round": None, "pages": 0, "samples": []}
+        number = round_number(db, round_id)
+        locations = prop.round_locations(db, round_id)
+    table = prop.domain_pages(Store(settings.data_dir), number, locations, {pat.host})
+    rows = [r for r in table.to_pylist() if pat.matches(r["url"])]
+    if not rows:
+        return {"pattern": pat.text, "round": number, "pages": 0, "samples": []}
+    scores = np.array([r["score"] for r in rows], dtype=np.float64)
+    p10, p50, p90 = (round(float(x), 4) for x in np.quantile(scores, [0.1, 0.5, 0.9]))
+    recalled = sum(bool(r["kept"]) for r in rows)
+    picked = prop.spread_samples(rows, samples, 300)
+    texts = {r["url"]: r.get("text") or "" for r in rows}
+    return {"pattern": pat.text, "round": number, "pages": len(rows), "recalled": recalled,
+            "fraction": round(recalled / len(rows), 4), "score_p10": p10, "score_p50": p50, "score_p90": p90,
+            "samples": [{**x, "lines": snippet_lines(texts.get(x["url"]) or x["snippet"])}
+                        for x in picked]}  # fmt: skip
 
 
 def shown_record(view: dict[str, Any], pattern: str) -> dict[str, Any]:

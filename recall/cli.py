@@ -179,6 +179,7 @@ def round_start(
     threshold: Annotated[float | None, typer.Option(help="Keep pages scoring at least this")] = None,
     top_k: Annotated[int | None, typer.Option(help="Keep the K best pages instead of a threshold")] = None,
     eval_labels: Annotated[Path | None, typer.Option(help="url-level labels JSONL to measure the round")] = None,
+    labels_needed: Annotated[int, typer.Option(min=1, max=10, help="Annotators per queued domain (2: double)")] = 1,
     processes: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core)")] = None,
     distributed: Annotated[bool, typer.Option(help="Enqueue on the Celery workers instead of running here")] = False,
     wait: Annotated[bool, typer.Option(help="With --distributed: wait until the round ends")] = False,
@@ -192,6 +193,7 @@ def round_start(
         crawl_id=crawl, base_url=base_url, warcs=list(warc or []), limit=limit, sample=sample, sample_seed=seed,
         seed_patterns=list(seed_pattern or []), seed_file=str(seed_file) if seed_file else None,
         threshold=threshold, top_k=top_k, eval_labels=str(eval_labels) if eval_labels else None,
+        labels_needed=labels_needed,
     )  # fmt: skip
     with _reasons():
         rnd = create_round(settings, spec)
@@ -754,6 +756,8 @@ def demo(
             Console().print(table)
         console.print(f"summary written to {output / 'summary.json'}")
 
+
+from recall import cli_queue  # noqa: E402,F401 - registers the annotation commands on the groups above
 
 if __name__ == "__main__":
     app()

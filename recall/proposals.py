@@ -1,8 +1,11 @@
 """URL-pattern proposals for a queued domain: what an annotator labels instead of single pages.
 
-A domain's URLs are grouped by host and directory prefix (depth 1-3). Segments that are ids, hashes or dates
-are masked to `*` and end the prefix, so `/questions/123/slug` proposes `host/questions/*`: the item ids of a
-forum say nothing about its kind, the path in front of them does.
+A domain's URLs are grouped by host and directory prefix. Segments that are ids, hashes or dates are masked to
+`*` and end the prefix, so `/questions/123/slug` proposes `host/questions/*`: the item ids of a forum say nothing
+about its kind, the path in front of them does. Only prefixes that split the pages are proposed: a run of
+directories holding the same pages (every page under `/pub/software/scm/git/docs/`) collapses to its deepest
+directory, and inside a directory, file names sharing a first word (`sql-insert.html`, `sql-select.html`) propose
+that word as a prefix (`host/docs/15/sql-`), so a flat documentation tree still splits into its sections.
 """
 
 from __future__ import annotations
@@ -100,18 +103,19 @@ def domain_pages(store: Store, round_no: int, locations: list[str], domains: set
     return pa.concat_tables(tables, promote_options="default")
 
 
-def _samples(rows: list[dict[str, Any]], n: int, snippet: int) -> list[dict[str, Any]]:
-    """Evenly spread over the score range, so the annotator sees the best, the worst and the middle; one copy of a
-    page only (the same canonical URL or the same normalised text is shown once, see recall/dedup.py)."""
-    ordered = sorted(rows, key=lambda r: (-r["score"], r["url"]))
+def spread_samples(rows: list[dict[str, Any]], n: int, snippet: int) -> list[dict[str, Any]]:
+    """Evenly spread over the score range, so the annotator sees the best, the worst and the middle. Pages without
+    text (nothing extracted: an empty sample says nothing) are left out, and a page is shown once (the same
+    canonical URL or the same normalised text, see recall/dedup.py)."""
     seen: set[str] = set()
-    unique = []
-    for r in ordered:
+    ordered = []
+    for r in sorted((r for r in rows if (r.get("text") or "").strip()), key=lambda r: (-r["score"], r["url"])):
         keys = {canonical_url(r["url"]), normalize_text((r.get("text") or "")[:8192]) or r["url"]}
         if not keys & seen:
-            unique.append(r)
+            ordered.append(r)
         seen |= keys
-    ordered = unique
+    if not ordered:
+        return []
     picks = sorted({int(round(i)) for i in np.linspace(0, len(ordered) - 1, min(n, len(ordered)))})
     return [
         {"url": r["url"], "title": r.get("title") or "", "score": round(float(r["score"]), 4),
@@ -120,32 +124,83 @@ def _samples(rows: list[dict[str, Any]], n: int, snippet: int) -> list[dict[str,
     ]  # fmt: skip
 
 
-def propose(
-    pages: pa.Table, domain: str, *, max_depth: int = 3, max_patterns: int = 25, samples: int = 5,
-    snippet: int = 300,
-) -> list[Proposal]:  # fmt: skip
-    """Proposals of one domain: the domain itself, then prefixes by depth and page mass."""
-    rows = pages.filter(pc.equal(pages["domain"], domain)).to_pylist() if pages.num_rows else []
+_STEM = re.compile(r"^([A-Za-z][A-Za-z0-9]+[-_])[^/]+$")
+MAX_PATH_DEPTH = 10
+"""Directories followed below the host (the proposal tree's depth is counted in proposed levels, see propose)."""
+
+
+def stem_prefix(url: str) -> str | None:
+    """`host/dir/sql-` for `host/dir/sql-insert.html`: the file name's first word, when it has one."""
+    key = url_key(url).split("?", 1)[0].split("#", 1)[0]
+    directory, _, name = key.rpartition("/")
+    found = _STEM.match(name)
+    if not directory or found is None or mask(found.group(1)[:-1]) or "*" in directory:
+        return None
+    return f"{directory}/{found.group(1)}"
+
+
+def _groups(rows: list[dict[str, Any]]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+    """Pages under every directory prefix and file-name stem, and each prefix's parent."""
     groups: dict[str, list[dict[str, Any]]] = {}
     parent: dict[str, str] = {}
     for r in rows:
-        chain = prefixes(r["url"], max_depth)
+        chain = prefixes(r["url"], MAX_PATH_DEPTH)
+        stem = stem_prefix(r["url"])
+        if stem is not None and stem.startswith(chain[-1]) and stem.count("/") == chain[-1].count("/"):
+            chain = [*chain, stem]  # only in the page's own (unmasked) directory
         for i, p in enumerate(chain):
             groups.setdefault(p, []).append(r)
             if i:
                 parent[p] = chain[i - 1]
+    return groups, parent
+
+
+def propose(
+    pages: pa.Table, domain: str, *, max_depth: int = 3, max_patterns: int = 25, samples: int = 5,
+    snippet: int = 300, min_pages: int = 2,
+) -> list[Proposal]:  # fmt: skip
+    """Proposals of one domain: the domain itself, then the prefixes that split its pages, by depth and mass.
+
+    A prefix holding the same pages as its parent is dropped, except the deepest literal one of such a run (the
+    most specific pattern for those pages); a sub-prefix needs `min_pages` pages. Depth is the number of
+    proposed ancestors, at most `max_depth`.
+    """
+    rows = pages.filter(pc.equal(pages["domain"], domain)).to_pylist() if pages.num_rows else []
+    groups, parent = _groups(rows)
+    children: dict[str, list[str]] = {}
+    for child, up in parent.items():
+        children.setdefault(up, []).append(child)
+
+    def same_as_parent(p: str) -> bool:
+        return p in parent and len(groups[parent[p]]) == len(groups[p])
+
+    def kept(p: str) -> bool:
+        if p not in parent:
+            return True  # the host
+        if len(groups[p]) < (min_pages if p.endswith(("/", "*")) else max(min_pages, 3)):
+            return False  # a file-name stem needs three pages to be a section
+        if not same_as_parent(p):
+            return True
+        # a run of prefixes with the same pages: keep its deepest literal one
+        deeper = [c for c in children.get(p, []) if len(groups[c]) == len(groups[p]) and not c.endswith("*")]
+        return not deeper and not p.endswith("*")
+
+    depth: dict[str, int] = {}
+    for p in sorted(groups, key=lambda x: x.count("/") + (x in parent and not x.endswith("/"))):
+        above = parent.get(p)
+        depth[p] = 0 if above is None else depth[above] + kept(above)  # parents are placed before their children
     out = []
     for pattern, members in groups.items():
-        if pattern in parent and len(groups[parent[pattern]]) == len(members):
-            continue  # the same pages as its parent (e.g. `host/en/` on an English-only site): nothing to choose
+        if not kept(pattern) or depth[pattern] > max_depth:
+            continue
         scores = np.array([m["score"] for m in members], dtype=np.float64)
         p10, p50, p90 = (float(x) for x in np.quantile(scores, [0.1, 0.5, 0.9]))
         recalled = sum(bool(m["kept"]) for m in members)
-        depth = pattern.count("/") - (0 if pattern.endswith("*") else 1)
         out.append(Proposal(
-            pattern=pattern, depth=depth, pages=len(members), recalled=recalled,
+            pattern=pattern, depth=depth[pattern], pages=len(members), recalled=recalled,
             fraction=round(recalled / len(members), 4), score_p10=round(p10, 4), score_p50=round(p50, 4),
-            score_p90=round(p90, 4), samples=_samples(members, samples, snippet), urls=[m["url"] for m in members],
+            score_p90=round(p90, 4), samples=spread_samples(members, samples, snippet),
+            urls=[m["url"] for m in members],
         ))  # fmt: skip
     out.sort(key=lambda p: (p.depth, -p.pages, p.pattern))
     return out[:max_patterns]

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
-from recall.db import Label, QueueItem, utcnow
+from recall.db import Label, QueueItem, Round, utcnow
 from recall.errors import WebrecallError
 from recall.labels import parse_rows
 
@@ -38,10 +38,21 @@ def _begin_write(db: Session) -> None:
         db.connection().exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def round_labels_needed(db: Session, round_id: int) -> int:
+    """How many annotators label each item of a round: its `labels_needed` parameter (1 unless switched on)."""
+    rnd = db.get(Round, round_id)
+    return int((rnd.params if rnd is not None else {}).get("labels_needed", 1))
+
+
 def enqueue(db: Session, items: Iterable[QueueItem]) -> int:
-    """Add items, skipping domains already queued in the same round (a rerun of discovery adds nothing)."""
+    """Add items, skipping domains already queued in the same round (a rerun of discovery adds nothing).
+    An item left at the default of one label gets its round's `labels_needed` (gold items keep theirs)."""
     items = list(items)
     rounds = {i.round_id for i in items}
+    needed = {r: round_labels_needed(db, r) for r in rounds}
+    for i in items:
+        if i.kind != "gold" and i.labels_needed == 1:
+            i.labels_needed = needed[i.round_id]
     existing = {(q.round_id, q.domain) for q in db.exec(select(QueueItem).where(col(QueueItem.round_id).in_(rounds)))}
     new = [i for i in items if (i.round_id, i.domain) not in existing]
     db.add_all(new)
@@ -191,6 +202,34 @@ def expire(db: Session, *, now: datetime | None = None) -> int:
         db.add(item)
     db.commit()
     return len(stale)
+
+
+def set_labels_needed(db: Session, round_id: int, labels_needed: int) -> dict[str, int]:
+    """Switch double (or n-fold) annotation for a round: its parameter, for items discovery adds later, and every
+    item of the round (gold items excepted). A finished item that now needs more labels goes back to the queue;
+    a waiting one that has enough is done."""
+    if not 1 <= labels_needed <= 10:
+        raise ValueError("labels_needed must be between 1 and 10")
+    rnd = db.get(Round, round_id)
+    if rnd is None:
+        raise ValueError(f"round id {round_id} does not exist")
+    _begin_write(db)
+    rnd.params = {**rnd.params, "labels_needed": labels_needed}
+    db.add(rnd)
+    out = {"items": 0, "reopened": 0, "finished": 0}
+    query = select(QueueItem).where(QueueItem.round_id == round_id, QueueItem.kind != "gold")
+    for item in db.exec(query.with_for_update()):
+        out["items"] += 1
+        item.labels_needed = labels_needed
+        if item.status == "done" and len(item.labeled_by) < labels_needed:
+            _free(item)
+            out["reopened"] += 1
+        elif item.status == "pending" and item.labeled_by and len(item.labeled_by) >= labels_needed:
+            _free(item, "done")
+            out["finished"] += 1
+        db.add(item)
+    db.commit()
+    return out
 
 
 def lease_left(item: QueueItem, now: datetime | None = None) -> float:

@@ -52,6 +52,8 @@ class RoundSpec:
     top_k: int | None = None
     eval_labels: str | None = None
     """A url-level labels JSONL used only to measure the round (never to train)."""
+    labels_needed: int = 1
+    """Annotators per queued domain (2: double annotation, for agreement); `queue.set_labels_needed` switches it."""
 
 
 def create_round(settings: Settings, spec: RoundSpec) -> Round:
@@ -62,6 +64,8 @@ def create_round(settings: Settings, spec: RoundSpec) -> Round:
         raise ValueError("threshold must be between 0 and 1 (exclusive)")
     if spec.top_k is not None and spec.top_k < 1:
         raise ValueError("top-K must be a positive number of pages")
+    if not 1 <= spec.labels_needed <= 10:
+        raise ValueError("labels_needed must be between 1 and 10")
     for pattern in spec.seed_patterns:
         parse(pattern)
     seed_texts = read_seed_file(spec.seed_file) if spec.seed_file else []
@@ -94,7 +98,7 @@ def create_round(settings: Settings, spec: RoundSpec) -> Round:
                 "eval_labels": spec.eval_labels, "limit": spec.limit, "sample": spec.sample,
                 "ft": settings.ft.model_dump(), "score_extractor": settings.score_extractor,
                 "text_extractor": settings.text_extractor, "cascade_margin": settings.cascade_margin,
-                "dedup": dedup_stage.params(settings),
+                "dedup": dedup_stage.params(settings), "labels_needed": spec.labels_needed,
             },
         )  # fmt: skip
         db.add(rnd)

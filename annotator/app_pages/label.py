@@ -28,21 +28,28 @@ def heartbeat(name: str, item_id: int) -> None:
 heartbeat(user.name, item.id or 0)
 view = session.view(item)
 decided = session.decisions(user, item)
-if actions.pattern_key(item) not in st.session_state:
-    actions.select_pattern(item, view, 0)
-selected = view["proposals"][st.session_state[actions.pattern_key(item)]]
+before = session.earlier(item)
+agreed = {p: v for p, v in before["agreed"].items() if p not in decided}
+if actions.selection_key(item) not in st.session_state:  # start at the first pattern nobody has decided yet
+    patterns = [p["pattern"] for p in view["proposals"]]
+    actions.select_pattern(item, view, next((i for i, p in enumerate(patterns) if p not in agreed), 0))
+index = min(actions.selected(item), len(view["proposals"]) - 1)
+selected = view["proposals"][index]
 
 st.title(item.domain)
 st.caption(f"Round {view['round']} · {item.kind} item · queued for **{item.reason}** · "
            f"claimed by you for {session.lease_left(item)} s more (renewed while this page is open, up to "
            f"{MAX_IDLE_SECONDS // 60} min after your last action)")  # fmt: skip
 widgets.why_queued(item)
+widgets.earlier_labels(before)
 
 tree, detail = st.columns([2, 3], gap="large")
 with tree:
     st.subheader("Proposed patterns")
-    st.radio("Pattern", range(len(view["proposals"])), key=actions.pattern_key(item), label_visibility="collapsed",
-             format_func=widgets.tree_label(view, decided), on_change=actions.follow_selection, args=(item, view))
+    radio_key = actions.pattern_key(item, {**agreed, **decided})
+    st.radio("Pattern", range(len(view["proposals"])), index=index, key=radio_key, label_visibility="collapsed",
+             format_func=widgets.tree_label(view, decided, agreed), on_change=actions.follow_selection,
+             args=(item, view, radio_key))  # fmt: skip
     nav = st.container(horizontal=True)
     nav.button("Previous", shortcut="K", on_click=actions.step, args=(item, view, -1), icon=":material/arrow_upward:")
     nav.button("Next", shortcut="J", on_click=actions.step, args=(item, view, 1), icon=":material/arrow_downward:")

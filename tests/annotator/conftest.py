@@ -1,46 +1,49 @@
-"""A small labeled world for the annotator: one finished round over one (synthetic) WARC, its page index and
-page cache, four queued domains (one for double labeling, one gold item) and four accounts.
+"""A small labelled world for the annotator, built from real CC-MAIN-DEV pages: one finished round over two DEV
+WARC files (their page cache extracted by the pipeline's own `index_warc`, scored by a fastText model trained on a
+third DEV file's labelled pages), four queued domains (one for double labelling, one gold item) and four accounts.
 
-Built once per session (bcrypt is slow on purpose) and copied for every test.
+Built once per session (bcrypt is slow on purpose; the trained model is cached under /tmp) and copied per test.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
+import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
-from sqlmodel import select
 
 from recall import annotators, queue
+from recall.classifier import Classifier
 from recall.db import DomainStat, QueueItem, Round, WarcTask, migrate, session
-from recall.pipeline import cache_path, index_path
-from recall.settings import Settings
+from recall.pipeline import INDEX_SCHEMA, index_path, index_warc
+from recall.records import Stats
+from recall.settings import FastTextParams, Settings
 from recall.storage import Store
+from tests.conftest import CORPUS
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "annotator" / "streamlit_app.py")
-WARC = "crawl-data/CC-MAIN-TEST/segments/0/warc/test-00000.warc.gz"
+DEV = CORPUS / "crawl-data" / "CC-MAIN-DEV" / "segments" / "1716000000000.0" / "warc"
+ROUND_WARCS = [str(DEV / "CC-MAIN-DEV-00000.warc.gz"), str(DEV / "CC-MAIN-DEV-00001.warc.gz")]
+TRAIN_WARC = str(DEV / "CC-MAIN-DEV-00002.warc.gz")
+LABELS = CORPUS / "labels" / "CC-MAIN-DEV.jsonl"
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "rita": "rita-password", "ada": "ada-password"}
 ROLES = {"alice": "annotator", "bob": "annotator", "rita": "reviewer", "ada": "admin"}
-CODE_TEXT = "How to open a file\nUse the open() builtin:\nwith open(path) as f:\n    data = f.read()\nThat is all."
-PROSE_TEXT = "Our summer trip\nWe walked along the river and had lunch.\nThe weather was great all week."
-
-# (domain, path, score, text): docs.example.org is mostly code, blog.example.com mostly not
-PAGES = [
-    *[("docs.example.org", f"/guide/files/page{i}.html", 0.9 - i * 0.05, CODE_TEXT) for i in range(6)],
-    *[("docs.example.org", f"/news/2024-05/item{i}.html", 0.2 + i * 0.05, PROSE_TEXT) for i in range(4)],
-    *[("forum.example.net", f"/questions/{1000 + i}/how-to-{i}", 0.3 + i * 0.08, CODE_TEXT) for i in range(6)],
-    *[("blog.example.com", f"/posts/trip-{i}.html", 0.1 + i * 0.04, PROSE_TEXT) for i in range(5)],
-    *[("gold.example.io", f"/api/ref{i}.html", 0.95, CODE_TEXT) for i in range(3)],
-]
+KERNEL, POSTGRES, NEWS, GOLD = "mirrors.edge.kernel.org", "www.postgresql.org", "www.nbcnews.com", "docs.python.org"
+GIT_DOCS = f"{KERNEL}/pub/software/scm/git/docs/"
 QUEUE = [  # domain, priority, kind, labels_needed
-    ("docs.example.org", 3.0, "uncertain", 1),
-    ("forum.example.net", 2.0, "uncertain", 2),
-    ("blog.example.com", 1.0, "audit", 1),
+    (KERNEL, 3.0, "uncertain", 1),  # every page under /pub/software/scm/git/docs/
+    (POSTGRES, 2.0, "uncertain", 2),  # every page under /docs/15/, double labelled
+    (NEWS, 1.0, "audit", 1),  # three news articles
 ]
 
 
@@ -51,40 +54,70 @@ class World:
     data_dir: Path
 
 
+def _labels() -> dict[str, bool]:
+    rows = (json.loads(line) for line in LABELS.open(encoding="utf-8") if line.strip())
+    return {r["url"]: r["label"] == "code" for r in rows}
+
+
+def _model(store: Store) -> Classifier:
+    """A small round-1-like model trained on TRAIN_WARC's labelled pages (cached: training takes ~30 s)."""
+    key = hashlib.sha1(f"{LABELS.stat().st_mtime_ns}:{TRAIN_WARC}:v1".encode()).hexdigest()[:16]
+    cached = Path(tempfile.gettempdir()) / f"webrecall-annotator-model-{key}"
+    if (cached / "meta.json").exists():
+        return Classifier.load(cached)
+    labels = _labels()
+    rows = pq.read_table(store.path(index_warc(TRAIN_WARC, store=store, stats=Stats())), columns=["url", "text"])
+    pairs = [(r["text"], labels[r["url"]]) for r in rows.to_pylist() if r["url"] in labels]
+    model = Classifier.train([t for t, _ in pairs], [y for _, y in pairs], params=FastTextParams(threads=1),
+                             vocab_size=4000)  # fmt: skip
+    model.save(cached.with_suffix(".tmp"))
+    shutil.rmtree(cached, ignore_errors=True)
+    cached.with_suffix(".tmp").rename(cached)
+    return model
+
+
 def _build(root: Path) -> None:
     settings = Settings(data_dir=str(root / "data"), database_url=f"sqlite:///{root / 'webrecall.db'}")
     migrate(settings.db_url)
     store = Store(settings.data_dir)
-    urls = [f"https://{d}{p}" for d, p, _, _ in PAGES]
-    store.write_table(index_path(1, WARC), pa.table({
-        "url": urls, "domain": [d for d, *_ in PAGES], "score": pa.array([s for _, _, s, _ in PAGES], pa.float32()),
-        "kept": [s >= 0.5 for _, _, s, _ in PAGES]}))  # fmt: skip
-    store.write_table(cache_path(WARC), pa.table({
-        "url": urls, "domain": [d for d, *_ in PAGES], "title": [p.rsplit("/", 1)[-1] for _, p, _, _ in PAGES],
-        "text": [t for *_, t in PAGES]}))  # fmt: skip
+    model = _model(store)
+    labels = _labels()
+    pages: list[dict] = []
+    for loc in ROUND_WARCS:
+        cache = pq.read_table(store.path(index_warc(loc, store=store, stats=Stats())))
+        scores = model.score(cache["text"].to_pylist())
+        idx = cache.append_column("score", pa.array(scores, pa.float32())).append_column(
+            "kept", pc.greater_equal(pa.array(scores, pa.float32()), 0.5)
+        )
+        store.write_table(index_path(1, loc), idx.select(INDEX_SCHEMA.names).cast(INDEX_SCHEMA))
+        pages += idx.select(["url", "domain", "score", "kept"]).to_pylist()
+    known = [(p["kept"], labels[p["url"]]) for p in pages if p["url"] in labels]
+    tp = sum(k and y for k, y in known)
+    precision, recall = tp / max(sum(k for k, _ in known), 1), tp / max(sum(y for _, y in known), 1)
+    heldout = {"precision": round(precision, 4), "recall": round(recall, 4),
+               "f1": round(2 * precision * recall / (precision + recall), 4)}  # fmt: skip
+    by_domain = Counter(p["domain"] for p in pages)
+    kept = Counter(p["domain"] for p in pages if p["kept"])
     with session(settings.db_url) as db:
-        rnd = Round(number=1, status="done", crawl_id="CC-MAIN-TEST", totals={
-            "recalled": 14, "related_domains": 3, "growth": {"growth": 1.0},
-            "model": {"version": "r1", "seed_heldout": {"precision": 0.9, "recall": 0.8, "f1": 0.85, "roc_auc": 0.95}}})
+        rnd = Round(number=1, status="done", crawl_id="CC-MAIN-DEV", totals={
+            "recalled": sum(kept.values()), "related_domains": sum(kept[d] / n > 0.1 for d, n in by_domain.items()),
+            "model": {"version": "r1", "seed_heldout": heldout}})  # fmt: skip
         db.add(rnd)
-        db.add(Round(number=0, status="done", totals={"recalled": 5, "related_domains": 1, "model": {
-            "version": "r0", "seed_heldout": {"precision": 0.8, "recall": 0.5, "f1": 0.62, "roc_auc": 0.9}}}))
         db.commit()
-        db.add(WarcTask(round_id=rnd.id, phase="recall", warc_url=WARC, status="done"))
-        for domain in sorted({d for d, *_ in PAGES}):
-            rows = [s for d, _, s, _ in PAGES if d == domain]
-            kept = sum(s >= 0.5 for s in rows)
-            db.add(DomainStat(round_id=rnd.id, domain=domain, site=domain, pages=len(rows), recalled=kept,
-                              fraction=kept / len(rows)))  # fmt: skip
+        for loc in ROUND_WARCS:
+            db.add(WarcTask(round_id=rnd.id, phase="recall", warc_url=loc, status="done"))
+        for domain, n in sorted(by_domain.items()):
+            db.add(DomainStat(round_id=rnd.id, domain=domain, site=domain, pages=n, recalled=kept[domain],
+                              fraction=kept[domain] / n))  # fmt: skip
         db.commit()
         queue.enqueue(db, [QueueItem(round_id=rnd.id or 0, domain=d, priority=p, kind=k, labels_needed=n,
-                                     reason="near_threshold", details={"pages": 10, "recalled": 4,
-                                     "mid_scores": 0.4, "uncertainty": 0.5})
+                                     reason="near_threshold" if k == "uncertain" else "audit:none",
+                                     details={"pages": by_domain[d], "recalled": kept[d], "mid_scores": 0.4,
+                                              "uncertainty": 0.5})
                            for d, p, k, n in QUEUE])  # fmt: skip
-        annotators.add_gold(db, rnd.id or 0, "gold.example.io", {"gold.example.io/": "code"}, priority=0.5)
+        annotators.add_gold(db, rnd.id or 0, GOLD, {f"{GOLD}/": "code"}, priority=0.5)
         for name, password in PASSWORDS.items():
             annotators.create_account(db, name, password, ROLES[name])
-        db.exec(select(QueueItem)).all()
     session(settings.db_url).connection().exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 

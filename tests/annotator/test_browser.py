@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from recall import annotators, labels, queue
 from recall.db import Label, session
-from tests.annotator.conftest import APP, ROOT, World
+from tests.annotator.conftest import APP, GIT_DOCS, KERNEL, NEWS, POSTGRES, ROOT, World
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -66,7 +66,7 @@ def _press(page: Any, key: str) -> None:
 def _seed_review(world: World) -> None:
     """A disagreement and a labeled gold item, so the Review and Progress pages have something to show."""
     with session(world.db_url) as db:
-        posts = "blog.example.com/posts/"
+        posts = f"{NEWS}/news/"
         labels.import_labels(db, [{"pattern": posts, "label": "non-code", "annotator": "alice"},
                                   {"pattern": posts, "label": "mixed", "annotator": "bob"}])  # fmt: skip
         for name in ("alice", "bob"):
@@ -88,28 +88,28 @@ def test_login_and_label_with_the_keyboard(world: World, server: str, tmp_path: 
         page.get_by_role("textbox", name="Password").fill("rita-password")
         page.screenshot(path=str(shots / "login.png"))
         page.get_by_role("textbox", name="Password").press("Enter")
-        expect(page.get_by_role("heading", name="docs.example.org", exact=True)).to_be_visible(timeout=20_000)
+        expect(page.get_by_role("heading", name=KERNEL, exact=True)).to_be_visible(timeout=20_000)
 
-        page.get_by_role("heading", name="docs.example.org", exact=True).click()  # focus out of any input
+        page.get_by_role("heading", name=KERNEL, exact=True).click()  # focus out of any input
         _press(page, "J")  # next pattern: docs.example.org/guide/
         expect(page.get_by_label("Pattern to label (edit to narrow or widen it)")).to_have_value(
-            "docs.example.org/guide/", timeout=10_000)
+            GIT_DOCS, timeout=10_000)
         _press(page, "D")  # reason: docs
         expect(page.get_by_text("with open(path) as f:").first).to_be_visible(timeout=10_000)  # guide/ samples
         page.screenshot(path=str(shots / "label.png"), full_page=True)
         _press(page, "1")  # this pattern is code
         expect(page.get_by_text("docs.example.org/guide/: code")).to_be_visible(timeout=10_000)
         _press(page, "7")  # the whole domain is code, next domain
-        expect(page.get_by_role("heading", name="forum.example.net", exact=True)).to_be_visible(timeout=10_000)
+        expect(page.get_by_role("heading", name=POSTGRES, exact=True)).to_be_visible(timeout=10_000)
 
         with session(world.db_url) as db:
             rows = db.exec(select(Label).where(Label.annotator == "rita")).all()
         assert [(r.pattern, r.label, r.reason) for r in rows] == [
-            ("docs.example.org/guide/", "code", "docs"), ("docs.example.org/", "code", "docs")]
+            (GIT_DOCS, "code", "docs"), (f"{KERNEL}/", "code", "docs")]
         assert all(r.round_id is not None and r.queue_item_id == 1 and r.shown["samples"] for r in rows)
 
         page.get_by_role("link", name="Review").click()
-        expect(page.get_by_text("blog.example.com/posts/")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text(f"{NEWS}/news/")).to_be_visible(timeout=10_000)
         page.screenshot(path=str(shots / "review.png"), full_page=True)
         page.get_by_role("link", name="Progress").click()
         expect(page.get_by_role("heading", name="Round over round")).to_be_visible(timeout=10_000)
@@ -118,5 +118,118 @@ def test_login_and_label_with_the_keyboard(world: World, server: str, tmp_path: 
 
         page.reload()  # a refresh keeps the login (the URL's token) and the claimed item
         page.get_by_role("link", name="Label").click()
-        expect(page.get_by_role("heading", name="forum.example.net", exact=True)).to_be_visible(timeout=20_000)
+        expect(page.get_by_role("heading", name=POSTGRES, exact=True)).to_be_visible(timeout=20_000)
         browser.close()
+
+
+EDITOR = 'input[aria-label="Pattern to label (edit to narrow or widen it)"]'
+
+
+def _log_in(page: Any, server: str, name: str) -> None:
+    page.goto(server)
+    page.get_by_role("textbox", name="Name").fill(name)
+    page.get_by_role("textbox", name="Password").fill(f"{name}-password")
+    page.get_by_role("textbox", name="Password").press("Enter")
+
+
+def _settle(page: Any) -> None:
+    """Until the rerun has finished (while it runs, the previous run's widgets are still in the page, stale)."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=20_000)
+    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=20_000)
+
+
+def _no_exception(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    _settle(page)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def test_undo_after_going_back_and_a_reason_per_decision(world: World, server: str) -> None:
+    """Issue 12.1 and 12.2, as the browser does them: label, K, U, J used to crash the page (the radio's value came
+    back as a stale label); a reason key (T) used to stick to every later decision."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        _log_in(page, server, "alice")
+        heading = page.get_by_role("heading", name=KERNEL, exact=True)
+        expect(heading).to_be_visible(timeout=20_000)
+        heading.click()
+        editor = page.locator(EDITOR)
+        checked = page.locator('[data-testid="stRadio"] input:checked')
+        _press(page, "J")
+        _settle(page)
+        expect(editor).to_have_value(GIT_DOCS)
+        _press(page, "T")  # reason: tutorial, for this decision only
+        _press(page, "1")
+        expect(page.get_by_text(f"{GIT_DOCS}: code")).to_be_visible(timeout=10_000)
+        _settle(page)
+        expect(editor).to_have_value(f"{GIT_DOCS}git-")
+        _press(page, "K")
+        _settle(page)
+        expect(editor).to_have_value(GIT_DOCS)
+        _press(page, "U")
+        expect(page.get_by_text(f"Undone: {GIT_DOCS} = code")).to_be_visible(timeout=10_000)
+        _no_exception(page)
+        expect(checked).to_have_count(1)  # the list still shows the selection
+        _press(page, "J")
+        _settle(page)
+        expect(editor).to_have_value(f"{GIT_DOCS}git-")
+        _no_exception(page)
+        expect(page.get_by_role("button", name="Log out")).to_be_visible()  # the sidebar is still there
+        _press(page, "2")  # no reason given this time
+        expect(page.get_by_text(f"{GIT_DOCS}git-: not code")).to_be_visible(timeout=10_000)
+        for _ in range(3):  # the last pattern: label it, undo, then a key
+            _press(page, "J")
+        _settle(page)
+        expect(editor).to_have_value(f"{GIT_DOCS}technical/")
+        _press(page, "3")
+        expect(page.get_by_text(f"{GIT_DOCS}technical/: mixed")).to_be_visible(timeout=10_000)
+        _press(page, "U")
+        expect(page.get_by_text(f"Undone: {GIT_DOCS}technical/ = mixed")).to_be_visible(timeout=10_000)
+        _press(page, "K")
+        _settle(page)
+        expect(editor).to_have_value(f"{GIT_DOCS}howto/")
+        _no_exception(page)
+        expect(checked).to_have_count(1)
+        browser.close()
+    with session(world.db_url) as db:
+        rows = db.exec(select(Label).where(Label.annotator == "alice", Label.source != labels.UNDO)).all()
+    assert [(r.pattern, r.label, r.reason) for r in rows] == [
+        (GIT_DOCS, "code", "tutorial"), (f"{GIT_DOCS}git-", "non-code", ""), (f"{GIT_DOCS}technical/", "mixed", "")]
+
+
+def test_review_shows_the_case_in_focus_with_its_pages_and_keys(world: World, server: str) -> None:
+    """Issue 12.15: the disputed pattern's figures and sample pages are shown, and 1/2/3 act on the case in focus
+    (J/K move it), not only on the first card."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with session(world.db_url) as db:
+        labels.import_labels(db, [{"pattern": GIT_DOCS, "label": "code", "annotator": "alice"},
+                                  {"pattern": GIT_DOCS, "label": "mixed", "annotator": "bob"},
+                                  {"pattern": f"{NEWS}/news/", "label": "non-code", "annotator": "alice"},
+                                  {"pattern": f"{NEWS}/news/", "label": "mixed", "annotator": "bob"}])  # fmt: skip
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        _log_in(page, server, "rita")
+        expect(page.get_by_role("heading", name=KERNEL, exact=True)).to_be_visible(timeout=20_000)
+        page.get_by_role("link", name="Review").click()
+        expect(page.get_by_text(f"Case 1 of 2: {GIT_DOCS}")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text("Pages (round 1)")).to_be_visible()
+        expect(page.get_by_text("git for-each-repo --config=<config> [--] <arguments>")).to_be_visible()  # a sample
+        page.get_by_text(f"Case 1 of 2: {GIT_DOCS}").click()  # focus out of any input
+        _press(page, "J")
+        expect(page.get_by_text(f"Case 2 of 2: {NEWS}/news/")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text("South Korean president").first).to_be_visible()
+        _press(page, "2")
+        expect(page.get_by_text(f"{NEWS}/news/: resolved as not code")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text(f"Case 1 of 1: {GIT_DOCS}")).to_be_visible(timeout=10_000)
+        _no_exception(page)
+        browser.close()
+    with session(world.db_url) as db:
+        agreed, conflicts = labels.resolved(db)
+    assert agreed[f"{NEWS}/news/"] == "non-code" and set(conflicts) == {GIT_DOCS}

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from recall import annotators, labels, queue
 from recall.db import Label, QueueItem, Round, session, utcnow
-from tests.annotator.conftest import World
+from tests.annotator.conftest import GIT_DOCS, KERNEL, POSTGRES, World
 
 
 def test_accounts_and_tokens(world: World) -> None:
@@ -33,21 +33,21 @@ def test_accounts_and_tokens(world: World) -> None:
 def test_decide_finish_and_undo_reopens(world: World) -> None:
     with session(world.db_url) as db:
         item = annotators.next_item(db, "alice")
-        assert item is not None and item.domain == "docs.example.org"
+        assert item is not None and item.domain == KERNEL
         assert annotators.next_item(db, "alice").id == item.id  # a refresh resumes the same claim
-        annotators.decide(db, item.id, "alice", "docs.example.org/guide/", "code", reason="docs", shown={"x": 1})
+        annotators.decide(db, item.id, "alice", GIT_DOCS, "code", reason="docs", shown={"x": 1})
         annotators.decide_domain(db, item, "alice", "mixed")
-        assert annotators.decisions(db, "alice", item.id) == {"docs.example.org/guide/": "code",
-                                                               "docs.example.org/": "mixed"}
+        assert annotators.decisions(db, "alice", item.id) == {GIT_DOCS: "code",
+                                                               f"{KERNEL}/": "mixed"}
         second = annotators.next_item(db, "alice")
-        assert second is not None and second.domain == "forum.example.net"
+        assert second is not None and second.domain == POSTGRES
         undone = annotators.undo_last(db, "alice")  # the domain label: its item comes back, the other returns
-        assert undone is not None and undone.pattern == "docs.example.org/"
+        assert undone is not None and undone.pattern == f"{KERNEL}/"
         assert annotators.held_item(db, "alice").id == item.id
         assert db.get(QueueItem, second.id).status == "pending"
-        assert ("docs.example.org/", "alice") not in labels.current(db)
-        assert labels.current(db)[("docs.example.org/guide/", "alice")].label == "code"
-        assert annotators.undo_last(db, "alice").pattern == "docs.example.org/guide/"
+        assert (f"{KERNEL}/", "alice") not in labels.current(db)
+        assert labels.current(db)[(GIT_DOCS, "alice")].label == "code"
+        assert annotators.undo_last(db, "alice").pattern == GIT_DOCS
         assert annotators.undo_last(db, "alice") is None
         assert len(db.exec(select(Label)).all()) == 4  # 2 labels + 2 undo rows: nothing was deleted
 
@@ -75,7 +75,7 @@ def test_lost_lease_refuses_the_decision(world: World) -> None:
         assert queue.expire(db, now=utcnow() + timedelta(seconds=5)) == 1
         assert annotators.next_item(db, "bob").id == item.id
         with pytest.raises(queue.LeaseError):
-            annotators.decide(db, item.id, "alice", "docs.example.org/", "code")
+            annotators.decide(db, item.id, "alice", f"{KERNEL}/", "code")
 
 
 def test_an_open_page_keeps_its_lease_while_its_annotator_is_active(world: World) -> None:
@@ -97,11 +97,11 @@ def test_review_gold_kappa_progress(world: World) -> None:
     with session(world.db_url) as db:
         for name, forum in (("alice", "code"), ("bob", "non-code")):
             while (item := annotators.next_item(db, name)) is not None:
-                annotators.decide_domain(db, item, name, forum if item.domain == "forum.example.net" else "code")
+                annotators.decide_domain(db, item, name, forum if item.domain == POSTGRES else "code")
         (case,) = annotators.disagreements(db)
-        assert case["pattern"] == "forum.example.net/" and [r["label"] for r in case["labels"]] == ["code", "non-code"]
-        annotators.resolve(db, "forum.example.net/", "code", "rita")
-        assert annotators.disagreements(db) == [] and labels.resolved(db)[0]["forum.example.net/"] == "code"
+        assert case["pattern"] == f"{POSTGRES}/" and [r["label"] for r in case["labels"]] == ["code", "non-code"]
+        annotators.resolve(db, f"{POSTGRES}/", "code", "rita")
+        assert annotators.disagreements(db) == [] and labels.resolved(db)[0][f"{POSTGRES}/"] == "code"
         gold = {g["annotator"]: g for g in annotators.gold_accuracy(db)}
         assert gold["alice"]["accuracy"] == 1.0 and gold["bob"]["answered"] == 1
         agree = annotators.agreement(db)
@@ -113,19 +113,32 @@ def test_review_gold_kappa_progress(world: World) -> None:
         r1 = next(r for r in data["rounds"] if r["round"] == 1)
         assert r1["queue_left"] == 1 and r1["labeled_today"] == 6  # the gold item stays for everyone
         assert {a["annotator"]: a["items_today"] for a in data["annotators"]}["alice"] == 4
-        assert [g["round"] for g in data["growth"]] == [0, 1] and data["growth"][1]["f1"] == 0.85
+        assert [g["round"] for g in data["growth"]] == [1] and data["growth"][0]["f1"] == 0.9822
 
 
 def test_item_view_tree_and_code_lines(world: World) -> None:
     with session(world.db_url) as db:
         item = annotators.next_item(db, "alice")
     view = annotators.item_view(world.settings, item.round_id, item.domain)
-    assert [p["pattern"] for p in view["proposals"]] == ["docs.example.org/", "docs.example.org/guide/",
-                                                         "docs.example.org/news/"]
-    guide = view["proposals"][1]
-    assert guide["pages"] == 6 and guide["fraction"] == 1.0 and 3 <= len(guide["samples"]) <= 5
-    lines = dict(guide["samples"][0]["lines"])
-    assert lines["with open(path) as f:"] and not lines["That is all."]
+    # every page sits under /pub/software/scm/git/docs/: that prefix and the sections inside it are proposed
+    assert [(p["pattern"], p["depth"], p["pages"]) for p in view["proposals"]] == [
+        (f"{KERNEL}/", 0, 65), (GIT_DOCS, 1, 65), (f"{GIT_DOCS}git-", 2, 47), (f"{GIT_DOCS}howto/", 2, 2),
+        (f"{GIT_DOCS}technical/", 2, 3)]  # fmt: skip
+    docs = view["proposals"][1]
+    assert docs["fraction"] == 1.0 and len(docs["samples"]) == 5
+    lines = dict(line for s in docs["samples"] for line in s["lines"])
+    assert lines["git for-each-repo --config=<config> [--] <arguments>"]
+    assert not next(ok for line, ok in lines.items() if line.startswith("Run a Git command on a list"))
+
+
+def test_a_flat_directory_splits_by_file_name_sections(world: World) -> None:
+    """All 125 www.postgresql.org pages sit in /docs/15/: the sections of the file names split them."""
+    with session(world.db_url) as db:
+        rid = db.get(QueueItem, 2).round_id
+    found = {p["pattern"]: p["pages"] for p in annotators.item_view(world.settings, rid, POSTGRES)["proposals"]}
+    assert found[f"{POSTGRES}/"] == found[f"{POSTGRES}/docs/15/"] == 125
+    assert found[f"{POSTGRES}/docs/15/sql-"] == 20 and found[f"{POSTGRES}/docs/15/catalog-"] == 9
+    assert f"{POSTGRES}/docs/" not in found and all(n >= 3 for n in found.values())
 
 
 def test_a_concurrent_burst_shares_no_item_and_loses_no_label(world: World) -> None:

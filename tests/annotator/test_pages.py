@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import timedelta
 
+import pyarrow.parquet as pq
 import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
+from annotator.widgets import md
 from recall import annotators, labels, queue
-from recall.db import Label, QueueItem, session, utcnow
-from tests.annotator.conftest import APP, World
+from recall.db import Label, QueueItem, Round, WarcTask, session, utcnow
+from recall.pipeline import index_path
+from recall.storage import Store
+from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, POSTGRES, ROUND_WARCS, World
 
 
 def app(user: str | None = None, **query: str) -> AppTest:
@@ -39,7 +44,7 @@ def test_login_required(world: World) -> None:
     at.text_input(key="login_password").input("alice-password")
     at.button[0].click()
     at.run()
-    assert at.title[0].value == "docs.example.org" and at.query_params["session"].startswith("alice.")
+    assert at.title[0].value == KERNEL and at.query_params["session"].startswith("alice.")
     assert not at.exception
 
 
@@ -48,38 +53,38 @@ def test_refresh_resumes_the_claimed_item(world: World) -> None:
     with session(world.db_url) as db:
         token = annotators.session_token(annotators.get_account(db, "bob"))
     again = app(session=token)  # a new browser session: only the URL's token is left
-    assert again.title[0].value == first.title[0].value == "docs.example.org"
-    assert app("alice").title[0].value == "forum.example.net"  # the other annotator gets another item
+    assert again.title[0].value == first.title[0].value == KERNEL
+    assert app("alice").title[0].value == POSTGRES  # the other annotator gets another item
 
 
 def test_label_pattern_domain_and_undo(world: World) -> None:
     at = app("alice")
     at.radio[0].set_value(1).run()
-    assert at.text_input(key=f"edit-{1}").value == "docs.example.org/guide/"
+    assert at.text_input(key=f"edit-{1}").value == GIT_DOCS
     click(at, "docs")
     click(at, "Code")
     with session(world.db_url) as db:
         (row,) = db.exec(select(Label)).all()
     assert (row.pattern, row.label, row.annotator, row.reason, row.queue_item_id) == \
-        ("docs.example.org/guide/", "code", "alice", "docs", 1)  # fmt: skip
-    assert row.round_id is not None and row.shown["pattern"] == "docs.example.org/guide/"
+        (GIT_DOCS, "code", "alice", "docs", 1)  # fmt: skip
+    assert row.round_id is not None and row.shown["pattern"] == GIT_DOCS
     assert len(row.shown["samples"]) >= 3 and row.created_at is not None
-    at.text_input(key="edit-1").set_value("docs.example.org/news/2024-%").run()  # an edited pattern
+    at.text_input(key="edit-1").set_value(f"{GIT_DOCS}howto/%").run()  # an edited pattern
     click(at, "Not code")
     click(at, "Domain: mixed")
-    assert at.title[0].value == "forum.example.net"
+    assert at.title[0].value == POSTGRES
     click(at, "Undo last decision")  # the domain label: back to docs.example.org
-    assert at.title[0].value == "docs.example.org"
+    assert at.title[0].value == KERNEL
     with session(world.db_url) as db:
         current = {p: lb.label for (p, _), lb in labels.current(db).items()}
-        assert current == {"docs.example.org/guide/": "code", "docs.example.org/news/2024-%": "non-code"}
+        assert current == {GIT_DOCS: "code", f"{GIT_DOCS}howto/%": "non-code"}
         assert db.get(QueueItem, 1).status == "claimed" and db.get(QueueItem, 2).status == "pending"
     click(at, "Done, next domain")
     click(at, "Skip domain")
     with session(world.db_url) as db:
         assert db.get(QueueItem, 1).status == "done" and db.get(QueueItem, 2).status == "skipped"
     click(at, "Undo last decision")  # the skip is the latest decision: the domain comes back, the labels stand
-    assert at.title[0].value == "forum.example.net"
+    assert at.title[0].value == POSTGRES
     with session(world.db_url) as db:
         item = db.get(QueueItem, 2)
         assert (item.status, item.claimed_by) == ("claimed", "alice") and "skipped_by" not in item.details
@@ -98,13 +103,13 @@ def test_every_action_has_a_shortcut(world: World) -> None:
 
 def test_lease_expiry(world: World) -> None:
     at = app("alice")
-    assert at.title[0].value == "docs.example.org"
+    assert at.title[0].value == KERNEL
     with session(world.db_url) as db:
         assert queue.expire(db, now=utcnow() + timedelta(minutes=6)) == 1  # alice walked away
-        assert annotators.next_item(db, "bob").domain == "docs.example.org"
+        assert annotators.next_item(db, "bob").domain == KERNEL
     click(at, "Domain: code")
     assert any("ran out" in w.value for w in at.warning)
-    assert at.title[0].value == "forum.example.net"
+    assert at.title[0].value == POSTGRES
     with session(world.db_url) as db:
         assert db.exec(select(Label)).all() == []
 
@@ -113,14 +118,15 @@ def test_review_page_resolves_and_shows_gold(world: World) -> None:
     with session(world.db_url) as db:
         for name, forum in (("alice", "code"), ("bob", "mixed")):
             while (item := annotators.next_item(db, name)) is not None:
-                annotators.decide_domain(db, item, name, forum if item.domain == "forum.example.net" else "code")
+                annotators.decide_domain(db, item, name, forum if item.domain == POSTGRES else "code")
     with pytest.raises(ValueError, match="Known pages"):  # an annotator has no Review page
         app("alice").switch_page("app_pages/review.py")
     at = app("rita").switch_page("app_pages/review.py").run()
-    assert "forum.example.net/" in [m.value.strip("*") for m in at.markdown]
+    assert [h.value for h in at.subheader] == [f"Case 1 of 1: {md(POSTGRES)}/"]
+    assert at.metric[0].label == "Pages (round 1)" and at.metric[0].value == "125"
     click(at, "Resolve: not code")
     with session(world.db_url) as db:
-        assert labels.resolved(db)[0]["forum.example.net/"] == "non-code"
+        assert labels.resolved(db)[0][f"{POSTGRES}/"] == "non-code"
     assert any("No open disagreements" in s.value for s in at.success)
     gold = at.dataframe[0].value
     assert list(gold["annotator"]) == ["alice", "bob"] and list(gold["accuracy"]) == [1.0, 1.0]
@@ -132,9 +138,20 @@ def test_progress_page(world: World) -> None:
         annotators.decide_domain(db, item, "alice", "code")
     at = app("alice").switch_page("app_pages/progress.py").run()
     rounds, people = at.dataframe[0].value, at.dataframe[1].value
-    assert list(rounds["round"]) == [0, 1] and list(rounds["labeled_today"]) == [0, 1]
+    assert list(rounds["round"]) == [1] and list(rounds["labeled_today"]) == [1]
     assert dict(zip(people["annotator"], people["labeled_today"], strict=True))["alice"] == 1
-    assert len(at.get("vega_lite_chart")) == 2 and not at.exception
+    # issue 12.16: one round draws no empty chart, its figures instead
+    assert at.get("vega_lite_chart") == [] and not at.exception
+    assert {m.label: m.value for m in at.metric} == {"Recalled pages": "649", "Related domains": "31",
+                                                     "Precision": "0.978", "Recall": "0.986", "F1": "0.982"}
+    with session(world.db_url) as db:
+        db.add(Round(number=2, status="done", totals={"recalled": 700, "related_domains": 33, "model": {
+            "seed_heldout": {"precision": 0.97, "recall": 0.99, "f1": 0.98, "roc_auc": 0.99}}}))
+        db.commit()
+    at = app("alice").switch_page("app_pages/progress.py").run()
+    charts = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert len(charts) == 2 and not at.exception
+    assert all(c["encoding"]["x"]["type"] == "ordinal" for c in charts)  # rounds 1, 2 on the axis, not 1.000000
 
 
 def test_admin_creates_accounts(world: World) -> None:
@@ -168,10 +185,82 @@ def test_two_sessions_never_share_an_item_and_lose_no_label(world: World) -> Non
             seen[name].append(at.title[0].value)
             click(at, "Domain: not code")
     shared = set(seen["alice"]) & set(seen["bob"])
-    assert shared <= {"forum.example.net", "gold.example.io"}  # the double-labeled and the gold item only
+    assert shared <= {POSTGRES, GOLD}  # the double-labeled and the gold item only
     with session(world.db_url) as db:
         rows = db.exec(select(Label)).all()
         items = db.exec(select(QueueItem)).all()
     assert Counter(r.annotator for r in rows) == {n: len(v) for n, v in seen.items()}
     assert set(seen["alice"]) | set(seen["bob"]) == {i.domain for i in items}
     assert all(i.status == "done" for i in items if i.kind != "gold")
+
+
+def test_undo_after_going_back_keeps_the_page_and_the_selection(world: World) -> None:
+    """Issue 12.1: label, K back to it, U, then any key crashed in select_pattern (the radio's value had turned
+    into its label); after U the list must still show the selection."""
+    at = app("alice")
+    at.radio[0].set_value(1).run()
+    click(at, "Code")  # GIT_DOCS: code, the selection moves on to the next pattern
+    assert at.radio[0].value == 2
+    click(at, "Previous")
+    assert at.radio[0].value == 1
+    click(at, "Undo last decision")
+    assert not at.exception and at.radio[0].value == 1 and at.text_input(key="edit-1").value == GIT_DOCS
+    click(at, "Next")
+    assert not at.exception and at.radio[0].value == 2 and at.text_input(key="edit-1").value == f"{GIT_DOCS}git-"
+    for _ in range(4):  # to the last pattern and label it, then undo
+        click(at, "Next")
+    click(at, "Not code")
+    click(at, "Undo last decision")
+    click(at, "Previous")
+    assert not at.exception and at.radio[0].value == 3
+    with session(world.db_url) as db:
+        assert labels.current(db) == {}
+
+
+def test_a_reason_applies_to_its_decision_only(world: World) -> None:
+    """Issue 12.2: a reason given once used to be saved with every later label of the session."""
+    at = app("alice")
+    at.radio[0].set_value(1).run()
+    click(at, "tutorial")
+    click(at, "Code")
+    click(at, "Not code")  # the next pattern, no reason given
+    click(at, "spam")
+    click(at, "Skip pattern")
+    click(at, "Domain: not code")
+    with session(world.db_url) as db:
+        rows = db.exec(select(Label)).all()
+    assert [(r.pattern, r.label, r.reason) for r in rows] == [
+        (GIT_DOCS, "code", "tutorial"), (f"{GIT_DOCS}git-", "non-code", ""), (f"{KERNEL}/", "non-code", "spam")]
+
+
+def test_a_domain_queued_again_shows_its_earlier_labels_and_prefills_the_agreed(world: World) -> None:
+    """Issue 12.13: round 2 queues www.postgresql.org again after two annotators and a reviewer decided on it."""
+    docs = f"{POSTGRES}/docs/15/"
+    with session(world.db_url) as db:
+        for name, host_label in (("alice", "code"), ("bob", "mixed")):
+            while (item := annotators.next_item(db, name)).domain != POSTGRES:
+                annotators.decide_domain(db, item, name, "code")
+            annotators.decide(db, item.id, name, docs, "code", reason="docs")
+            annotators.decide_domain(db, item, name, host_label)
+        annotators.resolve(db, f"{POSTGRES}/", "code", "rita")
+        second = Round(number=2, status="done", crawl_id="CC-MAIN-DEV")
+        db.add(second)
+        db.commit()
+        store = Store(str(world.data_dir))
+        for loc in ROUND_WARCS:  # round 2 saw the same pages
+            db.add(WarcTask(round_id=second.id, phase="recall", warc_url=loc, status="done"))
+            store.write_table(index_path(2, loc), pq.read_table(store.path(index_path(1, loc))))
+        db.commit()
+        queue.enqueue(db, [QueueItem(round_id=second.id, domain=POSTGRES, priority=9.0, reason="near_threshold")])
+    at = app("alice")
+    assert at.title[0].value == POSTGRES and "Round 2" in at.caption[0].value
+    (before,) = [e for e in at.expander if e.label.startswith("Labelled before")]
+    assert before.label == "Labelled before: 5 labels, 2 agreed (pre-filled below)"
+    table = at.dataframe[0].value
+    assert list(zip(table["pattern"], table["label"], table["by"], strict=True))[-1] == (
+        f"{POSTGRES}/", "code", "rita (reviewer's resolution)")
+    assert list(table["when"]) == ["round 1"] * 4 + ["review"]
+    options = at.radio[0].options
+    assert options[0].endswith("→ code (agreed before)") and options[1].endswith("→ code (agreed before)")
+    assert "agreed" not in options[2] and at.radio[0].value == 2  # the first pattern still open is selected
+    assert at.text_input(key="edit-5").value == f"{POSTGRES}/docs/15/catalog-"
