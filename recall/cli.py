@@ -370,15 +370,16 @@ def export_cmd(
     output: Annotated[Path, typer.Option(help="Output file")],
     fmt: Annotated[str, typer.Option("--format", help="jsonl or parquet")] = "jsonl",
     min_score: Annotated[float | None, typer.Option(help="Score floor above the round's threshold")] = None,
+    fences: Annotated[bool, typer.Option(help="Keep code blocks as ``` fenced blocks in the text")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a round's recalled pages (url, domain, text, score, round, model, ...)."""
+    """Write a round's recalled pages (url, domain, text, score, round, model, text_extractor, ...)."""
     from recall.export import export
 
     settings = _ready()
     try:
         with open(output, "wb") as fh:
-            rows = export(settings, round_no, fh, fmt=fmt, min_score=min_score)  # type: ignore[arg-type]
+            rows = export(settings, round_no, fh, fmt=fmt, min_score=min_score, fences=fences)  # type: ignore[arg-type]
     except ValueError as exc:
         output.unlink(missing_ok=True)
         _fail(str(exc))

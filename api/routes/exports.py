@@ -33,6 +33,7 @@ def export_pages(
     format: Annotated[Literal["jsonl", "parquet"], Query()] = "jsonl",  # noqa: A002 - the query parameter
     min_score: Annotated[float | None, Query(ge=0, le=1, description="Floor above the round's threshold")] = None,
     cursor: Annotated[str | None, Query(pattern=CURSOR, description="Resume after the row with this cursor")] = None,
+    fences: Annotated[bool, Query(description="Keep code blocks as ``` fenced blocks in the text")] = False,
 ) -> StreamingResponse:  # fmt: skip
     """Recalled pages with lineage (round, model version, score, WARC location): url, domain, title, text, ..."""
     rnd = round_by_number(db, number)
@@ -41,7 +42,7 @@ def export_pages(
     if rnd.status != "done":
         raise HTTPException(status.HTTP_409_CONFLICT, f"round {number} is {rnd.status}, not done")
     shard, row = (int(x) for x in cursor.split(".")) if cursor else (0, 0)
-    batches = recalled_from(settings, number, min_score=min_score, shard=shard, row=row)
+    batches = recalled_from(settings, number, min_score=min_score, shard=shard, row=row, fences=fences)
     name = f"webrecall-round-{number}-pages"
     if format == "parquet":
         body = parquet((b for _, b, _ in batches), EXPORT_SCHEMA)
