@@ -253,7 +253,7 @@ def _fidelity_text(name: str, html: str) -> str:
 def fidelity(corpus: Path) -> dict:
     """Code blocks verbatim / present (recall.fidelity) on DEV code pages with indented <pre> blocks, and the
     template-line share on docs sites' pages, per extractor; cached by the extraction and measuring code."""
-    key = _sha(*(ROOT / "recall" / f for f in ("extract.py", "fidelity.py")), Path(__file__))[:16]
+    key = _sha(*(ROOT / "recall" / f for f in ("extract.py", "fidelity.py")))[:16]
     out = CACHE / f"fidelity-{key}.json"
     if out.exists():
         return json.loads(out.read_text(encoding="utf-8"))
@@ -420,6 +420,9 @@ def datatrove_pass(warc: str, model: Path, work: Path) -> tuple[int, set[str], d
     from datatrove.pipeline.readers import WarcReader
     from datatrove.pipeline.writers import JsonlWriter
 
+    # datatrove checks for the pip distribution `fasttext-numpy2-wheel`; webrecall's is `fasttext-numpy2` (the same
+    # `fasttext` module): only that name check is changed, the filter is datatrove's own
+    FastTextClassifierFilter._requires_dependencies = [("fasttext", "fasttext-numpy2"), "fasteners"]
     out = work / "out"
     executor = LocalPipelineExecutor(
         pipeline=[

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from recall.extract import FENCE
+
 if TYPE_CHECKING:
     from resiliparse.parse.html import HTMLTree
 
@@ -74,10 +76,11 @@ def code_counts(blocks: list[list[str]], text: str) -> CodeCounts:
 
 
 def template_share(pages: Iterable[tuple[str, str]], *, min_site_pages: int = MIN_SITE_PAGES) -> tuple[float, int]:
-    """(share of the non-empty lines of (site, text) pages that are template lines, lines counted)."""
+    """(share of the non-empty lines of (site, text) pages that are template lines, lines counted); code fences
+    are markup, not lines of the page."""
     by_site: dict[str, list[list[str]]] = defaultdict(list)
     for site, text in pages:
-        by_site[site].append([line.strip() for line in text.splitlines() if line.strip()])
+        by_site[site].append([line.strip() for line in text.splitlines() if line.strip() and line != FENCE])
     template = total = 0
     for docs in by_site.values():
         if len(docs) < min_site_pages:

@@ -37,3 +37,8 @@ def test_template_lines_are_those_on_half_of_a_sites_pages():
     pages += [("b.example", "only\nthree pages")] * 3  # too few pages to judge: not counted
     share, lines = template_share(pages)
     assert lines == 12 and share == 4 / 12
+
+
+def test_code_fences_are_not_template_lines():
+    pages = [("a.example", f"```\ncode {i}\n```\nprose {i}") for i in range(4)]
+    assert template_share(pages) == (0.0, 8)
