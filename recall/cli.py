@@ -501,9 +501,11 @@ def export_cmd(
     min_score: Annotated[float | None, typer.Option(help="Score floor above the round's threshold")] = None,
     dedup: Annotated[bool, typer.Option(help="Leave out removed copies (exact URL, exact text, near-dup)")] = True,
     decontaminate: Annotated[bool, typer.Option(help="Leave out pages overlapping a benchmark")] = True,
+    fences: Annotated[bool, typer.Option(help="Keep code blocks as ``` fenced blocks in the text")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a round's recalled pages (url, domain, text, score, round, model, dedup_of, contaminated, ...).
+    """Write a round's recalled pages (url, domain, text, score, round, model, text_extractor, dedup_of,
+    contaminated, ...).
 
     The pages go to a temporary file beside `output`, renamed over it only once the export succeeded: a failed
     export never leaves a partial file or replaces a good one."""
@@ -528,7 +530,7 @@ def export_cmd(
     try:
         with os.fdopen(fd, "wb") as fh:
             rows = export(settings, round_no, fh, fmt=fmt, min_score=min_score, dedup=dedup,  # type: ignore[arg-type]
-                          decontaminate=decontaminate)
+                          decontaminate=decontaminate, fences=fences)
         os.replace(tmp, target)
     except (ValueError, WebrecallError, OSError) as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from recall.db import Round, WarcTask, session
 from recall.dedup import contaminated_for, removed_for
+from recall.extract import unfence
 from recall.labels import pattern_set
 from recall.patterns import PatternSet
 from recall.pipeline import PAGES_SCHEMA, pages_path
@@ -23,11 +24,12 @@ Format = Literal["jsonl", "parquet"]
 
 
 def recalled_batches(
-    settings: Settings, round_no: int, *, min_score: float | None = None, dedup: bool = True, decontaminate: bool = True
+    settings: Settings, round_no: int, *, min_score: float | None = None, dedup: bool = True,
+    decontaminate: bool = True, fences: bool = False,
 ) -> Iterator[pa.RecordBatch]:  # fmt: skip
     """The recalled pages of a round: completed WARC shards only, at or above the round's effective threshold."""
     return (batch for _, batch, _ in recalled_from(settings, round_no, min_score=min_score, dedup=dedup,
-                                                   decontaminate=decontaminate))  # fmt: skip
+                                                   decontaminate=decontaminate, fences=fences))  # fmt: skip
 
 
 EXPORT_SCHEMA = PAGES_SCHEMA.append(pa.field("label", pa.string())).append(pa.field("label_pattern", pa.string()))
@@ -38,7 +40,22 @@ EXPORT_SCHEMA = (EXPORT_SCHEMA.append(pa.field("dedup_of", pa.string())).append(
 Jaccard, and the benchmark problems (`benchmark:id`, comma-separated) its text overlaps (recall/dedup.py)."""
 
 
-def _with_lineage(batch: pa.RecordBatch, labels: PatternSet[str], dups: dict, dirty: dict) -> pa.RecordBatch:
+FENCED_EXTRACTORS = frozenset({"resiliparse"})
+"""Extractors whose text carries ``` fences around code blocks (recall.extract.tree_text)."""
+
+
+def _with_lineage(batch: pa.RecordBatch, labels: PatternSet[str], dups: dict, dirty: dict, *,
+                  fences: bool) -> pa.RecordBatch:  # fmt: skip
+    """The pages' columns in PAGES_SCHEMA order (a shard written before `text_extractor` existed has it null),
+    code fences kept or removed, the label lineage and the dedup lineage."""
+    n = batch.num_rows
+    columns = [batch.column(f.name) if f.name in batch.schema.names else pa.nulls(n, f.type) for f in PAGES_SCHEMA]
+    if not fences:
+        extractors = columns[PAGES_SCHEMA.get_field_index("text_extractor")].to_pylist()
+        if any(e in FENCED_EXTRACTORS for e in extractors):
+            texts = columns[PAGES_SCHEMA.get_field_index("text")].to_pylist()
+            plain = [unfence(t) if t and e in FENCED_EXTRACTORS else t for t, e in zip(texts, extractors, strict=True)]
+            columns[PAGES_SCHEMA.get_field_index("text")] = pa.array(plain, pa.string())
     matches = [labels.match(url) for url in batch.column("url").to_pylist()]
     label = pa.array([m[1] if m else None for m in matches], pa.string())
     pattern = pa.array([m[0].text if m else None for m in matches], pa.string())
@@ -48,18 +65,23 @@ def _with_lineage(batch: pa.RecordBatch, labels: PatternSet[str], dups: dict, di
                pa.array([g and g["reason"] for g in gone], pa.string()),
                pa.array([g and g["jaccard"] for g in gone], pa.float32()),
                pa.array([dirty.get(k) for k in keys], pa.string())]  # fmt: skip
-    return pa.RecordBatch.from_arrays([*batch.columns, label, pattern, *lineage], schema=EXPORT_SCHEMA)
+    return pa.RecordBatch.from_arrays([*columns, label, pattern, *lineage], schema=EXPORT_SCHEMA)
 
 
 def export(settings: Settings, round_no: int, out: IO[bytes], *, fmt: Format = "jsonl",
-           min_score: float | None = None, dedup: bool = True, decontaminate: bool = True) -> int:  # fmt: skip
-    """Write the round's recalled pages to a binary stream; returns the number of rows."""
+           min_score: float | None = None, dedup: bool = True, decontaminate: bool = True,
+           fences: bool = False) -> int:  # fmt: skip
+    """Write the round's recalled pages to a binary stream; returns the number of rows.
+
+    `fences`: keep the ``` lines around code blocks that the cached text carries (downstream tools can tell
+    code from prose); without them the text is the same minus those lines."""
     if fmt not in ("jsonl", "parquet"):
         raise ValueError(f"unknown export format {fmt!r}; valid: jsonl, parquet")
     rows = 0
     writer = pq.ParquetWriter(out, EXPORT_SCHEMA, compression="zstd") if fmt == "parquet" else None
     try:
-        batches = recalled_batches(settings, round_no, min_score=min_score, dedup=dedup, decontaminate=decontaminate)
+        batches = recalled_batches(settings, round_no, min_score=min_score, dedup=dedup, decontaminate=decontaminate,
+                                   fences=fences)
         for batch in batches:
             rows += batch.num_rows
             if writer is not None:
@@ -76,7 +98,7 @@ def export(settings: Settings, round_no: int, out: IO[bytes], *, fmt: Format = "
 
 def recalled_from(
     settings: Settings, round_no: int, *, min_score: float | None = None, shard: int = 0, row: int = 0,
-    dedup: bool = True, decontaminate: bool = True,
+    dedup: bool = True, decontaminate: bool = True, fences: bool = False,
 ) -> Iterator[tuple[int, pa.RecordBatch, pa.Array]]:  # fmt: skip
     """`recalled_batches` from a position, with one: (shard index, batch, row numbers in the shard).
 
@@ -117,4 +139,4 @@ def recalled_from(
                 mask = pc.and_(mask, pa.array(clean))
             kept = batch.filter(mask)
             if kept.num_rows:
-                yield index, _with_lineage(kept, labels, dups, dirty), numbers.filter(mask)
+                yield index, _with_lineage(kept, labels, dups, dirty, fences=fences), numbers.filter(mask)

@@ -2,8 +2,9 @@
 
 - `index_warc`: stream the WARC once -> HTML pages -> fast text (resiliparse) -> the page cache
   (`cache/<warc_id>.parquet`). Needs no model; later rounds never re-read the WARC.
-- `recall_warc`: page cache -> BPE + fastText score -> per-round page index; pages that may be kept are
-  fetched back by byte range (coalesced) and extracted with trafilatura, the kept text.
+- `recall_warc`: page cache -> BPE + fastText score -> per-round page index -> the kept pages with their
+  cached text (code blocks fenced, see recall/extract.py): nothing is re-read. A round that asks for another
+  `text_extractor` (trafilatura) fetches its candidates back by byte range (coalesced) and extracts them again.
 Both write their file last-to-first atomically, so a rerun replaces and never duplicates.
 """
 
@@ -19,7 +20,8 @@ import pyarrow as pa
 
 from recall.classifier import Classifier
 from recall.domains import guess_lang, split_url
-from recall.extract import extract
+from recall.extract import extract, parse, tree_text
+from recall.fidelity import CodeCounts, code_blocks, code_counts
 from recall.records import Page, Stats
 from recall.sources import open_stream, read_range
 from recall.storage import Store, warc_id
@@ -33,8 +35,10 @@ CACHE_SCHEMA = pa.schema(
         ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("path", pa.string()),
         ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64()), ("title", pa.string()),
         ("lang", pa.string()), ("text", pa.string()), ("text_len", pa.int32()),
+        ("code_blocks", pa.int32()), ("code_verbatim", pa.int32()), ("code_present", pa.int32()),
     ]
 )  # fmt: skip
+"""`code_*`: the page's indented `<pre>` blocks and how many the text keeps verbatim / at all (recall.fidelity)."""
 INDEX_SCHEMA = pa.schema(
     [
         ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("path", pa.string()),
@@ -47,8 +51,10 @@ PAGES_SCHEMA = pa.schema(
         ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("title", pa.string()),
         ("text", pa.string()), ("score", pa.float32()), ("lang", pa.string()), ("warc", pa.string()),
         ("offset", pa.int64()), ("length", pa.int64()), ("round", pa.int32()), ("model", pa.string()),
+        ("text_extractor", pa.string()),
     ]
 )  # fmt: skip
+"""`text_extractor`: lineage, the extractor that made `text` (the cached text's, or the round's own)."""
 
 
 def cache_path(location: str) -> str:
@@ -84,10 +90,25 @@ def _batched(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
         yield batch
 
 
+def _page_text(page: Page, extractor: str) -> tuple[str, CodeCounts]:
+    """The cached text and its code-block counts. The page is parsed once (`tree`): per-page computations
+    that need the DOM read it here, before `tree_text` fences its `<pre>` blocks in place."""
+    if extractor != "resiliparse":
+        text = extract(page.html, extractor)
+        return text, code_counts(code_blocks(parse(page.html)), text) if "<pre" in page.html else CodeCounts()
+    try:
+        tree = parse(page.html)
+        blocks = code_blocks(tree) if "<pre" in page.html else []
+        text = tree_text(tree)
+    except Exception:  # noqa: BLE001 - a malformed page must never stop a WARC
+        return "", CodeCounts()
+    return text, code_counts(blocks, text)
+
+
 def _cache_rows(pages: Iterable[Page], *, extractor: str, stats: Stats) -> Iterator[dict]:
     for page in pages:
         with stats.timer("extract"):
-            text = extract(page.html, extractor)
+            text, code = _page_text(page, extractor)
         if not text:
             stats.incr("empty_text")
         host, site, path = split_url(page.url)
@@ -95,6 +116,7 @@ def _cache_rows(pages: Iterable[Page], *, extractor: str, stats: Stats) -> Itera
             "url": page.url, "domain": host, "site": site, "path": path, "warc": page.warc_path,
             "offset": page.offset, "length": page.length, "title": _title(page.html),
             "lang": guess_lang(text), "text": text, "text_len": len(text),
+            "code_blocks": code.blocks, "code_verbatim": code.verbatim, "code_present": code.present,
         }  # fmt: skip
 
 
@@ -118,7 +140,8 @@ class Decision:
     threshold: float
     """Pages scoring at or above it are kept."""
     margin: float = 0.0
-    """Pages within `margin` below it are re-scored on the trafilatura text (the cascade)."""
+    """Pages within `margin` below it are re-scored on the round's own kept text (the cascade). Only a round
+    whose `text_extractor` is not the cache's has one: re-scoring the cached text would change nothing."""
 
 
 def _coalesce(rows: list[dict], gap: int = 256 * 1024, span: int = 8 * 1024 * 1024) -> Iterator[list[dict]]:
@@ -165,8 +188,10 @@ def token_cache_path(location: str, tokenizer_id: str) -> str:
 
 
 TOKENS_SCHEMA = pa.schema([("offset", pa.int64()), ("line", pa.string())])
-BAND_SCHEMA = pa.schema([("offset", pa.int64()), ("text", pa.string())])
+BAND_SCHEMA = pa.schema([("offset", pa.int64()), ("text", pa.string()), ("text_extractor", pa.string())])
 CACHE_COLUMNS = ["url", "domain", "site", "path", "warc", "offset", "length", "title", "lang", "text", "text_len"]
+CODE_COLUMNS = ["code_blocks", "code_verbatim", "code_present"]
+"""Absent from a page cache written before they existed: counted as 0 there."""
 
 
 def _scored_batches(
@@ -175,7 +200,7 @@ def _scored_batches(
     """Page-cache batches with their scores. Token lines are cached per tokenizer: a later round that keeps
     the tokenizer (as the loop does) scores with fastText alone, no BPE."""
     tok_rel = token_cache_path(location, classifier.tokenizer.id)
-    batches = store.iter_batches(cache_path(location), columns=CACHE_COLUMNS, batch_size=BATCH)
+    batches = store.iter_batches(cache_path(location), batch_size=BATCH)
     if store.exists(tok_rel):
         stats.incr("token_cache_hit")
         cached = store.iter_batches(tok_rel, batch_size=BATCH)
@@ -198,32 +223,69 @@ def _scored_batches(
             yield data, scores
 
 
-def _earlier_texts(store: Store, round_no: int, location: str, offsets: set[int]) -> dict[int, str]:
-    """Trafilatura texts of this WARC from earlier rounds (kept pages and re-scored band pages) for these record
-    offsets: a page is extracted once per loop."""
+def _earlier_texts(
+    store: Store, round_no: int, location: str, offsets: set[int], *, extractor: str
+) -> dict[int, str]:
+    """Texts made by `extractor` of this WARC in earlier rounds (kept pages and re-scored band pages) for these
+    record offsets: a page is extracted once per loop. A shard that does not say which extractor made its texts
+    (written before the `text_extractor` column) was trafilatura's, then the only kept text."""
     texts: dict[int, str] = {}
     for rel in (path(rnd, location) for rnd in range(1, round_no) for path in (pages_path, band_path)):
         if store.exists(rel):
-            for batch in store.iter_batches(rel, columns=["offset", "text"]):
-                for offset, text in zip(batch.column("offset").to_pylist(), batch.column("text").to_pylist(),
-                                        strict=True):  # fmt: skip
-                    if offset in offsets:
+            for batch in store.iter_batches(rel):
+                made_by = (batch.column("text_extractor").to_pylist() if "text_extractor" in batch.schema.names
+                           else ["trafilatura"] * batch.num_rows)  # fmt: skip
+                cols = zip(batch.column("offset").to_pylist(), batch.column("text").to_pylist(), made_by, strict=True)
+                for offset, text, name in cols:
+                    if offset in offsets and name == extractor:
                         texts[offset] = text
     return texts
 
 
+def _page_row(row: dict, text: str, score: float, *, round_no: int, model: str, extractor: str) -> dict:
+    return {
+        "url": row["url"], "domain": row["domain"], "site": row["site"], "title": row["title"], "text": text,
+        "score": score, "lang": row["lang"], "warc": row["warc"], "offset": row["offset"], "length": row["length"],
+        "round": round_no, "model": model, "text_extractor": extractor,
+    }  # fmt: skip
+
+
+def _count_code(stats: Stats, code: CodeCounts) -> None:
+    """Fidelity of the kept text, summed over kept pages (the round report shows the shares)."""
+    stats.incr("kept_code_blocks", code.blocks)
+    stats.incr("kept_code_verbatim", code.verbatim)
+    stats.incr("kept_code_present", code.present)
+
+
 def recall_warc(
     location: str, *, round_no: int, store: Store, classifier: Classifier, decision: Decision, stats: Stats,
-    text_extractor: str = "trafilatura", fallback_extractor: str = "resiliparse",
+    text_extractor: str = "resiliparse", fallback_extractor: str = "resiliparse",
     max_record_bytes: int = 8 * 1024 * 1024, timeout: float = 60, retries: int = 5,
 ) -> tuple[str, str]:  # fmt: skip
     """Score the cached pages of one WARC; write the round's page index and its recalled pages.
 
-    Memory stays flat in the WARC's size: candidates carry no text, and kept pages go to the shard in batches.
+    `fallback_extractor` is the one that made the page cache (`index_warc`'s): when `text_extractor` is the same,
+    the kept text is the cached text and nothing is re-read (no cascade either). Otherwise candidates are fetched
+    back and extracted again, falling back to `fallback_extractor` when that yields nothing.
+    Memory stays flat in the WARC's size: kept pages go to the shard in batches as they are scored.
     """
+    idx_rel, pages_rel = index_path(round_no, location), pages_path(round_no, location)
+    if text_extractor == fallback_extractor:
+        with store.writer(idx_rel, INDEX_SCHEMA) as idx_out, \
+                store.row_writer(pages_rel, PAGES_SCHEMA, BATCH) as out:  # fmt: skip
+            for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats):
+                stats.incr("total", len(scores))
+                for i in np.flatnonzero(scores >= decision.threshold):
+                    row = {k: data[k][i] for k in CACHE_COLUMNS}
+                    out.add(_page_row(row, row["text"], float(scores[i]), round_no=round_no,
+                                      model=classifier.version, extractor=fallback_extractor))  # fmt: skip
+                    _count_code(stats, CodeCounts(*(int((data.get(k) or [0] * len(scores))[i]) for k in CODE_COLUMNS)))
+                idx_out.write_table(_index_table(data, scores, decision.threshold))
+        _finish(stats, out.written)
+        return idx_rel, pages_rel
+
     floor = decision.threshold - decision.margin
     candidates: list[dict] = []
-    idx_rel, pages_rel = index_path(round_no, location), pages_path(round_no, location)
     with store.writer(idx_rel, INDEX_SCHEMA) as idx_out:
         for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats):
             stats.incr("total", len(scores))
@@ -231,45 +293,43 @@ def recall_warc(
                 row = {k: data[k][i] for k in CACHE_COLUMNS if k != "text"}
                 row["score"] = float(scores[i])
                 candidates.append(row)
-            del data["text"], data["title"]
-            data["score"] = scores.astype(np.float32)
-            data["kept"] = (scores >= decision.threshold).tolist()
-            idx_out.write_table(pa.Table.from_pydict(data, schema=INDEX_SCHEMA))
-    known = _earlier_texts(store, round_no, location, {r["offset"] for r in candidates})
+            idx_out.write_table(_index_table(data, scores, decision.threshold))
+    known = _earlier_texts(store, round_no, location, {r["offset"] for r in candidates}, extractor=text_extractor)
     reused = set(known)
     stats.incr("text_reused", len(reused))
 
-    def texts() -> Iterator[tuple[dict, str]]:
+    def texts() -> Iterator[tuple[dict, str, CodeCounts | None, str]]:
         for row in candidates:
             if row["offset"] in known:
-                yield row, known.pop(row["offset"])
+                yield row, known.pop(row["offset"]), None, text_extractor
         to_fetch = [r for r in candidates if r["offset"] not in reused]
         for row, page in fetch_pages(
             location, to_fetch, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout, retries=retries
         ):
+            made_by = text_extractor
             with stats.timer("extract_keep"):
-                yield row, extract(page.html, text_extractor) or extract(page.html, fallback_extractor)
+                text = extract(page.html, text_extractor)
+                if not text:  # lineage says which extractor the text is from
+                    text, made_by = extract(page.html, fallback_extractor), fallback_extractor
+            with stats.timer("fidelity"):
+                code = code_counts(code_blocks(parse(page.html)), text) if "<pre" in page.html else CodeCounts()
+            yield row, text, code, made_by
 
     rescored: dict[str, float] = {}
     with store.row_writer(pages_rel, PAGES_SCHEMA, BATCH) as out, \
             store.row_writer(band_path(round_no, location), BAND_SCHEMA, BATCH) as band:  # fmt: skip
-        for row, text in texts():
+        for row, text, code, made_by in texts():
             score = row["score"]
             if score < decision.threshold:
                 stats.incr("cascade_rescored")
                 score = float(classifier.score([text])[0])
                 if score < decision.threshold:
-                    band.add({"offset": row["offset"], "text": text})
+                    band.add({"offset": row["offset"], "text": text, "text_extractor": made_by})
                     continue
                 rescored[row["url"]] = score
-            out.add(
-                {
-                    "url": row["url"], "domain": row["domain"], "site": row["site"], "title": row["title"],
-                    "text": text, "score": score, "lang": row["lang"], "warc": row["warc"],
-                    "offset": row["offset"], "length": row["length"], "round": round_no, "model": classifier.version,
-                }
-            )  # fmt: skip
-    kept = out.written
+            if code is not None:  # a text reused from an earlier round was counted there
+                _count_code(stats, code)
+            out.add(_page_row(row, text, score, round_no=round_no, model=classifier.version, extractor=made_by))
     if rescored:  # the cascade promoted pages: the index must agree with the shard
         table = store.read_table(idx_rel)
         urls = table.column("url").to_pylist()
@@ -278,7 +338,18 @@ def recall_warc(
         table = table.set_column(table.schema.get_field_index("score"), "score", pa.array(scores_col, pa.float32()))
         table = table.set_column(table.schema.get_field_index("kept"), "kept", pa.array(kept_col))
         store.write_table(idx_rel, table)
+    _finish(stats, out.written)
+    return idx_rel, pages_rel
+
+
+def _index_table(data: dict, scores: np.ndarray, threshold: float) -> pa.Table:
+    cols = {name: data[name] for name in INDEX_SCHEMA.names if name in data}
+    cols["score"] = scores.astype(np.float32)
+    cols["kept"] = (scores >= threshold).tolist()
+    return pa.Table.from_pydict(cols, schema=INDEX_SCHEMA)
+
+
+def _finish(stats: Stats, kept: int) -> None:
     stats.incr("kept", kept)
     stats.counts["dropped"] += stats["total"] - kept
     stats.counts["dropped_low_score"] += stats["total"] - kept
-    return idx_rel, pages_rel

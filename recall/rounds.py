@@ -97,7 +97,7 @@ def create_round(settings: Settings, spec: RoundSpec) -> Round:
                 "seed_patterns": spec.seed_patterns, "seed_file": spec.seed_file, "seed_texts": len(seed_texts),
                 "eval_labels": spec.eval_labels, "limit": spec.limit, "sample": spec.sample,
                 "ft": settings.ft.model_dump(), "score_extractor": settings.score_extractor,
-                "text_extractor": settings.text_extractor, "cascade_margin": settings.cascade_margin,
+                "text_extractor": settings.text_extractor, "cascade_margin": cascade_margin(settings),
                 "dedup": dedup_stage.params(settings), "labels_needed": spec.labels_needed,
             },
         )  # fmt: skip
@@ -258,6 +258,11 @@ def local_model_dir(settings: Settings, model_path: str) -> str:
     return str(target)
 
 
+def cascade_margin(settings: Settings) -> float:
+    """The cascade re-scores band pages on the round's own kept text: none when that is the cached text."""
+    return settings.cascade_margin if settings.text_extractor != settings.score_extractor else 0.0
+
+
 def round_decision(settings: Settings, rnd: Round) -> Decision:
     """How a round's recall phase decides: the threshold and cascade margin recorded with the round (so every
     worker agrees whatever its own settings); with a top-K budget the floor only pre-filters candidates (the cut
@@ -307,7 +312,8 @@ def process_warc_task(settings: Settings, task_id: int, *, cancel_check_s: float
             clf = load_cached(local_model_dir(settings, model.path))
             recall_warc(
                 task.warc_url, round_no=rnd.number, store=store, classifier=clf, decision=round_decision(settings, rnd),
-                stats=stats, text_extractor=settings.text_extractor, fallback_extractor=settings.score_extractor, **io,
+                stats=stats, text_extractor=str(rnd.params.get("text_extractor", settings.text_extractor)),
+                fallback_extractor=str(rnd.params.get("score_extractor", settings.score_extractor)), **io,
             )  # fmt: skip
             dedup_stage.signatures(settings, store, rnd, task.warc_url, stats)
     except (SkippableError, NotFoundError) as exc:  # this WARC is broken or gone: recorded, the round goes on

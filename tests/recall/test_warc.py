@@ -243,3 +243,24 @@ def test_gzip_bomb_capped(tmp_path: Path) -> None:
     assert observed(read_all(path, max_record_bytes=10_000)[1]) == {"records": 1, "total": 1, "too_large": 1}
     (page,) = read_all(path, max_record_bytes=100_000)[0]
     assert len(page.html) == 200_013
+
+
+def test_deep_markup_is_dropped_and_wide_markup_is_not(tmp_path: Path) -> None:
+    """The `too_deep` protection (100,000 nested <div>: minutes in the extractor) on a written WARC: stray
+    closers cannot hide depth, and void or self-closed tags (<br>, SVG paths) never count as nesting."""
+    page = "<!doctype html><html><body>{}</body></html>"
+    responses = [
+        ("http://a.test/deep", page.format("<div>" * 100_000 + "deep" + "</div>" * 100_000)),
+        ("http://a.test/hidden", page.format("</div>" * 8_000 + "<DIV class=x>" * 2_500 + "deep")),
+        ("http://a.test/svg", page.format("<svg>" + '<path d="M0 0"/>' * 20_000 + "</svg>")),
+        ("http://a.test/voids", page.format("<p>" + "<br><IMG src=x.png><input type=text>" * 5_000)),
+        ("http://a.test/shallow", page.format("<ul>" + "<li><a href=#>x</a></li>" * 10_000 + "</ul>")),
+        ("http://a.test/limit", page.format("<div>" * 1_997 + "<p>x</p>" * 10_000)),  # with html, body, p: 2,000
+        ("http://a.test/over", page.format("<div>" * 1_998 + "<p>x</p>" * 10_000)),
+    ]
+    path = tmp_path / "deep.warc.gz"
+    _write_warc(path, [(url, "200 OK", "text/html", body.encode()) for url, body in responses])
+    pages, stats = read_all(path)
+    assert [p.url for p in pages] == ["http://a.test/svg", "http://a.test/voids", "http://a.test/shallow",
+                                      "http://a.test/limit"]  # fmt: skip
+    assert stats["dropped_too_deep"] == 3
