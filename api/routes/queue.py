@@ -44,7 +44,7 @@ def _round_id(db: SessionDep, number: int) -> int:
     return rnd.id or 0
 
 
-@router.patch("/rounds/{number}", responses={**AUTH, **errors(404)})
+@router.patch("/rounds/{number}", responses={**AUTH, **errors(400, 404)})
 def patch_queue_round(
     number: Annotated[int, Path(ge=1, le=schemas.INT32)], body: schemas.QueueRoundUpdate, db: SessionDep, _: TokenDep
 ) -> schemas.QueueRoundPublic:
