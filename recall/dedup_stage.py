@@ -102,6 +102,22 @@ def run_partitions(settings: Settings, round_id: int) -> list[str]:
     return [run_partition(settings, round_id, p) for p in range(partitions(settings, round_id))]
 
 
+def _floor(settings: Settings, store: Store, rnd: Round) -> float:
+    """The score a page of the round needs to be in the corpus; a top-K round not finalized yet gets its cut here
+    (the same computation as `recall.report.finalize`)."""
+    if rnd.top_k is None:
+        return float(rnd.threshold)
+    if rnd.effective_threshold is not None:
+        return float(rnd.effective_threshold)
+    from recall.report import round_index, topk_threshold
+
+    with session(settings.db_url) as db:
+        done = [t.warc_url for t in db.exec(select(WarcTask).where(
+            WarcTask.round_id == rnd.id, WarcTask.phase == "recall", WarcTask.status == "done"))]  # fmt: skip
+    index = round_index(store, rnd.number, done, columns=["score"])
+    return topk_threshold(index["score"].to_numpy(zero_copy_only=False), rnd.top_k, settings.top_k_floor)
+
+
 def dedup_round(settings: Settings, round_id: int) -> dict[str, Any]:
     """The merge: union-find over the partitions' buckets, the keep rule, counts per reason into the round's
     totals. Partitions not computed yet (a resumed round) are computed here first."""
@@ -112,8 +128,7 @@ def dedup_round(settings: Settings, round_id: int) -> dict[str, Any]:
     for p in range(cfg.partitions):
         if not store.exists(bucket_path(rnd.number, p)):
             run_partition(settings, round_id, p)
-    floors = {n: float(r.effective_threshold if r.effective_threshold is not None else r.threshold)
-              for n, r in members.items()}  # fmt: skip
+    floors = {n: _floor(settings, store, r) for n, r in members.items()}
     result = merge(store, files, [bucket_path(rnd.number, p) for p in range(cfg.partitions)], cfg=cfg,
                    out_round=rnd.number, floors=floors)  # fmt: skip
     result["round"] = result["rounds"].get(str(rnd.number), {})

@@ -187,6 +187,8 @@ def finalize(settings: Settings, round_id: int) -> Round:
             model = db.get(Model, rnd.model_id)
             if model is not None:
                 out["model"] = {"version": model.version, **model.metrics}
+        if "dedup" in (rnd.totals or {}):  # written by the dedup stage just before (recall/dedup_stage.py)
+            out["dedup"] = rnd.totals["dedup"]
         rnd.totals, rnd.effective_threshold = out, effective
         if rnd.status != "cancelled":
             rnd.status = "done"

@@ -525,10 +525,10 @@ def finalize_round(settings: Settings, round_id: int) -> Round:
     from recall.report import finalize
 
     set_status(settings, round_id, "finalizing")
+    dedup_stage.dedup_round(settings, round_id)  # the corpus of rounds 1..n, before the round is done
     rnd = finalize(settings, round_id)
     if rnd.status != "done":
         return rnd
-    dedup_stage.dedup_round(settings, round_id)  # the corpus of rounds 1..n: counts per reason into the totals
     discover(settings, round_id, seed=rnd.number)  # domains vs the previous round, the annotation queue
     return round_by_number(settings, rnd.number)
 
