@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from annotator.widgets import md
 from recall import annotators, labels, queue
 from recall.db import Label, session
 from tests.annotator.conftest import APP, GIT_DOCS, KERNEL, NEWS, POSTGRES, ROOT, World
@@ -233,3 +234,46 @@ def test_review_shows_the_case_in_focus_with_its_pages_and_keys(world: World, se
     with session(world.db_url) as db:
         agreed, conflicts = labels.resolved(db)
     assert agreed[f"{NEWS}/news/"] == "non-code" and set(conflicts) == {GIT_DOCS}
+
+
+_BRANCH_ALONE = """() => [...document.querySelectorAll('[data-testid="stRadio"] label')].filter(label => {
+    const walker = document.createTreeWalker(label, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const at = node.data.indexOf('\\u2514');
+        if (at < 0 || at + 2 >= node.data.length) continue;
+        const mark = document.createRange(), name = document.createRange();
+        mark.setStart(node, at); mark.setEnd(node, at + 1);
+        name.setStart(node, at + 2); name.setEnd(node, at + 3);
+        return mark.getBoundingClientRect().top !== name.getBoundingClientRect().top;
+    }
+    return false;
+}).length"""
+
+
+def test_label_page_polish(world: World, server: str) -> None:
+    """Issue 12.17 in the browser: a `www.` host is text, not a link (title, messages, pattern list); a wrapped
+    pattern never leaves its branch mark alone on a line; samples start above the fold at 1000 px; no Deploy."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with session(world.db_url) as db:
+        annotators.decide_domain(db, annotators.next_item(db, "alice"), "alice", "code")  # KERNEL: next is POSTGRES
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        _log_in(page, server, "alice")
+        heading = page.get_by_role("heading", name=md(POSTGRES), exact=True)  # a word joiner, not a link
+        expect(heading).to_be_visible(timeout=20_000)
+        heading.click()
+        _press(page, "J")
+        _press(page, "1")
+        expect(page.get_by_text(md(f"{POSTGRES}/docs/15/: code"))).to_be_visible(timeout=20_000)
+        _settle(page)
+        links = page.locator('h1 a, [data-testid="stRadio"] a, [data-testid="stAlert"] a, h3 a')
+        assert links.count() == 0, [links.nth(i).get_attribute("href") for i in range(links.count())]
+        assert page.evaluate(_BRANCH_ALONE) == 0
+        first_sample = page.locator(".snippet").first
+        expect(first_sample).to_be_visible()
+        assert first_sample.bounding_box()["y"] < 1000  # the samples start on the first screen
+        expect(page.get_by_role("button", name="Deploy")).to_have_count(0)
+        expect(page.get_by_text("audit:none")).to_have_count(0)
+        browser.close()
