@@ -20,7 +20,7 @@ from sqlmodel import select
 from annotator.widgets import md
 from recall import annotators, labels, queue
 from recall.db import Label, session
-from tests.annotator.conftest import APP, GIT_DOCS, KERNEL, NEWS, POSTGRES, ROOT, World
+from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, NEWS, POSTGRES, ROOT, World
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -83,7 +83,7 @@ def test_login_and_label_with_the_keyboard(world: World, server: str, tmp_path: 
     _seed_review(world)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1500})
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(server)
         page.get_by_role("textbox", name="Name").fill("rita")
         page.get_by_role("textbox", name="Password").fill("rita-password")
@@ -92,34 +92,36 @@ def test_login_and_label_with_the_keyboard(world: World, server: str, tmp_path: 
         expect(page.get_by_role("heading", name=KERNEL, exact=True)).to_be_visible(timeout=20_000)
 
         page.get_by_role("heading", name=KERNEL, exact=True).click()  # focus out of any input
-        _press(page, "J")  # next pattern: docs.example.org/guide/
-        expect(page.get_by_label("Pattern to label (edit to narrow or widen it)")).to_have_value(
-            GIT_DOCS, timeout=10_000)
+        _press(page, "J")  # next pattern: the git docs directory every page sits in
+        _settle(page)
+        expect(page.locator(EDITOR)).to_have_value(GIT_DOCS)
         _press(page, "D")  # reason: docs
-        expect(page.get_by_text("with open(path) as f:").first).to_be_visible(timeout=10_000)  # guide/ samples
+        expect(page.get_by_text("git for-each-repo --config=<config> [--] <arguments>")).to_be_visible(timeout=10_000)
+        _settle(page)
         page.screenshot(path=str(shots / "label.png"), full_page=True)
         _press(page, "1")  # this pattern is code
-        expect(page.get_by_text("docs.example.org/guide/: code")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text(f"{GIT_DOCS}: code")).to_be_visible(timeout=20_000)
         _press(page, "7")  # the whole domain is code, next domain
-        expect(page.get_by_role("heading", name=POSTGRES, exact=True)).to_be_visible(timeout=10_000)
+        expect(page.get_by_role("heading", name=md(POSTGRES), exact=True)).to_be_visible(timeout=20_000)
 
         with session(world.db_url) as db:
             rows = db.exec(select(Label).where(Label.annotator == "rita")).all()
         assert [(r.pattern, r.label, r.reason) for r in rows] == [
-            (GIT_DOCS, "code", "docs"), (f"{KERNEL}/", "code", "docs")]
+            (GIT_DOCS, "code", "docs"), (f"{KERNEL}/", "code", "")]  # the reason went with its decision
         assert all(r.round_id is not None and r.queue_item_id == 1 and r.shown["samples"] for r in rows)
 
         page.get_by_role("link", name="Review").click()
-        expect(page.get_by_text(f"{NEWS}/news/")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text(f"Case 1 of 2: {GOLD}/")).to_be_visible(timeout=20_000)  # gold: alice vs bob
+        _settle(page)
         page.screenshot(path=str(shots / "review.png"), full_page=True)
         page.get_by_role("link", name="Progress").click()
         expect(page.get_by_role("heading", name="Round over round")).to_be_visible(timeout=10_000)
-        page.wait_for_timeout(1500)  # the charts draw after the heading
+        _settle(page)
         page.screenshot(path=str(shots / "progress.png"), full_page=True)
 
         page.reload()  # a refresh keeps the login (the URL's token) and the claimed item
         page.get_by_role("link", name="Label").click()
-        expect(page.get_by_role("heading", name=POSTGRES, exact=True)).to_be_visible(timeout=20_000)
+        expect(page.get_by_role("heading", name=md(POSTGRES), exact=True)).to_be_visible(timeout=20_000)
         browser.close()
 
 
