@@ -59,8 +59,7 @@ def server(world: World) -> Iterator[str]:
 
 def _press(page: Any, key: str) -> None:
     """A key once the app is idle (a shortcut pressed while a rerun is still drawing can be lost)."""
-    page.wait_for_timeout(300)
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=10_000)
+    _settle(page)
     page.keyboard.press(key)
 
 
@@ -226,10 +225,10 @@ def test_review_shows_the_case_in_focus_with_its_pages_and_keys(world: World, se
         expect(page.get_by_text("git for-each-repo --config=<config> [--] <arguments>")).to_be_visible()  # a sample
         page.get_by_text(f"Case 1 of 2: {GIT_DOCS}").click()  # focus out of any input
         _press(page, "J")
-        expect(page.get_by_text(f"Case 2 of 2: {NEWS}/news/")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text(md(f"Case 2 of 2: {NEWS}/news/"))).to_be_visible(timeout=20_000)
         expect(page.get_by_text("South Korean president").first).to_be_visible()
         _press(page, "2")
-        expect(page.get_by_text(f"{NEWS}/news/: resolved as not code")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text(md(f"{NEWS}/news/: resolved as not code"))).to_be_visible(timeout=20_000)
         expect(page.get_by_text(f"Case 1 of 1: {GIT_DOCS}")).to_be_visible(timeout=10_000)
         _no_exception(page)
         browser.close()
