@@ -69,7 +69,7 @@ def take_reason() -> str:
 
 
 def _lost(item: QueueItem, exc: Exception) -> None:
-    flash("warning", f"Your claim on {item.domain} ran out and it went back to the queue ({exc}).")
+    flash("warning", md(f"Your claim on {item.domain} ran out and it went back to the queue ({exc})."))
 
 
 def label_pattern(user: str, item: QueueItem, view: dict, label: str) -> None:
@@ -82,7 +82,7 @@ def label_pattern(user: str, item: QueueItem, view: dict, label: str) -> None:
         return _lost(item, exc)
     except ValueError as exc:
         return flash("error", str(exc))
-    flash("success", f"{pattern}: {LABEL_NAMES[label]}")
+    flash("success", md(f"{pattern}: {LABEL_NAMES[label]}"))
     step(item, view, 1)
 
 
@@ -97,7 +97,7 @@ def label_domain(user: str, item: QueueItem, view: dict, label: str) -> None:
                                      shown=shown_record(view, annotators.domain_pattern(item.domain)))  # fmt: skip
     except LeaseError as exc:
         return _lost(item, exc)
-    flash("success", f"{item.domain}: {LABEL_NAMES[label]} (press U to undo)")
+    flash("success", md(f"{item.domain}: {LABEL_NAMES[label]} (press U to undo)"))
 
 
 def skip_domain(user: str, item: QueueItem) -> None:
@@ -106,7 +106,7 @@ def skip_domain(user: str, item: QueueItem) -> None:
             annotators.queue.skip(s, item.id or 0, user, take_reason())
     except LeaseError as exc:
         return _lost(item, exc)
-    flash("info", f"{item.domain} skipped")
+    flash("info", md(f"{item.domain} skipped (press U to undo)"))
 
 
 def finish(user: str, item: QueueItem, view: dict) -> None:
@@ -116,7 +116,7 @@ def finish(user: str, item: QueueItem, view: dict) -> None:
     except LeaseError as exc:
         return _lost(item, exc)
     take_reason()
-    flash("success", f"{item.domain} done")
+    flash("success", md(f"{item.domain} done"))
 
 
 def undo(user: str) -> None:
@@ -125,9 +125,9 @@ def undo(user: str) -> None:
     if undone is None:
         flash("info", "Nothing to undo.")
     elif isinstance(undone, QueueItem):
-        flash("info", f"Undone: skip of {undone.domain}")
+        flash("info", md(f"Undone: skip of {undone.domain}"))
     else:
-        flash("info", f"Undone: {undone.pattern} = {LABEL_NAMES.get(undone.label, undone.label)}")
+        flash("info", md(f"Undone: {undone.pattern} = {LABEL_NAMES.get(undone.label, undone.label)}"))
 
 
 REVIEW_FOCUS = "review-focus"

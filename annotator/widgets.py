@@ -12,18 +12,30 @@ import streamlit as st
 from recall.db import QueueItem
 
 INDENT = "\u2003"
-_AUTOLINK = re.compile(r"(?i)\bwww\.")
+_AUTOLINK = re.compile(r"(?i)(?<![\w\u2060])www(?=\.)")
 
 
 def md(text: str) -> str:
     """Text for a Streamlit markdown element (title, message, radio option) shown as written: Streamlit's markdown
-    turns `www.host` into an external link, a host here is something to label, not to visit."""
-    return _AUTOLINK.sub(lambda m: m.group(0)[:-1] + "\\.", text)
+    turns `www.host` into an external link (a host here is something to label, not to visit). Its autolinker runs
+    on the parsed text, so escapes do not stop it; an invisible word joiner in front of `www` does (a link must
+    start a word)."""
+    return _AUTOLINK.sub(lambda m: "\u2060" + m.group(0), text)
 MARKS = {"code": "→ code", "non-code": "→ not code", "mixed": "→ mixed"}
 
 
+def relative(view: dict[str, Any], index: int) -> str:
+    """A proposal as the tree shows it: the part below its nearest proposed ancestor (`…/git-` under `…/docs/`)."""
+    pattern = view["proposals"][index]["pattern"]
+    above = [p["pattern"] for p in view["proposals"][:index] if pattern.startswith(p["pattern"].rstrip("*"))
+             and p["pattern"] != pattern]  # fmt: skip
+    return f"…/{pattern[len(above[-1]):]}" if above else pattern
+
+
 def tree_label(view: dict[str, Any], decided: dict[str, str], agreed: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    """Radio labels: indented by depth, with the figures, this annotator's decision, or the one agreed before."""
+    """Radio labels: indented by depth, relative to the parent, with the figures, this annotator's decision, or the
+    one agreed before. The branch mark is glued to its name (a no-break space), so a wrapped line never leaves it
+    alone."""
     agreed = agreed or {}
 
     def fmt(index: int) -> str:
@@ -34,8 +46,8 @@ def tree_label(view: dict[str, Any], decided: dict[str, str], agreed: dict[str, 
             mark = f" · {MARKS[agreed[p['pattern']]]} (agreed before)"
         else:
             mark = ""
-        return (f"{INDENT * p['depth']}{'└ ' if p['depth'] else ''}{p['pattern']} — {p['pages']} pages, "
-                f"{p['fraction']:.0%} recalled{mark}")  # fmt: skip
+        branch = f"{INDENT * p['depth']}└\u00a0" if p["depth"] else ""
+        return md(f"{branch}{relative(view, index)} — {pages(p['pages'])}, {p['fraction']:.0%} recalled{mark}")
 
     return fmt
 
@@ -56,21 +68,55 @@ def earlier_labels(before: dict[str, Any]) -> None:
             st.caption("Still disputed (no reviewer yet): " + ", ".join(before["conflicts"]))
 
 
-def proposal_table(view: dict[str, Any], decided: dict[str, str]) -> pd.DataFrame:
-    return pd.DataFrame([{"pattern": p["pattern"], "pages": p["pages"], "recalled": p["fraction"],
-                          "p10": p["score_p10"], "p50": p["score_p50"], "p90": p["score_p90"],
-                          "decision": decided.get(p["pattern"], "")} for p in view["proposals"]])  # fmt: skip
+def proposal_table(view: dict[str, Any], decided: dict[str, str], agreed: dict[str, str]) -> None:
+    """The proposals' figures side by side (patterns relative to their parent, so every column fits)."""
+    rows = [{"pattern": relative(view, i), "pages": p["pages"], "recalled": p["fraction"], "p10": p["score_p10"],
+             "p50": p["score_p50"], "p90": p["score_p90"],
+             "decision": decided.get(p["pattern"]) or (f"{agreed[p['pattern']]} (before)" if p["pattern"] in agreed
+                                                       else "")}
+            for i, p in enumerate(view["proposals"])]  # fmt: skip
+    score = st.column_config.NumberColumn(format="%.2f", width="small")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+        "pattern": st.column_config.TextColumn(width="medium"), "pages": st.column_config.NumberColumn(width="small"),
+        "recalled": st.column_config.NumberColumn(format="percent", width="small"), "p10": score, "p50": score,
+        "p90": score, "decision": st.column_config.TextColumn(width="small")})  # fmt: skip
+
+
+REASON_TEXT = {
+    "near_threshold": "its recalled fraction is close to the related-domain threshold",
+    "mid_scores": "many of its pages score in the uncertain middle",
+    "disagreement": "the model's scores disagree with labels already given on its pages",
+    "audit:none": "a random audit: the model recalled none of its pages (is it right to?)",
+    "audit:low": "a random audit of a domain with few recalled pages",
+    "audit:related": "a random audit of a domain the model counts as related",
+    "gold": "a gold item: its answer is known, it measures the labelling",
+}
+DETAIL_TEXT = {
+    "pages": "pages of the domain in this round", "recalled": "pages the model kept",
+    "fraction": "share of pages kept", "mid": "pages scoring in the uncertain middle",
+    "mid_scores": "share of pages scoring in the uncertain middle",
+    "near_threshold": "closeness of the kept share to the related-domain threshold (1 = at it)",
+    "disagreement": "mean gap between scores and labels given on its pages",
+    "uncertainty": "weighted sum of the three signals above", "priority": "uncertainty × log(1 + pages): queue order",
+    "labeled": "pages already covered by a label", "covered": "pages matched by any label",
+    "stratum": "audit group (none / low / related recalled pages)",
+}  # fmt: skip
+
+
+def queued_because(item: QueueItem) -> str:
+    return REASON_TEXT.get(item.reason, item.reason or "no reason recorded")
 
 
 def why_queued(item: QueueItem) -> None:
+    """The queue's reasons in one line, and its figures explained (not raw JSON)."""
     d = item.details
-    cols = st.columns(4)
-    cols[0].metric("Recalled fraction", f"{d.get('recalled', 0) / max(d.get('pages', 0), 1):.0%}")
-    cols[1].metric("Mid-range scores", f"{d.get('mid_scores', 0):.0%}")
-    cols[2].metric("Uncertainty", f"{d.get('uncertainty', 0):.2f}")
-    cols[3].metric("Pages", d.get("pages", 0))
-    with st.expander("Queue details"):
-        st.json(d)
+    st.caption(f"{d.get('recalled', 0) / max(d.get('pages', 0), 1):.0%} recalled · "
+               f"{d.get('mid_scores', 0):.0%} mid-range scores · uncertainty {d.get('uncertainty', 0):.2f} · "
+               f"{pages(int(d.get('pages', 0)))}")  # fmt: skip
+    with st.expander("Why this domain was queued"):
+        rows = [{"figure": k, "value": v, "meaning": DETAIL_TEXT.get(k, "")} for k, v in d.items()
+                if isinstance(v, int | float | str) and k not in ("domain", "site")]  # fmt: skip
+        st.dataframe(pd.DataFrame(rows).astype({"value": str}) if rows else pd.DataFrame(), hide_index=True)
 
 
 def pages(n: int) -> str:
@@ -94,7 +140,7 @@ def pattern_figures(seen: dict[str, Any]) -> None:
 def sample_card(sample: dict[str, Any]) -> None:
     """Title, URL, score and the text's first lines, code-like ones highlighted (escaped text, no iframe)."""
     with st.container(border=True):
-        st.markdown(f"**{html.escape(sample['title'] or '(no title)')}** · score `{sample['score']:.3f}`")
+        st.markdown(md(f"**{html.escape(sample['title'] or '(no title)')}** · score `{sample['score']:.3f}`"))
         st.caption(sample["url"])
         lines = "".join(f'<div class="{"code" if is_code else "text"}">{html.escape(line)}</div>'
                         for line, is_code in sample["lines"])  # fmt: skip

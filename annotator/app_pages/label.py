@@ -36,16 +36,16 @@ if actions.selection_key(item) not in st.session_state:  # start at the first pa
 index = min(actions.selected(item), len(view["proposals"]) - 1)
 selected = view["proposals"][index]
 
-st.title(item.domain)
-st.caption(f"Round {view['round']} · {item.kind} item · queued for **{item.reason}** · "
+st.title(widgets.md(item.domain), anchor=False)
+st.caption(f"Round {view['round']} · {item.kind} item · queued because {widgets.queued_because(item)} · "
            f"claimed by you for {session.lease_left(item)} s more (renewed while this page is open, up to "
            f"{MAX_IDLE_SECONDS // 60} min after your last action)")  # fmt: skip
 widgets.why_queued(item)
 widgets.earlier_labels(before)
 
 tree, detail = st.columns([2, 3], gap="large")
-with tree:
-    st.subheader("Proposed patterns")
+with tree:  # what to decide on, and the keys that decide
+    st.subheader("Proposed patterns", anchor=False)
     radio_key = actions.pattern_key(item, {**agreed, **decided})
     st.radio("Pattern", range(len(view["proposals"])), index=index, key=radio_key, label_visibility="collapsed",
              format_func=widgets.tree_label(view, decided, agreed), on_change=actions.follow_selection,
@@ -53,11 +53,8 @@ with tree:
     nav = st.container(horizontal=True)
     nav.button("Previous", shortcut="K", on_click=actions.step, args=(item, view, -1), icon=":material/arrow_upward:")
     nav.button("Next", shortcut="J", on_click=actions.step, args=(item, view, 1), icon=":material/arrow_downward:")
-    st.dataframe(widgets.proposal_table(view, decided), hide_index=True)
-
-with detail:
     st.text_input("Pattern to label (edit to narrow or widen it)", key=actions.edit_key(item))
-    st.caption("Reason")
+    st.caption("Reason (optional, for the next decision only)")
     reasons = st.container(horizontal=True)
     for reason, key in zip(REASONS, "DQTBFSO", strict=True):
         reasons.button(reason, shortcut=key, on_click=actions.set_reason, args=(reason,),
@@ -79,8 +76,15 @@ with detail:
     done.button("Done, next domain", shortcut="N", type="primary", on_click=actions.finish,
                 args=(user.name, item, view))
     done.button("Undo last decision", shortcut="U", on_click=actions.undo, args=(user.name,), icon=":material/undo:")
+    with st.expander("All proposals and their scores"):
+        widgets.proposal_table(view, decided, agreed)
 
-    st.subheader(f"Sample pages under {selected['pattern']}")
+with detail:  # what to read: the selected pattern's pages
+    st.subheader(widgets.md(f"Sample pages under {selected['pattern']}"), anchor=False)
+    st.caption(f"{widgets.pages(selected['pages'])}, {selected['fraction']:.0%} recalled; samples spread from the "
+               "highest score to the lowest, code-like lines highlighted")  # fmt: skip
+    if not selected["samples"]:
+        st.info("None of these pages has extracted text to show.")
     for sample in selected["samples"]:
         widgets.sample_card(sample)
 

@@ -28,6 +28,11 @@ def app(user: str | None = None, **query: str) -> AppTest:
     return at.run()
 
 
+def title(at: AppTest) -> str:
+    """The page's h1 as the annotator reads it (without the word joiner that keeps `www.` from becoming a link)."""
+    return at.title[0].value.replace("\u2060", "")
+
+
 def click(at: AppTest, label: str) -> AppTest:
     next(b for b in at.button if b.label == label).click()
     return at.run()
@@ -44,7 +49,7 @@ def test_login_required(world: World) -> None:
     at.text_input(key="login_password").input("alice-password")
     at.button[0].click()
     at.run()
-    assert at.title[0].value == KERNEL and at.query_params["session"].startswith("alice.")
+    assert title(at) == KERNEL and at.query_params["session"].startswith("alice.")
     assert not at.exception
 
 
@@ -53,8 +58,8 @@ def test_refresh_resumes_the_claimed_item(world: World) -> None:
     with session(world.db_url) as db:
         token = annotators.session_token(annotators.get_account(db, "bob"))
     again = app(session=token)  # a new browser session: only the URL's token is left
-    assert again.title[0].value == first.title[0].value == KERNEL
-    assert app("alice").title[0].value == POSTGRES  # the other annotator gets another item
+    assert title(again) == title(first) == KERNEL
+    assert title(app("alice")) == POSTGRES  # the other annotator gets another item
 
 
 def test_label_pattern_domain_and_undo(world: World) -> None:
@@ -72,9 +77,9 @@ def test_label_pattern_domain_and_undo(world: World) -> None:
     at.text_input(key="edit-1").set_value(f"{GIT_DOCS}howto/%").run()  # an edited pattern
     click(at, "Not code")
     click(at, "Domain: mixed")
-    assert at.title[0].value == POSTGRES
+    assert title(at) == POSTGRES
     click(at, "Undo last decision")  # the domain label: back to docs.example.org
-    assert at.title[0].value == KERNEL
+    assert title(at) == KERNEL
     with session(world.db_url) as db:
         current = {p: lb.label for (p, _), lb in labels.current(db).items()}
         assert current == {GIT_DOCS: "code", f"{GIT_DOCS}howto/%": "non-code"}
@@ -84,7 +89,7 @@ def test_label_pattern_domain_and_undo(world: World) -> None:
     with session(world.db_url) as db:
         assert db.get(QueueItem, 1).status == "done" and db.get(QueueItem, 2).status == "skipped"
     click(at, "Undo last decision")  # the skip is the latest decision: the domain comes back, the labels stand
-    assert at.title[0].value == POSTGRES
+    assert title(at) == POSTGRES
     with session(world.db_url) as db:
         item = db.get(QueueItem, 2)
         assert (item.status, item.claimed_by) == ("claimed", "alice") and "skipped_by" not in item.details
@@ -103,13 +108,13 @@ def test_every_action_has_a_shortcut(world: World) -> None:
 
 def test_lease_expiry(world: World) -> None:
     at = app("alice")
-    assert at.title[0].value == KERNEL
+    assert title(at) == KERNEL
     with session(world.db_url) as db:
         assert queue.expire(db, now=utcnow() + timedelta(minutes=6)) == 1  # alice walked away
         assert annotators.next_item(db, "bob").domain == KERNEL
     click(at, "Domain: code")
     assert any("ran out" in w.value for w in at.warning)
-    assert at.title[0].value == POSTGRES
+    assert title(at) == POSTGRES
     with session(world.db_url) as db:
         assert db.exec(select(Label)).all() == []
 
@@ -179,10 +184,10 @@ def test_two_sessions_never_share_an_item_and_lose_no_label(world: World) -> Non
     while active:
         for name in sorted(active):
             at = sessions[name]
-            if at.title[0].value == "Label":  # the queue has nothing more for this annotator
+            if title(at) == "Label":  # the queue has nothing more for this annotator
                 active.discard(name)
                 continue
-            seen[name].append(at.title[0].value)
+            seen[name].append(title(at))
             click(at, "Domain: not code")
     shared = set(seen["alice"]) & set(seen["bob"])
     assert shared <= {POSTGRES, GOLD}  # the double-labeled and the gold item only
@@ -253,10 +258,10 @@ def test_a_domain_queued_again_shows_its_earlier_labels_and_prefills_the_agreed(
         db.commit()
         queue.enqueue(db, [QueueItem(round_id=second.id, domain=POSTGRES, priority=9.0, reason="near_threshold")])
     at = app("alice")
-    assert at.title[0].value == POSTGRES and "Round 2" in at.caption[0].value
+    assert title(at) == POSTGRES and "Round 2" in at.caption[0].value
     (before,) = [e for e in at.expander if e.label.startswith("Labelled before")]
     assert before.label == "Labelled before: 5 labels, 2 agreed (pre-filled below)"
-    table = at.dataframe[0].value
+    table = next(d.value for d in at.dataframe if "by" in d.value.columns)
     assert list(zip(table["pattern"], table["label"], table["by"], strict=True))[-1] == (
         f"{POSTGRES}/", "code", "rita (reviewer's resolution)")
     assert list(table["when"]) == ["round 1"] * 4 + ["review"]
@@ -264,3 +269,24 @@ def test_a_domain_queued_again_shows_its_earlier_labels_and_prefills_the_agreed(
     assert options[0].endswith("→ code (agreed before)") and options[1].endswith("→ code (agreed before)")
     assert "agreed" not in options[2] and at.radio[0].value == 2  # the first pattern still open is selected
     assert at.text_input(key="edit-5").value == f"{POSTGRES}/docs/15/catalog-"
+
+
+def test_one_page_domains_empty_pages_and_queue_reasons_read_well(world: World) -> None:
+    """Issue 12.17: "1 page", no empty sample ("score 0.000", no text), the queue's reason and details explained."""
+    with session(world.db_url) as db:
+        rid = db.get(QueueItem, 1).round_id
+        queue.enqueue(db, [QueueItem(round_id=rid, domain="www.clarin.com", priority=9.0, kind="audit",
+                                     reason="audit:none", details={"pages": 1, "recalled": 0, "stratum": "none"})])
+    at = app("alice")
+    assert title(at) == "www.clarin.com" and not at.exception
+    assert at.radio[0].options == [md("www.clarin.com/ — 1 page, 0% recalled")]
+    assert [i.value for i in at.info] == ["None of these pages has extracted text to show."]
+    assert "a random audit: the model recalled none of its pages" in at.caption[0].value
+    assert "audit:none" not in at.caption[0].value and not at.json
+    (why,) = [e for e in at.expander if e.label == "Why this domain was queued"]
+    details = next(d.value for d in at.dataframe if "meaning" in d.value.columns)
+    assert dict(zip(details["figure"], details["meaning"], strict=True))["stratum"].startswith("audit group")
+    view = annotators.item_view(world.settings, rid, "docs.djangoproject.com")  # one of its pages has no text
+    samples = [s for p in view["proposals"] for s in p["samples"]]
+    assert samples and all(s["snippet"] and s["lines"] for s in samples)
+    assert "https://docs.djangoproject.com/en/3.2/topics/http/" not in {s["url"] for s in samples}
