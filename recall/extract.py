@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 Extractor = Callable[[str], str]
 
 
 def _resiliparse(html: str) -> str:
-    from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
-    tree = HTMLTree.parse(html)
+    return resiliparse_text(HTMLTree.parse(html))
+
+
+def resiliparse_text(tree: Any) -> str:
+    """The fast text of an already parsed page (the index pass parses once for text and code signals)."""
+    from resiliparse.extract.html2text import extract_plain_text
+
     return extract_plain_text(tree, main_content=True, preserve_formatting=True, noscript=False)
 
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 from recall.classifier import Classifier
 from recall.domains import guess_lang, split_url
 from recall.extract import extract
+from recall.features import extract_with_signals, with_signals
 from recall.records import Page, Stats
 from recall.sources import open_stream, read_range
 from recall.storage import Store, warc_id
@@ -32,7 +33,7 @@ CACHE_SCHEMA = pa.schema(
     [
         ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("path", pa.string()),
         ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64()), ("title", pa.string()),
-        ("lang", pa.string()), ("text", pa.string()), ("text_len", pa.int32()),
+        ("lang", pa.string()), ("text", pa.string()), ("text_len", pa.int32()), ("signals", pa.string()),
     ]
 )  # fmt: skip
 INDEX_SCHEMA = pa.schema(
@@ -87,14 +88,14 @@ def _batched(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
 def _cache_rows(pages: Iterable[Page], *, extractor: str, stats: Stats) -> Iterator[dict]:
     for page in pages:
         with stats.timer("extract"):
-            text = extract(page.html, extractor)
+            text, signals = extract_with_signals(page.html, extractor)  # one parse: text and code signals
         if not text:
             stats.incr("empty_text")
         host, site, path = split_url(page.url)
         yield {
             "url": page.url, "domain": host, "site": site, "path": path, "warc": page.warc_path,
             "offset": page.offset, "length": page.length, "title": _title(page.html),
-            "lang": guess_lang(text), "text": text, "text_len": len(text),
+            "lang": guess_lang(text), "text": text, "text_len": len(text), "signals": signals,
         }  # fmt: skip
 
 
@@ -166,7 +167,20 @@ def token_cache_path(location: str, tokenizer_id: str) -> str:
 
 TOKENS_SCHEMA = pa.schema([("offset", pa.int64()), ("line", pa.string())])
 BAND_SCHEMA = pa.schema([("offset", pa.int64()), ("text", pa.string())])
-CACHE_COLUMNS = ["url", "domain", "site", "path", "warc", "offset", "length", "title", "lang", "text", "text_len"]
+CACHE_COLUMNS = ["url", "domain", "site", "path", "warc", "offset", "length", "title", "lang", "text", "text_len",
+                 "signals"]  # fmt: skip
+
+
+def cache_columns(store: Store, location: str) -> list[str]:
+    """CACHE_COLUMNS that this WARC's page cache has (a cache written before code signals has no `signals`)."""
+    names = set(store.column_names(cache_path(location)))
+    return [c for c in CACHE_COLUMNS if c in names]
+
+
+def scoring_texts(data: dict) -> list[str]:
+    """The classifier inputs of a page-cache batch: each text behind its page's code-signals line."""
+    signals = data.get("signals") or [None] * len(data["text"])
+    return [with_signals(t, s) for t, s in zip(data["text"], signals, strict=True)]
 
 
 def _scored_batches(
@@ -174,8 +188,8 @@ def _scored_batches(
 ) -> Iterator[tuple[dict, np.ndarray]]:
     """Page-cache batches with their scores. Token lines are cached per tokenizer: a later round that keeps
     the tokenizer (as the loop does) scores with fastText alone, no BPE."""
-    tok_rel = token_cache_path(location, classifier.tokenizer.id)
-    batches = store.iter_batches(cache_path(location), columns=CACHE_COLUMNS, batch_size=BATCH)
+    tok_rel = token_cache_path(location, classifier.input_id)
+    batches = store.iter_batches(cache_path(location), columns=cache_columns(store, location), batch_size=BATCH)
     if store.exists(tok_rel):
         stats.incr("token_cache_hit")
         cached = store.iter_batches(tok_rel, batch_size=BATCH)
@@ -191,7 +205,7 @@ def _scored_batches(
         for batch in batches:
             data = batch.to_pydict()
             with stats.timer("tokenize"):
-                lines = classifier.tokenize(data["text"])
+                lines = classifier.tokenize(scoring_texts(data))
             with stats.timer("score"):
                 scores = classifier.score_lines(lines)
             tok_out.write_table(pa.table({"offset": data["offset"], "line": lines}, schema=TOKENS_SCHEMA))
@@ -228,10 +242,11 @@ def recall_warc(
         for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats):
             stats.incr("total", len(scores))
             for i in np.flatnonzero(scores >= floor):
-                row = {k: data[k][i] for k in CACHE_COLUMNS if k != "text"}
+                row = {k: data[k][i] for k in data if k != "text"}
                 row["score"] = float(scores[i])
                 candidates.append(row)
             del data["text"], data["title"]
+            data.pop("signals", None)
             data["score"] = scores.astype(np.float32)
             data["kept"] = (scores >= decision.threshold).tolist()
             idx_out.write_table(pa.Table.from_pydict(data, schema=INDEX_SCHEMA))
@@ -257,7 +272,7 @@ def recall_warc(
             score = row["score"]
             if score < decision.threshold:
                 stats.incr("cascade_rescored")
-                score = float(classifier.score([text])[0])
+                score = float(classifier.score([with_signals(text, row.get("signals"))])[0])
                 if score < decision.threshold:
                     band.add({"offset": row["offset"], "text": text})
                     continue

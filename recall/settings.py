@@ -102,6 +102,14 @@ class Settings(BaseSettings):
     """Redis URL of the token bucket; by default the broker's."""
 
     ft: FastTextParams = Field(default_factory=FastTextParams)
+    code_signal_repeat: int = 8
+    """Code-structure tokens (recall/features.py) read before each page's BPE tokens, repeated this many times so
+    fastText weighs them; 0 trains models without them (issue 14)."""
+    synthetic_share: float = 0.0
+    """Synthetic positives and as many synthetic hard negatives per real positive (recall/synthetic.py); 0: off."""
+    threshold_target_precision: float = 0.0
+    """> 0: a round keeps the lowest threshold whose precision on its held-out seeds reaches this (0: the round's
+    threshold as given). Either way a round reports its threshold's precision and recall there, with counts."""
 
     @field_validator("allowed_base_urls", mode="before")
     @classmethod
