@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from recall.features import prefix, spec_id, split_signals
 from recall.settings import FastTextParams
 from recall.tokenizer import BpeTokenizer
 
@@ -71,8 +72,11 @@ class Classifier:
         vocab_size: int = 16_000,
         version: str = "r1",
         tokenizer: BpeTokenizer | None = None,
+        signals: dict[str, int] | None = None,
     ) -> Classifier:
-        """Train BPE (unless `tokenizer` is given: later rounds keep round 1's, as the papers keep one) + fastText."""
+        """Train BPE (unless `tokenizer` is given: later rounds keep round 1's, as the papers keep one) + fastText.
+
+        `signals`: a `recall.features.spec`; the model then reads code-structure tokens before each page's BPE."""
         import fasttext
 
         if len(texts) != len(labels):
@@ -82,8 +86,10 @@ class Classifier:
             raise ValueError("training needs both code and other pages with text")
         start = time.perf_counter()
         if tokenizer is None:
-            tokenizer = BpeTokenizer.train((t for t, _ in pairs), vocab_size=vocab_size, max_tokens=params.max_tokens)
-        lines = tokenizer.pretokenize([t for t, _ in pairs])
+            tokenizer = BpeTokenizer.train(
+                (split_signals(t)[1] for t, _ in pairs), vocab_size=vocab_size, max_tokens=params.max_tokens
+            )
+        lines = _lines(tokenizer, signals, [t for t, _ in pairs])
         tokens = sum(line.count(" ") + 1 for line in lines)
         epochs = epochs_for(params, tokens)
         with tempfile.TemporaryDirectory(prefix="webrecall-ft-") as tmp:
@@ -117,6 +123,8 @@ class Classifier:
             "epochs_used": epochs,
             "train_seconds": round(time.perf_counter() - start, 2),
         }
+        if signals:
+            meta["signals"] = signals
         return cls(model, tokenizer, version=version, meta=meta)
 
     def save(self, directory: str | Path) -> None:
@@ -140,11 +148,19 @@ class Classifier:
         """P(code) per text as float32; a text with no content scores 0.0."""
         return self.score_lines(self.tokenize(texts))
 
+    @property
+    def input_id(self) -> str:
+        """What turns a text into this model's input line: the token-cache key (tokenizer + code-signals spec)."""
+        sid = spec_id(self.meta.get("signals"))
+        return f"{self.tokenizer.id}-s{sid}" if sid else self.tokenizer.id
+
     def tokenize(self, texts: list[str]) -> list[str]:
-        """The fastText input line per text ('' for a text with no content)."""
-        idx = [i for i, t in enumerate(texts) if t and not t.isspace()]
+        """The fastText input line per text ('' for a text with no content). A text may start with its page's
+        signals line (`recall.features.with_signals`)."""
+        parts = [split_signals(t) for t in texts]
+        idx = [i for i, (_, t) in enumerate(parts) if t and not t.isspace()]
         lines = [""] * len(texts)
-        for i, line in zip(idx, self.tokenizer.pretokenize([texts[i] for i in idx]), strict=True):
+        for i, line in zip(idx, _lines(self.tokenizer, self.meta.get("signals"), [texts[i] for i in idx]), strict=True):
             lines[i] = line
         return lines
 
@@ -163,6 +179,14 @@ class Classifier:
 
     def evaluate(self, texts: list[str], labels: list[bool], *, threshold: float = 0.5) -> Metrics:
         return metrics(self.score(texts), labels, threshold=threshold)
+
+
+def _lines(tokenizer: BpeTokenizer, signals: dict[str, Any] | None, texts: list[str]) -> list[str]:
+    parts = [split_signals(t) for t in texts]
+    lines = tokenizer.pretokenize([t for _, t in parts])
+    if not signals:
+        return lines
+    return [f"{prefix(signals, sig, text)} {line}" for (sig, text), line in zip(parts, lines, strict=True)]
 
 
 def metrics(scores: np.ndarray, labels: list[bool], *, threshold: float = 0.5) -> Metrics:

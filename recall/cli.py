@@ -570,6 +570,45 @@ def calibrate(
     _emit(data, as_json, table)
 
 
+@app.command()
+def generalise(
+    corpus: Annotated[Path, typer.Option(exists=True, file_okay=False, help="Folder with labels/ and crawl-data/")] = (
+        Path("../shared/corpus")
+    ),
+    variant: Annotated[list[str] | None, typer.Option(help="today, signals, signals+synthetic (repeatable)")] = None,
+    seed: int = 0,
+    target: Annotated[float, typer.Option(help="Precision the threshold must reach on held-out seeds")] = 0.99,
+    bench: Annotated[bool, typer.Option(help="Also CC-MAIN-BENCH F1 (two more models per variant)")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue 14's check: positives from 4 docs hosts of CC-MAIN-DEV only; recall on held-out hosts and manual pages."""
+    from recall import generalise as gen
+
+    settings = _ready()
+    with _reasons():
+        names = variant or list(gen.VARIANTS)
+        if bad := [v for v in names if v not in gen.VARIANTS]:
+            raise ValueError(f"unknown variant {bad[0]!r}; valid: {', '.join(gen.VARIANTS)}")
+        cache = Path(settings.data_dir) / "generalise"
+        dev = gen.load_pages(corpus, "CC-MAIN-DEV", cache)
+        rows = [gen.check(dev, gen.VARIANTS[v], settings=settings, seed=seed, target=target) for v in names]
+        if bench:
+            pages = gen.load_pages(corpus, "CC-MAIN-BENCH", cache)
+            for row in rows:
+                row["bench"] = gen.bench_quality(dev, pages, gen.VARIANTS[row["variant"]], settings=settings, seed=seed)
+    table = Table("variant", "threshold", "held-out docs recall", "manual code", "manual non-code", "web FP",
+                  "precision", "F1", title=f"positives from {', '.join(gen.TRAIN_HOSTS)}")  # fmt: skip
+    for row in rows:
+        for at in ("chosen", "0.5"):
+            a = row["at"][at]
+            table.add_row(row["variant"], str(a["threshold"]), f"{a['heldout_docs_recall']:.3f}",
+                          f"{a['manual_code_found'][0]}/{a['manual_code_found'][1]}",
+                          f"{a['manual_noncode_kept'][0]}/{a['manual_noncode_kept'][1]}",
+                          f"{a['web_false_positives'][0]}/{a['web_false_positives'][1]}",
+                          f"{a['precision']:.3f}", f"{a['f1']:.3f}")  # fmt: skip
+    _emit({"variants": rows}, as_json, table)
+
+
 @round_app.command("run")
 def round_run(
     number: Annotated[int, typer.Argument(help="Round number (created by `round start` or the API)")],

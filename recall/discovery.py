@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from recall import labels as labels_mod
 from recall.db import DomainStat, QueueItem, Round, WarcTask, session, utcnow
+from recall.page_items import plan_page_items
 from recall.patterns import PatternSet
 from recall.queue import enqueue
 from recall.report import round_index
@@ -174,11 +175,16 @@ def discover(settings: Settings, round_id: int, *, seed: int = 0, audit_fraction
     feats = features(index, label_set, coverage) if index.num_rows else {}
     items = plan_queue(feats, round_id, related_fraction=settings.related_fraction, seed=seed,
                        audit_fraction=audit_fraction, max_items=max_items)  # fmt: skip
+    if settings.page_items_max > 0 and index.num_rows:  # single pages of domains too small for the domain rule
+        items += plan_page_items(index, round_id, threshold=rnd.effective_threshold or rnd.threshold,
+                                 coverage=coverage, skip_domains={i.domain for i in items}, seed=seed,
+                                 max_items=settings.page_items_max, audit_fraction=audit_fraction)  # fmt: skip
     with session(settings.db_url) as db:
         added = enqueue(db, items)
         out = {"previous_round": prev.number if prev else None, **compare(prev_rows, rows),
                "queue": {"added": added, "uncertain": sum(i.kind == "uncertain" for i in items),
-                         "audit": sum(i.kind == "audit" for i in items)}}  # fmt: skip
+                         "audit": sum(i.kind == "audit" for i in items),
+                         "page": sum(i.kind == "page" for i in items)}}  # fmt: skip
         rnd = db.get(Round, round_id)
         assert rnd is not None
         rnd.totals = {**rnd.totals, "discovery": out}

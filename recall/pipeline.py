@@ -21,6 +21,7 @@ import pyarrow as pa
 from recall.classifier import Classifier
 from recall.domains import guess_lang, split_url
 from recall.extract import extract, parse, tree_text
+from recall.features import html_signals, with_signals
 from recall.fidelity import CodeCounts, code_blocks, code_counts
 from recall.records import Page, Stats
 from recall.sources import open_stream, read_range
@@ -36,6 +37,7 @@ CACHE_SCHEMA = pa.schema(
         ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64()), ("title", pa.string()),
         ("lang", pa.string()), ("text", pa.string()), ("text_len", pa.int32()),
         ("code_blocks", pa.int32()), ("code_verbatim", pa.int32()), ("code_present", pa.int32()),
+        ("signals", pa.string()),
     ]
 )  # fmt: skip
 """`code_*`: the page's indented `<pre>` blocks and how many the text keeps verbatim / at all (recall.fidelity)."""
@@ -90,25 +92,31 @@ def _batched(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
         yield batch
 
 
-def _page_text(page: Page, extractor: str) -> tuple[str, CodeCounts]:
-    """The cached text and its code-block counts. The page is parsed once (`tree`): per-page computations
-    that need the DOM read it here, before `tree_text` fences its `<pre>` blocks in place."""
-    if extractor != "resiliparse":
-        text = extract(page.html, extractor)
-        return text, code_counts(code_blocks(parse(page.html)), text) if "<pre" in page.html else CodeCounts()
+def _page_text(page: Page, extractor: str) -> tuple[str, CodeCounts, str]:
+    """The cached text, its code-block counts and its code signals (recall.features). The page is parsed once
+    (`tree`): per-page computations that need the DOM read it here, before `tree_text` fences its `<pre>` blocks
+    in place."""
     try:
         tree = parse(page.html)
         blocks = code_blocks(tree) if "<pre" in page.html else []
-        text = tree_text(tree)
+        signals = _signals(tree)
+        text = tree_text(tree) if extractor == "resiliparse" else extract(page.html, extractor)
     except Exception:  # noqa: BLE001 - a malformed page must never stop a WARC
-        return "", CodeCounts()
-    return text, code_counts(blocks, text)
+        return "", CodeCounts(), ""
+    return text, code_counts(blocks, text), signals
+
+
+def _signals(tree: object) -> str:
+    try:
+        return html_signals(tree)
+    except Exception:  # noqa: BLE001 - signals are a hint: a page they fail on is still cached
+        return ""
 
 
 def _cache_rows(pages: Iterable[Page], *, extractor: str, stats: Stats) -> Iterator[dict]:
     for page in pages:
         with stats.timer("extract"):
-            text, code = _page_text(page, extractor)
+            text, code, signals = _page_text(page, extractor)  # one parse: text, code counts, code signals
         if not text:
             stats.incr("empty_text")
         host, site, path = split_url(page.url)
@@ -117,6 +125,7 @@ def _cache_rows(pages: Iterable[Page], *, extractor: str, stats: Stats) -> Itera
             "offset": page.offset, "length": page.length, "title": _title(page.html),
             "lang": guess_lang(text), "text": text, "text_len": len(text),
             "code_blocks": code.blocks, "code_verbatim": code.verbatim, "code_present": code.present,
+            "signals": signals,
         }  # fmt: skip
 
 
@@ -191,7 +200,13 @@ TOKENS_SCHEMA = pa.schema([("offset", pa.int64()), ("line", pa.string())])
 BAND_SCHEMA = pa.schema([("offset", pa.int64()), ("text", pa.string()), ("text_extractor", pa.string())])
 CACHE_COLUMNS = ["url", "domain", "site", "path", "warc", "offset", "length", "title", "lang", "text", "text_len"]
 CODE_COLUMNS = ["code_blocks", "code_verbatim", "code_present"]
-"""Absent from a page cache written before they existed: counted as 0 there."""
+"""Absent from a page cache written before they existed: counted as 0 there (and `signals` as none)."""
+
+
+def scoring_texts(data: dict) -> list[str]:
+    """The classifier inputs of a page-cache batch: each text behind its page's code-signals line."""
+    signals = data.get("signals") or [None] * len(data["text"])
+    return [with_signals(t, s) for t, s in zip(data["text"], signals, strict=True)]
 
 
 def _scored_batches(
@@ -199,7 +214,7 @@ def _scored_batches(
 ) -> Iterator[tuple[dict, np.ndarray]]:
     """Page-cache batches with their scores. Token lines are cached per tokenizer: a later round that keeps
     the tokenizer (as the loop does) scores with fastText alone, no BPE."""
-    tok_rel = token_cache_path(location, classifier.tokenizer.id)
+    tok_rel = token_cache_path(location, classifier.input_id)
     batches = store.iter_batches(cache_path(location), batch_size=BATCH)
     if store.exists(tok_rel):
         stats.incr("token_cache_hit")
@@ -216,7 +231,7 @@ def _scored_batches(
         for batch in batches:
             data = batch.to_pydict()
             with stats.timer("tokenize"):
-                lines = classifier.tokenize(data["text"])
+                lines = classifier.tokenize(scoring_texts(data))
             with stats.timer("score"):
                 scores = classifier.score_lines(lines)
             tok_out.write_table(pa.table({"offset": data["offset"], "line": lines}, schema=TOKENS_SCHEMA))
@@ -290,7 +305,7 @@ def recall_warc(
         for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats):
             stats.incr("total", len(scores))
             for i in np.flatnonzero(scores >= floor):
-                row = {k: data[k][i] for k in CACHE_COLUMNS if k != "text"}
+                row = {k: data[k][i] for k in data if k != "text"}
                 row["score"] = float(scores[i])
                 candidates.append(row)
             idx_out.write_table(_index_table(data, scores, decision.threshold))
@@ -322,7 +337,7 @@ def recall_warc(
             score = row["score"]
             if score < decision.threshold:
                 stats.incr("cascade_rescored")
-                score = float(classifier.score([text])[0])
+                score = float(classifier.score([with_signals(text, row.get("signals"))])[0])
                 if score < decision.threshold:
                     band.add({"offset": row["offset"], "text": text, "text_extractor": made_by})
                     continue

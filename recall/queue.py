@@ -248,4 +248,5 @@ def counts(db: Session, round_id: int | None = None) -> dict[str, Any]:
     if round_id is not None:
         label_query = label_query.where(Label.round_id == round_id)
     return {"items": len(items), "status": dict(Counter(i.status for i in items)),
-            "kind": dict(Counter(i.kind for i in items)), "labels": len(db.exec(label_query).all())}  # fmt: skip
+            "kind": dict(Counter(i.kind for i in items)), "labels": len(db.exec(label_query).all()),
+            "done_kind": dict(Counter(i.kind for i in items if i.status == "done"))}  # fmt: skip

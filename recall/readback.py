@@ -15,9 +15,9 @@ import pyarrow as pa
 from sqlmodel import col, select
 
 from recall.db import Round, WarcTask, session
-from recall.extract import extract
+from recall.features import extract_with_signals, with_signals
 from recall.patterns import PatternSet
-from recall.pipeline import cache_path, fetch_pages, index_path
+from recall.pipeline import cache_path, fetch_pages, index_path, scoring_texts
 from recall.records import Stats
 from recall.settings import Settings
 from recall.storage import Store
@@ -53,8 +53,9 @@ def readback(
         if not rows:
             continue
         if store.exists(cache_path(loc)):
-            texts = dict(zip(*(store.read_table(cache_path(loc), columns=["url", "text"])[c].to_pylist()
-                               for c in ("url", "text")), strict=True))  # fmt: skip
+            cols = ["url", "text"] + (["signals"] if "signals" in store.column_names(cache_path(loc)) else [])
+            table = store.read_table(cache_path(loc), columns=cols).to_pydict()
+            texts = dict(zip(table["url"], scoring_texts(table), strict=True))
             for row in rows:
                 stats.incr("readback_cache")
                 yield row["url"], texts.get(row["url"], ""), row["label"]
@@ -62,7 +63,8 @@ def readback(
         for row, page in fetch_pages(loc, rows, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout,
                                      retries=retries):  # fmt: skip
             stats.incr("readback_range")
-            yield row["url"], extract(page.html, extractor), row["label"]
+            text, signals = extract_with_signals(page.html, extractor)
+            yield row["url"], with_signals(text, signals), row["label"]
 
 
 def scores(store: Store, round_no: int, locations: Iterable[str]) -> dict[str, float]:

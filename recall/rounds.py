@@ -18,20 +18,22 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import col, select
 
-from recall import dedup_stage
+from recall import dedup_stage, features
 from recall import labels as labels_mod
 from recall.classifier import Classifier, load_cached, load_tokenizer
+from recall.classifier import metrics as metrics_at
 from recall.db import Model, Round, WarcTask, session, utcnow
 from recall.errors import FatalError, NotFoundError, RetryableError, SkippableError
 from recall.patterns import parse
 from recall.pipeline import Decision, cache_path, index_warc, recall_warc
 from recall.readback import from_previous_round
 from recall.records import Stats
-from recall.seeds import build_seeds, read_seed_file, save_seeds
+from recall.seeds import SeedSet, build_seeds, read_seed_file, save_seeds
 from recall.settings import FastTextParams, Settings
 from recall.sources import check_ranges, resolve_crawl
 from recall.sources import select as select_paths
 from recall.storage import Store
+from recall.thresholds import at_threshold, for_precision
 from recall.tokenizer import BpeTokenizer
 
 Progress = Callable[[dict[str, Any]], None]
@@ -374,6 +376,19 @@ def previous_tokenizer(settings: Settings, rnd: Round) -> BpeTokenizer | None:
     return load_tokenizer(local_model_dir(settings, first.path))[1]
 
 
+def heldout_thresholds(clf: Classifier, heldout: SeedSet, threshold: float, target: float) -> dict[str, Any]:
+    """What the round's threshold means on its held-out seeds (precision and recall with their counts and Wilson
+    intervals), and the threshold that a target precision would choose there (issue 14)."""
+    scores = clf.score(heldout.texts)
+    out: dict[str, Any] = {
+        "seed_heldout": metrics_at(scores, heldout.labels, threshold=threshold).as_dict(),
+        "threshold_heldout": at_threshold(scores, heldout.labels, threshold).as_dict(),
+    }
+    if target > 0:
+        out["threshold_for_precision"] = for_precision(scores, heldout.labels, target=target).as_dict()
+    return out
+
+
 def train_round(settings: Settings, round_id: int) -> Model:
     """Seeds from the page cache + labels -> BPE + fastText -> saved, versioned, evaluated model."""
     store = _store(settings)
@@ -402,6 +417,7 @@ def train_round(settings: Settings, round_id: int) -> Model:
         store, caches, labels=label_set, seed_texts=seed_texts,
         negatives_per_positive=settings.negatives_per_positive, max_pages=settings.max_seed_pages,
         heldout_fraction=settings.heldout_fraction, seed=rnd.number, expanded=expanded_pages(settings, round_id),
+        synthetic_share=settings.synthetic_share,
         **prior,
     )  # fmt: skip
     counts = train.counts()
@@ -413,11 +429,13 @@ def train_round(settings: Settings, round_id: int) -> Model:
     version = f"r{rnd.number}-{int(time.time())}"
     params = FastTextParams(**{**settings.ft.model_dump(), **rnd.params.get("ft", {})})  # the round's own
     clf = Classifier.train(train.texts, train.labels, params=params, vocab_size=settings.bpe_vocab_size,
-                           version=version, tokenizer=previous_tokenizer(settings, rnd))  # fmt: skip
+                           version=version, tokenizer=previous_tokenizer(settings, rnd),
+                           signals=features.spec(settings.code_signal_repeat) if settings.code_signal_repeat else None,
+                           )  # fmt: skip
     save_seeds(store, rnd.number, train)
     metrics: dict[str, Any] = {"seeds": counts, "heldout": heldout.counts(), "readback": readback_counts}
     if heldout.labels and 0 < sum(heldout.labels) < len(heldout.labels):
-        metrics["seed_heldout"] = clf.evaluate(heldout.texts, heldout.labels, threshold=rnd.threshold).as_dict()
+        metrics.update(heldout_thresholds(clf, heldout, rnd.threshold, settings.threshold_target_precision))
     rel = f"models/{version}"
     with tempfile.TemporaryDirectory() as tmp:
         clf.save(tmp)
@@ -429,6 +447,10 @@ def train_round(settings: Settings, round_id: int) -> Model:
         rnd = db.get(Round, round_id)
         assert rnd is not None
         rnd.model_id = model.id
+        chosen = metrics.get("threshold_for_precision")
+        if chosen and settings.threshold_target_precision > 0 and chosen["met"]:  # every worker reads it from here
+            rnd.params = {**rnd.params, "threshold_requested": rnd.threshold}
+            rnd.threshold = float(chosen["threshold"])
         db.add(rnd)
         db.commit()
         db.refresh(model)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from recall.features import with_signals
 from recall.patterns import PatternSet
 from recall.storage import Store
 
@@ -78,7 +79,7 @@ def build_seeds(
     negatives_per_positive: float = 1.0, max_pages: int = 500_000, heldout_fraction: float = 0.1, seed: int = 0,
     previous: Iterable[tuple[str, str]] = (), readback: Iterable[tuple[str, str, str]] = (),
     negative_ok: Callable[[str], bool] | None = None, hard_share: float = 0.5,
-    expanded: Iterable[tuple[str, str, str]] = (),
+    expanded: Iterable[tuple[str, str, str]] = (), synthetic_share: float = 0.0,
 ) -> tuple[SeedSet, SeedSet]:  # fmt: skip
     """(train, heldout) from the page cache. `labels` maps URL patterns to 'code' / 'non-code' / 'mixed'.
 
@@ -88,6 +89,8 @@ def build_seeds(
     model still sees the ordinary web. Positives are capped at half of `max_pages`; negatives balance them.
     `expanded`: (url, text, label) of pages under labelled patterns that the crawl's index found outside the
     round's WARC files (recall.expand), taken like `readback` with the source `index`.
+    `synthetic_share`: synthetic positives and as many synthetic hard negatives per positive (recall/synthetic.py),
+    built from this training set's own pages with this `seed`.
     """
     rng = random.Random(seed)
     train, heldout = SeedSet(), SeedSet()
@@ -108,8 +111,12 @@ def build_seeds(
     pool: list[tuple[str, str]] = []  # reservoir of unlabeled pages: random negatives
     pool_seen = 0
     for rel in cache_files:
-        for batch in store.iter_batches(rel, columns=["url", "text"]):
-            for url, text in zip(batch.column("url").to_pylist(), batch.column("text").to_pylist(), strict=True):
+        cols = ["url", "text"] + (["signals"] if "signals" in store.column_names(rel) else [])
+        for batch in store.iter_batches(rel, columns=cols):
+            texts = batch.column("text").to_pylist()
+            if "signals" in cols:  # the classifier input: text behind its page's code signals (recall.features)
+                texts = [with_signals(t, s) for t, s in zip(texts, batch.column("signals").to_pylist(), strict=True)]
+            for url, text in zip(batch.column("url").to_pylist(), texts, strict=True):
                 match = labels.match(url)
                 target = heldout if is_heldout(url, heldout_fraction) else train
                 if match is not None:
@@ -144,6 +151,16 @@ def build_seeds(
         if len(train.labels) - sum(train.labels) >= want:
             break
         train.add(text, False, "random_negative", url)
+    if synthetic_share > 0:
+        from recall.synthetic import synthesize
+
+        generals = [t for t, s in zip(train.texts, train.sources, strict=True) if s == "random_negative"]
+        pos, neg = synthesize([t for t, y in zip(train.texts, train.labels, strict=True) if y], generals,
+                              share=synthetic_share, rng=rng)  # fmt: skip
+        for text in pos:
+            train.add(text, True, "synthetic_positive")
+        for text in neg:
+            train.add(text, False, "synthetic_negative")
     return train, heldout
 
 
@@ -177,5 +194,8 @@ def previous_positives(store: Store, round_no: int) -> list[tuple[str, str]]:
     """(url, text) of a round's training positives; empty if that round saved none."""
     if not store.exists(seeds_path(round_no)):
         return []
-    table = store.read_table(seeds_path(round_no), columns=["url", "text", "label"])
-    return [(u, t) for u, t, y in zip(*(table[c].to_pylist() for c in ("url", "text", "label")), strict=True) if y]
+    cols = ("url", "text", "label", "source")
+    table = store.read_table(seeds_path(round_no), columns=list(cols))
+    # synthetic pages are sampled afresh each round, never carried over
+    return [(u, t) for u, t, y, s in zip(*(table[c].to_pylist() for c in cols), strict=True)
+            if y and not s.startswith("synthetic")]  # fmt: skip

@@ -120,6 +120,19 @@ class Settings(BaseSettings):
     """Benchmarks to decontaminate against (comma-separated): `humaneval` or `[name=]path.jsonl[.gz]`."""
     decontam_ngram: int = 13
 
+    # code signals, synthetic seeds, thresholds, page items (recall/features.py, synthetic.py, thresholds.py)
+    code_signal_repeat: int = 8
+    """Code-structure tokens (recall/features.py) read before each page's BPE tokens, repeated this many times so
+    fastText weighs them; 0 trains models without them (issue 14)."""
+    synthetic_share: float = 0.0
+    """Synthetic positives and as many synthetic hard negatives per real positive (recall/synthetic.py); 0: off."""
+    threshold_target_precision: float = 0.0
+    """> 0: a round keeps the lowest threshold whose precision on its held-out seeds reaches this (0: the round's
+    threshold as given). Either way a round reports its threshold's precision and recall there, with counts."""
+    page_items_max: int = 0
+    """Single-page queue items per round: the most uncertain page of each domain too small for the domain rule,
+    plus a small audit sample (recall/page_items.py); 0 (default until the Label page shows page items): none."""
+
     # expansion through the crawl's URL index (recall/expand.py, recall/ccindex.py)
     expand_backend: Literal["columnar", "cdx", "off"] = "columnar"
     """How a round finds every page of its labelled patterns across the whole crawl: the columnar index (Parquet

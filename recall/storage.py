@@ -113,6 +113,10 @@ class Store:
         with self.fs.open(self.path(rel), "rb") as fh:
             return pq.read_table(fh, columns=columns)
 
+    def column_names(self, rel: str) -> list[str]:
+        """The columns of a Parquet file, from its footer."""
+        return list(pq.read_schema(self.path(rel), filesystem=self.fs).names)
+
     def iter_batches(
         self, rel: str, columns: list[str] | None = None, batch_size: int = 2048
     ) -> Iterator[pa.RecordBatch]:

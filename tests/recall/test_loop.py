@@ -16,6 +16,7 @@ from sqlmodel import select
 from recall import db as dbm
 from recall import labels as labels_mod
 from recall.demo import read_truth, scripted_annotation
+from recall.features import with_signals
 from recall.pipeline import cache_path, index_path
 from recall.readback import from_previous_round
 from recall.report import round_report
@@ -112,8 +113,9 @@ def test_seeds_read_unrecalled_labeled_pages_back_by_byte_range(loop, corpus_htt
     hits = corpus_httpd.paths(".warc.gz")
     assert hits and all(h.range is not None and h.path.endswith(path0) for h in hits)
     assert len(hits) == counts["range_reads"]
-    # the same text the scorer saw (the scoring extractor over the same record)
-    cache = {r["url"]: r["text"] for r in pq.read_table(gone, columns=["url", "text"]).to_pylist()}
+    # the same input the scorer saw (the scoring extractor over the same record, behind its code signals)
+    cache = {r["url"]: with_signals(r["text"], r["signals"])
+             for r in pq.read_table(gone, columns=["url", "text", "signals"]).to_pylist()}  # fmt: skip
     assert all(read_back[u] == cache[u] for u in unrecalled)
     # in the seeds, deduplicated by URL and text hash, the held-out slice left out
     positives = {u for u, y, s in zip(train.urls, train.labels, train.sources, strict=True) if y and s == "readback"}
