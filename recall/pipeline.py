@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from recall.classifier import Classifier
 from recall.domains import guess_lang, split_url
-from recall.extract import extract, parse, tree_text
+from recall.extract import extract, has_pre, parse, tree_text
 from recall.fidelity import CodeCounts, code_blocks, code_counts
 from recall.records import Page, Stats
 from recall.sources import open_stream, read_range
@@ -95,11 +95,12 @@ def _page_text(page: Page, extractor: str) -> tuple[str, CodeCounts]:
     that need the DOM read it here, before `tree_text` fences its `<pre>` blocks in place."""
     if extractor != "resiliparse":
         text = extract(page.html, extractor)
-        return text, code_counts(code_blocks(parse(page.html)), text) if "<pre" in page.html else CodeCounts()
+        return text, code_counts(code_blocks(parse(page.html)), text) if has_pre(page.html) else CodeCounts()
     try:
         tree = parse(page.html)
-        blocks = code_blocks(tree) if "<pre" in page.html else []
-        text = tree_text(tree)
+        pre = has_pre(page.html)
+        blocks = code_blocks(tree) if pre else []
+        text = tree_text(tree, fences=pre)
     except Exception:  # noqa: BLE001 - a malformed page must never stop a WARC
         return "", CodeCounts()
     return text, code_counts(blocks, text)
@@ -312,7 +313,7 @@ def recall_warc(
                 if not text:  # lineage says which extractor the text is from
                     text, made_by = extract(page.html, fallback_extractor), fallback_extractor
             with stats.timer("fidelity"):
-                code = code_counts(code_blocks(parse(page.html)), text) if "<pre" in page.html else CodeCounts()
+                code = code_counts(code_blocks(parse(page.html)), text) if has_pre(page.html) else CodeCounts()
             yield row, text, code, made_by
 
     rescored: dict[str, float] = {}
