@@ -7,6 +7,10 @@ pages that the plain pipeline keeps; its cost is the share of pages in the band 
 
 Run it on labelled pages the model never trained on, with the model the round will use
 (`webrecall calibrate`), and set `WEBRECALL_CASCADE_MARGIN` to the result.
+
+The cascade only exists for rounds whose kept text is trafilatura's (`WEBRECALL_TEXT_EXTRACTOR=trafilatura`):
+with the default kept text, the cached text the page was scored on, a re-score would change nothing and the
+round records margin 0.
 """
 
 from __future__ import annotations

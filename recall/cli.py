@@ -549,7 +549,10 @@ def calibrate(
     target: Annotated[float, typer.Option(help="Share of the plain pipeline's kept code pages to keep")] = 0.99,
     as_json: JsonOpt = False,
 ) -> None:
-    """Calibrate the cascade margin on held-out labelled pages; set WEBRECALL_CASCADE_MARGIN to the result."""
+    """Calibrate the cascade margin of trafilatura rounds on held-out labelled pages; set WEBRECALL_CASCADE_MARGIN.
+
+    The cascade re-scores on a kept text that is not the cached one: with the default (cached) kept text it is
+    off, so the margin is calibrated for `WEBRECALL_TEXT_EXTRACTOR` or, when that is the cache's, trafilatura."""
     from recall.calibration import calibrate_margin, labelled_scores
     from recall.rounds import round_classifier
 
@@ -559,7 +562,9 @@ def calibrate(
                  for row in labels_mod.read_jsonl(labels) if "url" in row}  # fmt: skip
         clf = round_classifier(settings, round_no)
         fast, full, ys = labelled_scores(
-            warc, truth, clf, fast_extractor=settings.score_extractor, full_extractor=settings.text_extractor,
+            warc, truth, clf, fast_extractor=settings.score_extractor,
+            full_extractor=settings.text_extractor if settings.text_extractor != settings.score_extractor
+            else "trafilatura",
             timeout=settings.http_timeout, retries=settings.http_retries,
         )  # fmt: skip
         result = calibrate_margin(fast, full, ys, threshold=settings.threshold, target=target)

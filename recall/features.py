@@ -129,7 +129,7 @@ def signals_of_html(html: str) -> str:
 def extract_with_signals(html: str, extractor: str) -> tuple[str, str]:
     """(text, signals) of a page from one parse (as the index pass does): the signals are read before the text
     extraction fences the tree's `<pre>` blocks in place."""
-    from recall.extract import extract, parse, tree_text
+    from recall.extract import extract, has_pre, parse, tree_text
 
     try:
         tree = parse(html)
@@ -142,7 +142,7 @@ def extract_with_signals(html: str, extractor: str) -> tuple[str, str]:
     if extractor != "resiliparse":
         return extract(html, extractor), signals
     try:
-        return tree_text(tree), signals
+        return tree_text(tree, fences=has_pre(html)), signals
     except Exception:  # noqa: BLE001
         return "", signals
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from recall.classifier import Classifier
 from recall.domains import guess_lang, split_url
-from recall.extract import extract, parse, tree_text
+from recall.extract import extract, has_pre, parse, tree_text
 from recall.features import html_signals, with_signals
 from recall.fidelity import CodeCounts, code_blocks, code_counts
 from recall.records import Page, Stats
@@ -98,9 +98,10 @@ def _page_text(page: Page, extractor: str) -> tuple[str, CodeCounts, str]:
     in place."""
     try:
         tree = parse(page.html)
-        blocks = code_blocks(tree) if "<pre" in page.html else []
+        pre = has_pre(page.html)
+        blocks = code_blocks(tree) if pre else []
         signals = _signals(tree)
-        text = tree_text(tree) if extractor == "resiliparse" else extract(page.html, extractor)
+        text = tree_text(tree, fences=pre) if extractor == "resiliparse" else extract(page.html, extractor)
     except Exception:  # noqa: BLE001 - a malformed page must never stop a WARC
         return "", CodeCounts(), ""
     return text, code_counts(blocks, text), signals
@@ -327,7 +328,7 @@ def recall_warc(
                 if not text:  # lineage says which extractor the text is from
                     text, made_by = extract(page.html, fallback_extractor), fallback_extractor
             with stats.timer("fidelity"):
-                code = code_counts(code_blocks(parse(page.html)), text) if "<pre" in page.html else CodeCounts()
+                code = code_counts(code_blocks(parse(page.html)), text) if has_pre(page.html) else CodeCounts()
             yield row, text, code, made_by
 
     rescored: dict[str, float] = {}

@@ -21,7 +21,7 @@ class FastTextParams(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="WEBRECALL_FT_", extra="ignore")
 
-    dim: int = 64
+    dim: int = 256
     lr: float = 1.0
     word_ngrams: int = 3
     min_count: int = 3

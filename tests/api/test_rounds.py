@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from recall.extract import unfence
 from tests.api.conftest import AUTH, LiveAPI, wait_for
 
 SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
@@ -81,6 +82,11 @@ def test_export_equals_the_recalled_pages(live_api: LiveAPI, round1: dict) -> No
     assert len(rows) == len(expected) == round1["recalled"]
     assert sorted(r["url"] for r in rows) == sorted(expected)
     assert all(r["round"] == 1 and r["model"] == round1["model"]["version"] for r in rows)
+    assert all(r["text_extractor"] == "resiliparse" and "\n```\n" not in r["text"] for r in rows)  # lineage; no fences
+    fenced = live_api.client.get("/exports/rounds/1/pages", params={"fences": "true"}).text.splitlines()
+    texts = {r["url"]: r["text"] for r in rows}
+    assert all(unfence(json.loads(line)["text"]) == texts[json.loads(line)["url"]] for line in fenced)
+    assert any("\n```\n" in json.loads(line)["text"] for line in fenced)  # docs pages keep their code marked
     # resume after row k with its cursor: exactly the rest
     k = len(rows) // 2
     rest = live_api.client.get("/exports/rounds/1/pages", params={"cursor": rows[k]["cursor"]})

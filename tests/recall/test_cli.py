@@ -79,7 +79,7 @@ def test_round_start_status_domains_export_as_a_subprocess(env, tmp_path):
     exported = run("export", "--round", "1", "--format", "jsonl", "--output", str(target))
     rows = [json.loads(line) for line in target.read_text().splitlines()]
     assert exported["rows"] == len(rows) == summary["recalled"]
-    assert {"url", "domain", "text", "score", "round", "model"} <= set(rows[0])
+    assert {"url", "domain", "text", "score", "round", "model", "text_extractor"} <= set(rows[0])
     # the cascade margin, calibrated on labelled pages of another WARC with this round's model
     cal = run("calibrate", "--labels", str(CORPUS / "labels" / "CC-MAIN-DEV.jsonl"),
               "--warc", str(DEV / "CC-MAIN-DEV-00002.warc.gz"), "--target", "0.99")  # fmt: skip
