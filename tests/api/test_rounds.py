@@ -75,7 +75,8 @@ def test_stats_and_domains_match_the_round(live_api: LiveAPI, round1: dict) -> N
 
 
 def test_export_equals_the_recalled_pages(live_api: LiveAPI, round1: dict) -> None:
-    resp = live_api.client.get("/exports/rounds/1/pages")
+    raw = {"dedup": "false", "decontaminate": "false"}  # every shard row; dedup has its own tests (test_export_dedup)
+    resp = live_api.client.get("/exports/rounds/1/pages", params=raw)
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("application/x-ndjson")
     rows = [json.loads(line) for line in resp.text.splitlines()]
     expected = _shard_rows(live_api, round1)
@@ -83,19 +84,21 @@ def test_export_equals_the_recalled_pages(live_api: LiveAPI, round1: dict) -> No
     assert sorted(r["url"] for r in rows) == sorted(expected)
     assert all(r["round"] == 1 and r["model"] == round1["model"]["version"] for r in rows)
     assert all(r["text_extractor"] == "resiliparse" and "\n```\n" not in r["text"] for r in rows)  # lineage; no fences
-    fenced = live_api.client.get("/exports/rounds/1/pages", params={"fences": "true"}).text.splitlines()
+    fenced = live_api.client.get("/exports/rounds/1/pages", params={**raw, "fences": "true"}).text.splitlines()
     texts = {r["url"]: r["text"] for r in rows}
     assert all(unfence(json.loads(line)["text"]) == texts[json.loads(line)["url"]] for line in fenced)
     assert any("\n```\n" in json.loads(line)["text"] for line in fenced)  # docs pages keep their code marked
     # resume after row k with its cursor: exactly the rest
     k = len(rows) // 2
-    rest = live_api.client.get("/exports/rounds/1/pages", params={"cursor": rows[k]["cursor"]})
+    rest = live_api.client.get("/exports/rounds/1/pages", params={**raw, "cursor": rows[k]["cursor"]})
     assert [json.loads(line)["url"] for line in rest.text.splitlines()] == [r["url"] for r in rows[k + 1 :]]
-    parquet = live_api.client.get("/exports/rounds/1/pages", params={"format": "parquet"})
+    parquet = live_api.client.get("/exports/rounds/1/pages", params={**raw, "format": "parquet"})
     table = pq.read_table(io.BytesIO(parquet.content))
     assert sorted(table["url"].to_pylist()) == sorted(expected)
-    high = live_api.client.get("/exports/rounds/1/pages", params={"min_score": 0.99}).text.splitlines()
+    high = live_api.client.get("/exports/rounds/1/pages", params={**raw, "min_score": 0.99}).text.splitlines()
     assert 0 < len(high) <= len(rows)
+    deduped = live_api.client.get("/exports/rounds/1/pages").text.splitlines()  # the default: one copy of a page
+    assert 0 < len(deduped) <= len(rows)
 
 
 def test_labels_import_and_export(live_api: LiveAPI, round1: dict) -> None:

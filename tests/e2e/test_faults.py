@@ -23,8 +23,10 @@ def _start(dep, base_url: str) -> int:
 
 
 def test_flaky_mirror_and_hostile_pages(stack: Stack, e2e_baseline: Baseline):
-    """Every 5th request answers 503 + Retry-After: 1, every 5th drops the connection mid-body."""
-    flaky = serve(stack.site, faults=(None, None, "503", None, "drop"), cycle=True, retry_after="1",
+    """Every 2nd request fails, in turn: 503 + Retry-After: 1, or the connection dropped mid-body. (The recall pass
+    keeps the cached text and reads nothing, so a round makes few requests: the faults must come often enough that
+    each kind hits more than once.)"""
+    flaky = serve(stack.site, faults=(None, "503", None, "drop"), cycle=True, retry_after="1",
                   drop_after=256 * 1024)  # fmt: skip
     try:
         with stack.deploy(mirrors=(flaky.url,)) as dep:

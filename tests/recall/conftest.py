@@ -48,3 +48,23 @@ def load_labelled(labels: Path = DEV_LABELS, extractor: str = "resiliparse") -> 
 def dev_pages() -> tuple[list[str], list[bool], list[str]]:
     """The CC-MAIN-DEV pages as resiliparse text (the scoring extractor): (texts, labels, urls)."""
     return load_labelled(DEV_LABELS, "resiliparse")
+
+
+@pytest.fixture(scope="session")
+def dev_plain_pages() -> tuple[list[str], list[bool], list[str]]:
+    """The same pages without the ``` fence lines around code blocks (the text an export gives by default)."""
+    return load_labelled(DEV_LABELS, "resiliparse-plain")
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    """A fresh SQLite database with one round (the queue's and the page items' tests)."""
+    from recall import db as dbm
+
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    dbm.migrate(url)
+    with dbm.session(url) as db:
+        db.add(dbm.Round(number=1))
+        db.commit()
+    return url
+

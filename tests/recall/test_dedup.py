@@ -75,8 +75,10 @@ def test_unspaced_text_shingles_by_character(dev_pages):
     assert estimated_jaccard(a, c) < 0.5
 
 
-def test_near_duplicates_of_real_pages_are_found_and_same_site_pages_are_not_merged(dev_pages, tmp_path):
-    docs = _docs(dev_pages)
+def test_near_duplicates_of_real_pages_are_found_and_same_site_pages_are_not_merged(dev_plain_pages, tmp_path):
+    # the copies are made line by line (navigation lines replaced, 5-20% of lines edited): on the plain text, as
+    # the fence lines of the cached text carry no word (no shingle) but would count as lines to edit
+    docs = _docs(dev_plain_pages)
     rng = random.Random(7)
     sample = [docs[i] for i in sorted(rng.sample(range(len(docs)), 500))]
     copies = list(near_copies(sample, n=30, seed=3))

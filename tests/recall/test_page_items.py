@@ -16,16 +16,6 @@ from recall.patterns import PatternSet
 from tests.recall.conftest import DEV_LABELS
 
 
-@pytest.fixture
-def db_url(tmp_path):
-    url = f"sqlite:///{tmp_path / 'q.db'}"
-    dbm.migrate(url)
-    with dbm.session(url) as db:
-        db.add(dbm.Round(number=1))
-        db.commit()
-    return url
-
-
 @pytest.fixture(scope="module")
 def index() -> pa.Table:
     """DEV's URLs with their real domains; the manual pages (one per small site) score in the band around 0.5,

@@ -13,16 +13,6 @@ from recall import queue
 from recall.db import QueueItem, utcnow
 
 
-@pytest.fixture
-def db_url(tmp_path):
-    url = f"sqlite:///{tmp_path / 'q.db'}"
-    dbm.migrate(url)
-    with dbm.session(url) as db:
-        db.add(dbm.Round(number=1))
-        db.commit()
-    return url
-
-
 def _fill(url: str, priorities: dict[str, float], **extra) -> None:
     with dbm.session(url) as db:
         queue.enqueue(db, [QueueItem(round_id=1, domain=d, priority=p, **extra) for d, p in priorities.items()])

@@ -87,7 +87,8 @@ def test_round_status_shows_why_a_round_failed_and_round_run_retries_it(env: Set
     assert summary["status"] == "done" and summary["error"] == "" and summary["html_pages"] == 1000
     with dbm.session(env.db_url) as db:
         tasks = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == rnd.id)).all()
-    assert {(t.phase, t.status, t.attempts) for t in tasks} == {("index", "done", 1), ("recall", "done", 1)}
+    warc_tasks = {(t.phase, t.status, t.attempts) for t in tasks if t.phase in ("index", "recall")}
+    assert warc_tasks == {("index", "done", 1), ("recall", "done", 1)}  # the finished WARC tasks were not run again
     assert not [h for h in corpus_httpd.paths(".warc.gz") if h.range is None]  # no WARC streamed again
     again = CliRunner().invoke(app, ["round", "run", str(rnd.number)])
     assert again.exit_code == 2 and "already done" in again.output
