@@ -26,7 +26,8 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python bench/run.py --repeat 2
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache .mypy_cache
