@@ -36,6 +36,8 @@ DEV = CORPUS / "crawl-data" / "CC-MAIN-DEV" / "segments" / "1716000000000.0" / "
 ROUND_WARCS = [str(DEV / "CC-MAIN-DEV-00000.warc.gz"), str(DEV / "CC-MAIN-DEV-00001.warc.gz")]
 TRAIN_WARC = str(DEV / "CC-MAIN-DEV-00002.warc.gz")
 LABELS = CORPUS / "labels" / "CC-MAIN-DEV.jsonl"
+MODEL_CODE = ("classifier.py", "tokenizer.py", "features.py", "extract.py", "pipeline.py")
+"""The code a cached model and its page texts depend on."""
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "rita": "rita-password", "ada": "ada-password"}
 ROLES = {"alice": "annotator", "bob": "annotator", "rita": "reviewer", "ada": "admin"}
 KERNEL, POSTGRES, NEWS, GOLD = "mirrors.edge.kernel.org", "www.postgresql.org", "www.nbcnews.com", "docs.python.org"
@@ -61,7 +63,8 @@ def _labels() -> dict[str, bool]:
 
 def _model(store: Store) -> Classifier:
     """A small round-1-like model trained on TRAIN_WARC's labelled pages (cached: training takes ~30 s)."""
-    key = hashlib.sha1(f"{LABELS.stat().st_mtime_ns}:{TRAIN_WARC}:v1".encode()).hexdigest()[:16]
+    code = b"".join((ROOT / "recall" / name).read_bytes() for name in MODEL_CODE)  # a change to these retrains
+    key = hashlib.sha1(f"{LABELS.stat().st_mtime_ns}:{TRAIN_WARC}:v1:".encode() + code).hexdigest()[:16]
     cached = Path(tempfile.gettempdir()) / f"webrecall-annotator-model-{key}"
     if (cached / "meta.json").exists():
         return Classifier.load(cached)
