@@ -5,26 +5,19 @@ RUN apt-get update && apt-get install -y --no-install-recommends build-essential
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md alembic.ini ./
-COPY recall recall
-COPY workers workers
-COPY api api
-COPY annotator annotator
-COPY migrations migrations
+COPY webrecall webrecall
 # wheels for everything (fastText and friends may need a compiler when no wheel fits the platform)
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    # recall.db finds `migrations/` beside the `recall` package: run the code from /app, where both live
-    PYTHONPATH=/app \
     WEBRECALL_DATA_DIR=/data
 RUN groupadd --system --gid 10001 webrecall \
     && useradd --system --uid 10001 --gid webrecall --home-dir /app --shell /usr/sbin/nologin webrecall
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links=/wheels webrecall && rm -rf /wheels
 WORKDIR /app
-COPY --chown=webrecall:webrecall . .
 RUN mkdir -p /data && chown webrecall:webrecall /data
 USER webrecall
 VOLUME ["/data"]

@@ -2,7 +2,7 @@
 
 1. `lookup`: the cost of one host-prefix lookup in a columnar index of 10 million generated rows (the public
    schema, sorted by url_surtkey, 10 part files of 1M rows, row groups of 50,000), served by `webrecall mirror`
-   over loopback: our reader (footers + matching row groups by byte range, recall.ccindex) against pyarrow
+   over loopback: our reader (footers + matching row groups by byte range, webrecall.core.crawl.ccindex) against pyarrow
    datasets over fsspec HTTP, and DuckDB (local files: its httpfs extension is a download, not available here).
 2. `dev`: on CC-MAIN-DEV, a round over 2 of the 8 WARC files (seed docs.python.org/), labels for 3 documentation
    patterns, then round 2 with expansion: share of those patterns' pages in all 8 files fetched, WARC bytes read
@@ -36,7 +36,7 @@ CODE = ["docs.djangoproject.com/", "www.sqlite.org/", "httpd.apache.org/docs/"]
 
 def generate(out: Path, rows: int, *, file_rows: int = 1_000_000, row_group_rows: int = 50_000) -> dict[str, Any]:
     """`rows` captures of 100 pages per host, in the public schema and sort order, part by part."""
-    from recall.ccindex import SCHEMA, TABLE_PREFIX, write_part
+    from webrecall.core.crawl.ccindex import SCHEMA, TABLE_PREFIX, write_part
 
     rel_dir = f"{TABLE_PREFIX}/crawl={CRAWL}/subset=warc"
     (out / rel_dir).mkdir(parents=True, exist_ok=True)
@@ -92,8 +92,8 @@ def generate(out: Path, rows: int, *, file_rows: int = 1_000_000, row_group_rows
 
 
 def bench_lookup(rows: int, repeat: int) -> dict[str, Any]:
-    from recall.ccindex import key_range, lookup
-    from recall.mirror import serve
+    from webrecall.core.crawl.ccindex import key_range, lookup
+    from webrecall.mirror.server import serve
 
     work = Path(tempfile.mkdtemp(prefix="webrecall-ccindex-"))
     t0 = time.perf_counter()
@@ -166,7 +166,7 @@ def bench_lookup(rows: int, repeat: int) -> dict[str, Any]:
 
 
 def _model_quality(settings: Any, number: int, texts: list[str], truth: list[bool], on: list[bool]) -> dict:
-    from recall.rounds import round_classifier
+    from webrecall.core.lifecycle.rounds import round_classifier
 
     clf = round_classifier(settings, number)
     scores = clf.score(texts)
@@ -184,14 +184,14 @@ def _model_quality(settings: Any, number: int, texts: list[str], truth: list[boo
 
 
 def bench_dev() -> dict[str, Any]:
-    from recall import db as dbm
-    from recall import labels as labels_mod
-    from recall.ccindex import build_index
-    from recall.mirror import serve
-    from recall.patterns import parse
-    from recall.rounds import RoundSpec, create_round, run_round
-    from recall.settings import Settings
-    from recall.storage import Store
+    from webrecall.core import db as dbm
+    from webrecall.core.crawl.ccindex import build_index
+    from webrecall.core.labelling import label_store as labels_mod
+    from webrecall.core.labelling.patterns import parse
+    from webrecall.core.lifecycle.rounds import RoundSpec, create_round, run_round
+    from webrecall.core.settings import Settings
+    from webrecall.core.storage.store import Store
+    from webrecall.mirror.server import serve
 
     work = Path(tempfile.mkdtemp(prefix="webrecall-ccindex-dev-"))
     t0 = time.perf_counter()

@@ -4,7 +4,7 @@
   and of the HumanEval 13-gram check, on DEV's code pages (the kind of page a round keeps);
 - a round over one DEV WARC and the BENCH WARC (two crawls, the same captures): the share of the recall tasks' time
   the signatures take, and that the export holds each page once;
-- near-duplicates built from real DEV docs pages (tests/recall/dedup_cases.py): precision and recall of pair
+- near-duplicates built from real DEV docs pages (tests/core/pipeline/dedup_cases.py): precision and recall of pair
   detection at the configured threshold, for FineWeb's 14x8 and a looser 20x5;
 - decontamination: every HumanEval problem quoted in a DEV page is flagged; false positives on all DEV pages.
 
@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def signatures_speed(texts: list[str]) -> dict:
-    from recall import decontam
-    from recall.dedup import DedupConfig, shingles, signature
+    from webrecall.core.pipeline import decontam
+    from webrecall.core.pipeline.dedup import DedupConfig, shingles, signature
 
     out: dict = {"pages": len(texts), "chars_per_page": round(sum(map(len, texts)) / len(texts))}
     t = time.process_time()
@@ -54,9 +54,10 @@ def signatures_speed(texts: list[str]) -> dict:
 
 
 def near_dups(texts: list[str], urls: list[str], copies: int) -> dict:
-    from recall.dedup import DedupConfig
-    from recall.storage import Store
-    from tests.recall.dedup_cases import dev_docs, near_copies, pair_quality, run_dedup
+    from tests.core.pipeline.dedup_cases import dev_docs, near_copies, pair_quality, run_dedup
+
+    from webrecall.core.pipeline.dedup import DedupConfig
+    from webrecall.core.storage.store import Store
 
     docs = dev_docs(texts, urls)
     corpus = docs + list(near_copies(docs, n=copies, seed=0))
@@ -83,7 +84,7 @@ def _recall_of(corpus: list, removed: list[dict], kind: str) -> float:
 
 
 def decontamination(texts: list[str], labels: list[bool]) -> dict:
-    from recall import decontam
+    from webrecall.core.pipeline import decontam
 
     bench = decontam.load(("humaneval",), 13)
     flagged = [i for i, t in enumerate(texts) if bench.matches(t)]
@@ -102,14 +103,14 @@ def decontamination(texts: list[str], labels: list[bool]) -> dict:
 
 
 def round_share() -> dict:
-    from recall import db as dbm
-    from recall import dedup_stage
-    from recall.dedup import canonical_url
-    from recall.export import export
-    from recall.records import Stats
-    from recall.rounds import RoundSpec, create_round, run_round, warc_tasks
-    from recall.settings import FastTextParams, Settings
-    from recall.storage import Store
+    from webrecall.core import db as dbm
+    from webrecall.core.lifecycle.rounds import RoundSpec, create_round, run_round, warc_tasks
+    from webrecall.core.page import Stats
+    from webrecall.core.pipeline import dedup_stage
+    from webrecall.core.pipeline.dedup import canonical_url
+    from webrecall.core.pipeline.export import export
+    from webrecall.core.settings import FastTextParams, Settings
+    from webrecall.core.storage.store import Store
 
     corpus = ROOT.parent / "shared" / "corpus"
     if not corpus.exists():
@@ -159,7 +160,7 @@ def main() -> None:
     ap.add_argument("--only-round", action="store_true", help="update the round figures of an existing result")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "dedup.json"))
     args = ap.parse_args()
-    from tests.recall.conftest import DEV_LABELS, load_labelled
+    from tests.core.conftest import DEV_LABELS, load_labelled
 
     if args.only_round:
         result = json.loads(Path(args.out).read_text())

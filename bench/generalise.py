@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/generalise.py [--variant today --variant signals ...] [--seed 0] [--no-bench]
 
-Positives from 4 docs hosts only (recall.generalise.TRAIN_HOSTS), negatives from half of the web hosts, threshold
-chosen on held-out seeds for a target precision; see recall/generalise.py. Writes bench/results/generalise.json.
+Positives from 4 docs hosts only (core.model.generalise.TRAIN_HOSTS), negatives from half of the web hosts, threshold
+chosen on held-out seeds for a target precision; see core/model/generalise.py. Writes bench/results/generalise.json.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from recall.generalise import VARIANTS, bench_quality, check, load_pages  # noqa: E402
-from recall.settings import Settings  # noqa: E402
+from webrecall.core.model.generalise import VARIANTS, bench_quality, check, load_pages  # noqa: E402
+from webrecall.core.settings import Settings  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
 RESULTS = ROOT / "bench" / "results" / "generalise.json"

@@ -77,7 +77,7 @@ def _host_fold(host: str) -> int:
 
 def host_fold(url: str) -> int:
     """The DEV fold of a URL: a stable hash of its host, so every page of a site lands in the same fold."""
-    from recall.domains import split_url
+    from webrecall.core.crawl.domains import split_url
 
     return _host_fold(split_url(url)[0])
 
@@ -85,7 +85,7 @@ def host_fold(url: str) -> int:
 def model_dirs(corpus: Path) -> tuple[Path, ...]:
     """Key: fastText params, BPE vocab, DEV labels, the fold split and the training code; `-fold<k>` = trained
     on fold k only."""
-    from recall.settings import Settings
+    from webrecall.core.settings import Settings
 
     settings = Settings()
     key = json.dumps(
@@ -93,7 +93,8 @@ def model_dirs(corpus: Path) -> tuple[Path, ...]:
             "ft": settings.ft.model_dump(),
             "vocab": settings.bpe_vocab_size,
             "labels": _sha(corpus / "labels" / "CC-MAIN-DEV.jsonl"),
-            "code": _sha(*(ROOT / "recall" / f for f in ("classifier.py", "tokenizer.py", "extract.py"))),
+            "code": _sha(*(ROOT / "webrecall/core" / f
+                            for f in ("model/classifier.py", "text/tokenizer.py", "text/extract.py"))),
             "folds": FOLD_SCHEME,
         },
         sort_keys=True,
@@ -108,11 +109,11 @@ def ensure_models(corpus: Path) -> tuple[Path, ...]:
     plain_todo = [k for k, out in enumerate(outs) if not plain_model(out).exists()]
     if not todo and not plain_todo:
         return outs
-    from recall.classifier import Classifier
-    from recall.pipeline import index_warc
-    from recall.records import Stats
-    from recall.settings import Settings
-    from recall.storage import Store
+    from webrecall.core.model.classifier import Classifier
+    from webrecall.core.page import Stats
+    from webrecall.core.pipeline.passes import index_warc
+    from webrecall.core.settings import Settings
+    from webrecall.core.storage.store import Store
 
     settings, labels = Settings(), read_labels(corpus, "CC-MAIN-DEV")
     folds: list[tuple[list[str], list[bool], set[str]]] = [([], [], set()) for _ in range(FOLDS)]
@@ -153,7 +154,7 @@ def train_plain(texts: list[str], ys: list[bool], params, out: Path) -> None:
 
     import fasttext
 
-    from recall.classifier import NEGATIVE, POSITIVE, epochs_for
+    from webrecall.core.model.classifier import NEGATIVE, POSITIVE, epochs_for
 
     start = time.perf_counter()
     lines = [
@@ -181,22 +182,22 @@ def judge(url: str) -> int:
 
 
 def load_model(path: Path):
-    from recall.classifier import Classifier
+    from webrecall.core.model.classifier import Classifier
 
     return Classifier.load(path)
 
 
 def calibrate(corpus: Path, models: tuple[Path, ...]) -> dict:
     """The cascade margin, calibrated on held-out labels: the DEV pages that are not BENCH pages, each scored on its
-    resiliparse and its trafilatura text by the model that never saw its host (`recall.calibration`)."""
+    resiliparse and its trafilatura text by the model that never saw its host (`webrecall.core.model.calibration`)."""
     out = CACHE / f"calibration-v2-{models[0].name}-t{TARGET_KEPT}.json"
     if out.exists():
         return json.loads(out.read_text(encoding="utf-8"))
-    from recall.calibration import calibrate_margin, cascade_keeps
-    from recall.extract import extract
-    from recall.records import Stats
-    from recall.settings import Settings
-    from recall.warc import iter_pages
+    from webrecall.core.crawl.warc import iter_pages
+    from webrecall.core.model.calibration import calibrate_margin, cascade_keeps
+    from webrecall.core.page import Stats
+    from webrecall.core.settings import Settings
+    from webrecall.core.text.extract import extract
 
     settings, start = Settings(), time.perf_counter()
     labels, bench = read_labels(corpus, "CC-MAIN-DEV"), read_labels(corpus, "CC-MAIN-BENCH")
@@ -238,8 +239,8 @@ FIDELITY_EXTRACTORS = ("resiliparse", "resiliparse-unfenced", "trafilatura", "da
 
 def _fidelity_text(name: str, html: str) -> str:
     """The text each extractor keeps: ours fenced (the default), ours as exported without fences, trafilatura as
-    `recall.extract` calls it (the old kept text) and as datatrove's `Trafilatura()` step calls it."""
-    from recall.extract import extract, unfence
+    `webrecall.core.text.extract` calls it (the old kept text) and as datatrove's `Trafilatura()` step calls it."""
+    from webrecall.core.text.extract import extract, unfence
 
     if name == "resiliparse-unfenced":
         return unfence(extract(html, "resiliparse"))
@@ -251,16 +252,16 @@ def _fidelity_text(name: str, html: str) -> str:
 
 
 def fidelity(corpus: Path) -> dict:
-    """Code blocks verbatim / present (recall.fidelity) on DEV code pages with indented <pre> blocks, and the
+    """Code blocks verbatim / present (core.text.fidelity) on DEV code pages with indented <pre> blocks, and the
     template-line share on docs sites' pages, per extractor; cached by the extraction and measuring code."""
-    key = _sha(*(ROOT / "recall" / f for f in ("extract.py", "fidelity.py")))[:16]
+    key = _sha(*(ROOT / "webrecall/core/text" / f for f in ("extract.py", "fidelity.py")))[:16]
     out = CACHE / f"fidelity-{key}.json"
     if out.exists():
         return json.loads(out.read_text(encoding="utf-8"))
-    from recall.extract import parse
-    from recall.fidelity import CodeCounts, code_blocks, code_counts, template_share
-    from recall.records import Stats
-    from recall.warc import iter_pages
+    from webrecall.core.crawl.warc import iter_pages
+    from webrecall.core.page import Stats
+    from webrecall.core.text.extract import parse
+    from webrecall.core.text.fidelity import CodeCounts, code_blocks, code_counts, template_share
 
     rows = [json.loads(line) for line in (corpus / "labels" / "CC-MAIN-DEV.jsonl").open(encoding="utf-8")]
     order = {r["url"]: hashlib.sha1(r["url"].encode()).hexdigest() for r in rows}
@@ -362,7 +363,7 @@ def baseline_pass(path: str, clf) -> tuple[int, list[tuple[str, str]], list[floa
     """The timed baseline with one model: (pages, (url, trafilatura text) per page, score per page)."""
     from warcio.archiveiterator import ArchiveIterator
 
-    from recall.extract import extract
+    from webrecall.core.text.extract import extract
 
     pages, docs, scores = 0, [], []
 
@@ -517,9 +518,9 @@ def round_kept(store, round_no: int) -> tuple[dict[str, bool], set[str]]:
 
 
 def run_ours(warc: str, models: tuple[Path, ...], repeat: int, margin: float, text_extractor: str) -> dict:
-    from recall.pipeline import Decision, index_warc, recall_warc
-    from recall.records import Stats
-    from recall.storage import Store
+    from webrecall.core.page import Stats
+    from webrecall.core.pipeline.passes import Decision, index_warc, recall_warc
+    from webrecall.core.storage.store import Store
 
     model_a = load_model(models[0])  # one model in the timed process, as in production
     rss_model = _rss_mb()

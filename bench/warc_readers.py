@@ -1,4 +1,4 @@
-"""Records/s of fastwarc vs warcio on the benchmark crawl: why recall.warc is built on fastwarc.
+"""Records/s of fastwarc vs warcio on the benchmark crawl: why webrecall.core.crawl.warc is built on fastwarc.
 
 Run: .venv/bin/python bench/warc_readers.py [--repeat 3]
 Each reader iterates every record of every CC-MAIN-BENCH WARC and reads its payload; best of N runs.
@@ -44,8 +44,8 @@ def warcio_records(path: str) -> int:
 
 def recall_pages(path: str) -> int:
     """The full reader: fastwarc plus status/type filters and charset decoding (counts records)."""
-    from recall.records import Stats
-    from recall.warc import iter_pages
+    from webrecall.core.crawl.warc import iter_pages
+    from webrecall.core.page import Stats
 
     stats = Stats()
     with open(path, "rb") as fh:
@@ -57,7 +57,7 @@ def recall_pages(path: str) -> int:
 READERS: dict[str, Callable[[str], int]] = {
     "fastwarc": fastwarc_records,
     "warcio": warcio_records,
-    "recall.warc.iter_pages": recall_pages,
+    "webrecall.core.crawl.warc.iter_pages": recall_pages,
 }
 
 

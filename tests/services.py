@@ -106,7 +106,7 @@ def postgres_db(postgres_url: str) -> Iterator[str]:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     yield f"{postgres_url}/{name}"
-    from recall import db as dbm
+    from webrecall.core import db as dbm
 
     dbm.get_engine(f"{postgres_url}/{name}").dispose()
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -123,7 +123,7 @@ class Workers:
 
     def start(self, name: str, *, concurrency: int = 1, queues: str = "recall,train") -> None:
         log = Path(tempfile.gettempdir()) / f"webrecall-worker-{name}-{os.getpid()}.log"
-        cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues, "-c",
+        cmd = [sys.executable, "-m", "celery", "-A", "webrecall.workers.celery_app", "worker", "-Q", queues, "-c",
                str(concurrency), "-n", f"{name}@%h", "-l", "info", "--without-gossip", "--without-mingle"]  # fmt: skip
         self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log.open("wb"),
                                             stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip

@@ -21,22 +21,22 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from recall import annotators, queue
-from recall.classifier import Classifier
-from recall.db import DomainStat, QueueItem, Round, WarcTask, migrate, session
-from recall.pipeline import INDEX_SCHEMA, index_path, index_warc
-from recall.records import Stats
-from recall.settings import FastTextParams, Settings
-from recall.storage import Store
 from tests.conftest import CORPUS
+from webrecall.core.db import DomainStat, QueueItem, Round, WarcTask, migrate, session
+from webrecall.core.labelling import annotators, queue
+from webrecall.core.model.classifier import Classifier
+from webrecall.core.page import Stats
+from webrecall.core.pipeline.passes import INDEX_SCHEMA, index_path, index_warc
+from webrecall.core.settings import FastTextParams, Settings
+from webrecall.core.storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "annotator" / "streamlit_app.py")
+APP = str(ROOT / "webrecall" / "annotator" / "streamlit_app.py")
 DEV = CORPUS / "crawl-data" / "CC-MAIN-DEV" / "segments" / "1716000000000.0" / "warc"
 ROUND_WARCS = [str(DEV / "CC-MAIN-DEV-00000.warc.gz"), str(DEV / "CC-MAIN-DEV-00001.warc.gz")]
 TRAIN_WARC = str(DEV / "CC-MAIN-DEV-00002.warc.gz")
 LABELS = CORPUS / "labels" / "CC-MAIN-DEV.jsonl"
-MODEL_CODE = ("classifier.py", "tokenizer.py", "features.py", "extract.py", "pipeline.py")
+MODEL_CODE = ("model/classifier.py", "text/tokenizer.py", "text/features.py", "text/extract.py", "pipeline/passes.py")
 """The code a cached model and its page texts depend on."""
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "rita": "rita-password", "ada": "ada-password"}
 ROLES = {"alice": "annotator", "bob": "annotator", "rita": "reviewer", "ada": "admin"}
@@ -63,7 +63,7 @@ def _labels() -> dict[str, bool]:
 
 def _model(store: Store) -> Classifier:
     """A small round-1-like model trained on TRAIN_WARC's labelled pages (cached: training takes ~30 s)."""
-    code = b"".join((ROOT / "recall" / name).read_bytes() for name in MODEL_CODE)  # a change to these retrains
+    code = b"".join((ROOT / "webrecall" / "core" / name).read_bytes() for name in MODEL_CODE)  # a change retrains
     key = hashlib.sha1(f"{LABELS.stat().st_mtime_ns}:{TRAIN_WARC}:v1:".encode() + code).hexdigest()[:16]
     cached = Path(tempfile.gettempdir()) / f"webrecall-annotator-model-{key}"
     if (cached / "meta.json").exists():

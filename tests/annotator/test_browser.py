@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from annotator.widgets import md
-from recall import annotators, labels, queue
-from recall.db import Label, session
 from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, NEWS, POSTGRES, ROOT, World
+from webrecall.annotator.widgets import md
+from webrecall.core.db import Label, session
+from webrecall.core.labelling import annotators, queue
+from webrecall.core.labelling import label_store as labels
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -1,4 +1,4 @@
-"""recall.annotators without the UI: accounts, tokens, decisions, undo, review, gold, kappa, progress."""
+"""core.labelling.annotators without the UI: accounts, tokens, decisions, undo, review, gold, kappa, progress."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from recall import annotators, labels, queue
-from recall.db import Label, QueueItem, Round, session, utcnow
 from tests.annotator.conftest import GIT_DOCS, KERNEL, POSTGRES, World
+from webrecall.core.db import Label, QueueItem, Round, session, utcnow
+from webrecall.core.labelling import annotators, queue
+from webrecall.core.labelling import label_store as labels
 
 
 def test_accounts_and_tokens(world: World) -> None:

@@ -11,12 +11,13 @@ import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from annotator.widgets import md
-from recall import annotators, labels, queue
-from recall.db import Label, QueueItem, Round, WarcTask, session, utcnow
-from recall.pipeline import index_path
-from recall.storage import Store
 from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, POSTGRES, ROUND_WARCS, World
+from webrecall.annotator.widgets import md
+from webrecall.core.db import Label, QueueItem, Round, WarcTask, session, utcnow
+from webrecall.core.labelling import annotators, queue
+from webrecall.core.labelling import label_store as labels
+from webrecall.core.pipeline.passes import index_path
+from webrecall.core.storage.store import Store
 
 
 def app(user: str | None = None, **query: str) -> AppTest:

@@ -9,12 +9,13 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from api.main import create_app
-from recall import annotators, labels, queue
-from recall.cli import app as cli
-from recall.db import QueueItem, Round, session
-from recall.settings import Settings
 from tests.annotator.conftest import GIT_DOCS, GOLD, KERNEL, NEWS, POSTGRES, World
+from webrecall.api.main import create_app
+from webrecall.cli.main import app as cli
+from webrecall.core.db import QueueItem, Round, session
+from webrecall.core.labelling import annotators, queue
+from webrecall.core.labelling import label_store as labels
+from webrecall.core.settings import Settings
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from recall import db as dbm
-from recall.settings import Settings
 from tests.conftest import ROOT
+from webrecall.core import db as dbm
+from webrecall.core.settings import Settings
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -60,7 +60,7 @@ def serve_api(data: Path, **env_overrides: str) -> Iterator[LiveAPI]:
            **env_overrides}  # fmt: skip
     log = open(data / "uvicorn.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "uvicorn", "webrecall.api.main:app", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
-from recall.rounds import RoundSpec, create_round
 from tests.api.conftest import AUTH, LiveAPI, serve_api
+from webrecall.api.main import create_app
+from webrecall.core.lifecycle.rounds import RoundSpec, create_round
 
 CHROMIUM = "/usr/bin/chromium"
 LIMIT = 64 * 1024

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck
 from schemathesis.checks import positive_data_acceptance
 from sqlmodel import Session
 
-from api.main import create_app
-from recall import db as dbm
-from recall.settings import Settings
 from tests.api.conftest import AUTH, TOKEN
+from webrecall.api.main import create_app
+from webrecall.core import db as dbm
+from webrecall.core.settings import Settings
 
 
 def _seed(settings) -> None:  # type: ignore[no-untyped-def]

@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from api.main import create_app
-from recall import db as dbm
-from recall.cli import app as cli
-from recall.rounds import RoundSpec, create_round, round_progress
+from webrecall.api.main import create_app
+from webrecall.cli.main import app as cli
+from webrecall.core import db as dbm
+from webrecall.core.lifecycle.rounds import RoundSpec, create_round, round_progress
 
 
 def _round(settings, corpus_server: str, *, status: str, started_s_ago: float, index_done: int,

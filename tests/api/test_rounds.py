@@ -10,8 +10,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from recall.extract import unfence
 from tests.api.conftest import AUTH, LiveAPI, wait_for
+from webrecall.core.text.extract import unfence
 
 SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
 pytestmark = pytest.mark.slow

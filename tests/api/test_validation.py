@@ -9,9 +9,9 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
 from tests.api.conftest import AUTH
 from tests.conftest import ROOT
+from webrecall.api.main import create_app
 
 
 @pytest.fixture
@@ -96,5 +96,6 @@ def test_production_refuses_the_default_token() -> None:
     env.pop("WEBRECALL_API_TOKEN", None)
     proc = subprocess.run([sys.executable, "-c", "import api.main"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode != 0 and "WEBRECALL_API_TOKEN must be set" in proc.stderr
-    cli = subprocess.run([sys.executable, "-m", "recall.cli", "api"], cwd=ROOT, env=env, capture_output=True, text=True)
+    cli = subprocess.run([sys.executable, "-m", "webrecall.cli.main", "api"], cwd=ROOT, env=env, capture_output=True,
+                         text=True)
     assert cli.returncode == 2 and "WEBRECALL_API_TOKEN must be set" in cli.stderr

@@ -25,14 +25,14 @@ import httpx
 import pytest
 import redis as redis_lib
 
-from recall import db as dbm
-from recall.rounds import RoundSpec, create_round, run_round
-from recall.settings import FastTextParams, Settings
 from tests.api.conftest import AUTH, LiveAPI, serve_api
 from tests.conftest import CORPUS, ROOT, LoopbackServer, serve
 from tests.e2e import crawl
 from tests.services import Workers, _pg_bin, _wait_port, free_port
 from tests.workers.test_distributed import domain_counts, recalled
+from webrecall.core import db as dbm
+from webrecall.core.lifecycle.rounds import RoundSpec, create_round, run_round
+from webrecall.core.settings import FastTextParams, Settings
 
 SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
 TERMINAL = {"done", "failed", "cancelled"}

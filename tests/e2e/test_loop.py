@@ -23,10 +23,10 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from recall.db import Label, session
 from tests.api.conftest import AUTH, free_port
 from tests.conftest import CORPUS, ROOT
 from tests.e2e.conftest import SEEDS, Deployment, Stack
+from webrecall.core.db import Label, session
 
 pytestmark = pytest.mark.e2e
 LIMIT = 3
@@ -161,7 +161,7 @@ def annotator_server(dep: Deployment) -> Iterator[str]:
     """The real annotator (`webrecall annotator`) on the deployment's database, as compose runs it."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "recall.cli", "annotator", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "webrecall.cli.main", "annotator", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **dep.env}, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
@@ -191,7 +191,7 @@ def label_under_load(dep: Deployment, pages: dict[str, dict], url: str, monkeypa
     the deployment's PostgreSQL) while the API is under load; returns each label action's seconds."""
     from streamlit.testing.v1 import AppTest
 
-    from recall.annotators import create_account
+    from webrecall.core.labelling.annotators import create_account
 
     for key, value in dep.env.items():
         monkeypatch.setenv(key, value)
@@ -200,7 +200,7 @@ def label_under_load(dep: Deployment, pages: dict[str, dict], url: str, monkeypa
     truth_by_host: dict[str, Counter[str]] = defaultdict(Counter)
     for page_url, row in pages.items():
         truth_by_host[(urlsplit(page_url).hostname or "").lower()][row["label"]] += 1
-    at = AppTest.from_file(str(ROOT / "annotator" / "streamlit_app.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "webrecall" / "annotator" / "streamlit_app.py"), default_timeout=60)
     at.session_state["user"] = "e2e-annotator"
     at.run()
     seconds: list[float] = []

@@ -8,13 +8,13 @@ import json
 
 import pytest
 
-from recall import db as dbm
-from recall.dedup import removed_path
-from recall.export import export
-from recall.rounds import RoundSpec, create_round, run_round
-from recall.settings import FastTextParams, Settings
-from recall.storage import Store
 from tests.workers.test_distributed import SEEDS, cluster, wait_round  # noqa: F401 - `cluster` is a fixture
+from webrecall.core import db as dbm
+from webrecall.core.lifecycle.rounds import RoundSpec, create_round, run_round
+from webrecall.core.pipeline.dedup import removed_path
+from webrecall.core.pipeline.export import export
+from webrecall.core.settings import FastTextParams, Settings
+from webrecall.core.storage.store import Store
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 WARCS = ["crawl-data/CC-MAIN-DEV/segments/1716000000000.0/warc/CC-MAIN-DEV-00003.warc.gz",
@@ -30,8 +30,8 @@ def outcome(settings: Settings, rnd: dbm.Round) -> tuple[list[tuple], list[str]]
 
 
 def test_distributed_dedup_equals_the_in_process_run(tmp_path, cluster, corpus_server):  # noqa: F811
-    from workers.celery_app import make_app
-    from workers.tasks import start_round
+    from webrecall.workers.celery_app import make_app
+    from webrecall.workers.tasks import start_round
 
     warcs = [corpus_server.rstrip("/") + "/" + w for w in WARCS]
     local = Settings(data_dir=str(tmp_path / "inproc"), database_url="", ft=FastTextParams(threads=1))

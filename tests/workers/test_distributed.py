@@ -18,12 +18,12 @@ import pytest
 import redis
 from sqlmodel import select
 
-from recall import db as dbm
-from recall.pipeline import pages_path
-from recall.rounds import TERMINAL, RoundSpec, create_round, run_round
-from recall.settings import FastTextParams, Settings
-from recall.storage import Store
 from tests.services import ROOT
+from webrecall.core import db as dbm
+from webrecall.core.lifecycle.rounds import TERMINAL, RoundSpec, create_round, run_round
+from webrecall.core.pipeline.passes import pages_path
+from webrecall.core.settings import FastTextParams, Settings
+from webrecall.core.storage.store import Store
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
@@ -98,7 +98,8 @@ def test_distributed_round_equals_the_in_process_run(baseline, cluster, corpus_s
     cli_env = {**os.environ, "PYTHONPATH": str(ROOT), **{f"WEBRECALL_{k.upper()}": v for k, v in env.items()}}
     t0 = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "recall.cli", "round", "start", "--distributed", "--json", "--crawl", "CC-MAIN-DEV",
+        [sys.executable, "-m", "webrecall.cli.main", "round", "start", "--distributed", "--json",
+         "--crawl", "CC-MAIN-DEV",
          "--base-url", corpus_server, "--limit", "3", "--seed-pattern", SEEDS[0], "--seed-pattern", SEEDS[1]],
         env=cli_env, cwd=ROOT, capture_output=True, text=True, check=True,
     )  # fmt: skip
@@ -117,8 +118,8 @@ def test_distributed_round_equals_the_in_process_run(baseline, cluster, corpus_s
 
 
 def test_a_worker_killed_mid_warc_loses_and_duplicates_nothing(baseline, cluster, corpus_server):
-    from workers.celery_app import make_app
-    from workers.tasks import start_round, task_id
+    from webrecall.workers.celery_app import make_app
+    from webrecall.workers.tasks import start_round, task_id
 
     settings, _env, start_workers = cluster
     workers = start_workers(2)

@@ -12,15 +12,15 @@ from collections import Counter
 import pytest
 from sqlmodel import select
 
-from recall import db as dbm
-from recall import labels as labels_mod
-from recall.ccindex import build_index
-from recall.expand import summary
-from recall.mirror import serve
-from recall.patterns import parse
 from tests.conftest import CORPUS
 from tests.services import ROOT
 from tests.workers.test_distributed import cluster, wait_round  # noqa: F401 - the shared fixture
+from webrecall.core import db as dbm
+from webrecall.core.crawl.ccindex import build_index
+from webrecall.core.labelling import label_store as labels_mod
+from webrecall.core.labelling.patterns import parse
+from webrecall.core.pipeline.expand import summary
+from webrecall.mirror.server import serve
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 CODE = ["docs.djangoproject.com/", "www.sqlite.org/", "httpd.apache.org/docs/"]
@@ -36,7 +36,8 @@ def test_distributed_expansion_fetches_every_labelled_page(cluster, tmp_path):  
 
     def start() -> int:
         out = subprocess.run(
-            [sys.executable, "-m", "recall.cli", "round", "start", "--distributed", "--json", "--crawl", "CC-MAIN-DEV",
+            [sys.executable, "-m", "webrecall.cli.main", "round", "start", "--distributed", "--json",
+         "--crawl", "CC-MAIN-DEV",
              "--base-url", url, "--limit", "2", "--seed-pattern", "docs.python.org/"],
             env=cli_env, cwd=ROOT, capture_output=True, text=True, check=True,
         )  # fmt: skip

@@ -9,8 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, select
 
-from recall import db as dbm
-from recall.rounds import round_progress, set_status
+from webrecall.core import db as dbm
+from webrecall.core.lifecycle.rounds import round_progress, set_status
 
 pytestmark = pytest.mark.services
 
@@ -23,7 +23,7 @@ def test_migrations_match_the_models_on_postgres(postgres_db):
 
 
 def test_eight_tasks_finishing_at_once_lose_nothing(postgres_db, tmp_path):
-    from recall.settings import Settings
+    from webrecall.core.settings import Settings
 
     dbm.migrate(postgres_db)
     settings = Settings(database_url=postgres_db, data_dir=str(tmp_path))

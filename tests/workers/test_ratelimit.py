@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from recall import sources
-from recall.ratelimit import TokenBucket
+from webrecall.core.crawl import sources
+from webrecall.core.crawl.ratelimit import TokenBucket
 
 pytestmark = pytest.mark.services
 

@@ -1,1 +1,0 @@
-"""The annotators' Streamlit app: `webrecall annotator` runs `streamlit run annotator/streamlit_app.py`."""

@@ -1,0 +1,110 @@
+"""What an operator reads from the CLI after a real round: tables, one domain view (same as the API), safe exports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from tests.conftest import CORPUS
+from webrecall.api.main import create_app
+from webrecall.cli.main import app
+from webrecall.core import db as dbm
+from webrecall.core.settings import Settings
+
+WARC = CORPUS / "crawl-data" / "CC-MAIN-DEV" / "segments" / "1716000000000.0" / "warc" / "CC-MAIN-DEV-00001.warc.gz"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """One finished round over a DEV WARC file (500 HTML pages), started through the CLI."""
+    data = tmp_path_factory.mktemp("operator")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WEBRECALL_DATA_DIR", str(data))
+        mp.setenv("WEBRECALL_DATABASE_URL", "")
+        out = CliRunner().invoke(app, ["round", "start", "--warc", str(WARC), "--seed-pattern", "docs.python.org/",
+                                       "--seed-pattern", "www.postgresql.org/docs/", "--processes", "1", "--json"])
+        assert out.exit_code == 0, out.output
+        assert json.loads(out.stdout)["status"] == "done"
+    return Settings(data_dir=str(data), database_url="")
+
+
+@pytest.fixture
+def cli(done: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("WEBRECALL_DATA_DIR", done.data_dir)
+    monkeypatch.setenv("WEBRECALL_DATABASE_URL", "")
+    return CliRunner()
+
+
+def _domains(settings: Settings) -> list[dbm.DomainStat]:
+    with dbm.session(settings.db_url) as db:
+        return list(db.exec(select(dbm.DomainStat)))
+
+
+def test_domains_sorts_says_how_many_and_keeps_names_whole(done: Settings, cli: CliRunner) -> None:
+    rows = _domains(done)
+    out = cli.invoke(app, ["domains", "--sort", "pages", "--limit", "5", "--json"])
+    data = json.loads(out.stdout)
+    assert data["count"] == len(rows) and len(data["data"]) == 5
+    assert [d["pages"] for d in data["data"]] == sorted((d.pages for d in rows), reverse=True)[:5]
+    table = cli.invoke(app, ["domains", "--sort", "recalled_chars", "--limit", str(len(rows))])
+    assert table.exit_code == 0 and f"{len(rows)} of {len(rows)} domains, by recalled_chars" in table.output
+    assert all(d.domain in table.output for d in rows)  # no name cut short, even the longest at 80 columns
+    assert f"5 of {len(rows)} domains" in cli.invoke(app, ["domains", "--limit", "5"]).output
+    bad = cli.invoke(app, ["domains", "--sort", "tokens"])
+    assert bad.exit_code == 2 and "unknown sort 'tokens'" in bad.output
+
+
+def test_round_report_is_tables_and_json(done: Settings, cli: CliRunner) -> None:
+    out = cli.invoke(app, ["round", "report"])
+    assert out.exit_code == 0, out.output
+    assert "round 1 report: done" in out.output and "first round:" in out.output and "related domains:" in out.output
+    assert "{" not in out.output and '"' not in out.output  # tables, no JSON blobs
+    data = json.loads(cli.invoke(app, ["round", "report", "--json"]).stdout)
+    assert data["growth"]["previous_round"] is None and data["growth"]["new_pages"] == data["recalled"]
+    related = {d.domain for d in _domains(done) if d.related}
+    assert {d["domain"] for d in data["domains"]["new_domains"]} <= related
+
+
+def test_domains_show_is_the_apis_view_of_a_queued_domain(done: Settings, cli: CliRunner) -> None:
+    with dbm.session(done.db_url) as db:
+        item = db.exec(select(dbm.QueueItem).where(dbm.QueueItem.status == "pending")
+                       .order_by(dbm.QueueItem.priority.desc())).first()  # fmt: skip
+    assert item is not None
+    out = cli.invoke(app, ["domains", "show", item.domain.upper(), "--json"])
+    assert out.exit_code == 0, out.output
+    shown = json.loads(out.stdout)
+    with TestClient(create_app(done)) as c:
+        api = c.get(f"/domains/{item.domain}").json()
+    assert shown == api
+    assert api["round"] == 1 and api["history"][0]["pages"] > 0 and api["queue"][0]["id"] == item.id
+    assert api["proposals"] and api["proposals"][0]["pattern"] == f"{item.domain}/"
+    assert sum(p["pages"] for p in api["proposals"] if p["depth"] == 0) == api["history"][0]["pages"]
+    table = cli.invoke(app, ["domains", "show", item.domain])
+    for title in ("every round", "URL-pattern proposals in round 1", "queue items", "labels on this host"):
+        assert title in table.output
+    missing = cli.invoke(app, ["domains", "show", "nowhere.example"])
+    assert missing.exit_code == 2 and "no page in any round" in missing.output
+
+
+def test_export_refuses_bad_input_and_never_replaces_a_good_file(done: Settings, cli: CliRunner,
+                                                                 tmp_path: Path) -> None:  # fmt: skip
+    target = tmp_path / "pages.jsonl"
+    good = cli.invoke(app, ["export", "--round", "1", "--output", str(target), "--json"])
+    assert good.exit_code == 0, good.output
+    content = target.read_bytes()
+    assert json.loads(good.stdout)["rows"] == len(content.splitlines()) > 0
+    for args, reason in [(["--min-score", "1.5"], "between 0 and 1"), (["--round", "7"], "no round 7"),
+                         (["--format", "csv"], "unknown format")]:  # fmt: skip
+        argv = ["export", "--round", "1", "--output", str(target), *args]
+        out = cli.invoke(app, argv)
+        assert out.exit_code == 2 and reason in out.output, (args, out.output)
+        assert target.read_bytes() == content  # the good file is untouched
+    out = cli.invoke(app, ["export", "--round", "1", "--output", "/nonexistent/dir/x.jsonl"])
+    assert out.exit_code == 2 and "does not exist" in out.output and "Traceback" not in out.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pages.jsonl"]  # no temporary file left behind

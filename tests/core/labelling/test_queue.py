@@ -1,0 +1,116 @@
+"""The annotation queue: priority order, leases, one holder per item, double labeling, expiry."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from webrecall.core import db as dbm
+from webrecall.core.db import QueueItem, utcnow
+from webrecall.core.labelling import queue
+
+
+def _fill(url: str, priorities: dict[str, float], **extra) -> None:
+    with dbm.session(url) as db:
+        queue.enqueue(db, [QueueItem(round_id=1, domain=d, priority=p, **extra) for d, p in priorities.items()])
+
+
+def test_claims_follow_priority_and_enqueue_is_idempotent(db_url):
+    _fill(db_url, {"low.org": 0.1, "high.org": 3.0, "mid.org": 1.0})
+    _fill(db_url, {"high.org": 9.0})  # already queued this round: not added again
+    with dbm.session(db_url) as db:
+        got = [queue.claim(db, f"ann{i}").domain for i in range(3)]
+        assert got == ["high.org", "mid.org", "low.org"]
+        assert queue.claim(db, "ann9") is None
+        assert queue.counts(db, 1)["status"] == {"claimed": 3}
+
+
+def test_a_lease_keeps_others_out_until_it_expires(db_url):
+    _fill(db_url, {"a.org": 1.0})
+    with dbm.session(db_url) as db:
+        item = queue.claim(db, "alice", lease_seconds=60)
+        assert item is not None and item.claimed_by == "alice" and 0 < queue.lease_left(item) <= 60
+        assert queue.claim(db, "bob") is None
+        with pytest.raises(queue.LeaseError):
+            queue.renew(db, item.id, "bob")
+        renewed = queue.renew(db, item.id, "alice", lease_seconds=600)
+        assert queue.lease_left(renewed) > 500
+        assert queue.expire(db) == 0
+        assert queue.expire(db, now=utcnow() + timedelta(seconds=601)) == 1
+        taken = queue.claim(db, "bob")
+        assert taken is not None and taken.id == item.id and taken.claimed_by == "bob"
+        with pytest.raises(queue.LeaseError):  # alice's lease lapsed and bob took over
+            queue.complete(db, item.id, "alice", [{"pattern": "a.org/", "label": "code"}])
+
+
+def test_an_expired_claim_is_taken_over_without_expire(db_url):
+    _fill(db_url, {"a.org": 1.0})
+    with dbm.session(db_url) as db:
+        assert queue.claim(db, "alice", lease_seconds=-1) is not None  # already lapsed
+        assert queue.claim(db, "bob").claimed_by == "bob"
+
+
+def test_complete_appends_labels_with_context_and_double_labeling_needs_two_people(db_url):
+    _fill(db_url, {"a.org": 1.0}, labels_needed=2)
+    with dbm.session(db_url) as db:
+        item = queue.claim(db, "alice")
+        done = queue.complete(db, item.id, "alice", [{"pattern": "a.org/docs/", "label": "code", "reason": "api"}],
+                              shown={"samples": ["https://a.org/docs/x"]})  # fmt: skip
+        assert done.status == "pending" and done.labeled_by == ["alice"]
+        assert queue.claim(db, "alice") is None  # the second label must come from someone else
+        again = queue.claim(db, "bob")
+        assert again.id == item.id
+        assert queue.complete(db, item.id, "bob", [{"pattern": "a.org/docs/", "label": "code"}]).status == "done"
+        labels = db.exec(select(dbm.Label).order_by(dbm.Label.id)).all()
+        assert [(x.annotator, x.queue_item_id, x.round_id, x.scope) for x in labels] == [
+            ("alice", item.id, 1, "pattern"), ("bob", item.id, 1, "pattern")]  # fmt: skip
+        assert labels[0].shown == {"samples": ["https://a.org/docs/x"]} and labels[0].reason == "api"
+        assert queue.counts(db, 1) == {"items": 1, "status": {"done": 1}, "kind": {"uncertain": 1}, "labels": 2,
+                                          "done_kind": {"uncertain": 1}}
+
+
+def test_bad_labels_write_nothing_and_keep_the_claim(db_url):
+    _fill(db_url, {"a.org": 1.0})
+    with dbm.session(db_url) as db:
+        item = queue.claim(db, "alice")
+        with pytest.raises(ValueError, match="maybe"):
+            queue.complete(db, item.id, "alice", [{"pattern": "a.org/", "label": "maybe"}])
+        assert db.exec(select(dbm.Label)).all() == []
+        assert queue.release(db, item.id, "alice").status == "pending"
+        item = queue.claim(db, "alice")
+        assert queue.skip(db, item.id, "alice", "site gone").status == "skipped"
+        assert queue.claim(db, "bob") is None
+
+
+def test_concurrent_claims_never_share_an_item(db_url):
+    _fill(db_url, {f"d{i}.org": float(i) for i in range(40)})
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        with dbm.session(db_url) as db:
+            while (item := queue.claim(db, name)) is not None:
+                with lock:
+                    got.append(item.domain)
+
+    threads = [threading.Thread(target=worker, args=(f"ann{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == sorted(f"d{i}.org" for i in range(40))  # each item exactly once
+
+
+def test_reopen_gives_a_finished_item_back_to_its_annotator_unless_someone_holds_it(db_url):
+    _fill(db_url, {"a.org": 1.0})
+    with dbm.session(db_url) as db:
+        item = queue.claim(db, "alice")
+        queue.complete(db, item.id, "alice", [{"pattern": "a.org/", "label": "code"}])
+        back = queue.reopen(db, item.id, "alice", lease_seconds=60)
+        assert back.status == "claimed" and back.claimed_by == "alice" and back.labeled_by == []
+        with pytest.raises(queue.LeaseError):
+            queue.reopen(db, item.id, "bob")
+        assert queue.complete(db, item.id, "alice", []).status == "done"

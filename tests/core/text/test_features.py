@@ -1,0 +1,88 @@
+"""Code-structure signals on real DEV pages: a documentation page with <pre> blocks against a general page."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import CORPUS
+from tests.core.conftest import DEV_LABELS, _body
+from webrecall.core.text.features import (
+    decode,
+    extract_with_signals,
+    prefix,
+    spec,
+    spec_id,
+    split_signals,
+    tokens,
+    with_signals,
+)
+
+CODE_PAGE = "https://docs.djangoproject.com/en/3.2/topics/db/sql/"
+GENERAL_PAGE = "https://observer.com/2023/11/bernard-arnault-lvmh-louvre-chardin/"
+
+
+def _html(url: str) -> str:
+    for row in map(json.loads, DEV_LABELS.open(encoding="utf-8")):
+        if row["url"] == url:
+            return _body(CORPUS / row["warc"], row["offset"], row["length"])
+    raise KeyError(url)
+
+
+@pytest.fixture(scope="module")
+def pages() -> dict[str, tuple[str, str]]:
+    return {url: extract_with_signals(_html(url), "resiliparse") for url in (CODE_PAGE, GENERAL_PAGE)}
+
+
+def test_code_page_signals(pages: dict[str, tuple[str, str]]) -> None:
+    text, signals = pages[CODE_PAGE]
+    s = decode(signals)
+    assert (s["pre"], s["code"], s["hl"]) == (23, 73, 46)
+    assert s["bl"] == 95 and s["bcl"] >= 60  # most lines inside its <pre> blocks look like code
+    assert s["bjl"] <= 1 and s["bpl"] <= 1
+    assert 0.2 < s["bc"] / s["tc"] < 0.35
+    toks = tokens(signals, text)
+    assert "\u2042pre5" in toks and "\u2042nohtml1" not in toks
+
+
+def test_general_page_signals(pages: dict[str, tuple[str, str]]) -> None:
+    text, signals = pages[GENERAL_PAGE]
+    s = decode(signals)
+    assert (s["pre"], s["code"], s["hl"], s["bc"], s["bl"]) == (0, 0, 0, 0, 0)
+    assert s["tc"] > 5000
+    toks = tokens(signals, text)
+    assert "\u2042pre0" in toks and "\u2042tcl0" in toks
+    assert not any(t.startswith("\u2042bcl") for t in toks)  # no block lines: no block-shape tokens
+
+
+def test_same_text_as_the_plain_extractor(pages: dict[str, tuple[str, str]]) -> None:
+    from webrecall.core.text.extract import extract
+
+    for url, (text, _) in pages.items():
+        assert text == extract(_html(url), "resiliparse")
+
+
+def test_marker_round_trip_and_spec() -> None:
+    assert split_signals(with_signals("body\ntext", "pre=1 code=2")) == ("pre=1 code=2", "body\ntext")
+    assert split_signals("plain") == ("", "plain")
+    assert with_signals("plain", "") == "plain"
+    assert prefix(None, "pre=1", "x") == ""
+    assert prefix(spec(3), "pre=1", "x").split().count("\u2042pre1") == 3
+    assert spec_id(None) == "" and spec_id(spec(3)) != spec_id(spec(4))
+    with pytest.raises(ValueError, match="code signals v"):
+        prefix({"version": 999, "repeat": 1}, "", "x")
+
+
+def test_index_pass_stores_signals(tmp_path) -> None:
+    from webrecall.core.page import Stats
+    from webrecall.core.pipeline.passes import index_warc
+    from webrecall.core.storage.store import Store
+
+    warc = str(CORPUS / "fixtures" / "real-cc-combined.warc.gz")
+    store = Store(str(tmp_path))
+    table = store.read_table(index_warc(warc, store=store, stats=Stats()))
+    assert "signals" in table.column_names
+    signals = table.column("signals").to_pylist()
+    assert len(signals) == table.num_rows > 0
+    assert all(s == "" or "pre=" in s for s in signals)

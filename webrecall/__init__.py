@@ -1,0 +1,1 @@
+"""webrecall: recall the code-related pages of Common Crawl."""

@@ -1,0 +1,91 @@
+"""Label: the claimed domain, its proposed patterns as a tree, sample pages, and the decisions (keyboard)."""
+
+import time
+
+import streamlit as st
+
+from webrecall.annotator import actions, session, widgets
+from webrecall.core.labelling.annotators import MAX_IDLE_SECONDS, REASONS
+
+user = session.require("annotator")
+item = session.claimed_item(user)
+session.show_flash()
+if item is None:
+    st.title("Label")
+    st.success("The queue is empty. Thank you!")
+    st.button("Undo last decision", shortcut="U", on_click=actions.undo, args=(user.name,))
+    st.stop()
+
+st.session_state["active_at"] = time.time()  # the page runs in full on every action (a click, a key, a selection)
+
+
+@st.fragment(run_every=60)
+def heartbeat(name: str, item_id: int) -> None:
+    """While the page is open, keep the lease (up to MAX_IDLE_SECONDS after the last action)."""
+    session.keep_alive(name, item_id, idle_seconds=time.time() - st.session_state.get("active_at", 0.0))
+
+
+heartbeat(user.name, item.id or 0)
+view = session.view(item)
+decided = session.decisions(user, item)
+before = session.earlier(item)
+agreed = {p: v for p, v in before["agreed"].items() if p not in decided}
+if actions.selection_key(item) not in st.session_state:  # start at the first pattern nobody has decided yet
+    patterns = [p["pattern"] for p in view["proposals"]]
+    actions.select_pattern(item, view, next((i for i, p in enumerate(patterns) if p not in agreed), 0))
+index = min(actions.selected(item), len(view["proposals"]) - 1)
+selected = view["proposals"][index]
+
+st.title(widgets.md(item.domain), anchor=False)
+st.caption(f"Round {view['round']} · {item.kind} item · queued because {widgets.queued_because(item)} · "
+           f"claimed by you for {session.lease_left(item)} s more (renewed while this page is open, up to "
+           f"{MAX_IDLE_SECONDS // 60} min after your last action)")  # fmt: skip
+widgets.why_queued(item)
+widgets.earlier_labels(before)
+
+tree, detail = st.columns([2, 3], gap="large")
+with tree:  # what to decide on, and the keys that decide
+    st.subheader("Proposed patterns", anchor=False)
+    radio_key = actions.pattern_key(item, {**agreed, **decided})
+    st.radio("Pattern", range(len(view["proposals"])), index=index, key=radio_key, label_visibility="collapsed",
+             format_func=widgets.tree_label(view, decided, agreed), on_change=actions.follow_selection,
+             args=(item, view, radio_key))  # fmt: skip
+    nav = st.container(horizontal=True)
+    nav.button("Previous", shortcut="K", on_click=actions.step, args=(item, view, -1), icon=":material/arrow_upward:")
+    nav.button("Next", shortcut="J", on_click=actions.step, args=(item, view, 1), icon=":material/arrow_downward:")
+    st.text_input("Pattern to label (edit to narrow or widen it)", key=actions.edit_key(item))
+    st.caption("Reason (optional, for the next decision only)")
+    reasons = st.container(horizontal=True)
+    for reason, key in zip(REASONS, "DQTBFSO", strict=True):
+        reasons.button(reason, shortcut=key, on_click=actions.set_reason, args=(reason,),
+                       type="primary" if st.session_state.get("reason") == reason else "secondary")
+    st.caption("This pattern")
+    this = st.container(horizontal=True)
+    this.button("Code", shortcut="1", on_click=actions.label_pattern, args=(user.name, item, view, "code"))
+    this.button("Not code", shortcut="2", on_click=actions.label_pattern, args=(user.name, item, view, "non-code"))
+    this.button("Mixed", shortcut="3", on_click=actions.label_pattern, args=(user.name, item, view, "mixed"))
+    this.button("Skip pattern", shortcut="4", on_click=actions.skip_pattern, args=(item, view))
+    st.caption("The whole domain")
+    whole = st.container(horizontal=True)
+    whole.button("Domain: code", shortcut="7", on_click=actions.label_domain, args=(user.name, item, view, "code"))
+    whole.button("Domain: not code", shortcut="8", on_click=actions.label_domain,
+                 args=(user.name, item, view, "non-code"))
+    whole.button("Domain: mixed", shortcut="9", on_click=actions.label_domain, args=(user.name, item, view, "mixed"))
+    whole.button("Skip domain", shortcut="0", on_click=actions.skip_domain, args=(user.name, item))
+    done = st.container(horizontal=True)
+    done.button("Done, next domain", shortcut="N", type="primary", on_click=actions.finish,
+                args=(user.name, item, view))
+    done.button("Undo last decision", shortcut="U", on_click=actions.undo, args=(user.name,), icon=":material/undo:")
+    with st.expander("All proposals and their scores"):
+        widgets.proposal_table(view, decided, agreed)
+
+with detail:  # what to read: the selected pattern's pages
+    st.subheader(widgets.md(f"Sample pages under {selected['pattern']}"), anchor=False)
+    st.caption(f"{widgets.pages(selected['pages'])}, {selected['fraction']:.0%} recalled; samples spread from the "
+               "highest score to the lowest, code-like lines highlighted")  # fmt: skip
+    if not selected["samples"]:
+        st.info("None of these pages has extracted text to show.")
+    for sample in selected["samples"]:
+        widgets.sample_card(sample)
+
+session.prepare_next(user, item)

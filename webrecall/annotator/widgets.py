@@ -1,0 +1,192 @@
+"""Small display pieces of the pages: the pattern tree, sample cards, tables and charts."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from webrecall.core.db import QueueItem
+
+INDENT = "\u2003"
+_AUTOLINK = re.compile(r"(?i)(?<![\w\u2060])www(?=\.)")
+
+
+def md(text: str) -> str:
+    """Text for a Streamlit markdown element (title, message, radio option) shown as written: Streamlit's markdown
+    turns `www.host` into an external link (a host here is something to label, not to visit). Its autolinker runs
+    on the parsed text, so escapes do not stop it; an invisible word joiner in front of `www` does (a link must
+    start a word)."""
+    return _AUTOLINK.sub(lambda m: "\u2060" + m.group(0), text)
+MARKS = {"code": "→ code", "non-code": "→ not code", "mixed": "→ mixed"}
+
+
+def relative(view: dict[str, Any], index: int) -> str:
+    """A proposal as the tree shows it: the part below its nearest proposed ancestor (`…/git-` under `…/docs/`)."""
+    pattern = view["proposals"][index]["pattern"]
+    above = [p["pattern"] for p in view["proposals"][:index] if pattern.startswith(p["pattern"].rstrip("*"))
+             and p["pattern"] != pattern]  # fmt: skip
+    return f"…/{pattern[len(above[-1]):]}" if above else pattern
+
+
+def tree_label(view: dict[str, Any], decided: dict[str, str], agreed: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """Radio labels: indented by depth, relative to the parent, with the figures, this annotator's decision, or the
+    one agreed before. The branch mark is glued to its name (a no-break space), so a wrapped line never leaves it
+    alone."""
+    agreed = agreed or {}
+
+    def fmt(index: int) -> str:
+        p = view["proposals"][index]
+        if p["pattern"] in decided:
+            mark = f" · {MARKS[decided[p['pattern']]]}"
+        elif p["pattern"] in agreed:
+            mark = f" · {MARKS[agreed[p['pattern']]]} (agreed before)"
+        else:
+            mark = ""
+        branch = f"{INDENT * p['depth']}└\u00a0" if p["depth"] else ""
+        return md(f"{branch}{relative(view, index)} — {pages(p['pages'])}, {p['fraction']:.0%} recalled{mark}")
+
+    return fmt
+
+
+def earlier_labels(before: dict[str, Any]) -> None:
+    """The domain's labels from earlier rounds and the reviewers' resolutions (issue 12.13)."""
+    if not before["labels"]:
+        return
+    n_agreed = len(before["agreed"])
+    with st.expander(f"Labelled before: {len(before['labels'])} labels, {n_agreed} agreed (pre-filled below)",
+                     expanded=True):  # fmt: skip
+        st.dataframe(frame([{"pattern": r["pattern"], "label": r["label"], "by": r["annotator"] +
+                             (" (reviewer's resolution)" if r["reviewed"] else ""), "reason": r["reason"],
+                             "when": f"round {r['round']}" if r["round"] is not None else
+                             "review" if r["reviewed"] else "imported"}
+                            for r in before["labels"]]), hide_index=True)  # fmt: skip
+        if before["conflicts"]:
+            st.caption("Still disputed (no reviewer yet): " + ", ".join(before["conflicts"]))
+
+
+def proposal_table(view: dict[str, Any], decided: dict[str, str], agreed: dict[str, str]) -> None:
+    """The proposals' figures side by side (patterns relative to their parent, so every column fits)."""
+    rows = [{"pattern": relative(view, i), "pages": p["pages"], "recalled": p["fraction"], "p10": p["score_p10"],
+             "p50": p["score_p50"], "p90": p["score_p90"],
+             "decision": decided.get(p["pattern"]) or (f"{agreed[p['pattern']]} (before)" if p["pattern"] in agreed
+                                                       else "")}
+            for i, p in enumerate(view["proposals"])]  # fmt: skip
+    score = st.column_config.NumberColumn(format="%.2f", width="small")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+        "pattern": st.column_config.TextColumn(width="medium"), "pages": st.column_config.NumberColumn(width="small"),
+        "recalled": st.column_config.NumberColumn(format="percent", width="small"), "p10": score, "p50": score,
+        "p90": score, "decision": st.column_config.TextColumn(width="small")})  # fmt: skip
+
+
+REASON_TEXT = {
+    "near_threshold": "its recalled fraction is close to the related-domain threshold",
+    "mid_scores": "many of its pages score in the uncertain middle",
+    "disagreement": "the model's scores disagree with labels already given on its pages",
+    "audit:none": "a random audit: the model recalled none of its pages (is it right to?)",
+    "audit:low": "a random audit of a domain with few recalled pages",
+    "audit:related": "a random audit of a domain the model counts as related",
+    "gold": "a gold item: its answer is known, it measures the labelling",
+}
+DETAIL_TEXT = {
+    "pages": "pages of the domain in this round", "recalled": "pages the model kept",
+    "fraction": "share of pages kept", "mid": "pages scoring in the uncertain middle",
+    "mid_scores": "share of pages scoring in the uncertain middle",
+    "near_threshold": "closeness of the kept share to the related-domain threshold (1 = at it)",
+    "disagreement": "mean gap between scores and labels given on its pages",
+    "uncertainty": "weighted sum of the three signals above", "priority": "uncertainty × log(1 + pages): queue order",
+    "labeled": "pages already covered by a label", "covered": "pages matched by any label",
+    "stratum": "audit group (none / low / related recalled pages)",
+}  # fmt: skip
+
+
+def queued_because(item: QueueItem) -> str:
+    return REASON_TEXT.get(item.reason, item.reason or "no reason recorded")
+
+
+def why_queued(item: QueueItem) -> None:
+    """The queue's reasons in one line, and its figures explained (not raw JSON)."""
+    d = item.details
+    st.caption(f"{d.get('recalled', 0) / max(d.get('pages', 0), 1):.0%} recalled · "
+               f"{d.get('mid_scores', 0):.0%} mid-range scores · uncertainty {d.get('uncertainty', 0):.2f} · "
+               f"{pages(int(d.get('pages', 0)))}")  # fmt: skip
+    with st.expander("Why this domain was queued"):
+        rows = [{"figure": k, "value": v, "meaning": DETAIL_TEXT.get(k, "")} for k, v in d.items()
+                if isinstance(v, int | float | str) and k not in ("domain", "site")]  # fmt: skip
+        st.dataframe(pd.DataFrame(rows).astype({"value": str}) if rows else pd.DataFrame(), hide_index=True)
+
+
+def pages(n: int) -> str:
+    return f"{n:,} page" if n == 1 else f"{n:,} pages"
+
+
+def pattern_figures(seen: dict[str, Any]) -> None:
+    """A pattern's pages in a round: how many, how many recalled, and where their scores lie."""
+    if not seen["pages"]:
+        st.info("No page of the latest round matches this pattern.")
+        return
+    cols = st.columns(4)
+    cols[0].metric(f"Pages (round {seen['round']})", f"{seen['pages']:,}")
+    cols[1].metric("Recalled", f"{seen['fraction']:.0%}", help=f"{seen['recalled']:,} of {pages(seen['pages'])}")
+    cols[2].metric("Median score", f"{seen['score_p50']:.2f}")
+    cols[3].metric("Scores p10–p90", f"{seen['score_p10']:.2f}–{seen['score_p90']:.2f}")
+    if not seen["samples"]:
+        st.caption("None of these pages has extracted text to show.")
+
+
+def sample_card(sample: dict[str, Any]) -> None:
+    """Title, URL, score and the text's first lines, code-like ones highlighted (escaped text, no iframe)."""
+    with st.container(border=True):
+        st.markdown(md(f"**{html.escape(sample['title'] or '(no title)')}** · score `{sample['score']:.3f}`"))
+        st.caption(sample["url"])
+        lines = "".join(f'<div class="{"code" if is_code else "text"}">{html.escape(line)}</div>'
+                        for line, is_code in sample["lines"])  # fmt: skip
+        st.html(
+            "<style>.snippet div{font-size:.85rem;line-height:1.35;white-space:pre-wrap;overflow-wrap:anywhere}"
+            ".snippet .code{font-family:monospace;background:#fff3bf;border-left:3px solid #f59f00;padding-left:4px}"
+            f"</style><div class='snippet'>{lines}</div>"
+        )
+
+
+def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows)
+
+
+METRICS = {"recalled": "Recalled pages", "related_domains": "Related domains", "precision": "Precision",
+           "recall": "Recall", "f1": "F1"}  # fmt: skip
+
+
+def _lines(df: pd.DataFrame, columns: list[str]) -> Any:
+    """One line per figure over the rounds; rounds are categories on the axis (1, 2, 3, never 1.000000)."""
+    import altair as alt
+
+    long = df.melt(id_vars="round", value_vars=columns, var_name="figure", value_name="value").dropna()
+    return alt.Chart(long).mark_line(point=True).encode(
+        x=alt.X("round:O", title="round", axis=alt.Axis(labelAngle=0)), y=alt.Y("value:Q", title=None),
+        color=alt.Color("figure:N", title=None), tooltip=["round", "figure", "value"])  # fmt: skip
+
+
+def growth_charts(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        st.info("No round yet.")
+        return
+    if len(rows) == 1:  # a chart of one point is an empty frame: the figures themselves
+        row = rows[0]
+        st.caption(f"Round {row['round']} is the only round so far; the charts start with the second round.")
+        cols = st.columns(len(METRICS))
+        for col, (key, name) in zip(cols, METRICS.items(), strict=True):
+            value = row.get(key)
+            col.metric(name, "–" if value is None else f"{value:.3f}" if isinstance(value, float) else f"{value:,}")
+        return
+    df = pd.DataFrame(rows)
+    left, right = st.columns(2)
+    with left:
+        st.caption("Recalled pages and related domains per round")
+        st.altair_chart(_lines(df, ["recalled", "related_domains"]))
+    with right:
+        st.caption("Model metrics on held-out seeds")
+        st.altair_chart(_lines(df.astype({k: float for k in ("precision", "recall", "f1", "roc_auc")}),
+                                ["precision", "recall", "f1", "roc_auc"]))  # fmt: skip

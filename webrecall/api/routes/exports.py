@@ -1,0 +1,63 @@
+"""The recalled corpus of a round, streamed (constant memory for any size), resumable with a cursor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi.responses import StreamingResponse
+
+from webrecall.api import schemas
+from webrecall.api.deps import SessionDep, SettingsDep
+from webrecall.api.routes import errors
+from webrecall.api.streams import jsonl, parquet
+from webrecall.core.pipeline.export import EXPORT_SCHEMA, recalled_from
+from webrecall.core.views.stats import round_by_number
+
+router = APIRouter(prefix="/exports", tags=["exports"])
+CURSOR = r"^\d{1,9}\.\d{1,12}$"
+STREAMS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "JSONL (one page per line, each with the `cursor` to resume after it) or Parquet",
+        "content": {"application/x-ndjson": {"schema": {"type": "string"}},
+                    "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}  # fmt: skip
+
+
+@router.get("/rounds/{number}/pages", response_class=StreamingResponse, responses={**STREAMS, **errors(404, 409)})
+def export_pages(
+    number: Annotated[int, Path(ge=1, le=schemas.INT32)],
+    settings: SettingsDep, db: SessionDep,
+    format: Annotated[Literal["jsonl", "parquet"], Query()] = "jsonl",  # noqa: A002 - the query parameter
+    min_score: Annotated[float | None, Query(ge=0, le=1, description="Floor above the round's threshold")] = None,
+    cursor: Annotated[str | None, Query(pattern=CURSOR, description="Resume after the row with this cursor")] = None,
+    dedup: Annotated[bool, Query(description="Leave out removed copies (exact URL, exact text, near-dup)")] = True,
+    decontaminate: Annotated[bool, Query(description="Leave out pages overlapping a benchmark")] = True,
+    fences: Annotated[bool, Query(description="Keep code blocks as ``` fenced blocks in the text")] = False,
+) -> StreamingResponse:  # fmt: skip
+    """Recalled pages with lineage (round, model version, score, WARC location): url, domain, title, text, ..."""
+    rnd = round_by_number(db, number)
+    if rnd is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no round {number}")
+    if rnd.status != "done":
+        raise HTTPException(status.HTTP_409_CONFLICT, f"round {number} is {rnd.status}, not done")
+    shard, row = (int(x) for x in cursor.split(".")) if cursor else (0, 0)
+    batches = recalled_from(settings, number, min_score=min_score, shard=shard, row=row, dedup=dedup,
+                            decontaminate=decontaminate, fences=fences)
+    name = f"webrecall-round-{number}-pages"
+    if format == "parquet":
+        body = parquet((b for _, b, _ in batches), EXPORT_SCHEMA)
+        return StreamingResponse(body, media_type="application/vnd.apache.parquet",
+                                 headers={"Content-Disposition": f'attachment; filename="{name}.parquet"'})  # fmt: skip
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for index, batch, numbers in batches:
+            for page, n in zip(batch.to_pylist(), numbers.to_pylist(), strict=True):
+                page["score"] = round(float(page["score"]), 6)
+                page["cursor"] = f"{index}.{n + 1}"
+                yield page
+
+    return StreamingResponse(jsonl(rows()), media_type="application/x-ndjson",
+                             headers={"Content-Disposition": f'attachment; filename="{name}.jsonl"'})  # fmt: skip

@@ -1,0 +1,55 @@
+"""Labels: bulk import of URL-pattern labels (append-only), and the whole history as JSONL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlmodel import col, select
+
+from webrecall.api import schemas
+from webrecall.api.deps import SessionDep, SettingsDep, TokenDep
+from webrecall.api.routes import AUTH, errors
+from webrecall.api.streams import NDJSONResponse, jsonl
+from webrecall.core.db import Label, session
+from webrecall.core.labelling.label_store import import_labels
+
+router = APIRouter(prefix="/labels", tags=["labels"])
+PAGE = 1000
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses={**AUTH, **errors(400)})
+def post_labels(body: schemas.LabelsCreate, db: SessionDep, _: TokenDep) -> schemas.LabelsImported:
+    """Append labels `{pattern | url, label, reason?, round?}` for one annotator: all rows or none."""
+    rows = [r.model_dump(exclude_none=True) for r in body.labels]
+    try:
+        n = import_labels(db, rows, annotator=body.annotator, source="api")
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    return schemas.LabelsImported(imported=n)
+
+
+@router.get("", response_class=NDJSONResponse, responses={200: {"description": "One label per line"}})
+def export_labels(
+    settings: SettingsDep,
+    annotator: Annotated[str | None, Query(max_length=100)] = None,
+    after_id: Annotated[int, Query(ge=0, le=schemas.INT32, description="Resume after this label id")] = 0,
+) -> NDJSONResponse:
+    """Every label ever given, oldest first (a later label by the same annotator on a pattern wins)."""
+
+    def rows() -> Iterator[dict[str, Any]]:
+        last = after_id
+        while True:
+            with session(settings.db_url) as db:
+                query = select(Label).where(col(Label.id) > last)
+                if annotator is not None:
+                    query = query.where(Label.annotator == annotator)
+                page = db.exec(query.order_by(col(Label.id)).limit(PAGE)).all()
+            for label in page:
+                yield label.model_dump()
+            if len(page) < PAGE:
+                return
+            last = page[-1].id or last
+
+    return NDJSONResponse(jsonl(rows()))

@@ -1,0 +1,58 @@
+"""Rows and core results -> public schemas (no HTTP here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from webrecall.api import schemas
+from webrecall.core.db import DomainStat, Label, Model, QueueItem, Round
+from webrecall.core.lifecycle import finalize as report
+from webrecall.core.lifecycle.growth import of_round
+from webrecall.core.lifecycle.rounds import round_progress
+from webrecall.core.settings import Settings
+from webrecall.core.views import stats
+
+
+def model_public(model: Model, round_no: int | None) -> schemas.ModelPublic:
+    return schemas.ModelPublic(
+        id=model.id or 0, version=model.version, round=round_no, created_at=model.created_at,
+        params=model.params, metrics=model.metrics,
+    )  # fmt: skip
+
+
+def round_public(db: Session, settings: Settings, rnd: Round) -> schemas.RoundPublic:
+    progress = round_progress(settings, rnd.id or 0)
+    totals: dict[str, Any] = rnd.totals or {}
+    model = db.get(Model, rnd.model_id) if rnd.model_id else None
+    growth = of_round(rnd)
+    return schemas.RoundPublic(
+        id=rnd.number, status=rnd.status, crawl_id=rnd.crawl_id, base_url=rnd.base_url, threshold=rnd.threshold,
+        top_k=rnd.top_k, effective_threshold=rnd.effective_threshold,
+        seed_patterns=list(rnd.params.get("seed_patterns") or []), limit=rnd.params.get("limit"),
+        sample=rnd.params.get("sample"), created_at=rnd.created_at, started_at=rnd.started_at,
+        finished_at=rnd.finished_at, error=rnd.error,
+        progress=schemas.RoundProgress(
+            index=schemas.WarcProgress(**progress["index"]), recall=schemas.WarcProgress(**progress["recall"]),
+            pages_per_s=progress["pages_per_s"], eta_seconds=progress["eta_seconds"],
+        ),
+        pages=progress["pages"], html_pages=progress["html_pages"],
+        recalled=int(totals.get("recalled", progress["recall"]["recalled"])), domains=int(totals.get("domains", 0)),
+        related_domains=int(totals.get("related_domains", 0)), errors=stats.error_counts(db, rnd),
+        model=model_public(model, rnd.number) if model else None, eval=totals.get("eval"),
+        growth=schemas.Growth(**growth) if growth else None, dedup=report.dedup_counts(totals),
+    )  # fmt: skip
+
+
+def domain_public(row: DomainStat, round_no: int, related_fraction: float) -> schemas.DomainPublic:
+    return schemas.DomainPublic(round=round_no, rule_distance=stats.rule_distance(row, related_fraction),
+                                **row.model_dump(exclude={"round_id"}))  # fmt: skip
+
+
+def queue_item_public(item: QueueItem, round_no: int) -> schemas.QueueItemPublic:
+    return schemas.QueueItemPublic(round=round_no, **item.model_dump(exclude={"round_id", "created_at", "updated_at"}))
+
+
+def label_public(label: Label) -> schemas.LabelPublic:
+    return schemas.LabelPublic(**label.model_dump(exclude={"queue_item_id", "shown"}))

@@ -1,0 +1,1 @@
+"""The `webrecall` command line (typer + rich)."""

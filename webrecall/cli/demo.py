@@ -1,0 +1,197 @@
+"""The main job on the embedded default: the recall loop (3 rounds) over the local corpus, or one real round.
+
+Between rounds a scripted annotator stands in for people: it works the queue like the Streamlit app does
+(claim, look at the proposals, label patterns, complete) and labels each proposed pattern with the majority
+label of its pages in `labels/CC-MAIN-DEV.jsonl`. Those labels are what a careful human would say; the
+rounds are still measured on all labeled pages with `--eval-labels`, which never trains a model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+from sqlmodel import col, select
+
+from webrecall.core import db as dbm
+from webrecall.core.crawl.sources import latest_crawl
+from webrecall.core.labelling import queue
+from webrecall.core.labelling.label_store import read_jsonl
+from webrecall.core.labelling.patterns import url_key
+from webrecall.core.labelling.proposals import Proposal, domain_pages, propose, round_locations
+from webrecall.core.lifecycle.growth import of_round
+from webrecall.core.lifecycle.rounds import Progress, RoundSpec, create_round, run_round
+from webrecall.core.settings import Settings
+from webrecall.core.storage.store import Store
+
+DEMO_SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
+DEMO_CRAWL = "CC-MAIN-DEV"
+COMMON_CRAWL = "https://data.commoncrawl.org/"
+ROUNDS = 3
+
+
+def read_truth(path: str | Path) -> dict[str, str]:
+    """url key -> 'code' | 'non-code' from a url-level labels file."""
+    return {url_key(r["url"]): r["label"] for r in read_jsonl(path) if r.get("url") and r.get("label")}
+
+
+def choose_labels(proposals: list[Proposal], truth: dict[str, str], *, purity: float = 0.8) -> list[dict[str, Any]]:
+    """The coarsest proposals whose pages agree (>= `purity`); leftover pages get their deepest proposal."""
+    covered: set[str] = set()
+    out: list[dict[str, Any]] = []
+
+    def vote(urls: list[str]) -> tuple[str, float] | None:
+        votes = Counter(truth[url_key(u)] for u in urls if url_key(u) in truth)
+        if not votes:
+            return None
+        label, n = votes.most_common(1)[0]
+        return label, n / sum(votes.values())
+
+    for p in sorted(proposals, key=lambda p: (p.depth, p.pattern)):
+        urls = [u for u in p.urls if u not in covered]
+        result = vote(urls) if urls else None
+        if result is not None and result[1] >= purity:
+            out.append({"pattern": p.pattern, "label": result[0], "reason": f"majority {result[1]:.2f}"})
+            covered.update(p.urls)
+    deepest: dict[str, list[str]] = {}
+    for p in sorted(proposals, key=lambda p: p.depth):
+        for u in p.urls:
+            if u not in covered:
+                deepest.setdefault(u, []).append(p.pattern)
+    leftovers: dict[str, list[str]] = {}
+    for u, patterns in deepest.items():
+        leftovers.setdefault(patterns[-1], []).append(u)
+    for pattern, urls in sorted(leftovers.items()):
+        result = vote(urls)
+        if result is not None:
+            label = result[0] if result[1] >= 0.6 else "mixed"
+            out.append({"pattern": pattern, "label": label, "reason": f"majority {result[1]:.2f}"})
+    return out
+
+
+def scripted_annotation(settings: Settings, round_id: int, truth: dict[str, str], *,
+                        annotator: str = "script") -> dict[str, int]:  # fmt: skip
+    """Work a round's queue to the end as one annotator; returns items done/skipped and labels given."""
+    store = Store(settings.data_dir)
+    with dbm.session(settings.db_url) as db:
+        rnd = db.get(dbm.Round, round_id)
+        assert rnd is not None
+        locations = round_locations(db, round_id)
+        domains = {q.domain for q in db.exec(select(dbm.QueueItem).where(dbm.QueueItem.round_id == round_id))}
+    pages = domain_pages(store, rnd.number, locations, domains)
+    counts: Counter[str] = Counter()
+    with dbm.session(settings.db_url) as db:
+        while (item := queue.claim(db, annotator, round_id=round_id)) is not None:
+            proposals = propose(pages, item.domain, max_patterns=500, samples=3)
+            labels = choose_labels(proposals, truth)
+            shown = {"proposals": [p.as_dict() for p in proposals[:10]]}
+            if labels:
+                queue.complete(db, item.id or 0, annotator, labels, shown=shown)
+                counts["done"] += 1
+                counts["labels"] += len(labels)
+            else:
+                queue.skip(db, item.id or 0, annotator, "no page I can judge")
+                counts["skipped"] += 1
+    return dict(counts)
+
+
+def round_record(rnd: dbm.Round) -> dict[str, Any]:
+    """One line of the per-round table: size, growth, quality, queue."""
+    t = rnd.totals
+    g, ev, disc = of_round(rnd) or {}, t.get("eval") or {}, t.get("discovery", {})
+    return {
+        "round": rnd.number, "status": rnd.status, "recalled": t.get("recalled", 0),
+        "recalled_chars": t.get("recalled_chars", 0), "new_pages": g.get("new_pages", 0),
+        "new_chars": g.get("new_chars", 0), "growth": g.get("growth"), "overlap": g.get("overlap"),
+        "precision": ev.get("precision"), "recall": ev.get("recall"), "f1": ev.get("f1"),
+        "heldout_f1": t.get("model", {}).get("seed_heldout", {}).get("f1"),
+        "seeds": t.get("model", {}).get("seeds", {}), "related_domains": t.get("related_domains", 0),
+        "new_related": disc.get("new", 0), "grown_related": disc.get("grown", 0),
+        "dropped_related": disc.get("dropped", 0), "queued": disc.get("queue", {}).get("added", 0),
+        "labels_received": g.get("labels_received", 0), "stop": g.get("stop", False),
+    }  # fmt: skip
+
+
+def run_demo(*, corpus: Path, limit: int | None, output: Path, progress: Progress | None = None,
+             processes: int | None = None, rounds: int = ROUNDS) -> dict[str, Any]:  # fmt: skip
+    if output.exists():
+        shutil.rmtree(output)
+    output.mkdir(parents=True)
+    settings = Settings(data_dir=str(output), database_url="")
+    dbm.migrate(settings.db_url)
+    server = None
+    labels = corpus / "labels" / f"{DEMO_CRAWL}.jsonl"
+    if (corpus / "crawl-data" / DEMO_CRAWL / "warc.paths.gz").exists():
+        from webrecall.mirror.server import serve
+
+        server, base_url = serve(str(corpus))
+        crawl, source = DEMO_CRAWL, f"{corpus} served at {base_url}"
+    else:  # no local corpus: the first WARC files of the newest real Common Crawl, over HTTPS, one round
+        base_url, crawl, labels = COMMON_CRAWL, latest_crawl(), Path("/nonexistent")
+        limit, rounds = limit or 1, 1
+        source = f"{COMMON_CRAWL} (latest crawl {crawl})"
+    truth = read_truth(labels) if labels.exists() else {}
+    records: list[dict[str, Any]] = []
+    pages_read = 0
+    try:
+        for n in range(1, rounds + 1):
+            spec = RoundSpec(crawl_id=crawl, base_url=base_url, limit=limit, seed_patterns=list(DEMO_SEEDS),
+                             eval_labels=str(labels) if labels.exists() else None)  # fmt: skip
+            rnd = create_round(settings, spec)
+            rnd = run_round(settings, rnd.id or 0, processes=processes, progress=progress)
+            records.append(round_record(rnd))
+            pages_read = pages_read or rnd.totals.get("pages", 0)  # later rounds read the page cache
+            if rnd.status != "done" or records[-1]["stop"] or n == rounds or not truth:
+                break
+            records[-1]["annotation"] = scripted_annotation(settings, rnd.id or 0, truth)
+    finally:
+        if server is not None:
+            server.shutdown()
+    with dbm.session(settings.db_url) as db:
+        top = db.exec(
+            select(dbm.DomainStat)
+            .where(dbm.DomainStat.round_id == rnd.id, col(dbm.DomainStat.related).is_(True))
+            .order_by(col(dbm.DomainStat.recalled).desc(), col(dbm.DomainStat.fraction).desc())
+            .limit(15)
+        ).all()
+    t = rnd.totals
+    summary = {
+        "source": source, "crawl": crawl, "round": rnd.number, "status": rnd.status, "seeds": DEMO_SEEDS,
+        "pages_read": pages_read, "html_pages": t.get("html_pages", 0), "recalled": t.get("recalled", 0),
+        "domains": t.get("domains", 0), "related_domains": t.get("related_domains", 0),
+        "pages_per_s_per_core": t.get("pages_per_task_s", 0.0), "errors": t.get("errors", {}),
+        "model": t.get("model", {}), "eval": t.get("eval"), "rounds": records,
+        "top_candidate_domains": [
+            {"domain": d.domain, "pages": d.pages, "recalled": d.recalled, "fraction": round(d.fraction, 3)}
+            for d in top
+        ],
+    }  # fmt: skip
+    (output / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    return summary
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def summary_tables(summary: dict[str, Any]) -> list[Table]:
+    main = Table(title=f"webrecall demo: round {summary['round']} on {summary['crawl']}", show_header=False)
+    for key in ("source", "status", "pages_read", "html_pages", "recalled", "domains", "related_domains",
+                "pages_per_s_per_core"):  # fmt: skip
+        main.add_row(key, str(summary[key]))
+    if summary.get("errors"):
+        main.add_row("skipped records", json.dumps(summary["errors"]))
+    cols = {"round": "round", "recalled": "recalled", "new_pages": "new", "growth": "growth", "overlap": "overlap",
+            "precision": "P", "recall": "R", "related_domains": "related", "queued": "queued",
+            "labels_received": "labels"}  # fmt: skip
+    per_round = Table(*cols.values(), title="rounds: P/R vs labels, growth = new chars / previous round's")
+    for r in summary.get("rounds", []):
+        per_round.add_row(*(_fmt(r.get(c)) for c in cols))
+    domains = Table("top candidate domain", "pages", "recalled", "fraction", title="related domains (> 10% recalled)")
+    for d in summary["top_candidate_domains"]:
+        domains.add_row(d["domain"], str(d["pages"]), str(d["recalled"]), f"{d['fraction']:.2f}")
+    return [main, per_round, domains]

@@ -1,0 +1,1 @@
+"""Labels, URL patterns, discovery, the annotation queue and annotators."""

@@ -1,0 +1,194 @@
+"""After a round's last WARC: compare its domains with the previous round and fill the annotation queue.
+
+Annotator time is the scarce resource, so the queue is ordered by how much a label would teach: domains whose
+recalled fraction sits near the related threshold, whose scores sit mid-range, or whose existing labels
+disagree with the scores, weighted by page mass. A small random stratified slice (kind 'audit') is mixed in so
+precision can be estimated without the bias of that ordering.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlmodel import Session, select
+
+from webrecall.core.db import DomainStat, QueueItem, Round, WarcTask, session, utcnow
+from webrecall.core.labelling import label_store as labels_mod
+from webrecall.core.labelling.page_items import plan_page_items
+from webrecall.core.labelling.patterns import PatternSet
+from webrecall.core.labelling.queue import enqueue
+from webrecall.core.lifecycle.finalize import round_index
+from webrecall.core.settings import Settings
+from webrecall.core.storage.store import Store
+
+MID = (0.3, 0.7)
+WEIGHTS = {"near_threshold": 0.4, "mid_scores": 0.3, "disagreement": 0.3}
+
+
+@dataclass(slots=True)
+class DomainFeatures:
+    domain: str
+    pages: int = 0
+    recalled: int = 0
+    mid: int = 0
+    labeled: int = 0
+    """Pages with a code/non-code label (their disagreement with the score counts)."""
+    covered: int = 0
+    """Pages under any current label, conflicting ones included: nothing left to ask about them."""
+    disagreement_sum: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        return self.recalled / self.pages if self.pages else 0.0
+
+
+def features(index: pa.Table, labels: PatternSet[str], coverage: PatternSet[str]) -> dict[str, DomainFeatures]:
+    """Per-domain counts from the page index (url, domain, score, kept) and the current labels."""
+    out: dict[str, DomainFeatures] = {}
+    cols = [index[c].to_pylist() for c in ("url", "domain", "score", "kept")]
+    for url, domain, score, kept in zip(*cols, strict=True):
+        f = out.get(domain) or out.setdefault(domain, DomainFeatures(domain))
+        f.pages += 1
+        f.recalled += bool(kept)
+        f.mid += MID[0] <= score <= MID[1]
+        hit = labels.match(url) if len(labels) else None
+        if hit is not None and hit[1] in ("code", "non-code"):
+            f.labeled += 1
+            f.disagreement_sum += abs((1.0 if hit[1] == "code" else 0.0) - float(score))
+        if len(coverage) and coverage.matches(url):
+            f.covered += 1
+    return out
+
+
+def uncertainty(f: DomainFeatures, related_fraction: float) -> dict[str, float]:
+    """The three uncertainty signals in [0, 1], their weighted sum, and the priority (x log1p(pages))."""
+    t = related_fraction
+    near = 1 - min(1.0, (t - f.fraction) / t if f.fraction <= t else (f.fraction - t) / (1 - t))
+    parts = {
+        "near_threshold": max(0.0, near) if f.recalled else 0.0,  # nothing recalled: the model is sure
+        "mid_scores": f.mid / f.pages if f.pages else 0.0,
+        "disagreement": f.disagreement_sum / f.labeled if f.labeled else 0.0,
+    }
+    u = sum(WEIGHTS[k] * v for k, v in parts.items())
+    return {**{k: round(v, 4) for k, v in parts.items()}, "uncertainty": round(u, 4),
+            "priority": round(u * math.log1p(f.pages), 6)}  # fmt: skip
+
+
+def _stratum(f: DomainFeatures, related_fraction: float) -> str:
+    return "none" if f.recalled == 0 else "related" if f.fraction > related_fraction else "low"
+
+
+def _allocate(n: int, sizes: dict[str, int]) -> dict[str, int]:
+    """Split n draws over strata in proportion to their sizes (largest remainder), never over a stratum's size."""
+    total = sum(sizes.values())
+    if not total:
+        return {}
+    n = min(n, total)
+    exact = {k: n * v / total for k, v in sorted(sizes.items())}
+    out = {k: int(x) for k, x in exact.items()}
+    for k in sorted(exact, key=lambda k: (out[k] - exact[k], k))[: n - sum(out.values())]:
+        out[k] += 1
+    return {k: min(v, sizes[k]) for k, v in out.items() if v}
+
+
+def plan_queue(
+    feats: dict[str, DomainFeatures], round_id: int, *, related_fraction: float, seed: int = 0,
+    audit_fraction: float = 0.05, max_items: int = 200,
+) -> list[QueueItem]:  # fmt: skip
+    """Uncertain domains by priority plus ~`audit_fraction` random audit items per stratum; deterministic."""
+    open_ = [f for f in feats.values() if f.covered < f.pages]  # fully labeled domains are not re-queued
+    scored = [(uncertainty(f, related_fraction), f) for f in open_]
+    ranked = sorted((s for s in scored if s[0]["uncertainty"] > 0), key=lambda s: (-s[0]["priority"], s[1].domain))
+    reserve = max(1, round(audit_fraction * max_items)) if ranked else 0
+    uncertain = ranked[: max(max_items - reserve, 0)]
+    items = [
+        QueueItem(round_id=round_id, domain=f.domain, priority=u["priority"], kind="uncertain",
+                  reason=max(WEIGHTS, key=lambda k: WEIGHTS[k] * u[k]), details={**asdict(f), **u})
+        for u, f in uncertain
+    ]  # fmt: skip
+    n_audit = max(1, round(len(items) * audit_fraction / (1 - audit_fraction))) if items else 0
+    rng = random.Random(f"{seed}:{round_id}")
+    taken = {f.domain for _, f in uncertain}
+    strata: dict[str, list[tuple[dict[str, float], DomainFeatures]]] = {}
+    for u, f in sorted(scored, key=lambda s: s[1].domain):
+        if f.domain not in taken:
+            strata.setdefault(_stratum(f, related_fraction), []).append((u, f))
+    for name, share in _allocate(n_audit, {k: len(v) for k, v in strata.items()}).items():
+        for u, f in rng.sample(strata[name], share):
+            # a random rank among the uncertain items: audits are seen early and late, not only at the end
+            at = items[rng.randrange(len(items))].priority if items else 0.0
+            items.append(QueueItem(round_id=round_id, domain=f.domain, priority=at, kind="audit",
+                                   reason=f"audit:{name}", details={**asdict(f), **u, "stratum": name}))  # fmt: skip
+    return items
+
+
+def compare(previous: list[DomainStat], current: list[DomainStat], *, top: int = 20) -> dict[str, Any]:
+    """Related domains that are new, grown (more recalled pages) or dropped since the previous round.
+
+    `recalled_before` is what the previous round recalled on the domain, related there or not.
+    """
+    seen = {d.domain: d for d in previous}
+    before = {k: d for k, d in seen.items() if d.related}
+    now = {d.domain: d for d in current if d.related}
+    new = sorted((d for k, d in now.items() if k not in before), key=lambda d: -d.recalled)
+    grown = sorted((d for k, d in now.items() if k in before and d.recalled > before[k].recalled),
+                   key=lambda d: -(d.recalled - before[d.domain].recalled))  # fmt: skip
+    dropped = sorted((d for k, d in before.items() if k not in now), key=lambda d: -d.recalled)
+
+    def brief(d: DomainStat) -> dict[str, Any]:
+        prev = seen.get(d.domain)
+        return {"domain": d.domain, "pages": d.pages, "recalled": d.recalled, "fraction": round(d.fraction, 4),
+                "recalled_before": prev.recalled if prev else 0}  # fmt: skip
+
+    return {"new": len(new), "grown": len(grown), "dropped": len(dropped),
+            "new_domains": [brief(d) for d in new[:top]], "grown_domains": [brief(d) for d in grown[:top]],
+            "dropped_domains": [d.domain for d in dropped[:top]]}  # fmt: skip
+
+
+def previous_round(db: Session, rnd: Round) -> Round | None:
+    """The latest finished round before this one (the one its growth and domains are compared with)."""
+    rows = db.exec(select(Round).where(Round.number < rnd.number, Round.status == "done")).all()
+    return max(rows, key=lambda r: r.number) if rows else None
+
+
+def discover(settings: Settings, round_id: int, *, seed: int = 0, audit_fraction: float = 0.05,
+             max_items: int = 200) -> dict[str, Any]:  # fmt: skip
+    """Domain comparison + queue for a finished round; stored in its totals. Safe to rerun."""
+    store = Store(settings.data_dir)
+    with session(settings.db_url) as db:
+        rnd = db.get(Round, round_id)
+        assert rnd is not None
+        done = [t.warc_url for t in db.exec(select(WarcTask).where(WarcTask.round_id == round_id,
+                WarcTask.phase == "recall", WarcTask.status == "done"))]  # fmt: skip
+        prev = previous_round(db, rnd)
+        prev_rows = list(db.exec(select(DomainStat).where(DomainStat.round_id == prev.id))) if prev else []
+        rows = list(db.exec(select(DomainStat).where(DomainStat.round_id == round_id)))
+        label_set, coverage = labels_mod.pattern_set(db), labels_mod.coverage_set(db)
+    index = round_index(store, rnd.number, done, columns=["url", "domain", "score", "kept"])
+    if rnd.top_k is not None and rnd.effective_threshold is not None and index.num_rows:
+        index = index.set_column(3, "kept", pc.greater_equal(index["score"], rnd.effective_threshold))
+    feats = features(index, label_set, coverage) if index.num_rows else {}
+    items = plan_queue(feats, round_id, related_fraction=settings.related_fraction, seed=seed,
+                       audit_fraction=audit_fraction, max_items=max_items)  # fmt: skip
+    if settings.page_items_max > 0 and index.num_rows:  # single pages of domains too small for the domain rule
+        items += plan_page_items(index, round_id, threshold=rnd.effective_threshold or rnd.threshold,
+                                 coverage=coverage, skip_domains={i.domain for i in items}, seed=seed,
+                                 max_items=settings.page_items_max, audit_fraction=audit_fraction)  # fmt: skip
+    with session(settings.db_url) as db:
+        added = enqueue(db, items)
+        out = {"previous_round": prev.number if prev else None, **compare(prev_rows, rows),
+               "queue": {"added": added, "uncertain": sum(i.kind == "uncertain" for i in items),
+                         "audit": sum(i.kind == "audit" for i in items),
+                         "page": sum(i.kind == "page" for i in items)}}  # fmt: skip
+        rnd = db.get(Round, round_id)
+        assert rnd is not None
+        rnd.totals = {**rnd.totals, "discovery": out}
+        rnd.finished_at = rnd.finished_at or utcnow()
+        db.add(rnd)
+        db.commit()
+    return out

@@ -1,0 +1,1 @@
+"""A round from creation to finalize: spec, status, tasks, training, local runner."""

@@ -1,0 +1,34 @@
+"""The one definition of a round's growth, read by the CLI, the API, the annotator and the demo.
+
+Growth = new recalled characters / the previous finished round's recalled characters, where "new" means pages
+the previous round did not recall (DeepSeekMath stopped its loop when a round added ~2%). Characters of the kept
+text, not tokens: a round may train its own BPE, so token counts would not compare across rounds. It is computed
+once, when the round is finalized (`webrecall.core.lifecycle.finalize.growth`), and stored in the round's totals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from webrecall.core.db import Round
+
+FIELDS = ("previous_round", "new_pages", "new_chars", "recalled_chars_before", "lost_pages", "overlap", "growth",
+          "stop", "labels_received")  # fmt: skip
+
+
+def rate(new_chars: int, chars_before: int) -> float | None:
+    """New characters over the previous round's; None when there is nothing to compare with."""
+    return round(new_chars / chars_before, 4) if chars_before else None
+
+
+def of_round(rnd: Round) -> dict[str, Any] | None:
+    """The growth a finished round recorded (None before it is finalized), every field present."""
+    stored = (rnd.totals or {}).get("growth")
+    if not stored:
+        return None
+    out = {k: stored.get(k) for k in FIELDS}
+    out["new_chars"] = stored.get("new_chars", stored.get("new_tokens", 0))  # rounds finalized before the rename
+    out["stop"] = bool(out["stop"])
+    for key in ("new_pages", "new_chars", "recalled_chars_before", "lost_pages", "labels_received"):
+        out[key] = int(out[key] or 0)
+    return out

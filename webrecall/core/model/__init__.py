@@ -1,0 +1,1 @@
+"""The classifier and what trains and calibrates it: seeds, synthetic pages, thresholds."""

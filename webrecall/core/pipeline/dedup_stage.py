@@ -1,0 +1,141 @@
+"""The dedup stage of a round, over the database: which signature files make the corpus, the partition tasks and
+the merge. `core.lifecycle.rounds` calls these in-process; `workers.tasks` runs `run_partition` as Celery tasks.
+
+The corpus deduplicated at round n is the union of the recalled pages of every finished round up to n (and so of
+every crawl they read): a page recalled in rounds 1-3, or captured in two crawls, is one page of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+
+from webrecall.core.db import Round, WarcTask, session
+from webrecall.core.page import Stats
+from webrecall.core.pipeline import decontam
+from webrecall.core.pipeline.dedup import DedupConfig, bucket_path, group_partition, merge, sigs_path, write_signatures
+from webrecall.core.settings import Settings
+from webrecall.core.storage.store import Store
+
+
+def params(settings: Settings) -> dict[str, Any]:
+    """Recorded with the round when it is created, so every worker shingles and bands alike."""
+    return {
+        "ngram": settings.dedup_ngram, "num_perm": settings.dedup_num_perm, "bands": settings.dedup_bands,
+        "rows": settings.dedup_rows, "threshold": settings.dedup_threshold, "partitions": settings.dedup_partitions,
+        "backend": settings.dedup_backend, "benchmarks": list(settings.decontam_benchmarks),
+        "decontam_ngram": settings.decontam_ngram,
+    }  # fmt: skip
+
+
+def _params(settings: Settings, rnd: Round) -> dict[str, Any]:
+    return {**params(settings), **(rnd.params or {}).get("dedup", {})}
+
+
+def config(settings: Settings, rnd: Round) -> DedupConfig:
+    p = _params(settings, rnd)
+    return DedupConfig(ngram=p["ngram"], num_perm=p["num_perm"], bands=p["bands"], rows=p["rows"],
+                       threshold=p["threshold"], partitions=p["partitions"], backend=p["backend"])  # fmt: skip
+
+
+def benchmarks(settings: Settings, rnd: Round) -> decontam.Benchmarks | None:
+    p = _params(settings, rnd)
+    return decontam.load(tuple(p["benchmarks"]), p["decontam_ngram"]) if p["benchmarks"] else None
+
+
+def signatures(settings: Settings, store: Store, rnd: Round, location: str, stats: Stats) -> str:
+    """The recall task's hook over its kept pages."""
+    return write_signatures(store, rnd.number, location, cfg=config(settings, rnd), crawl=rnd.crawl_id,
+                            benchmarks=benchmarks(settings, rnd), stats=stats)  # fmt: skip
+
+
+def _corpus(settings: Settings, round_id: int) -> tuple[Round, dict[int, Round], list[tuple[Round, str]]]:
+    """This round, the rounds of its corpus (finished ones before it, and itself) and their recalled WARC files."""
+    with session(settings.db_url) as db:
+        rnd = db.get(Round, round_id)
+        if rnd is None:
+            raise ValueError(f"round {round_id} does not exist")
+        rounds = db.exec(select(Round).where(Round.number <= rnd.number).order_by(col(Round.number))).all()
+        members = {r.number: r for r in rounds if r.id == rnd.id or r.status == "done"}
+        tasks = db.exec(
+            select(WarcTask).where(col(WarcTask.round_id).in_([r.id for r in members.values()]),
+                                   WarcTask.phase == "recall", WarcTask.status == "done")
+        ).all()  # fmt: skip
+    by_id = {r.id: r for r in members.values()}
+    done = sorted(((by_id[t.round_id], t.warc_url) for t in tasks), key=lambda x: (x[0].number, x[1]))
+    return rnd, members, done
+
+
+def sig_files(settings: Settings, round_id: int) -> list[str]:
+    """The signature files of the round's corpus; an earlier round's missing ones (a round recalled before this
+    stage existed) are computed from its shard first."""
+    rnd, _, done = _corpus(settings, round_id)
+    store = Store(settings.data_dir)
+    out = []
+    for member, location in done:
+        rel = sigs_path(member.number, location)
+        if not store.exists(rel):
+            signatures(settings, store, member, location, Stats())
+        out.append(rel)
+    return out
+
+
+def run_partition(settings: Settings, round_id: int, partition: int) -> str:
+    """One LSH grouping task: the buckets of one key-hash partition."""
+    rnd, _, _ = _corpus(settings, round_id)
+    files = sig_files(settings, round_id)
+    return group_partition(Store(settings.data_dir), files, partition=partition, cfg=config(settings, rnd),
+                           out_round=rnd.number)  # fmt: skip
+
+
+def partitions(settings: Settings, round_id: int) -> int:
+    with session(settings.db_url) as db:
+        rnd = db.get(Round, round_id)
+        if rnd is None:
+            raise ValueError(f"round {round_id} does not exist")
+    return config(settings, rnd).partitions
+
+
+def run_partitions(settings: Settings, round_id: int) -> list[str]:
+    """The embedded default's loop over the partitions (Celery runs them as a group of tasks instead)."""
+    return [run_partition(settings, round_id, p) for p in range(partitions(settings, round_id))]
+
+
+def _floor(settings: Settings, store: Store, rnd: Round) -> float:
+    """The score a page of the round needs to be in the corpus; a top-K round not finalized yet gets its cut here
+    (the same computation as `webrecall.core.lifecycle.finalize.finalize`)."""
+    if rnd.top_k is None:
+        return float(rnd.threshold)
+    if rnd.effective_threshold is not None:
+        return float(rnd.effective_threshold)
+    from webrecall.core.lifecycle.finalize import round_index, topk_threshold
+
+    with session(settings.db_url) as db:
+        done = [t.warc_url for t in db.exec(select(WarcTask).where(
+            WarcTask.round_id == rnd.id, WarcTask.phase == "recall", WarcTask.status == "done"))]  # fmt: skip
+    index = round_index(store, rnd.number, done, columns=["score"])
+    return topk_threshold(index["score"].to_numpy(zero_copy_only=False), rnd.top_k, settings.top_k_floor)
+
+
+def dedup_round(settings: Settings, round_id: int) -> dict[str, Any]:
+    """The merge: union-find over the partitions' buckets, the keep rule, counts per reason into the round's
+    totals. Partitions not computed yet (a resumed round) are computed here first."""
+    rnd, members, _ = _corpus(settings, round_id)
+    cfg = config(settings, rnd)
+    store = Store(settings.data_dir)
+    files = sig_files(settings, round_id)
+    for p in range(cfg.partitions):
+        if not store.exists(bucket_path(rnd.number, p)):
+            run_partition(settings, round_id, p)
+    floors = {n: _floor(settings, store, r) for n, r in members.items()}
+    result = merge(store, files, [bucket_path(rnd.number, p) for p in range(cfg.partitions)], cfg=cfg,
+                   out_round=rnd.number, floors=floors)  # fmt: skip
+    result["round"] = result["rounds"].get(str(rnd.number), {})
+    with session(settings.db_url) as db:
+        row = db.get(Round, round_id)
+        assert row is not None
+        row.totals = {**(row.totals or {}), "dedup": result}
+        db.add(row)
+        db.commit()
+    return result

@@ -1,0 +1,371 @@
+"""Work on one WARC file: the two stages every round is made of.
+
+- `index_warc`: stream the WARC once -> HTML pages -> fast text (resiliparse) -> the page cache
+  (`cache/<warc_id>.parquet`). Needs no model; later rounds never re-read the WARC.
+- `recall_warc`: page cache -> BPE + fastText score -> per-round page index -> the kept pages with their
+  cached text (code blocks fenced, see core/text/extract.py): nothing is re-read. A round that asks for another
+  `text_extractor` (trafilatura) fetches its candidates back by byte range (coalesced) and extracts them again.
+Both write their file last-to-first atomically, so a rerun replaces and never duplicates.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from webrecall.core.crawl.domains import guess_lang, split_url
+from webrecall.core.crawl.sources import open_stream, read_range
+from webrecall.core.crawl.warc import iter_pages, read_page
+from webrecall.core.model.classifier import Classifier
+from webrecall.core.page import Page, Stats
+from webrecall.core.storage.store import Store, warc_id
+from webrecall.core.text.extract import extract, has_pre, parse, tree_text
+from webrecall.core.text.features import html_signals, with_signals
+from webrecall.core.text.fidelity import CodeCounts, code_blocks, code_counts
+
+BATCH = 512
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+
+CACHE_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("path", pa.string()),
+        ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64()), ("title", pa.string()),
+        ("lang", pa.string()), ("text", pa.string()), ("text_len", pa.int32()),
+        ("code_blocks", pa.int32()), ("code_verbatim", pa.int32()), ("code_present", pa.int32()),
+        ("signals", pa.string()),
+    ]
+)  # fmt: skip
+"""`code_*`: the page's indented `<pre>` blocks and how many the text keeps verbatim / at all (core.text.fidelity)."""
+INDEX_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("path", pa.string()),
+        ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64()), ("score", pa.float32()),
+        ("lang", pa.string()), ("text_len", pa.int32()), ("kept", pa.bool_()),
+    ]
+)  # fmt: skip
+PAGES_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("title", pa.string()),
+        ("text", pa.string()), ("score", pa.float32()), ("lang", pa.string()), ("warc", pa.string()),
+        ("offset", pa.int64()), ("length", pa.int64()), ("round", pa.int32()), ("model", pa.string()),
+        ("text_extractor", pa.string()),
+    ]
+)  # fmt: skip
+"""`text_extractor`: lineage, the extractor that made `text` (the cached text's, or the round's own)."""
+
+
+def cache_path(location: str) -> str:
+    return f"cache/{warc_id(location)}.parquet"
+
+
+def index_path(round_no: int, location: str) -> str:
+    return f"rounds/{round_no}/index/{warc_id(location)}.parquet"
+
+
+def pages_path(round_no: int, location: str) -> str:
+    return f"rounds/{round_no}/pages/{warc_id(location)}.parquet"
+
+
+def band_path(round_no: int, location: str) -> str:
+    """Trafilatura texts of the cascade band's pages that the re-score did not keep (later rounds reuse them)."""
+    return f"rounds/{round_no}/band/{warc_id(location)}.parquet"
+
+
+def _title(html: str) -> str:
+    m = _TITLE.search(html, 0, 65536)
+    return " ".join(htmllib.unescape(m.group(1)).split())[:500] if m else ""
+
+
+def _batched(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    batch: list[dict] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _page_text(page: Page, extractor: str) -> tuple[str, CodeCounts, str]:
+    """The cached text, its code-block counts and its code signals (core.text.features). The page is parsed once
+    (`tree`): per-page computations that need the DOM read it here, before `tree_text` fences its `<pre>` blocks
+    in place."""
+    try:
+        tree = parse(page.html)
+        pre = has_pre(page.html)
+        blocks = code_blocks(tree) if pre else []
+        signals = _signals(tree)
+        text = tree_text(tree, fences=pre) if extractor == "resiliparse" else extract(page.html, extractor)
+    except Exception:  # noqa: BLE001 - a malformed page must never stop a WARC
+        return "", CodeCounts(), ""
+    return text, code_counts(blocks, text), signals
+
+
+def _signals(tree: object) -> str:
+    try:
+        return html_signals(tree)
+    except Exception:  # noqa: BLE001 - signals are a hint: a page they fail on is still cached
+        return ""
+
+
+def _cache_rows(pages: Iterable[Page], *, extractor: str, stats: Stats) -> Iterator[dict]:
+    for page in pages:
+        with stats.timer("extract"):
+            text, code, signals = _page_text(page, extractor)  # one parse: text, code counts, code signals
+        if not text:
+            stats.incr("empty_text")
+        host, site, path = split_url(page.url)
+        yield {
+            "url": page.url, "domain": host, "site": site, "path": path, "warc": page.warc_path,
+            "offset": page.offset, "length": page.length, "title": _title(page.html),
+            "lang": guess_lang(text), "text": text, "text_len": len(text),
+            "code_blocks": code.blocks, "code_verbatim": code.verbatim, "code_present": code.present,
+            "signals": signals,
+        }  # fmt: skip
+
+
+def index_warc(
+    location: str, *, store: Store, stats: Stats, extractor: str = "resiliparse",
+    max_record_bytes: int = 8 * 1024 * 1024, timeout: float = 60, retries: int = 5,
+) -> str:  # fmt: skip
+    """Read a WARC once into the page cache; returns the cache path. Bad records are counted, not fatal."""
+    rel = cache_path(location)
+    with open_stream(location, timeout=timeout, retries=retries) as stream, store.writer(rel, CACHE_SCHEMA) as out:
+        stats.incr("stream_opens")
+        pages = iter_pages(stream, warc_path=location, stats=stats, max_record_bytes=max_record_bytes)
+        for batch in _batched(_cache_rows(pages, extractor=extractor, stats=stats), BATCH):
+            out.write_table(pa.Table.from_pylist(batch, schema=CACHE_SCHEMA))
+            stats.incr("html_pages", len(batch))
+    return rel
+
+
+@dataclass(slots=True)
+class Decision:
+    threshold: float
+    """Pages scoring at or above it are kept."""
+    margin: float = 0.0
+    """Pages within `margin` below it are re-scored on the round's own kept text (the cascade). Only a round
+    whose `text_extractor` is not the cache's has one: re-scoring the cached text would change nothing."""
+
+
+def _coalesce(rows: list[dict], gap: int = 256 * 1024, span: int = 8 * 1024 * 1024) -> Iterator[list[dict]]:
+    """Group records by nearby offsets so one range request fetches several kept pages."""
+    group: list[dict] = []
+    for row in sorted(rows, key=lambda r: r["offset"]):
+        if group and (
+            row["offset"] - (group[-1]["offset"] + group[-1]["length"]) > gap
+            or row["offset"] + row["length"] - group[0]["offset"] > span
+        ):
+            yield group
+            group = []
+        group.append(row)
+    if group:
+        yield group
+
+
+def fetch_pages(
+    location: str, rows: list[dict], *, stats: Stats, max_record_bytes: int, timeout: float, retries: int
+) -> Iterator[tuple[dict, Page]]:
+    """Read records back by byte range (the page index says where), never the whole file."""
+    for group in _coalesce(rows):
+        start = group[0]["offset"]
+        end = max(r["offset"] + r["length"] for r in group)
+        with stats.timer("range_read"):
+            blob = read_range(location, start, end - start, timeout=timeout, retries=retries)
+        stats.incr("range_reads")
+        stats.incr("range_bytes", len(blob))
+        for row in group:
+            chunk = blob[row["offset"] - start : row["offset"] - start + row["length"]]
+            refetch = Stats()  # the reader's own counters must not mix with this stage's total/kept
+            page = read_page(
+                chunk, warc_path=location, offset=row["offset"], stats=refetch, max_record_bytes=max_record_bytes
+            )
+            if page is None:
+                for reason, n in refetch.errors().items():
+                    stats.incr(f"refetch_failed_{reason}", n)
+                continue
+            yield row, page
+
+
+def token_cache_path(location: str, tokenizer_id: str) -> str:
+    return f"cache/{warc_id(location)}.tok-{tokenizer_id}.parquet"
+
+
+TOKENS_SCHEMA = pa.schema([("offset", pa.int64()), ("line", pa.string())])
+BAND_SCHEMA = pa.schema([("offset", pa.int64()), ("text", pa.string()), ("text_extractor", pa.string())])
+CACHE_COLUMNS = ["url", "domain", "site", "path", "warc", "offset", "length", "title", "lang", "text", "text_len"]
+CODE_COLUMNS = ["code_blocks", "code_verbatim", "code_present"]
+"""Absent from a page cache written before they existed: counted as 0 there (and `signals` as none)."""
+
+
+def scoring_texts(data: dict) -> list[str]:
+    """The classifier inputs of a page-cache batch: each text behind its page's code-signals line."""
+    signals = data.get("signals") or [None] * len(data["text"])
+    return [with_signals(t, s) for t, s in zip(data["text"], signals, strict=True)]
+
+
+def _scored_batches(
+    location: str, *, store: Store, classifier: Classifier, stats: Stats
+) -> Iterator[tuple[dict, np.ndarray]]:
+    """Page-cache batches with their scores. Token lines are cached per tokenizer: a later round that keeps
+    the tokenizer (as the loop does) scores with fastText alone, no BPE."""
+    tok_rel = token_cache_path(location, classifier.input_id)
+    batches = store.iter_batches(cache_path(location), batch_size=BATCH)
+    if store.exists(tok_rel):
+        stats.incr("token_cache_hit")
+        cached = store.iter_batches(tok_rel, batch_size=BATCH)
+        for batch, tok in zip(batches, cached, strict=True):
+            data = batch.to_pydict()
+            if tok.column("offset").to_pylist() != data["offset"]:
+                raise RuntimeError(f"token cache {tok_rel} is out of step with the page cache")
+            with stats.timer("score"):
+                scores = classifier.score_lines(tok.column("line").to_pylist())
+            yield data, scores
+        return
+    with store.writer(tok_rel, TOKENS_SCHEMA) as tok_out:
+        for batch in batches:
+            data = batch.to_pydict()
+            with stats.timer("tokenize"):
+                lines = classifier.tokenize(scoring_texts(data))
+            with stats.timer("score"):
+                scores = classifier.score_lines(lines)
+            tok_out.write_table(pa.table({"offset": data["offset"], "line": lines}, schema=TOKENS_SCHEMA))
+            yield data, scores
+
+
+def _earlier_texts(
+    store: Store, round_no: int, location: str, offsets: set[int], *, extractor: str
+) -> dict[int, str]:
+    """Texts made by `extractor` of this WARC in earlier rounds (kept pages and re-scored band pages) for these
+    record offsets: a page is extracted once per loop. A shard that does not say which extractor made its texts
+    (written before the `text_extractor` column) was trafilatura's, then the only kept text."""
+    texts: dict[int, str] = {}
+    for rel in (path(rnd, location) for rnd in range(1, round_no) for path in (pages_path, band_path)):
+        if store.exists(rel):
+            for batch in store.iter_batches(rel):
+                made_by = (batch.column("text_extractor").to_pylist() if "text_extractor" in batch.schema.names
+                           else ["trafilatura"] * batch.num_rows)  # fmt: skip
+                cols = zip(batch.column("offset").to_pylist(), batch.column("text").to_pylist(), made_by, strict=True)
+                for offset, text, name in cols:
+                    if offset in offsets and name == extractor:
+                        texts[offset] = text
+    return texts
+
+
+def _page_row(row: dict, text: str, score: float, *, round_no: int, model: str, extractor: str) -> dict:
+    return {
+        "url": row["url"], "domain": row["domain"], "site": row["site"], "title": row["title"], "text": text,
+        "score": score, "lang": row["lang"], "warc": row["warc"], "offset": row["offset"], "length": row["length"],
+        "round": round_no, "model": model, "text_extractor": extractor,
+    }  # fmt: skip
+
+
+def _count_code(stats: Stats, code: CodeCounts) -> None:
+    """Fidelity of the kept text, summed over kept pages (the round report shows the shares)."""
+    stats.incr("kept_code_blocks", code.blocks)
+    stats.incr("kept_code_verbatim", code.verbatim)
+    stats.incr("kept_code_present", code.present)
+
+
+def recall_warc(
+    location: str, *, round_no: int, store: Store, classifier: Classifier, decision: Decision, stats: Stats,
+    text_extractor: str = "resiliparse", fallback_extractor: str = "resiliparse",
+    max_record_bytes: int = 8 * 1024 * 1024, timeout: float = 60, retries: int = 5,
+) -> tuple[str, str]:  # fmt: skip
+    """Score the cached pages of one WARC; write the round's page index and its recalled pages.
+
+    `fallback_extractor` is the one that made the page cache (`index_warc`'s): when `text_extractor` is the same,
+    the kept text is the cached text and nothing is re-read (no cascade either). Otherwise candidates are fetched
+    back and extracted again, falling back to `fallback_extractor` when that yields nothing.
+    Memory stays flat in the WARC's size: kept pages go to the shard in batches as they are scored.
+    """
+    idx_rel, pages_rel = index_path(round_no, location), pages_path(round_no, location)
+    if text_extractor == fallback_extractor:
+        with store.writer(idx_rel, INDEX_SCHEMA) as idx_out, \
+                store.row_writer(pages_rel, PAGES_SCHEMA, BATCH) as out:  # fmt: skip
+            for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats):
+                stats.incr("total", len(scores))
+                for i in np.flatnonzero(scores >= decision.threshold):
+                    row = {k: data[k][i] for k in CACHE_COLUMNS}
+                    out.add(_page_row(row, row["text"], float(scores[i]), round_no=round_no,
+                                      model=classifier.version, extractor=fallback_extractor))  # fmt: skip
+                    _count_code(stats, CodeCounts(*(int((data.get(k) or [0] * len(scores))[i]) for k in CODE_COLUMNS)))
+                idx_out.write_table(_index_table(data, scores, decision.threshold))
+        _finish(stats, out.written)
+        return idx_rel, pages_rel
+
+    floor = decision.threshold - decision.margin
+    candidates: list[dict] = []
+    with store.writer(idx_rel, INDEX_SCHEMA) as idx_out:
+        for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats):
+            stats.incr("total", len(scores))
+            for i in np.flatnonzero(scores >= floor):
+                row = {k: data[k][i] for k in data if k != "text"}
+                row["score"] = float(scores[i])
+                candidates.append(row)
+            idx_out.write_table(_index_table(data, scores, decision.threshold))
+    known = _earlier_texts(store, round_no, location, {r["offset"] for r in candidates}, extractor=text_extractor)
+    reused = set(known)
+    stats.incr("text_reused", len(reused))
+
+    def texts() -> Iterator[tuple[dict, str, CodeCounts | None, str]]:
+        for row in candidates:
+            if row["offset"] in known:
+                yield row, known.pop(row["offset"]), None, text_extractor
+        to_fetch = [r for r in candidates if r["offset"] not in reused]
+        for row, page in fetch_pages(
+            location, to_fetch, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout, retries=retries
+        ):
+            made_by = text_extractor
+            with stats.timer("extract_keep"):
+                text = extract(page.html, text_extractor)
+                if not text:  # lineage says which extractor the text is from
+                    text, made_by = extract(page.html, fallback_extractor), fallback_extractor
+            with stats.timer("fidelity"):
+                code = code_counts(code_blocks(parse(page.html)), text) if has_pre(page.html) else CodeCounts()
+            yield row, text, code, made_by
+
+    rescored: dict[str, float] = {}
+    with store.row_writer(pages_rel, PAGES_SCHEMA, BATCH) as out, \
+            store.row_writer(band_path(round_no, location), BAND_SCHEMA, BATCH) as band:  # fmt: skip
+        for row, text, code, made_by in texts():
+            score = row["score"]
+            if score < decision.threshold:
+                stats.incr("cascade_rescored")
+                score = float(classifier.score([with_signals(text, row.get("signals"))])[0])
+                if score < decision.threshold:
+                    band.add({"offset": row["offset"], "text": text, "text_extractor": made_by})
+                    continue
+                rescored[row["url"]] = score
+            if code is not None:  # a text reused from an earlier round was counted there
+                _count_code(stats, code)
+            out.add(_page_row(row, text, score, round_no=round_no, model=classifier.version, extractor=made_by))
+    if rescored:  # the cascade promoted pages: the index must agree with the shard
+        table = store.read_table(idx_rel)
+        urls = table.column("url").to_pylist()
+        scores_col = [rescored.get(u, s) for u, s in zip(urls, table.column("score").to_pylist(), strict=True)]
+        kept_col = [k or u in rescored for u, k in zip(urls, table.column("kept").to_pylist(), strict=True)]
+        table = table.set_column(table.schema.get_field_index("score"), "score", pa.array(scores_col, pa.float32()))
+        table = table.set_column(table.schema.get_field_index("kept"), "kept", pa.array(kept_col))
+        store.write_table(idx_rel, table)
+    _finish(stats, out.written)
+    return idx_rel, pages_rel
+
+
+def _index_table(data: dict, scores: np.ndarray, threshold: float) -> pa.Table:
+    cols = {name: data[name] for name in INDEX_SCHEMA.names if name in data}
+    cols["score"] = scores.astype(np.float32)
+    cols["kept"] = (scores >= threshold).tolist()
+    return pa.Table.from_pydict(cols, schema=INDEX_SCHEMA)
+
+
+def _finish(stats: Stats, kept: int) -> None:
+    stats.incr("kept", kept)
+    stats.counts["dropped"] += stats["total"] - kept
+    stats.counts["dropped_low_score"] += stats["total"] - kept

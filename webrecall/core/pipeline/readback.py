@@ -1,0 +1,103 @@
+"""The labeled pages of a previous round, for the next round's seeds: from the page cache, else by byte range.
+
+Pages under a positive pattern that a round did not recall are what the next model must learn. Their fast
+text is in the page cache when it is still there (the same text the scorer saw); when it is not (pruned, or
+another machine's store), the page index says where each record lies, so only those records are read back by
+HTTP range and extracted with the scoring extractor: never the whole WARC file again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+from sqlmodel import col, select
+
+from webrecall.core.db import Round, WarcTask, session
+from webrecall.core.labelling.patterns import PatternSet
+from webrecall.core.page import Stats
+from webrecall.core.pipeline.passes import cache_path, fetch_pages, index_path, scoring_texts
+from webrecall.core.settings import Settings
+from webrecall.core.storage.store import Store
+from webrecall.core.text.features import extract_with_signals, with_signals
+
+INDEX_COLUMNS = ["url", "warc", "offset", "length", "score", "kept"]
+LOW_SCORE = 0.2
+"""Random negatives of a later round come from pages that scored under this (or half the threshold) last round."""
+
+
+def wanted(index: pa.Table, labels: PatternSet[str]) -> list[dict]:
+    """Index rows worth reading back: under a positive pattern and not recalled, or under a negative one."""
+    out = []
+    for row in index.to_pylist():
+        hit = labels.match(row["url"])
+        if hit is None:
+            continue
+        if (hit[1] == "code" and not row["kept"]) or hit[1] == "non-code":
+            out.append({**row, "label": hit[1]})
+    return out
+
+
+def readback(
+    store: Store, round_no: int, locations: Iterable[str], labels: PatternSet[str], *, stats: Stats,
+    extractor: str = "resiliparse", skip: Iterable[str] = (), max_record_bytes: int = 8 * 1024 * 1024,
+    timeout: float = 60, retries: int = 5,
+) -> Iterator[tuple[str, str, str]]:  # fmt: skip
+    """(url, text, label) of the wanted pages of a round; `skip`: cache files the caller reads anyway."""
+    skipped = set(skip)
+    for loc in locations:
+        if cache_path(loc) in skipped or not store.exists(index_path(round_no, loc)) or not len(labels):
+            continue
+        rows = wanted(store.read_table(index_path(round_no, loc), columns=INDEX_COLUMNS), labels)
+        if not rows:
+            continue
+        if store.exists(cache_path(loc)):
+            cols = ["url", "text"] + (["signals"] if "signals" in store.column_names(cache_path(loc)) else [])
+            table = store.read_table(cache_path(loc), columns=cols).to_pydict()
+            texts = dict(zip(table["url"], scoring_texts(table), strict=True))
+            for row in rows:
+                stats.incr("readback_cache")
+                yield row["url"], texts.get(row["url"], ""), row["label"]
+            continue
+        for row, page in fetch_pages(loc, rows, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout,
+                                     retries=retries):  # fmt: skip
+            stats.incr("readback_range")
+            text, signals = extract_with_signals(page.html, extractor)
+            yield row["url"], with_signals(text, signals), row["label"]
+
+
+def scores(store: Store, round_no: int, locations: Iterable[str]) -> dict[str, float]:
+    """url -> score in a round (for keeping likely-code pages out of the random negatives)."""
+    out: dict[str, float] = {}
+    for loc in locations:
+        if store.exists(index_path(round_no, loc)):
+            table = store.read_table(index_path(round_no, loc), columns=["url", "score"])
+            out.update(zip(table["url"].to_pylist(), table["score"].to_pylist(), strict=True))
+    return out
+
+
+def from_previous_round(
+    settings: Settings, store: Store, round_no: int, labels: PatternSet[str], caches: Iterable[str]
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """`build_seeds` keyword arguments from the latest finished round before `round_no`, and read-back counts."""
+    with session(settings.db_url) as db:
+        prev = db.exec(
+            select(Round).where(Round.number < round_no, Round.status == "done").order_by(col(Round.number).desc())
+        ).first()
+        if prev is None:
+            return {}, {}
+        locations = [t.warc_url for t in db.exec(select(WarcTask).where(
+            WarcTask.round_id == prev.id, WarcTask.phase == "recall", WarcTask.status == "done"))]  # fmt: skip
+    from webrecall.core.model.seeds import previous_positives
+
+    stats = Stats()
+    pages = list(readback(
+        store, prev.number, locations, labels, stats=stats, extractor=settings.score_extractor, skip=caches,
+        max_record_bytes=settings.max_record_bytes, timeout=settings.http_timeout, retries=settings.http_retries,
+    ))  # fmt: skip
+    seen = scores(store, prev.number, locations)
+    low = min(LOW_SCORE, (prev.effective_threshold or prev.threshold) / 2)
+    kwargs = {"previous": previous_positives(store, prev.number), "readback": pages,
+              "negative_ok": lambda url: seen.get(url, 0.0) < low}  # fmt: skip
+    return kwargs, {"previous_round": prev.number, **stats.as_dict()}

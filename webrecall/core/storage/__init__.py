@@ -1,0 +1,1 @@
+"""Where a round's files live: the object store and the storage layout."""

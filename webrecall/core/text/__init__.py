@@ -1,0 +1,1 @@
+"""From HTML to text: extraction, code-structure signals, fidelity, the BPE pre-tokenizer."""

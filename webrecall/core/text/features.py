@@ -1,0 +1,224 @@
+"""Generic code-structure signals for the classifier input: what a page's markup and lines look like, not whose.
+
+A model trained on a few documentation sites learns their style ("documentation site"); these signals describe
+code itself, so they carry to blogs, tutorials and Q&A pages the seeds never showed (issue 14). Nothing here names
+a site or a domain: only HTML elements every site uses (`<pre>`, `<code>`), class words of the common syntax
+highlighters (highlight.js, Prism, Pygments, ...) and the shape of lines (indentation, braces, operators, keywords
+of common languages).
+
+Two halves:
+- `html_signals(tree)`: counted in the index pass from the page's own resiliparse parse (no second parse) and stored
+  in the page cache as a short `k=v` string (`signals` column), so later rounds reuse it.
+- `line_stats(text)`: computed from the text itself whenever it is scored, so a seed text or a trafilatura text gets
+  the same treatment as the fast text.
+
+`with_signals(text, signals)` prefixes a text with a marker line; `Classifier.tokenize` strips that line and, for a
+model trained with signals (`meta["signals"]`), turns it into bucketed tokens repeated `repeat` times (fastText
+averages its input, so a few tokens among 1,024 BPE tokens would weigh nothing). A model without signals ignores the
+marker, so today's models score exactly as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from typing import Any
+
+MARK = "\u2042sig "
+"""Start of the signals line. U+2042 never occurs in a byte-level BPE token, so the tokens cannot collide."""
+VERSION = 1
+"""Bump when a token's meaning changes: it is part of `spec_id`, hence of the token-cache key."""
+MAX_BLOCK_CHARS = 20_000
+"""Characters of code blocks examined per page: bounds the cost of huge pages."""
+MAX_TEXT_CHARS = 16_000
+"""Characters of a text whose lines are examined (the BPE input is its first 4,096)."""
+HIGHLIGHT_WORDS = ("highlight", "hljs", "prism", "language-", "lang-", "sourcecode", "syntax", "codehilite", "brush:")
+"""Class words of common syntax highlighters (libraries, not sites)."""
+
+_KEYWORD = re.compile(
+    r"^\s*(?:def|class|import|from|return|if|elif|else|for|while|try|except|with|function|var|let|const|public|"
+    r"private|protected|static|void|int|char|struct|enum|package|func|fn|use|namespace|template|select|insert|"
+    r"update|delete|create|alter|drop|#include|#define|\$|>>>|\.\.\.|%|echo|sudo|cd|ls|pip|npm|git|export|"
+    r"@\w+)\b",
+    re.IGNORECASE,
+)
+_OPERATOR = re.compile(r"(?:[=!<>]=|&&|\|\||->|=>|::|\+=|-=|\w\(|\)\s*[;{:]|[;{}]\s*$|^\s*[})\]]|\w\[|\w\.\w+\()")
+_JSON = re.compile(r'^\s*(?:"[^"]*"\s*:|[\[{]\s*$|[\]}],?\s*$)')
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def is_code_line(line: str) -> bool:
+    """A line that looks like source code or a shell command in any common language."""
+    s = line.strip()
+    if not s or len(s) > 400:
+        return False
+    if _JSON.match(s) and not _OPERATOR.search(s.replace('":', "")):
+        return False
+    if _KEYWORD.match(s) and (len(s) < 80 or _OPERATOR.search(s)):
+        return True
+    if not _OPERATOR.search(s):
+        return False
+    words = len(_WORD.findall(s))
+    symbols = sum(1 for ch in s if ch in "{}[]()<>=;:+-*/&|!#$%\\_.,'\"")
+    return symbols >= 2 and symbols * 4 >= words or s.endswith((";", "{", "}"))
+
+
+def is_json_line(line: str) -> bool:
+    return bool(_JSON.match(line.strip()))
+
+
+def is_prose_line(line: str) -> bool:
+    s = line.strip()
+    return len(_WORD.findall(s)) >= 8 and s[-1:] in ".!?\"'" and not _OPERATOR.search(s)
+
+
+def line_stats(text: str) -> dict[str, int]:
+    """Line shapes of a text: how many lines, code-like lines, indented lines, prose-like lines."""
+    lines = [ln for ln in text[:MAX_TEXT_CHARS].splitlines() if ln.strip()]
+    return {
+        "tl": len(lines),
+        "tcl": sum(map(is_code_line, lines)),
+        "til": sum(1 for ln in lines if ln[:1] in " \t" and len(ln) - len(ln.lstrip()) >= 2),
+        "tpl": sum(map(is_prose_line, lines)),
+    }
+
+
+def block_stats(blocks: list[str]) -> dict[str, int]:
+    lines = [ln for b in blocks for ln in b.splitlines() if ln.strip()]
+    return {
+        "bl": len(lines),
+        "bcl": sum(map(is_code_line, lines)),
+        "bjl": sum(map(is_json_line, lines)),
+        "bpl": sum(map(is_prose_line, lines)),
+    }
+
+
+def html_signals(tree: Any) -> str:
+    """Code-structure counts of a parsed page (a resiliparse `HTMLTree`), as the cache's `k=v` string."""
+    body = tree.body
+    if body is None:
+        return ""
+    pres = body.get_elements_by_tag_name("pre")
+    codes = body.get_elements_by_tag_name("code")
+    # one CSS query: iterating a node collection from Python costs O(n) per item (minutes on a 3,000-element page)
+    highlighted = len(body.query_selector_all(", ".join(f'[class*="{w}" i]' for w in HIGHLIGHT_WORDS)))
+    blocks: list[str] = []
+    budget = MAX_BLOCK_CHARS
+    for el in pres:
+        if budget <= 0:
+            break
+        text = el.text[:budget]
+        budget -= len(text)
+        blocks.append(text)
+    counts = {"pre": len(pres), "code": len(codes), "hl": highlighted, "bc": sum(map(len, blocks)),
+              "tc": len(body.text or ""), **block_stats(blocks)}  # fmt: skip
+    return encode(counts)
+
+
+def signals_of_html(html: str) -> str:
+    """`html_signals` for a page not parsed yet (read-back pages; the index pass passes its own tree)."""
+    from resiliparse.parse.html import HTMLTree
+
+    try:
+        return html_signals(HTMLTree.parse(html))
+    except Exception:  # noqa: BLE001 - a malformed page has no signals, it is still scored
+        return ""
+
+
+def extract_with_signals(html: str, extractor: str) -> tuple[str, str]:
+    """(text, signals) of a page from one parse (as the index pass does): the signals are read before the text
+    extraction fences the tree's `<pre>` blocks in place."""
+    from webrecall.core.text.extract import extract, has_pre, parse, tree_text
+
+    try:
+        tree = parse(html)
+    except Exception:  # noqa: BLE001 - as `extract`: a malformed page yields '' and is counted by the caller
+        return "", ""
+    try:
+        signals = html_signals(tree)
+    except Exception:  # noqa: BLE001
+        signals = ""
+    if extractor != "resiliparse":
+        return extract(html, extractor), signals
+    try:
+        return tree_text(tree, fences=has_pre(html)), signals
+    except Exception:  # noqa: BLE001
+        return "", signals
+
+
+def encode(counts: dict[str, int]) -> str:
+    return " ".join(f"{k}={int(v)}" for k, v in counts.items())
+
+
+def decode(signals: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for part in signals.split():
+        k, _, v = part.partition("=")
+        if v.lstrip("-").isdigit():
+            out[k] = int(v)
+    return out
+
+
+def with_signals(text: str, signals: str | None) -> str:
+    """The classifier input for a page: its HTML signals line, then its text (no line when it has none)."""
+    if not signals:
+        return text
+    return f"{MARK}{signals}\n{text}"
+
+
+def split_signals(text: str) -> tuple[str, str]:
+    """(signals, text) of a classifier input; a text without a marker line has no HTML signals."""
+    if not text.startswith(MARK):
+        return "", text
+    head, _, rest = text.partition("\n")
+    return head[len(MARK) :], rest
+
+
+def _log_bucket(n: int, top: int = 6) -> int:
+    return 0 if n <= 0 else min(1 + int(math.log2(n)), top)
+
+
+def _share_bucket(part: int, whole: int, edges: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5)) -> int:
+    if whole <= 0 or part <= 0:
+        return 0
+    share = part / whole
+    return 1 + sum(share >= e for e in edges)
+
+
+def tokens(signals: str, text: str) -> list[str]:
+    """Bucketed signal tokens of a page: its markup counts (when known) and the line shapes of its text."""
+    s, t = decode(signals), line_stats(text)
+    named = {"tcl": _share_bucket(t["tcl"], t["tl"]), "til": _share_bucket(t["til"], t["tl"]),
+             "tcn": _log_bucket(t["tcl"]), "tpl": _share_bucket(t["tpl"], t["tl"])}  # fmt: skip
+    if not s:
+        named["nohtml"] = 1
+    else:
+        named.update({k: _log_bucket(s.get(k, 0)) for k in ("pre", "code", "hl")})
+        named["bc"] = _share_bucket(s.get("bc", 0), s.get("tc", 0))
+        if s.get("bl", 0):  # the shape of the lines inside <pre>: code, JSON/data, or prose
+            named.update({k: _share_bucket(s.get(k, 0), s["bl"]) for k in ("bcl", "bjl", "bpl")})
+            named["bcn"] = _log_bucket(s.get("bcl", 0))
+    return [f"\u2042{k}{v}" for k, v in named.items()]
+
+
+def spec(repeat: int) -> dict[str, int]:
+    """What a model records in its meta: which signal tokens it was trained with."""
+    return {"version": VERSION, "repeat": repeat}
+
+
+def spec_id(meta_spec: dict[str, Any] | None) -> str:
+    """Short id of a signals spec, '' for none: part of the token-cache key, so cached lines never go stale."""
+    if not meta_spec:
+        return ""
+    blob = f"{meta_spec.get('version')}|{meta_spec.get('repeat')}"
+    return hashlib.sha1(blob.encode()).hexdigest()[:8]
+
+
+def prefix(meta_spec: dict[str, Any] | None, signals: str, text: str) -> str:
+    """The signal tokens a model with this spec reads before a page's BPE tokens ('' for a model without)."""
+    if not meta_spec:
+        return ""
+    if int(meta_spec.get("version", 0)) != VERSION:
+        raise ValueError(f"model trained with code signals v{meta_spec.get('version')}, this code makes v{VERSION}")
+    return " ".join(tokens(signals, text) * max(int(meta_spec.get("repeat", 1)), 1))

@@ -1,0 +1,1 @@
+"""Read models for the adapters: corpus and domain statistics."""

@@ -1,0 +1,178 @@
+"""Read-side aggregates for operators (API, CLI): corpus totals, domain listings, queue state, service counts.
+
+Everything here is a SQL aggregate or an indexed lookup over the metadata tables, never a scan of the page
+files, so it stays cheap with millions of domain rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from sqlalchemy import Integer, cast, func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from webrecall.core.db import DomainStat, Label, Model, QueueItem, Round, WarcTask
+
+DomainSort = Literal["fraction", "recalled", "pages", "chars", "recalled_chars", "rule_distance", "domain"]
+"""Sort keys of a round's domains: each is a field of the rows returned (`rule_distance`: see `rule_distance`)."""
+
+
+def _i(value: Any) -> int:
+    return int(value or 0)
+
+
+def corpus_stats(db: Session) -> dict[str, Any]:
+    """Totals per round (SQL sums over DomainStat, languages from the round's totals) and overall counts."""
+    sums = db.execute(
+        sa_select(
+            col(DomainStat.round_id), func.count(), func.sum(DomainStat.pages), func.sum(DomainStat.recalled),
+            func.sum(DomainStat.chars), func.sum(DomainStat.recalled_chars),
+            func.sum(cast(col(DomainStat.related), Integer)),
+        ).group_by(col(DomainStat.round_id))
+    ).all()  # fmt: skip
+    by_round = {r[0]: r[1:] for r in sums}
+    rounds = db.exec(select(Round).order_by(col(Round.number))).all()
+    per_round = []
+    for rnd in rounds:
+        domains, pages, recalled, chars, recalled_chars, related = by_round.get(rnd.id, (0, 0, 0, 0, 0, 0))
+        per_round.append({
+            "round": rnd.number, "status": rnd.status, "pages": _i(pages), "recalled": _i(recalled),
+            "recalled_fraction": round(_i(recalled) / _i(pages), 6) if pages else 0.0,
+            "chars": _i(chars), "recalled_chars": _i(recalled_chars), "domains": _i(domains),
+            "related_domains": _i(related), "languages": dict((rnd.totals or {}).get("languages", {})),
+            "dedup": ((rnd.totals or {}).get("dedup") or {}).get("round"),
+        })  # fmt: skip
+    done = [r for r in per_round if r["status"] == "done"]
+    overall = {
+        "rounds": len(rounds), "rounds_done": len(done), "latest_done_round": done[-1]["round"] if done else None,
+        "pages": done[-1]["pages"] if done else 0, "recalled": done[-1]["recalled"] if done else 0,
+        "recalled_fraction": done[-1]["recalled_fraction"] if done else 0.0,
+        "labels": _i(db.exec(select(func.count()).select_from(Label)).one()),
+        "models": _i(db.exec(select(func.count()).select_from(Model)).one()),
+        "dedup": corpus_dedup(rounds),
+    }  # fmt: skip
+    return {"overall": overall, "rounds": per_round}
+
+
+def corpus_dedup(rounds: Sequence[Round]) -> dict[str, int] | None:
+    """Dedup counts of the whole corpus: the newest finished round's dedup covers rounds 1..n."""
+    done = [r for r in rounds if r.status == "done" and (r.totals or {}).get("dedup")]
+    return dict(max(done, key=lambda r: r.number).totals["dedup"]["overall"]) if done else None
+
+
+def round_by_number(db: Session, number: int) -> Round | None:
+    return db.exec(select(Round).where(Round.number == number)).first()
+
+
+def error_counts(db: Session, rnd: Round) -> dict[str, int]:
+    """Errors by reason: the finished round's totals, or a running round's task stats so far."""
+    if rnd.totals.get("errors") is not None:
+        return {k: int(v) for k, v in rnd.totals["errors"].items()}
+    out: dict[str, int] = {}
+    rows = db.exec(select(WarcTask.phase, WarcTask.status, WarcTask.stats).where(WarcTask.round_id == rnd.id)).all()
+    for phase, status, stats in rows:
+        if phase == "index":
+            for key, value in (stats or {}).items():
+                if key.startswith("dropped_"):
+                    out[key[len("dropped_") :]] = out.get(key[len("dropped_") :], 0) + int(value)
+        if status in ("failed", "skipped"):
+            out[f"warc_{status}"] = out.get(f"warc_{status}", 0) + 1
+    return out
+
+
+def domain_page(
+    db: Session, round_id: int, *, related: bool | None = None, site: str | None = None, prefix: str | None = None,
+    min_pages: int = 0, sort: DomainSort = "fraction", descending: bool = True, related_fraction: float = 0.1,
+    offset: int = 0, limit: int = 50,
+) -> tuple[list[DomainStat], int]:  # fmt: skip
+    """One page of a round's domain rows, filtered and sorted in SQL; returns (rows, total matching)."""
+    where: list[Any] = [DomainStat.round_id == round_id]
+    if related is not None:
+        where.append(col(DomainStat.related).is_(related))
+    if site:
+        where.append(DomainStat.site == site)
+    if prefix:
+        where.append(col(DomainStat.domain).startswith(prefix, autoescape=True))
+    if min_pages:
+        where.append(DomainStat.pages >= min_pages)
+    key: Any = {
+        "fraction": col(DomainStat.fraction), "recalled": col(DomainStat.recalled), "pages": col(DomainStat.pages),
+        "chars": col(DomainStat.chars), "recalled_chars": col(DomainStat.recalled_chars),
+        "domain": col(DomainStat.domain), "rule_distance": func.abs(DomainStat.fraction - related_fraction),
+    }[sort]  # fmt: skip
+    order = [key.desc() if descending else key.asc(), col(DomainStat.domain).asc()]
+    rows = db.exec(select(DomainStat).where(*where).order_by(*order).offset(offset).limit(limit)).all()
+    total = db.exec(select(func.count()).select_from(DomainStat).where(*where)).one()
+    return list(rows), _i(total)
+
+
+def rule_distance(row: DomainStat, related_fraction: float) -> float:
+    """How far a domain's recalled fraction is from the related-domain rule (0: on it; sort ascending for the
+    domains a label would change the most). The annotation queue's own priority is `QueueItem.priority`."""
+    return round(abs(row.fraction - related_fraction), 6)
+
+
+def _pattern_host(pattern: str) -> str:
+    return pattern.strip("%").split("/", 1)[0].split(":")[0]
+
+
+def domain_detail(db: Session, domain: str) -> dict[str, Any]:
+    """A domain across rounds: its stats per round, queue items (with any pattern proposals) and labels."""
+    history = db.exec(
+        select(Round.number, DomainStat).join(Round, col(Round.id) == DomainStat.round_id)
+        .where(DomainStat.domain == domain).order_by(col(Round.number))
+    ).all()  # fmt: skip
+    items = db.exec(
+        select(Round.number, QueueItem).join(Round, col(Round.id) == QueueItem.round_id)
+        .where(QueueItem.domain == domain).order_by(col(QueueItem.id))
+    ).all()  # fmt: skip
+    candidates = db.exec(
+        select(Label).where(col(Label.pattern).contains(domain, autoescape=True)).order_by(col(Label.id))
+    ).all()
+    labels = [lb for lb in candidates if _pattern_host(lb.pattern) == domain]
+    return {"domain": domain, "history": history, "queue": items, "labels": labels}
+
+
+def queue_summary(db: Session, *, round_id: int | None = None, kind: str | None = None,
+                  limit: int = 20) -> dict[str, Any]:  # fmt: skip
+    """Queue counts by status and kind, and the next pending items in the order annotators get them."""
+    where: list[Any] = []
+    if round_id is not None:
+        where.append(QueueItem.round_id == round_id)
+    if kind:
+        where.append(QueueItem.kind == kind)
+    counts = db.exec(
+        select(QueueItem.status, QueueItem.kind, func.count()).where(*where)
+        .group_by(col(QueueItem.status), col(QueueItem.kind))
+    ).all()  # fmt: skip
+    by_status: dict[str, int] = {}
+    by_kind: dict[str, int] = {}
+    for status, k, n in counts:
+        by_status[status] = by_status.get(status, 0) + int(n)
+        by_kind[k] = by_kind.get(k, 0) + int(n)
+    nxt = db.exec(
+        select(Round.number, QueueItem).join(Round, col(Round.id) == QueueItem.round_id)
+        .where(QueueItem.status == "pending", *where)
+        .order_by(col(QueueItem.priority).desc(), col(QueueItem.id)).limit(limit)
+    ).all()  # fmt: skip
+    return {"by_status": by_status, "by_kind": by_kind, "next": nxt}
+
+
+def service_counts(db: Session) -> dict[str, Any]:
+    """Small grouped counts for the metrics endpoint."""
+    rounds = db.exec(select(Round.status, func.count()).group_by(col(Round.status))).all()
+    tasks = db.exec(
+        select(WarcTask.phase, WarcTask.status, func.count(), func.sum(WarcTask.html_pages))
+        .group_by(col(WarcTask.phase), col(WarcTask.status))
+    ).all()  # fmt: skip
+    queue = db.exec(select(QueueItem.status, func.count()).group_by(col(QueueItem.status))).all()
+    latest = db.exec(select(Round).order_by(col(Round.number).desc())).first()
+    return {
+        "rounds": {s: int(n) for s, n in rounds},
+        "tasks": [(p, s, int(n), _i(pages)) for p, s, n, pages in tasks],
+        "queue": {s: int(n) for s, n in queue},
+        "labels": _i(db.exec(select(func.count()).select_from(Label)).one()),
+        "latest_round": latest,
+    }

@@ -1,0 +1,1 @@
+"""Serve a local Common-Crawl-shaped folder over HTTP (byte ranges, CDX)."""
