@@ -46,7 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(dbm.migrate, settings.db_url)  # `alembic upgrade head`, safe to rerun
+        # check only: the schema is migrated once by `webrecall init` (the compose `migrate` service), not per worker
+        await run_in_threadpool(dbm.ensure_schema, settings.db_url)
         yield
 
     app: FastAPI = FastAPIOffline(  # /docs and /redoc with their assets served from the package: no CDN

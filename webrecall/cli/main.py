@@ -99,21 +99,24 @@ def _reasons() -> Iterator[None]:
 
 
 def _ready() -> Settings:
-    """Settings with the database and data dir created or upgraded (every command may be the first)."""
+    """Settings, with the database checked to be at the code's schema (`webrecall init` creates or upgrades it)."""
     settings = _settings()
-    _ensure_db(settings)
+    _data_dir(settings)
+    with _reasons():
+        dbm.ensure_schema(settings.db_url)
     return settings
 
 
-def _ensure_db(settings: Settings) -> None:
+def _data_dir(settings: Settings) -> None:
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True) if "://" not in settings.data_dir else None
-    dbm.migrate(settings.db_url)
 
 
 @app.command()
 def init(as_json: JsonOpt = False) -> None:
-    """Create or upgrade the database and the data dir (safe to rerun)."""
-    settings = _ready()
+    """Create or upgrade the database (`alembic upgrade head`) and the data dir: once per upgrade (safe to rerun)."""
+    settings = _settings()
+    _data_dir(settings)
+    dbm.migrate(settings.db_url)
     _emit({"database": settings.db_url, "data_dir": settings.data_dir, "status": "ok"}, as_json)
 
 
@@ -236,10 +239,10 @@ def worker(
     loglevel: Annotated[str, typer.Option(help="Celery log level")] = "info",
     hostname: Annotated[str, typer.Option(help="Worker name (default: celery@<host>)")] = "",
 ) -> None:
-    """Start a Celery worker on this machine (runs `celery -A workers.celery_app worker`)."""
+    """Start a Celery worker on this machine (runs `celery -A webrecall.workers.celery_app worker`)."""
     import os
 
-    _ready()  # migrate before the workers start
+    _ready()  # the schema is checked before the workers start
     processes = str(concurrency or os.cpu_count() or 1)
     argv = [sys.executable, "-m", "celery", "-A", "webrecall.workers.celery_app", "worker", "-Q", queues,
             "-c", processes,
@@ -649,7 +652,7 @@ def api(
     workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
-    """Serve the HTTP API (uvicorn `api.main:app`); refuses to start with the default token in production."""
+    """Serve the HTTP API (uvicorn `webrecall.api.main:app`); refuses to start with the default token in production."""
     import os
 
     from pydantic import ValidationError
@@ -658,7 +661,9 @@ def api(
         settings = _settings()
     except ValidationError as exc:
         _fail("; ".join(str(e["msg"]) for e in exc.errors()))
-    _ensure_db(settings)
+    _data_dir(settings)
+    with _reasons():
+        dbm.ensure_schema(settings.db_url)  # before the workers fork: a clear message, not a crash in each
     argv = [sys.executable, "-m", "uvicorn", "webrecall.api.main:app", "--host", host, "--port", str(port),
             "--workers", str(workers), "--log-level", log_level]  # fmt: skip
     os.execvp(argv[0], argv)
@@ -754,7 +759,7 @@ def annotator(
     """Serve the annotators' Streamlit app (`streamlit run webrecall/annotator/streamlit_app.py`)."""
     import os
 
-    _ready()  # migrate before the app starts
+    _ready()  # the schema is checked before the app starts
     script = Path(__file__).resolve().parents[1] / "annotator" / "streamlit_app.py"
     argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", host, "--server.port", str(port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",

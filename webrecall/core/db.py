@@ -1,6 +1,7 @@
 """Metadata tables (SQLModel) and the engine. Bulk data lives in files (see storage.py), never here.
 
-The schema is owned by Alembic (`migrations/`); `migrate()` runs `alembic upgrade head`.
+The schema is owned by Alembic (`webrecall/migrations/`); `migrate()` runs `alembic upgrade head`. It runs once, from
+`webrecall init` (the compose `migrate` service); every other entry point calls `ensure_schema()`, which only checks.
 """
 
 from __future__ import annotations
@@ -161,14 +162,47 @@ def session(url: str) -> Session:
     return Session(get_engine(url), expire_on_commit=False)
 
 
-def migrate(url: str) -> None:
-    """`alembic upgrade head` on `url` (safe to rerun)."""
-    from alembic import command
+def _alembic_config(url: str) -> Any:
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+def migrate(url: str) -> None:
+    """`alembic upgrade head` on `url` (safe to rerun)."""
+    from alembic import command
+
     get_engine(url)  # creates the SQLite parent dir
-    command.upgrade(cfg, "head")
+    command.upgrade(_alembic_config(url), "head")
+
+
+def schema_revision(url: str) -> tuple[str | None, str]:
+    """(the database's Alembic revision, or None for an empty database; the code's head revision)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config(url)).get_current_head() or ""
+    with get_engine(url).connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision(), head
+
+
+def ensure_schema(url: str) -> None:
+    """Check that the database is at the code's schema; never upgrades it (that is `webrecall init`'s job, run once).
+
+    The one exception is the embedded default: an empty SQLite database is created here, so a new user's first
+    command works without a setup step (one process, nothing to race). Raises FatalError with what to run."""
+    from webrecall.core.errors import FatalError
+
+    current, head = schema_revision(url)
+    if current == head:
+        return
+    if current is None and url.startswith("sqlite"):
+        migrate(url)
+        return
+    where = url.split("@")[-1]  # no credentials in messages
+    state = "has no webrecall schema" if current is None else f"is at schema revision {current}, this code needs {head}"
+    raise FatalError(f"the database ({where}) {state}: run `webrecall init` once (the compose `migrate` service does)")
