@@ -187,10 +187,10 @@ def bench_dev() -> dict[str, Any]:
     from webrecall.core import db as dbm
     from webrecall.core.crawl.ccindex import build_index
     from webrecall.core.labelling import label_store as labels_mod
-    from webrecall.core.labelling.patterns import parse
     from webrecall.core.lifecycle.rounds import RoundSpec, create_round, run_round
     from webrecall.core.settings import Settings
     from webrecall.core.storage.store import Store
+    from webrecall.core.urls.patterns import parse
     from webrecall.mirror.server import serve
 
     work = Path(tempfile.mkdtemp(prefix="webrecall-ccindex-dev-"))

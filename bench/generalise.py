@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from webrecall.core.model.generalise import VARIANTS, bench_quality, check, load_pages  # noqa: E402
+from webrecall.core.evaluation.generalise import VARIANTS, bench_quality, check, load_pages  # noqa: E402
 from webrecall.core.settings import Settings  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"

@@ -77,7 +77,7 @@ def _host_fold(host: str) -> int:
 
 def host_fold(url: str) -> int:
     """The DEV fold of a URL: a stable hash of its host, so every page of a site lands in the same fold."""
-    from webrecall.core.crawl.domains import split_url
+    from webrecall.core.urls.domains import split_url
 
     return _host_fold(split_url(url)[0])
 

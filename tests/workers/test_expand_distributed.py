@@ -18,8 +18,8 @@ from tests.workers.test_distributed import cluster, wait_round  # noqa: F401 - t
 from webrecall.core import db as dbm
 from webrecall.core.crawl.ccindex import build_index
 from webrecall.core.labelling import label_store as labels_mod
-from webrecall.core.labelling.patterns import parse
 from webrecall.core.pipeline.expand import summary
+from webrecall.core.urls.patterns import parse
 from webrecall.mirror.server import serve
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]

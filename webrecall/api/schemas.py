@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from webrecall.core.crawl.sources import CRAWL_ID
 from webrecall.core.labelling.label_store import normalize_label
-from webrecall.core.labelling.patterns import parse
+from webrecall.core.urls.patterns import parse
 
 MAX_WARCS = 100_000
 """A Common Crawl snapshot has ~90,000 WARC files; more in one round is a typo."""

@@ -21,12 +21,12 @@ from webrecall.core import db as dbm
 from webrecall.core.crawl.sources import latest_crawl
 from webrecall.core.labelling import queue
 from webrecall.core.labelling.label_store import read_jsonl
-from webrecall.core.labelling.patterns import url_key
 from webrecall.core.labelling.proposals import Proposal, domain_pages, propose, round_locations
 from webrecall.core.lifecycle.growth import of_round
 from webrecall.core.lifecycle.rounds import Progress, RoundSpec, create_round, run_round
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
+from webrecall.core.urls.patterns import url_key
 
 DEMO_SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
 DEMO_CRAWL = "CC-MAIN-DEV"

@@ -592,7 +592,7 @@ def generalise(
     as_json: JsonOpt = False,
 ) -> None:
     """Issue 14's check: positives from 4 docs hosts of CC-MAIN-DEV only; recall on held-out hosts and manual pages."""
-    from webrecall.core.model import generalise as gen
+    from webrecall.core.evaluation import generalise as gen
 
     settings = _ready()
     with _reasons():

@@ -18,7 +18,7 @@ from webrecall.cli.main import app
 from webrecall.core.crawl.ccindex import SCHEMA, key_range, lookup, surt_key, url_columns
 from webrecall.core.crawl.sources import read_range
 from webrecall.core.crawl.warc import read_page
-from webrecall.core.labelling.patterns import parse
+from webrecall.core.urls.patterns import parse
 from webrecall.mirror.server import serve
 
 LABELS = [json.loads(line) for line in (CORPUS / "labels" / "CC-MAIN-DEV.jsonl").open(encoding="utf-8")]

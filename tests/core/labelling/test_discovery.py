@@ -9,7 +9,7 @@ import pytest
 
 from webrecall.core.db import DomainStat
 from webrecall.core.labelling.discovery import DomainFeatures, compare, features, plan_queue, uncertainty
-from webrecall.core.labelling.patterns import PatternSet
+from webrecall.core.urls.patterns import PatternSet
 
 
 def _index(pages: dict[str, list[float]], threshold: float = 0.5) -> pa.Table:

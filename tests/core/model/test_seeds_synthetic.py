@@ -5,9 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from webrecall.core.labelling.patterns import PatternSet
 from webrecall.core.model.seeds import build_seeds, previous_positives, save_seeds
 from webrecall.core.storage.store import Store
+from webrecall.core.urls.patterns import PatternSet
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from webrecall.core.errors import FatalError, NotFoundError
-from webrecall.core.labelling.patterns import Pattern, parse
+from webrecall.core.urls.patterns import Pattern, parse
 
 TABLE_PREFIX = "cc-index/table/cc-main/warc"
 CDX_BASE_URL = "https://index.commoncrawl.org/"
@@ -181,9 +181,9 @@ def iter_captures(path: str, warc_filename: str, *, languages: bool = True) -> I
     """One index row per response (and revisit) record of a local WARC file, with its stored byte range."""
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-    from webrecall.core.crawl.domains import guess_lang
     from webrecall.core.crawl.warc import _decode_content, decode_html
     from webrecall.core.text.extract import extract
+    from webrecall.core.urls.domains import guess_lang
 
     size = os.path.getsize(path)
     segment = warc_filename.split("/segments/", 1)[1].split("/", 1)[0] if "/segments/" in warc_filename else None

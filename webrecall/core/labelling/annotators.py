@@ -25,9 +25,9 @@ from sqlmodel import Session, col, select
 from webrecall.core.db import Annotator, Label, QueueItem, Round, utcnow
 from webrecall.core.labelling import queue
 from webrecall.core.labelling.label_store import REVIEW, UNDO, current, normalize_label, parse_rows, resolved
-from webrecall.core.labelling.patterns import parse
 from webrecall.core.lifecycle.growth import of_round
 from webrecall.core.settings import Settings
+from webrecall.core.urls.patterns import parse
 
 ROLES = ("annotator", "reviewer", "admin")
 REASONS = ("docs", "Q&A", "tutorial", "blog", "forum", "spam", "other")

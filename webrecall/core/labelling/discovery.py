@@ -20,11 +20,11 @@ from sqlmodel import Session, select
 from webrecall.core.db import DomainStat, QueueItem, Round, WarcTask, session, utcnow
 from webrecall.core.labelling import label_store as labels_mod
 from webrecall.core.labelling.page_items import plan_page_items
-from webrecall.core.labelling.patterns import PatternSet
 from webrecall.core.labelling.queue import enqueue
 from webrecall.core.lifecycle.finalize import round_index
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
+from webrecall.core.urls.patterns import PatternSet
 
 MID = (0.3, 0.7)
 WEIGHTS = {"near_threshold": 0.4, "mid_scores": 0.3, "disagreement": 0.3}

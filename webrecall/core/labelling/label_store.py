@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from webrecall.core.db import Label
-from webrecall.core.labelling.patterns import PatternSet, exact, parse, url_key
+from webrecall.core.urls.patterns import PatternSet, exact, parse, url_key
 
 LABELS = ("code", "non-code", "mixed")
 _ALIASES = {"noncode": "non-code", "non_code": "non-code", "other": "non-code", "not-code": "non-code"}

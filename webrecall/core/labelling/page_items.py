@@ -20,8 +20,8 @@ import pyarrow as pa
 from sqlmodel import Session
 
 from webrecall.core.db import QueueItem
-from webrecall.core.labelling.patterns import PatternSet
 from webrecall.core.labelling.queue import complete
+from webrecall.core.urls.patterns import PatternSet
 
 KIND = "page"
 BAND = 0.3

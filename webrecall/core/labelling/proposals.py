@@ -21,11 +21,11 @@ import pyarrow.parquet as pq
 from sqlmodel import Session, col, select
 
 from webrecall.core.db import DomainStat, Round, WarcTask, session
-from webrecall.core.labelling.patterns import url_key
 from webrecall.core.pipeline.dedup import canonical_url, normalize_text
 from webrecall.core.pipeline.passes import cache_path, index_path
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
+from webrecall.core.urls.patterns import url_key
 
 _MASKS = [
     re.compile(r"\d{3,}"),  # numeric ids and years (short numbers stay: `docs.python.org/3/`)

@@ -12,10 +12,10 @@ from sqlmodel import col, delete, select
 
 from webrecall.core.db import DomainStat, Label, Model, Round, WarcTask, session, utcnow
 from webrecall.core.labelling.label_store import read_jsonl
-from webrecall.core.labelling.patterns import url_key
 from webrecall.core.pipeline.passes import index_path
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
+from webrecall.core.urls.patterns import url_key
 
 INDEX_COLUMNS = ["url", "domain", "site", "score", "text_len", "kept", "lang"]
 

@@ -23,7 +23,6 @@ from webrecall.core.crawl.sources import select as select_paths
 from webrecall.core.db import Model, Round, WarcTask, session, utcnow
 from webrecall.core.errors import FatalError, NotFoundError, RetryableError, SkippableError
 from webrecall.core.labelling import label_store as labels_mod
-from webrecall.core.labelling.patterns import parse
 from webrecall.core.model.classifier import Classifier, load_cached, load_tokenizer
 from webrecall.core.model.classifier import metrics as metrics_at
 from webrecall.core.model.seeds import SeedSet, build_seeds, read_seed_file, save_seeds
@@ -36,6 +35,7 @@ from webrecall.core.settings import FastTextParams, Settings
 from webrecall.core.storage.store import Store
 from webrecall.core.text import features
 from webrecall.core.text.tokenizer import BpeTokenizer
+from webrecall.core.urls.patterns import parse
 
 Progress = Callable[[dict[str, Any]], None]
 TERMINAL = {"done", "failed", "cancelled"}

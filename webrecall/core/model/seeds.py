@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from webrecall.core.labelling.patterns import PatternSet
 from webrecall.core.storage.store import Store
 from webrecall.core.text.features import with_signals
+from webrecall.core.urls.patterns import PatternSet
 
 
 def is_heldout(url: str, fraction: float) -> bool:

@@ -15,12 +15,12 @@ import pyarrow as pa
 from sqlmodel import col, select
 
 from webrecall.core.db import Round, WarcTask, session
-from webrecall.core.labelling.patterns import PatternSet
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import cache_path, fetch_pages, index_path, scoring_texts
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
 from webrecall.core.text.features import extract_with_signals, with_signals
+from webrecall.core.urls.patterns import PatternSet
 
 INDEX_COLUMNS = ["url", "warc", "offset", "length", "score", "kept"]
 LOW_SCORE = 0.2

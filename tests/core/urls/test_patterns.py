@@ -1,6 +1,6 @@
 import pytest
 
-from webrecall.core.labelling.patterns import PatternSet, exact, parse, url_key
+from webrecall.core.urls.patterns import PatternSet, exact, parse, url_key
 
 
 def test_url_key_drops_scheme_and_lowercases_host():

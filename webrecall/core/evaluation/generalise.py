@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from webrecall.core.crawl.domains import split_url
 from webrecall.core.model.classifier import Classifier
 from webrecall.core.model.seeds import is_heldout
 from webrecall.core.model.synthetic import synthesize
 from webrecall.core.model.thresholds import at_threshold, for_precision, wilson
 from webrecall.core.settings import Settings
 from webrecall.core.text.features import spec, split_signals
+from webrecall.core.urls.domains import split_url
 
 TRAIN_HOSTS = ("docs.python.org", "www.postgresql.org", "www.sqlite.org", "httpd.apache.org")
 """Four documentation sites built with four different generators (Sphinx, DocBook, hand-written, Apache's XSLT)."""
