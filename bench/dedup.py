@@ -55,7 +55,6 @@ def signatures_speed(texts: list[str]) -> dict:
 
 def near_dups(texts: list[str], urls: list[str], copies: int) -> dict:
     from tests.core.pipeline.dedup_cases import dev_docs, near_copies, pair_quality, run_dedup
-
     from webrecall.core.pipeline.dedup import DedupConfig
     from webrecall.core.storage.store import Store
 

@@ -772,7 +772,7 @@ def annotators_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an annotator account (the password is stored as a bcrypt hash)."""
-    from webrecall.core.labelling.annotators import create_account
+    from webrecall.core.labelling.accounts import create_account
 
     settings = _ready()
     with _reasons():
