@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from sqlmodel import col, delete, select
 
 from webrecall.core.crawl.ccindex import Backend, _join, lookup
-from webrecall.core.crawl.domains import guess_lang, split_url
+from webrecall.core.crawl.domains import split_url
 from webrecall.core.db import Round, WarcTask, session, utcnow
 from webrecall.core.errors import NotFoundError
 from webrecall.core.labelling import label_store as labels_mod
@@ -38,6 +38,7 @@ from webrecall.core.pipeline.passes import _title, fetch_pages
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store, warc_id
 from webrecall.core.text.extract import extract
+from webrecall.core.text.lang import guess_lang
 
 PLAN_SCHEMA = pa.schema([("url", pa.string()), ("pattern", pa.string()), ("label", pa.string()),
                          ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64())])  # fmt: skip

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from webrecall.core.crawl.domains import guess_lang, split_url
+from webrecall.core.crawl.domains import split_url
 from webrecall.core.crawl.sources import open_stream, read_range
 from webrecall.core.crawl.warc import iter_pages, read_page
 from webrecall.core.model.classifier import Classifier
@@ -27,6 +27,7 @@ from webrecall.core.storage.store import Store, warc_id
 from webrecall.core.text.extract import extract, has_pre, parse, tree_text
 from webrecall.core.text.features import html_signals, with_signals
 from webrecall.core.text.fidelity import CodeCounts, code_blocks, code_counts
+from webrecall.core.text.lang import guess_lang
 
 BATCH = 512
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
