@@ -676,21 +676,11 @@ def mirror(
 
     With --index, also its columnar index under the same URLs as on Common Crawl and the CDX API
     (`/<crawl>-index?url=...&output=json`)."""
-    import signal
-    import threading
+    from webrecall.mirror.server import Mirror
 
-    from webrecall.mirror.server import serve
-
-    server, url = serve(str(directory), host=host, port=port, index_dir=str(index) if index else None)
-    console.print(f"serving {directory} at {url}")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(1.0):  # a timed wait lets the signal handler run
-            pass
-    except KeyboardInterrupt:
-        pass
-    server.shutdown()
+    mirror = Mirror(str(directory), host=host, port=port, index_dir=str(index) if index else None)
+    console.print(f"serving {directory} at {mirror.url}")
+    mirror.run()  # uvicorn, until SIGINT or SIGTERM
 
 
 @index_app.command("build")
