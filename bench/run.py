@@ -618,12 +618,12 @@ def spawn(
 
 
 def quality(kept: list[str], labels: dict[str, bool]) -> dict:
+    from webrecall.core.model.scoring import precision_recall_f1
+
     kept_set = set(kept)
     tp = sum(labels.get(u, False) for u in kept_set)
     positives = sum(labels.values())
-    precision = tp / len(kept_set) if kept_set else 0.0
-    recall = tp / positives if positives else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    precision, recall, f1 = precision_recall_f1(tp, len(kept_set) - tp, positives - tp)  # unlabelled kept count as fp
     unlabelled = sum(u not in labels for u in kept_set)
     return {"f1": f1, "precision": precision, "recall": recall, "kept": len(kept_set), "unlabelled_kept": unlabelled}
 

@@ -1,6 +1,10 @@
 """Metadata tables (SQLModel) and the engine. Bulk data lives in files (see storage.py), never here.
 
 The schema is owned by Alembic (`migrations/`); `migrate()` runs `alembic upgrade head`.
+
+Datetimes: every `datetime` field is SQLModel's `UTCDateTime` (a TypeDecorator over `DateTime(timezone=True)`,
+the type the migrations declare): it refuses naive values on write and hands back aware UTC datetimes on read, on
+SQLite as on PostgreSQL, so no caller converts zones. Write times with `utcnow()`.
 """
 
 from __future__ import annotations
