@@ -19,7 +19,7 @@ from rich.table import Table
 
 from webrecall.core import db as dbm
 from webrecall.core.errors import WebrecallError
-from webrecall.core.labelling import label_store as labels_mod
+from webrecall.core.labelling import label_store
 from webrecall.core.settings import Settings
 
 app = typer.Typer(
@@ -477,7 +477,7 @@ def labels_import(
     settings = _ready()
     with _reasons():
         with dbm.session(settings.db_url) as db:
-            n = labels_mod.import_labels(db, labels_mod.read_jsonl(file), annotator=annotator, source=str(file))
+            n = label_store.import_labels(db, label_store.read_jsonl(file), annotator=annotator, source=str(file))
     _emit({"imported": n, "file": str(file)}, as_json)
 
 
@@ -560,8 +560,8 @@ def calibrate(
 
     settings = _ready()
     with _reasons():
-        truth = {row["url"]: labels_mod.normalize_label(row["label"]) == "code"
-                 for row in labels_mod.read_jsonl(labels) if "url" in row}  # fmt: skip
+        truth = {row["url"]: label_store.normalize_label(row["label"]) == "code"
+                 for row in label_store.read_jsonl(labels) if "url" in row}  # fmt: skip
         clf = round_classifier(settings, round_no)
         fast, full, ys = labelled_scores(
             warc, truth, clf, fast_extractor=settings.score_extractor,
