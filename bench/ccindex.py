@@ -167,6 +167,7 @@ def bench_lookup(rows: int, repeat: int) -> dict[str, Any]:
 
 def _model_quality(settings: Any, number: int, texts: list[str], truth: list[bool], on: list[bool]) -> dict:
     from webrecall.core.lifecycle.rounds import round_classifier
+    from webrecall.core.model.scoring import precision_recall_f1
 
     clf = round_classifier(settings, number)
     scores = clf.score(texts)
@@ -176,8 +177,8 @@ def _model_quality(settings: Any, number: int, texts: list[str], truth: list[boo
         tp = sum(k and t and m for k, t, m in zip(kept, truth, mask, strict=True))
         fp = sum(k and not t and m for k, t, m in zip(kept, truth, mask, strict=True))
         fn = sum(not k and t and m for k, t, m in zip(kept, truth, mask, strict=True))
-        p, r = (tp / (tp + fp) if tp + fp else 0.0), (tp / (tp + fn) if tp + fn else 0.0)
-        return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r) if p + r else 0, 4)}
+        p, r, f1 = precision_recall_f1(tp, fp, fn)
+        return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f1, 4)}
 
     return {"all_pages": pr([True] * len(truth)), "label_patterns": pr(on),
             "other_pages": pr([not x for x in on])}  # fmt: skip

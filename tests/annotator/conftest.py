@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import CORPUS
 from webrecall.core.db import DomainStat, QueueItem, Round, WarcTask, migrate, session
-from webrecall.core.labelling import annotators, queue
+from webrecall.core.labelling import accounts, queue, review
 from webrecall.core.model.classifier import Classifier
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import INDEX_SCHEMA, index_path, index_warc
@@ -118,9 +118,9 @@ def _build(root: Path) -> None:
                                      details={"pages": by_domain[d], "recalled": kept[d], "mid_scores": 0.4,
                                               "uncertainty": 0.5})
                            for d, p, k, n in QUEUE])  # fmt: skip
-        annotators.add_gold(db, rnd.id or 0, GOLD, {f"{GOLD}/": "code"}, priority=0.5)
+        review.add_gold(db, rnd.id or 0, GOLD, {f"{GOLD}/": "code"}, priority=0.5)
         for name, password in PASSWORDS.items():
-            annotators.create_account(db, name, password, ROLES[name])
+            accounts.create_account(db, name, password, ROLES[name])
     session(settings.db_url).connection().exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 

@@ -20,7 +20,7 @@ from sqlmodel import select
 from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, NEWS, POSTGRES, ROOT, World
 from webrecall.annotator.widgets import md
 from webrecall.core.db import Label, session
-from webrecall.core.labelling import annotators, queue
+from webrecall.core.labelling import claims, decisions, queue
 from webrecall.core.labelling import label_store as labels
 
 CHROMIUM = "/usr/bin/chromium"
@@ -72,7 +72,7 @@ def _seed_review(world: World) -> None:
                                   {"pattern": posts, "label": "mixed", "annotator": "bob"}])  # fmt: skip
         for name in ("alice", "bob"):
             gold = queue.claim(db, name, kinds=["gold"])
-            annotators.decide_domain(db, gold, name, "code" if name == "alice" else "mixed")
+            decisions.decide_domain(db, gold, name, "code" if name == "alice" else "mixed")
 
 
 def test_login_and_label_with_the_keyboard(world: World, server: str, tmp_path: Path) -> None:
@@ -258,7 +258,7 @@ def test_label_page_polish(world: World, server: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with session(world.db_url) as db:
-        annotators.decide_domain(db, annotators.next_item(db, "alice"), "alice", "code")  # KERNEL: next is POSTGRES
+        decisions.decide_domain(db, claims.next_item(db, "alice"), "alice", "code")  # KERNEL: next is POSTGRES
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})

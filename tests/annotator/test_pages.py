@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, POSTGRES, ROUND_WARCS, World
 from webrecall.annotator.widgets import md
 from webrecall.core.db import Label, QueueItem, Round, WarcTask, session, utcnow
-from webrecall.core.labelling import annotators, queue
+from webrecall.core.labelling import accounts, claims, decisions, item_view, queue, review
 from webrecall.core.labelling import label_store as labels
 from webrecall.core.pipeline.passes import index_path
 from webrecall.core.storage.store import Store
@@ -57,7 +57,7 @@ def test_login_required(world: World) -> None:
 def test_refresh_resumes_the_claimed_item(world: World) -> None:
     first = app("bob")
     with session(world.db_url) as db:
-        token = annotators.session_token(annotators.get_account(db, "bob"))
+        token = accounts.session_token(accounts.get_account(db, "bob"))
     again = app(session=token)  # a new browser session: only the URL's token is left
     assert title(again) == title(first) == KERNEL
     assert title(app("alice")) == POSTGRES  # the other annotator gets another item
@@ -112,7 +112,7 @@ def test_lease_expiry(world: World) -> None:
     assert title(at) == KERNEL
     with session(world.db_url) as db:
         assert queue.expire(db, now=utcnow() + timedelta(minutes=6)) == 1  # alice walked away
-        assert annotators.next_item(db, "bob").domain == KERNEL
+        assert claims.next_item(db, "bob").domain == KERNEL
     click(at, "Domain: code")
     assert any("ran out" in w.value for w in at.warning)
     assert title(at) == POSTGRES
@@ -123,8 +123,8 @@ def test_lease_expiry(world: World) -> None:
 def test_review_page_resolves_and_shows_gold(world: World) -> None:
     with session(world.db_url) as db:
         for name, forum in (("alice", "code"), ("bob", "mixed")):
-            while (item := annotators.next_item(db, name)) is not None:
-                annotators.decide_domain(db, item, name, forum if item.domain == POSTGRES else "code")
+            while (item := claims.next_item(db, name)) is not None:
+                decisions.decide_domain(db, item, name, forum if item.domain == POSTGRES else "code")
     with pytest.raises(ValueError, match="Known pages"):  # an annotator has no Review page
         app("alice").switch_page("app_pages/review.py")
     at = app("rita").switch_page("app_pages/review.py").run()
@@ -140,8 +140,8 @@ def test_review_page_resolves_and_shows_gold(world: World) -> None:
 
 def test_progress_page(world: World) -> None:
     with session(world.db_url) as db:
-        item = annotators.next_item(db, "alice")
-        annotators.decide_domain(db, item, "alice", "code")
+        item = claims.next_item(db, "alice")
+        decisions.decide_domain(db, item, "alice", "code")
     at = app("alice").switch_page("app_pages/progress.py").run()
     rounds, people = at.dataframe[0].value, at.dataframe[1].value
     assert list(rounds["round"]) == [1] and list(rounds["labeled_today"]) == [1]
@@ -172,7 +172,7 @@ def test_admin_creates_accounts(world: World) -> None:
     at.button[0].click()
     at.run()
     with session(world.db_url) as db:
-        assert annotators.verify(db, "carol", "carol-password").role == "reviewer"
+        assert accounts.verify(db, "carol", "carol-password").role == "reviewer"
     with pytest.raises(ValueError, match="Known pages"):
         app("rita").switch_page("app_pages/admin.py")
 
@@ -248,11 +248,11 @@ def test_a_domain_queued_again_shows_its_earlier_labels_and_prefills_the_agreed(
     docs = f"{POSTGRES}/docs/15/"
     with session(world.db_url) as db:
         for name, host_label in (("alice", "code"), ("bob", "mixed")):
-            while (item := annotators.next_item(db, name)).domain != POSTGRES:
-                annotators.decide_domain(db, item, name, "code")
-            annotators.decide(db, item.id, name, docs, "code", reason="docs")
-            annotators.decide_domain(db, item, name, host_label)
-        annotators.resolve(db, f"{POSTGRES}/", "code", "rita")
+            while (item := claims.next_item(db, name)).domain != POSTGRES:
+                decisions.decide_domain(db, item, name, "code")
+            decisions.decide(db, item.id, name, docs, "code", reason="docs")
+            decisions.decide_domain(db, item, name, host_label)
+        review.resolve(db, f"{POSTGRES}/", "code", "rita")
         second = Round(number=2, status="done", crawl_id="CC-MAIN-DEV")
         db.add(second)
         db.commit()
@@ -291,7 +291,7 @@ def test_one_page_domains_empty_pages_and_queue_reasons_read_well(world: World) 
     (why,) = [e for e in at.expander if e.label == "Why this domain was queued"]
     details = next(d.value for d in at.dataframe if "meaning" in d.value.columns)
     assert dict(zip(details["figure"], details["meaning"], strict=True))["stratum"].startswith("audit group")
-    view = annotators.item_view(world.settings, rid, "docs.djangoproject.com")  # one of its pages has no text
+    view = item_view.item_view(world.settings, rid, "docs.djangoproject.com")  # one of its pages has no text
     samples = [s for p in view["proposals"] for s in p["samples"]]
     assert samples and all(s["snippet"] and s["lines"] for s in samples)
     assert "https://docs.djangoproject.com/en/3.2/topics/http/" not in {s["url"] for s in samples}

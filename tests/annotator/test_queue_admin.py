@@ -13,7 +13,7 @@ from tests.annotator.conftest import GIT_DOCS, GOLD, KERNEL, NEWS, POSTGRES, Wor
 from webrecall.api.main import create_app
 from webrecall.cli.main import app as cli
 from webrecall.core.db import QueueItem, Round, session
-from webrecall.core.labelling import annotators, queue
+from webrecall.core.labelling import accounts, claims, dashboard, decisions, queue, review
 from webrecall.core.labelling import label_store as labels
 from webrecall.core.settings import Settings
 
@@ -37,17 +37,17 @@ def test_kappa_counts_labels_imported_through_the_api(world: World) -> None:
             rows = [{"pattern": GIT_DOCS, "label": "code"}, {"pattern": f"{NEWS}/news/", "label": news}]
             assert c.post("/labels", json={"annotator": name, "labels": rows}, headers=AUTH).status_code == 201
     with session(world.db_url) as db:
-        agree = annotators.agreement(db)
-        annotators.resolve(db, f"{NEWS}/news/", "non-code", "rita")  # a resolution is not a vote
-        assert annotators.agreement(db) == agree
+        agree = dashboard.agreement(db)
+        review.resolve(db, f"{NEWS}/news/", "non-code", "rita")  # a resolution is not a vote
+        assert dashboard.agreement(db) == agree
     # one agreement, one disagreement: observed 0.5, chance 0.25, kappa (0.5 - 0.25) / 0.75
     assert agree["pairs"] == 2 and agree["by_annotator"]["alice"] == {"kappa": 0.3333, "pairs": 2}
 
 
 def test_double_annotation_is_switched_per_round_from_the_cli_and_the_api(world: World) -> None:
     with session(world.db_url) as db:
-        first = annotators.next_item(db, "alice")
-        annotators.decide_domain(db, first, "alice", "code")  # KERNEL: done with one label
+        first = claims.next_item(db, "alice")
+        decisions.decide_domain(db, first, "alice", "code")  # KERNEL: done with one label
         assert db.get(QueueItem, first.id).status == "done"
     out = run("round", "labels-needed", "1", "2")
     assert out == {"round": 1, "labels_needed": 2, "items": 3, "reopened": 1, "finished": 0}
@@ -55,7 +55,7 @@ def test_double_annotation_is_switched_per_round_from_the_cli_and_the_api(world:
         items = {i.domain: i for i in db.exec(select(QueueItem))}
         assert {d: i.labels_needed for d, i in items.items()} == {KERNEL: 2, POSTGRES: 2, NEWS: 2, GOLD: 1000}
         assert items[KERNEL].status == "pending"
-        assert annotators.next_item(db, "bob").domain == KERNEL  # the second annotator gets it
+        assert claims.next_item(db, "bob").domain == KERNEL  # the second annotator gets it
         rid = items[KERNEL].round_id
         queue.enqueue(db, [QueueItem(round_id=rid, domain="docs.sqlalchemy.org")])  # discovery adds one later
         assert db.exec(select(QueueItem).where(QueueItem.domain == "docs.sqlalchemy.org")).one().labels_needed == 2
@@ -92,9 +92,9 @@ def test_gold_items_from_the_cli_and_the_api(world: World) -> None:
     assert [g["domain"] for g in run("gold", "list")["items"]] == [GOLD]
     with session(world.db_url) as db:  # a removed gold item is no longer handed out
         seen = []
-        while (item := annotators.next_item(db, "alice")) is not None:
+        while (item := claims.next_item(db, "alice")) is not None:
             seen.append(item.domain)
-            annotators.decide_domain(db, item, "alice", "code")
+            decisions.decide_domain(db, item, "alice", "code")
         assert seen == [KERNEL, POSTGRES, NEWS, GOLD]
         assert labels.current(db)[(f"{GOLD}/", "alice")].label == "code"
 
@@ -103,13 +103,13 @@ def test_annotator_accounts_list_disable_and_remove(world: World) -> None:
     assert [(a["name"], a["role"], a["active"]) for a in run("annotators", "list")] == [
         ("ada", "admin", True), ("alice", "annotator", True), ("bob", "annotator", True), ("rita", "reviewer", True)]
     with session(world.db_url) as db:
-        held = annotators.next_item(db, "bob")
+        held = claims.next_item(db, "bob")
     assert run("annotators", "disable", "bob") == {"name": "bob", "active": False, "status": "disabled"}
     with session(world.db_url) as db:
-        assert annotators.verify(db, "bob", "bob-password") is None
+        assert accounts.verify(db, "bob", "bob-password") is None
     run("annotators", "enable", "bob")
     assert run("annotators", "remove", "bob") == {"name": "bob", "status": "removed"}
     run("annotators", "remove", "bob", code=2)
     with session(world.db_url) as db:
-        assert annotators.get_account(db, "bob") is None and db.get(QueueItem, held.id).status == "pending"
+        assert accounts.get_account(db, "bob") is None and db.get(QueueItem, held.id).status == "pending"
     assert [a["name"] for a in run("annotators", "list")] == ["ada", "alice", "rita"]

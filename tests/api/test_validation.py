@@ -94,7 +94,8 @@ def test_bad_query_values_are_4xx(client) -> None:  # type: ignore[no-untyped-de
 def test_production_refuses_the_default_token() -> None:
     env = {**os.environ, "WEBRECALL_ENV": "production"}
     env.pop("WEBRECALL_API_TOKEN", None)
-    proc = subprocess.run([sys.executable, "-c", "import api.main"], cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", "import webrecall.api.main"], cwd=ROOT, env=env, capture_output=True,
+                          text=True)
     assert proc.returncode != 0 and "WEBRECALL_API_TOKEN must be set" in proc.stderr
     cli = subprocess.run([sys.executable, "-m", "webrecall.cli.main", "api"], cwd=ROOT, env=env, capture_output=True,
                          text=True)

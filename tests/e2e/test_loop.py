@@ -191,7 +191,7 @@ def label_under_load(dep: Deployment, pages: dict[str, dict], url: str, monkeypa
     the deployment's PostgreSQL) while the API is under load; returns each label action's seconds."""
     from streamlit.testing.v1 import AppTest
 
-    from webrecall.core.labelling.annotators import create_account
+    from webrecall.core.labelling.accounts import create_account
 
     for key, value in dep.env.items():
         monkeypatch.setenv(key, value)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from webrecall.core.crawl import sources
+from webrecall.core.crawl import http, listing, sources
 from webrecall.core.crawl.ratelimit import TokenBucket
 
 pytestmark = pytest.mark.services
@@ -31,10 +31,10 @@ def test_two_takers_share_one_bucket(redis_url):
 def test_every_remote_read_takes_a_token(redis_url, corpus_server):
     bucket = TokenBucket(redis_url, rate=1000, burst=1000, prefix=f"test:{time.time()}")
     seen: list[str] = []
-    sources.set_rate_limiter(lambda url: (seen.append(url), bucket(url)) and None)
+    http.set_rate_limiter(lambda url: (seen.append(url), bucket(url)) and None)
     try:
-        paths = sources.resolve_crawl("CC-MAIN-DEV", corpus_server)
+        paths = listing.resolve_crawl("CC-MAIN-DEV", corpus_server)
         sources.read_range(paths[0], 0, 100)
     finally:
-        sources.set_rate_limiter(None)
+        http.set_rate_limiter(None)
     assert seen == [f"{corpus_server}crawl-data/CC-MAIN-DEV/warc.paths.gz", paths[0]]

@@ -1,4 +1,4 @@
-"""The writes behind the buttons (Streamlit `on_click` callbacks): each calls one `core.labelling.annotators` function
+"""The writes behind the buttons (Streamlit `on_click` callbacks): each calls one `core.labelling` function
 and leaves a message for the next run. Widget values are read from `session_state` by key."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import streamlit as st
 from webrecall.annotator.session import db, flash
 from webrecall.annotator.widgets import md
 from webrecall.core.db import QueueItem
-from webrecall.core.labelling import annotators
-from webrecall.core.labelling.annotators import shown_record
+from webrecall.core.labelling import accounts, decisions, queue, review
+from webrecall.core.labelling.item_view import shown_record
 from webrecall.core.labelling.queue import LeaseError
 
 LABEL_NAMES = {"code": "code", "non-code": "not code", "mixed": "mixed"}
@@ -76,7 +76,7 @@ def label_pattern(user: str, item: QueueItem, view: dict, label: str) -> None:
     pattern = st.session_state.get(edit_key(item), "")
     try:
         with db() as s:
-            annotators.decide(s, item.id or 0, user, pattern, label, reason=take_reason(),
+            decisions.decide(s, item.id or 0, user, pattern, label, reason=take_reason(),
                               shown=shown_record(view, pattern))  # fmt: skip
     except LeaseError as exc:
         return _lost(item, exc)
@@ -93,8 +93,8 @@ def skip_pattern(item: QueueItem, view: dict) -> None:
 def label_domain(user: str, item: QueueItem, view: dict, label: str) -> None:
     try:
         with db() as s:
-            annotators.decide_domain(s, item, user, label, reason=take_reason(),
-                                     shown=shown_record(view, annotators.domain_pattern(item.domain)))  # fmt: skip
+            decisions.decide_domain(s, item, user, label, reason=take_reason(),
+                                     shown=shown_record(view, decisions.domain_pattern(item.domain)))  # fmt: skip
     except LeaseError as exc:
         return _lost(item, exc)
     flash("success", md(f"{item.domain}: {LABEL_NAMES[label]} (press U to undo)"))
@@ -103,7 +103,7 @@ def label_domain(user: str, item: QueueItem, view: dict, label: str) -> None:
 def skip_domain(user: str, item: QueueItem) -> None:
     try:
         with db() as s:
-            annotators.queue.skip(s, item.id or 0, user, take_reason())
+            queue.skip(s, item.id or 0, user, take_reason())
     except LeaseError as exc:
         return _lost(item, exc)
     flash("info", md(f"{item.domain} skipped (press U to undo)"))
@@ -112,7 +112,7 @@ def skip_domain(user: str, item: QueueItem) -> None:
 def finish(user: str, item: QueueItem, view: dict) -> None:
     try:
         with db() as s:
-            annotators.finish(s, item.id or 0, user, shown=shown_record(view, annotators.domain_pattern(item.domain)))
+            decisions.finish(s, item.id or 0, user, shown=shown_record(view, decisions.domain_pattern(item.domain)))
     except LeaseError as exc:
         return _lost(item, exc)
     take_reason()
@@ -121,7 +121,7 @@ def finish(user: str, item: QueueItem, view: dict) -> None:
 
 def undo(user: str) -> None:
     with db() as s:
-        undone = annotators.undo_last(s, user)
+        undone = decisions.undo_last(s, user)
     if undone is None:
         flash("info", "Nothing to undo.")
     elif isinstance(undone, QueueItem):
@@ -145,7 +145,7 @@ def move_review(delta: int, cases: int) -> None:
 def resolve(reviewer: str, pattern: str, label: str) -> None:
     """Resolve the case; the focus stays at its place, which is now the next case."""
     with db() as s:
-        annotators.resolve(s, pattern, label, reviewer)
+        review.resolve(s, pattern, label, reviewer)
     flash("success", md(f"{pattern}: resolved as {LABEL_NAMES[label]}"))
 
 
@@ -153,7 +153,7 @@ def add_account() -> None:
     state = st.session_state
     try:
         with db() as s:
-            annotators.create_account(s, state["new_name"], state["new_password"], state["new_role"])
+            accounts.create_account(s, state["new_name"], state["new_password"], state["new_role"])
     except ValueError as exc:
         return flash("error", str(exc))
     flash("success", f"account {state['new_name']} created")

@@ -14,7 +14,8 @@ import streamlit as st
 from sqlmodel import Session
 
 from webrecall.core.db import Annotator, QueueItem, session
-from webrecall.core.labelling import annotators
+from webrecall.core.labelling import accounts, claims, item_view, queue
+from webrecall.core.labelling.decisions import decided_before, item_decisions
 from webrecall.core.settings import Settings
 
 USER = "user"
@@ -35,13 +36,13 @@ def restore() -> Annotator | None:
     name = st.session_state.get(USER)
     token = st.query_params.get("session")
     with db() as s:
-        account = annotators.get_account(s, name) if name else None
+        account = accounts.get_account(s, name) if name else None
         if account is None and token:
-            account = annotators.from_token(s, token)
+            account = accounts.from_token(s, token)
         if account is not None and account.active:
             st.session_state[USER] = account.name
             if not token:
-                st.query_params["session"] = annotators.session_token(account)
+                st.query_params["session"] = accounts.session_token(account)
             return account
     st.session_state.pop(USER, None)
     return None
@@ -54,10 +55,10 @@ def pages(user: Annotator | None) -> list[Any]:
         st.caption(f"Logged in as **{user.name}** ({user.role})")
         st.button("Log out", on_click=log_out, icon=":material/logout:")
     out = [st.Page("app_pages/label.py", title="Label", icon=":material/label:", default=True)]
-    if annotators.has_role(user.role, "reviewer"):
+    if accounts.has_role(user.role, "reviewer"):
         out.append(st.Page("app_pages/review.py", title="Review", icon=":material/rule:"))
     out.append(st.Page("app_pages/progress.py", title="Progress", icon=":material/monitoring:"))
-    if annotators.has_role(user.role, "admin"):
+    if accounts.has_role(user.role, "admin"):
         out.append(st.Page("app_pages/admin.py", title="Accounts", icon=":material/group:"))
     return out
 
@@ -65,12 +66,12 @@ def pages(user: Annotator | None) -> list[Any]:
 def log_in() -> None:
     with db() as s:
         state = st.session_state
-        account = annotators.verify(s, state.get("login_name", ""), state.get("login_password", ""))
+        account = accounts.verify(s, state.get("login_name", ""), state.get("login_password", ""))
     if account is None:
         flash("error", "Wrong name or password.")
         return
     st.session_state[USER] = account.name
-    st.query_params["session"] = annotators.session_token(account)
+    st.query_params["session"] = accounts.session_token(account)
 
 
 def log_out() -> None:
@@ -81,7 +82,7 @@ def log_out() -> None:
 def require(role: str) -> Annotator:
     """The logged-in account if it has `role`, else the page stops."""
     user = restore()
-    if user is None or not annotators.has_role(user.role, role):
+    if user is None or not accounts.has_role(user.role, role):
         st.error(f"This page needs the {role} role.")
         st.stop()
     assert user is not None
@@ -101,17 +102,17 @@ def show_flash() -> None:
 def claimed_item(user: Annotator) -> QueueItem | None:
     """The item this annotator holds (renewed), or the next one claimed for them."""
     with db() as s:
-        return annotators.next_item(s, user.name)
+        return claims.next_item(s, user.name)
 
 
 @st.cache_data(ttl=900, max_entries=64, show_spinner="Loading the domain's pages...")
 def _view(db_url: str, data_dir: str, round_id: int, domain: str) -> dict[str, Any]:
-    return annotators.item_view(Settings(database_url=db_url, data_dir=data_dir), round_id, domain)
+    return item_view.item_view(Settings(database_url=db_url, data_dir=data_dir), round_id, domain)
 
 
 @st.cache_data(ttl=900, max_entries=64, show_spinner="Loading the pattern's pages...")
 def _pattern_view(db_url: str, data_dir: str, pattern: str, round_id: int | None) -> dict[str, Any]:
-    return annotators.pattern_view(Settings(database_url=db_url, data_dir=data_dir), pattern, round_id=round_id)
+    return item_view.pattern_view(Settings(database_url=db_url, data_dir=data_dir), pattern, round_id=round_id)
 
 
 def pattern_view(pattern: str, round_id: int | None) -> dict[str, Any]:
@@ -127,25 +128,25 @@ def view(item: QueueItem) -> dict[str, Any]:
 def prepare_next(user: Annotator, item: QueueItem) -> None:
     """Load the next domain's proposals now, after this page is drawn, so the next item opens at once."""
     with db() as s:
-        upcoming = annotators.peek_next(s, user.name, exclude=item.id)
+        upcoming = claims.peek_next(s, user.name, exclude=item.id)
     if upcoming is not None:
         view(upcoming)
 
 
 def decisions(user: Annotator, item: QueueItem) -> dict[str, str]:
     with db() as s:
-        return annotators.decisions(s, user.name, item.id or 0)
+        return item_decisions(s, user.name, item.id or 0)
 
 
 def earlier(item: QueueItem) -> dict[str, Any]:
     with db() as s:
-        return annotators.earlier(s, item)
+        return decided_before(s, item)
 
 
 def keep_alive(name: str, item_id: int, *, idle_seconds: float) -> bool:
     with db() as s:
-        return annotators.keep_alive(s, name, item_id, idle_seconds=idle_seconds)
+        return claims.keep_alive(s, name, item_id, idle_seconds=idle_seconds)
 
 
 def lease_left(item: QueueItem) -> int:
-    return max(0, int(annotators.queue.lease_left(item)))
+    return max(0, int(queue.lease_left(item)))

@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlmodel import col, select
 
 from webrecall.core import db as dbm
-from webrecall.core.crawl.sources import latest_crawl
+from webrecall.core.crawl.listing import latest_crawl
 from webrecall.core.labelling import queue
 from webrecall.core.labelling.label_store import read_jsonl
 from webrecall.core.labelling.proposals import Proposal, domain_pages, propose, round_locations

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from webrecall.core import db as dbm
 from webrecall.core.errors import WebrecallError
-from webrecall.core.labelling import label_store as labels_mod
+from webrecall.core.labelling import label_store
 from webrecall.core.settings import Settings
 
 app = typer.Typer(
@@ -480,7 +480,7 @@ def labels_import(
     settings = _ready()
     with _reasons():
         with dbm.session(settings.db_url) as db:
-            n = labels_mod.import_labels(db, labels_mod.read_jsonl(file), annotator=annotator, source=str(file))
+            n = label_store.import_labels(db, label_store.read_jsonl(file), annotator=annotator, source=str(file))
     _emit({"imported": n, "file": str(file)}, as_json)
 
 
@@ -563,8 +563,8 @@ def calibrate(
 
     settings = _ready()
     with _reasons():
-        truth = {row["url"]: labels_mod.normalize_label(row["label"]) == "code"
-                 for row in labels_mod.read_jsonl(labels) if "url" in row}  # fmt: skip
+        truth = {row["url"]: label_store.normalize_label(row["label"]) == "code"
+                 for row in label_store.read_jsonl(labels) if "url" in row}  # fmt: skip
         clf = round_classifier(settings, round_no)
         fast, full, ys = labelled_scores(
             warc, truth, clf, fast_extractor=settings.score_extractor,
@@ -681,21 +681,11 @@ def mirror(
 
     With --index, also its columnar index under the same URLs as on Common Crawl and the CDX API
     (`/<crawl>-index?url=...&output=json`)."""
-    import signal
-    import threading
+    from webrecall.mirror.server import Mirror
 
-    from webrecall.mirror.server import serve
-
-    server, url = serve(str(directory), host=host, port=port, index_dir=str(index) if index else None)
-    console.print(f"serving {directory} at {url}")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(1.0):  # a timed wait lets the signal handler run
-            pass
-    except KeyboardInterrupt:
-        pass
-    server.shutdown()
+    mirror = Mirror(str(directory), host=host, port=port, index_dir=str(index) if index else None)
+    console.print(f"serving {directory} at {mirror.url}")
+    mirror.run()  # uvicorn, until SIGINT or SIGTERM
 
 
 @index_app.command("build")
@@ -777,7 +767,7 @@ def annotators_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an annotator account (the password is stored as a bcrypt hash)."""
-    from webrecall.core.labelling.annotators import create_account
+    from webrecall.core.labelling.accounts import create_account
 
     settings = _ready()
     with _reasons():

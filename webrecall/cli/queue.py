@@ -18,7 +18,7 @@ app.add_typer(gold_app, name="gold")
 @annotators_app.command("list")
 def annotators_list(as_json: JsonOpt = False) -> None:
     """Every account, its role and whether it may log in."""
-    from webrecall.core.labelling.annotators import accounts
+    from webrecall.core.labelling.accounts import accounts
 
     with dbm.session(_ready().db_url) as db:
         rows: list[dict[str, Any]] = [{"name": a.name, "role": a.role, "active": a.active, "created": a.created_at}
@@ -31,7 +31,7 @@ def annotators_list(as_json: JsonOpt = False) -> None:
 
 
 def _set_active(name: str, active: bool, as_json: bool) -> None:
-    from webrecall.core.labelling.annotators import set_active
+    from webrecall.core.labelling.accounts import set_active
 
     with _reasons(), dbm.session(_ready().db_url) as db:
         account = set_active(db, name, active)
@@ -53,7 +53,7 @@ def annotators_enable(name: Annotated[str, typer.Argument(help="Login name")], a
 @annotators_app.command("remove")
 def annotators_remove(name: Annotated[str, typer.Argument(help="Login name")], as_json: JsonOpt = False) -> None:
     """Delete an account (its labels stay in the history under its name; its claimed domain goes back)."""
-    from webrecall.core.labelling.annotators import remove_account
+    from webrecall.core.labelling.accounts import remove_account
 
     with _reasons(), dbm.session(_ready().db_url) as db:
         remove_account(db, name)
@@ -103,7 +103,7 @@ def gold_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Mix a domain with known answers into a round's queue; every annotator labels it (Review > Gold set)."""
-    from webrecall.core.labelling.annotators import add_gold
+    from webrecall.core.labelling.review import add_gold
 
     with _reasons(), dbm.session(_ready().db_url) as db:
         added = add_gold(db, _round_id(db, round_no), domain, _answers(answer), priority=priority)
@@ -115,7 +115,8 @@ def gold_add(
 @gold_app.command("list")
 def gold_list(as_json: JsonOpt = False) -> None:
     """The gold items in use, their answers, and how often each annotator matches them."""
-    from webrecall.core.labelling.annotators import gold_accuracy, gold_items, round_number
+    from webrecall.core.labelling.item_view import round_number
+    from webrecall.core.labelling.review import gold_accuracy, gold_items
 
     with dbm.session(_ready().db_url) as db:
         rows = [{"id": i.id, "round": round_number(db, i.round_id), "domain": i.domain, "answers": i.details["gold"],
@@ -133,7 +134,7 @@ def gold_remove(
     item_id: Annotated[int, typer.Argument(help="Gold item id (`gold list`)")], as_json: JsonOpt = False
 ) -> None:
     """Take a gold item out of the queue (the accuracy measured on it so far stays)."""
-    from webrecall.core.labelling.annotators import remove_gold
+    from webrecall.core.labelling.review import remove_gold
 
     with _reasons(), dbm.session(_ready().db_url) as db:
         item = remove_gold(db, item_id)

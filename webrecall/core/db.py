@@ -2,6 +2,10 @@
 
 The schema is owned by Alembic (`webrecall/migrations/`); `migrate()` runs `alembic upgrade head`. It runs once, from
 `webrecall init` (the compose `migrate` service); every other entry point calls `ensure_schema()`, which only checks.
+
+Datetimes: every `datetime` field is SQLModel's `UTCDateTime` (a TypeDecorator over `DateTime(timezone=True)`,
+the type the migrations declare): it refuses naive values on write and hands back aware UTC datetimes on read, on
+SQLite as on PostgreSQL, so no caller converts zones. Write times with `utcnow()`.
 """
 
 from __future__ import annotations

@@ -1,125 +1,146 @@
 """Serve a local folder as a Common-Crawl-shaped HTTP source (byte ranges included), for offline runs.
 
-With `index_dir` (what `webrecall index build` wrote) the mirror serves an overlay: a path is looked up in the
-corpus folder, then in the index folder, so the columnar index appears under the same URLs as on Common Crawl
-(`cc-index/table/...`, `crawl-data/<id>/cc-index-table.paths.gz`) while the corpus stays read-only. It also
-answers the CDX server API of its crawls (`/<crawl>-index?url=...&output=json`, see `webrecall.core.crawl.cdx`).
+A Starlette app run by uvicorn. Files go out as Starlette's `FileResponse`, which serves `Range` requests itself:
+one range (206 + Content-Range), a suffix range (`bytes=-N`), several ranges (multipart/byteranges), 416 for a
+range past the end, `If-Range` against the ETag / Last-Modified it sends. With `index_dir` (what
+`webrecall index build` wrote) the mirror serves an overlay: a path is looked up in the corpus folder, then in the
+index folder, so the columnar index appears under the same URLs as on Common Crawl (`cc-index/table/...`,
+`crawl-data/<id>/cc-index-table.paths.gz`) while the corpus stays read-only. It also answers the CDX server API of
+its crawls (`/<crawl>-index?url=...&output=json`, see `webrecall.core.crawl.cdx`).
 """
 
 from __future__ import annotations
 
+import mimetypes
 import os
+import posixpath
 import re
+import socket
 import threading
+import time
 from collections import Counter
-from functools import partial
-from http import HTTPStatus
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import unquote
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 _CDX = re.compile(r"^/([A-Za-z0-9-]+)-index$")
 
 
-class RangeHandler(SimpleHTTPRequestHandler):
-    """The stdlib file handler plus single `Range: bytes=a-b` requests (206), which range reads rely on."""
+def create_app(directory: str, *, index_dir: str | None = None) -> Starlette:
+    """GET/HEAD of a file under `directory` (then `index_dir`), or a CDX API answer; 404 for anything else."""
+    roots = [os.path.abspath(directory)] + ([os.path.abspath(index_dir)] if index_dir else [])
 
-    def __init__(self, *args, overlay: str | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        self.overlay = overlay
-        super().__init__(*args, **kwargs)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-    def translate_path(self, path: str) -> str:
-        local = super().translate_path(path)
-        if self.overlay and not os.path.exists(local):
-            rel = os.path.relpath(local, self.directory)
-            candidate = os.path.join(self.overlay, rel)
-            if not rel.startswith("..") and os.path.exists(candidate):
-                return candidate
-        return local
-
-    def do_GET(self) -> None:
-        match = _CDX.match(urlsplit(self.path).path)
+    async def get(request: Request) -> Response:
+        match = _CDX.match(request.url.path)
         if match:
             from webrecall.core.crawl.cdx import answer
 
-            status, ctype, body = answer(match.group(1), urlsplit(self.path).query, roots=self._roots())
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            self._count("cdx", len(body))
-            return
-        super().do_GET()
+            status, ctype, body = await run_in_threadpool(answer, match.group(1), request.url.query, roots=roots)
+            return Response(body, status_code=status, media_type=ctype)
+        local = _lookup(roots, request.url.path)
+        if local is None:
+            return PlainTextResponse("file not found", status_code=404)
+        return FileResponse(local, media_type=_media_type(local))
 
-    def _roots(self) -> list[str]:
-        return [str(self.directory)] + ([self.overlay] if self.overlay else [])
+    return Starlette(routes=[Route("/{path:path}", get, methods=["GET", "HEAD"])])
 
-    def _count(self, path: str, n: int) -> None:
-        served: Counter[str] | None = getattr(self.server, "bytes_served", None)
-        if served is not None:
-            with self.server.lock:  # type: ignore[attr-defined]
-                served[path] += n
 
-    def send_head(self):  # type: ignore[no-untyped-def]
-        match = _RANGE.match(self.headers.get("Range", "").strip())
-        path = self.translate_path(self.path)
-        if not match or not os.path.isfile(path):
-            return super().send_head()
-        size = os.path.getsize(path)
-        first, last = match.groups()
-        if first == "":
-            start, end = max(size - int(last or 0), 0), size - 1
-        else:
-            start, end = int(first), min(int(last) if last else size - 1, size - 1)
-        if start >= size or start > end:
-            self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
-            self.send_header("Content-Range", f"bytes */{size}")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return None
-        fh = open(path, "rb")  # noqa: SIM115 - closed by copyfile's caller
-        fh.seek(start)
-        self.send_response(HTTPStatus.PARTIAL_CONTENT)
-        self.send_header("Content-Type", self.guess_type(path))
-        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.send_header("Content-Length", str(end - start + 1))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-        self._remaining = end - start + 1
-        return fh
+def _lookup(roots: list[str], url_path: str) -> str | None:
+    """The first root's regular file at the URL path. The path is normalised as an absolute one, so `..` cannot
+    leave a root; symlinks inside a root are followed (a corpus may link its crawls in)."""
+    if "\x00" in url_path:
+        return None
+    rel = posixpath.normpath("/" + unquote(url_path)).lstrip("/")
+    for root in roots:
+        candidate = os.path.join(root, *rel.split("/")) if rel else root
+        if os.path.isfile(candidate):
+            return candidate
+    return None
 
-    def copyfile(self, source, outputfile):  # type: ignore[no-untyped-def]
-        remaining = getattr(self, "_remaining", None)
-        if remaining is None:
-            remaining = float("inf")  # a whole file, streamed the same way
-        while remaining > 0:
-            chunk = source.read(min(65536, remaining))
-            if not chunk:
-                break
-            try:
-                outputfile.write(chunk)
-            except (BrokenPipeError, ConnectionResetError):  # the client has what it wanted (readahead readers)
-                break
-            remaining -= len(chunk)
-            self._count(urlsplit(self.path).path, len(chunk))
-        self._remaining = None
+
+def _media_type(path: str) -> str:
+    if path.endswith(".gz"):
+        return "application/gzip"  # mimetypes calls .gz an encoding, not a type
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
+class _CountBytes:
+    """ASGI middleware: the body bytes of files served (and of CDX answers, under `cdx`) per request path, as handed
+    to the server."""
+
+    def __init__(self, app: ASGIApp, served: Counter[str], lock: threading.Lock) -> None:
+        self.app, self.served, self.lock = app, served, lock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        key = "cdx" if _CDX.match(scope["path"]) else scope["path"]
+        scope = {**scope, "extensions": {k: v for k, v in scope.get("extensions", {}).items()
+                                         if k != "http.response.pathsend"}}  # fmt: skip - every byte passes here
+
+        counted = True
+
+        async def counting(message: Message) -> None:
+            nonlocal counted
+            if message["type"] == "http.response.start":
+                counted = key == "cdx" or message["status"] < 400  # a file's bytes, or any CDX answer
+            elif message["type"] == "http.response.body" and counted and message.get("body"):
+                with self.lock:
+                    self.served[key] += len(message["body"])
+            await send(message)
+
+        await self.app(scope, receive, counting)
+
+
+class Mirror:
+    """A mirror bound to `host:port` (0: a free port); `url` ends in '/'. `start()` serves from a daemon thread,
+    `run()` in the calling thread until SIGINT/SIGTERM. `bytes_served` counts the body bytes sent per request path
+    (`cdx` for the CDX API), so a caller can check what a client really read."""
+
+    def __init__(self, directory: str, host: str = "127.0.0.1", port: int = 0, *, index_dir: str | None = None):
+        self.bytes_served: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        app = _CountBytes(create_app(directory, index_dir=index_dir), self.bytes_served, self.lock)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.create_server((host, port), family=family)
+        self.server_address = self._socket.getsockname()[:2]
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{self.server_address[1]}/"
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=5)  # fmt: skip
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    def run(self) -> None:
+        self._server.run(sockets=[self._socket])
+
+    def start(self) -> Mirror:
+        self._thread = threading.Thread(target=self.run, name="webrecall-mirror", daemon=True)
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"the mirror at {self.url} did not start")
+            time.sleep(0.01)
+        return self
+
+    def shutdown(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def server_close(self) -> None:
+        self._socket.close()
 
 
 def serve(
     directory: str, host: str = "127.0.0.1", port: int = 0, *, index_dir: str | None = None
-) -> tuple[ThreadingHTTPServer, str]:
-    """Start a mirror in a daemon thread; returns the server and its base URL (ending in '/').
-
-    `server.bytes_served` counts the body bytes sent per request path (`cdx` for the CDX API), so a caller can
-    check what a client really read."""
-    handler = partial(RangeHandler, directory=directory, overlay=os.path.abspath(index_dir) if index_dir else None)
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    server.bytes_served = Counter()  # type: ignore[attr-defined]
-    server.lock = threading.Lock()  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, name="webrecall-mirror", daemon=True).start()
-    return server, f"http://{host}:{server.server_address[1]}/"
+) -> tuple[Mirror, str]:
+    """Start a mirror in a daemon thread; returns it (`shutdown()`, `server_close()`, `bytes_served`) and its base
+    URL (ending in '/')."""
+    mirror = Mirror(directory, host, port, index_dir=index_dir).start()
+    return mirror, mirror.url

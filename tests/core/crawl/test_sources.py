@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from webrecall.core.crawl.sources import NotFoundError, latest_crawl, open_stream, read_range, resolve_crawl, select
-from webrecall.core.errors import FatalError, RetryableError, SkippableError
+from webrecall.core.crawl.listing import latest_crawl, resolve_crawl, select
+from webrecall.core.crawl.sources import open_stream, read_range
+from webrecall.core.errors import FatalError, NotFoundError, RetryableError, SkippableError
 
 CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus"  # as in tests/conftest.py
 DEV_WARCS = CORPUS / "crawl-data" / "CC-MAIN-DEV" / "segments" / "1716000000000.0" / "warc"

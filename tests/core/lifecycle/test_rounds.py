@@ -15,7 +15,7 @@ from tests.conftest import CORPUS
 from webrecall.api.main import create_app
 from webrecall.cli.demo import round_record
 from webrecall.core import db as dbm
-from webrecall.core.labelling import annotators
+from webrecall.core.labelling import dashboard
 from webrecall.core.labelling import label_store as labels
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.growth import of_round
@@ -204,7 +204,7 @@ def test_top_k_round_keeps_exactly_the_best_pages(settings, round1, corpus_httpd
         assert c.get(f"/rounds/{rnd.number}").json()["growth"] == g
     assert round_report(settings, rnd.number)["growth"] == g
     with dbm.session(settings.db_url) as db:
-        chart = {row["round"]: row["growth"] for row in annotators.progress(db)["growth"]}
+        chart = {row["round"]: row["growth"] for row in dashboard.progress(db)["growth"]}
     assert chart[rnd.number] == g["growth"]
     assert (round_record(rnd)["growth"], round_record(rnd)["new_chars"]) == (g["growth"], g["new_chars"])
     with dbm.session(settings.db_url) as db:  # the latest round finished before this one (other tests add rounds)

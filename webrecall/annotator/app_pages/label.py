@@ -5,7 +5,8 @@ import time
 import streamlit as st
 
 from webrecall.annotator import actions, session, widgets
-from webrecall.core.labelling.annotators import MAX_IDLE_SECONDS, REASONS
+from webrecall.core.labelling.claims import MAX_IDLE_SECONDS
+from webrecall.core.labelling.decisions import REASONS
 
 user = session.require("annotator")
 item = session.claimed_item(user)

@@ -3,12 +3,12 @@
 import streamlit as st
 
 from webrecall.annotator import session, widgets
-from webrecall.core.labelling import annotators
+from webrecall.core.labelling import dashboard
 
 session.require("annotator")
 st.title("Progress")
 with session.db() as db:
-    data = annotators.progress(db)
+    data = dashboard.progress(db)
 
 st.subheader("Rounds")
 st.dataframe(widgets.frame(data["rounds"]), hide_index=True)

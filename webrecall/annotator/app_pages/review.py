@@ -3,14 +3,14 @@
 import streamlit as st
 
 from webrecall.annotator import actions, session, widgets
-from webrecall.core.labelling import annotators
+from webrecall.core.labelling import review
 
 user = session.require("reviewer")
 st.title("Review")
 session.show_flash()
 with session.db() as db:
-    open_ = annotators.disagreements(db)
-    accuracy = annotators.gold_accuracy(db)
+    open_ = review.disagreements(db)
+    accuracy = review.gold_accuracy(db)
 
 disagreements, gold = st.tabs([f"Disagreements ({len(open_)})", "Gold set"])
 with disagreements:

@@ -11,7 +11,7 @@ from webrecall.api.deps import SessionDep, TokenDep
 from webrecall.api.routes import AUTH, errors
 from webrecall.api.views import queue_item_public
 from webrecall.core.db import QueueItem
-from webrecall.core.labelling import annotators, queue
+from webrecall.core.labelling import item_view, queue, review
 from webrecall.core.views.stats import queue_summary, round_by_number
 
 router = APIRouter(prefix="/queue", tags=["queue"])
@@ -54,15 +54,15 @@ def patch_queue_round(
 
 
 def _gold_public(db: SessionDep, item: QueueItem) -> schemas.GoldPublic:
-    return schemas.GoldPublic(id=item.id or 0, round=annotators.round_number(db, item.round_id), domain=item.domain,
+    return schemas.GoldPublic(id=item.id or 0, round=item_view.round_number(db, item.round_id), domain=item.domain,
                               answers=item.details.get("gold", {}), labeled_by=item.labeled_by)  # fmt: skip
 
 
 @router.get("/gold")
 def get_gold(db: SessionDep) -> schemas.GoldsPublic:
     """The gold items in use (known answers mixed into the queue) and each annotator's accuracy on them."""
-    items = [_gold_public(db, i) for i in annotators.gold_items(db)]
-    return schemas.GoldsPublic(data=items, count=len(items), accuracy=annotators.gold_accuracy(db))
+    items = [_gold_public(db, i) for i in review.gold_items(db)]
+    return schemas.GoldsPublic(data=items, count=len(items), accuracy=review.gold_accuracy(db))
 
 
 @router.post("/gold", status_code=status.HTTP_201_CREATED, responses={**AUTH, **errors(400, 404, 409)})
@@ -70,12 +70,12 @@ def post_gold(body: schemas.GoldCreate, db: SessionDep, _: TokenDep) -> schemas.
     """Mix a domain with known answers (pattern -> label) into a round's queue; every annotator labels it."""
     round_id = _round_id(db, body.round)
     try:
-        added = annotators.add_gold(db, round_id, body.domain, dict(body.answers), priority=body.priority)
+        added = review.add_gold(db, round_id, body.domain, dict(body.answers), priority=body.priority)
     except ValueError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     if not added:
         raise HTTPException(status.HTTP_409_CONFLICT, f"{body.domain} is already queued in round {body.round}")
-    item = next(i for i in annotators.gold_items(db) if i.round_id == round_id and i.domain == body.domain.lower())
+    item = next(i for i in review.gold_items(db) if i.round_id == round_id and i.domain == body.domain.lower())
     return _gold_public(db, item)
 
 
@@ -85,6 +85,6 @@ def delete_gold(
 ) -> schemas.GoldPublic:
     """Take a gold item out of the queue (the accuracy measured on it so far stays)."""
     try:
-        return _gold_public(db, annotators.remove_gold(db, item_id))
+        return _gold_public(db, review.remove_gold(db, item_id))
     except ValueError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None

@@ -13,7 +13,7 @@ from webrecall.api.deps import SessionDep, SettingsDep, TokenDep
 from webrecall.api.routes import AUTH, errors
 from webrecall.api.runner import launch
 from webrecall.api.views import round_public
-from webrecall.core.crawl.sources import check_source
+from webrecall.core.crawl.guard import check_source
 from webrecall.core.db import Round
 from webrecall.core.errors import FatalError, RetryableError
 from webrecall.core.lifecycle.rounds import TERMINAL, RoundSpec, cancel_round, create_round, set_status

@@ -5,7 +5,7 @@ Common Crawl publishes every capture of a crawl twice: as the columnar index (Pa
 by `url_surtkey`) and through the CDX server (`https://index.commoncrawl.org/<id>-index?url=...`). A labelled URL
 pattern is a SURT key range (`docs.python.org/3/` -> `org,python,docs)/3/...`), so its captures across the whole
 crawl are found by reading only the row groups whose `url_surtkey` statistics overlap that range, by HTTP byte
-range, through the same retries and shared rate limit as the WARC reads (`webrecall.core.crawl.sources`).
+range, through the same retries and shared rate limit as the WARC reads (`webrecall.core.crawl.http`).
 
 `build_index` writes the same layout and schema for a local Common-Crawl-shaped folder, so tests, the demo and
 air-gapped users take the same code path as against Common Crawl.
@@ -183,7 +183,7 @@ def iter_captures(path: str, warc_filename: str, *, languages: bool = True) -> I
 
     from webrecall.core.crawl.warc import _decode_content, decode_html
     from webrecall.core.text.extract import extract
-    from webrecall.core.urls.domains import guess_lang
+    from webrecall.core.text.lang import guess_lang
 
     size = os.path.getsize(path)
     segment = warc_filename.split("/segments/", 1)[1].split("/", 1)[0] if "/segments/" in warc_filename else None
@@ -305,14 +305,14 @@ class IndexStats:
 
 
 class RangeFile(io.RawIOBase):
-    """A seekable read-only file over HTTP byte ranges (core.crawl.sources: retries, Retry-After, the shared rate
+    """A seekable read-only file over HTTP byte ranges (core.crawl.http: retries, Retry-After, the shared rate
     limit) or a local path, counting every byte it reads. The last 64 KiB come with the first request, so a
     Parquet footer costs one round trip."""
 
     TAIL = 64 * 1024
 
     def __init__(self, location: str, stats: IndexStats, *, timeout: float = 60, retries: int = 5) -> None:
-        from webrecall.core.crawl import sources
+        from webrecall.core.crawl import http
 
         self.location, self._stats, self._timeout, self._retries = location, stats, timeout, retries
         self._pos = 0
@@ -320,12 +320,12 @@ class RangeFile(io.RawIOBase):
         if self._http:
 
             def tail() -> tuple[int, bytes]:
-                with sources._request(location, {"Range": f"bytes=-{self.TAIL}"}, timeout) as resp:
+                with http.request(location, {"Range": f"bytes=-{self.TAIL}"}, timeout) as resp:
                     total = resp.headers.get("Content-Range", "").rpartition("/")[2]
                     data = bytes(resp.raw.read(decode_content=False))
                     return (int(total) if total.isdigit() else len(data)), data
 
-            self._size, self._tail = sources._retry(location, retries, tail)
+            self._size, self._tail = http.retry(location, retries, tail)
         else:
             if not os.path.isfile(location):
                 raise NotFoundError(f"{location} not found")
@@ -388,11 +388,11 @@ def _join(base: str, rel: str) -> str:
 
 def index_files(crawl: str, base: str, *, timeout: float = 60, retries: int = 5) -> list[str]:
     """The columnar index's part files of a crawl (subset=warc), from its `cc-index-table.paths.gz`."""
-    from webrecall.core.crawl.sources import _read_all
+    from webrecall.core.crawl.sources import read_all
 
     listing = _join(base, f"crawl-data/{crawl}/cc-index-table.paths.gz")
     try:
-        raw = _read_all(listing, timeout=timeout, retries=retries)
+        raw = read_all(listing, timeout=timeout, retries=retries)
     except NotFoundError:
         raise NotFoundError(f"crawl {crawl} has no columnar index at {base} ({listing} not found)") from None
     names = gzip.decompress(raw).decode("utf-8").split()
@@ -475,7 +475,7 @@ def lookup_cdx(
 ) -> dict[str, list[Capture]]:  # fmt: skip
     """The same captures through the CDX server (`<crawl>-index?url=...&output=json`, all pages): for a one-off
     host, no index files to open. A 404 is the server's 'no captures'."""
-    from webrecall.core.crawl.sources import _read_all
+    from webrecall.core.crawl.sources import read_all
 
     out: dict[str, list[Capture]] = {}
     for r in ranges:
@@ -483,11 +483,11 @@ def lookup_cdx(
                 "&output=json&filter==status:200")  # fmt: skip
         found: list[Capture] = []
         try:
-            meta = json.loads(_read_all(base + "&showNumPages=true", timeout=timeout, retries=retries))
+            meta = json.loads(read_all(base + "&showNumPages=true", timeout=timeout, retries=retries))
             pages = int(meta.get("pages", 1)) if isinstance(meta, dict) else 1
             stats.requests += 1
             for page in range(pages):
-                body = _read_all(f"{base}&page={page}", timeout=timeout, retries=retries)
+                body = read_all(f"{base}&page={page}", timeout=timeout, retries=retries)
                 stats.requests += 1
                 stats.bytes_read += len(body)
                 for line in body.decode("utf-8", "replace").splitlines():

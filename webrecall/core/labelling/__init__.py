@@ -1,1 +1,2 @@
-"""Labels, URL patterns, discovery, the annotation queue and annotators."""
+"""Labels, URL patterns, discovery, the annotation queue, and the annotators' work: accounts, claims, decisions,
+review, dashboard, item_view."""

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from sqlmodel import Session, select
 
 from webrecall.core.db import DomainStat, QueueItem, Round, WarcTask, session, utcnow
-from webrecall.core.labelling import label_store as labels_mod
+from webrecall.core.labelling import label_store
 from webrecall.core.labelling.page_items import plan_page_items
 from webrecall.core.labelling.queue import enqueue
 from webrecall.core.lifecycle.finalize import round_index
@@ -168,7 +168,7 @@ def discover(settings: Settings, round_id: int, *, seed: int = 0, audit_fraction
         prev = previous_round(db, rnd)
         prev_rows = list(db.exec(select(DomainStat).where(DomainStat.round_id == prev.id))) if prev else []
         rows = list(db.exec(select(DomainStat).where(DomainStat.round_id == round_id)))
-        label_set, coverage = labels_mod.pattern_set(db), labels_mod.coverage_set(db)
+        label_set, coverage = label_store.pattern_set(db), label_store.coverage_set(db)
     index = round_index(store, rnd.number, done, columns=["url", "domain", "score", "kept"])
     if rnd.top_k is not None and rnd.effective_threshold is not None and index.num_rows:
         index = index.set_column(3, "kept", pc.greater_equal(index["score"], rnd.effective_threshold))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_
@@ -24,11 +24,6 @@ from webrecall.core.labelling.label_store import parse_rows
 
 class LeaseError(WebrecallError):
     """The item is not (or no longer) claimed by this annotator, or is already finished."""
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands datetimes back without a zone; they were written as UTC."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _begin_write(db: Session) -> None:
@@ -234,7 +229,7 @@ def set_labels_needed(db: Session, round_id: int, labels_needed: int) -> dict[st
 
 def lease_left(item: QueueItem, now: datetime | None = None) -> float:
     """Seconds until the claim lapses (negative once it has)."""
-    until = _aware(item.lease_until)
+    until = item.lease_until
     return (until - (now or utcnow())).total_seconds() if until else 0.0
 
 

@@ -12,6 +12,7 @@ from sqlmodel import col, delete, select
 
 from webrecall.core.db import DomainStat, Label, Model, Round, WarcTask, session, utcnow
 from webrecall.core.labelling.label_store import read_jsonl
+from webrecall.core.model.scoring import precision_recall_f1
 from webrecall.core.pipeline.passes import index_path
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
@@ -80,9 +81,7 @@ def measure(urls: list[str], kept: list[bool], labels_path: str) -> dict[str, An
         if t is None:
             continue
         tp, fp, fn, tn = tp + (k and t), fp + (k and not t), fn + (not k and t), tn + (not k and not t)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    precision, recall, f1 = precision_recall_f1(tp, fp, fn)
     return {"labeled_pages": tp + fp + fn + tn, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
             "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}  # fmt: skip
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from webrecall.core.model.scoring import precision_recall_f1
 from webrecall.core.settings import FastTextParams
 from webrecall.core.text.features import prefix, spec_id, split_signals
 from webrecall.core.text.tokenizer import BpeTokenizer
@@ -196,9 +197,7 @@ def metrics(scores: np.ndarray, labels: list[bool], *, threshold: float = 0.5) -
     tp = int(np.sum(pred & y))
     fp = int(np.sum(pred & ~y))
     fn = int(np.sum(~pred & y))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    precision, recall, f1 = precision_recall_f1(tp, fp, fn)
     accuracy = float(np.mean(pred == y)) if len(y) else 0.0
     return Metrics(
         n=len(y),

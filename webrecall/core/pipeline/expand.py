@@ -36,7 +36,8 @@ from webrecall.core.pipeline.passes import _title, fetch_pages
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store, warc_id
 from webrecall.core.text.extract import extract
-from webrecall.core.urls.domains import guess_lang, split_url
+from webrecall.core.text.lang import guess_lang
+from webrecall.core.urls.domains import split_url
 from webrecall.core.urls.patterns import PatternSet, parse
 
 PLAN_SCHEMA = pa.schema([("url", pa.string()), ("pattern", pa.string()), ("label", pa.string()),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+from more_itertools import chunked
 
 from webrecall.core.crawl.sources import open_stream, read_range
 from webrecall.core.crawl.warc import iter_pages, read_page
@@ -26,7 +27,8 @@ from webrecall.core.storage.store import Store, warc_id
 from webrecall.core.text.extract import extract, has_pre, parse, tree_text
 from webrecall.core.text.features import html_signals, with_signals
 from webrecall.core.text.fidelity import CodeCounts, code_blocks, code_counts
-from webrecall.core.urls.domains import guess_lang, split_url
+from webrecall.core.text.lang import guess_lang
+from webrecall.core.urls.domains import split_url
 
 BATCH = 512
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
@@ -81,17 +83,6 @@ def _title(html: str) -> str:
     return " ".join(htmllib.unescape(m.group(1)).split())[:500] if m else ""
 
 
-def _batched(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    batch: list[dict] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _page_text(page: Page, extractor: str) -> tuple[str, CodeCounts, str]:
     """The cached text, its code-block counts and its code signals (core.text.features). The page is parsed once
     (`tree`): per-page computations that need the DOM read it here, before `tree_text` fences its `<pre>` blocks
@@ -139,7 +130,7 @@ def index_warc(
     with open_stream(location, timeout=timeout, retries=retries) as stream, store.writer(rel, CACHE_SCHEMA) as out:
         stats.incr("stream_opens")
         pages = iter_pages(stream, warc_path=location, stats=stats, max_record_bytes=max_record_bytes)
-        for batch in _batched(_cache_rows(pages, extractor=extractor, stats=stats), BATCH):
+        for batch in chunked(_cache_rows(pages, extractor=extractor, stats=stats), BATCH):
             out.write_table(pa.Table.from_pylist(batch, schema=CACHE_SCHEMA))
             stats.incr("html_pages", len(batch))
     return rel

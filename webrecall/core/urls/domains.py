@@ -1,16 +1,11 @@
-"""Domain keys (host and registered domain, offline suffix list) and language guesses for pages."""
+"""Domain keys: host and registered domain (offline suffix list)."""
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 import tldextract
-
-_KANA = re.compile(r"[\u3040-\u30ff]")
-_HAN = re.compile(r"[\u4e00-\u9fff]")
-_HANGUL = re.compile(r"[\uac00-\ud7af]")
 
 
 @lru_cache(maxsize=1)
@@ -38,22 +33,3 @@ def split_url(url: str) -> tuple[str, str, str]:
     if parts.query:
         path = f"{path}?{parts.query}"
     return host, registered_domain(host) if host else "", path
-
-
-def guess_lang(text: str) -> str:
-    """ISO 639-1 code, or '' when unknown. resiliparse for alphabetic scripts; script counts for CJK."""
-    sample = text[:2000]
-    if not sample.strip():
-        return ""
-    from resiliparse.parse.lang import detect_fast
-
-    lang, _ = detect_fast(sample)
-    if lang != "unknown":
-        return lang
-    if _KANA.search(sample):
-        return "ja"
-    if _HANGUL.search(sample):
-        return "ko"
-    if _HAN.search(sample):
-        return "zh"
-    return ""

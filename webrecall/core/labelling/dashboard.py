@@ -1,0 +1,88 @@
+"""The figures of the Progress page and the API's progress: labels per round and per annotator, queue left,
+inter-annotator agreement (Cohen's kappa), gold accuracy, and the rounds' growth and model metrics."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import date
+from itertools import combinations
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from webrecall.core.db import Annotator, Round, utcnow
+from webrecall.core.labelling import queue
+from webrecall.core.labelling.label_store import REVIEW, current
+from webrecall.core.labelling.review import gold_accuracy
+from webrecall.core.lifecycle.growth import of_round
+
+
+def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
+    """Cohen's kappa of paired labels (observed vs chance agreement); None without pairs."""
+    if not pairs:
+        return None
+    observed = sum(a == b for a, b in pairs) / len(pairs)
+    first, second = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
+    chance = sum(first[k] * second[k] for k in first) / len(pairs) ** 2
+    return 1.0 if chance == 1.0 else round((observed - chance) / (1 - chance), 4)
+
+
+def agreement(db: Session, *, round_id: int | None = None) -> dict[str, Any]:
+    """Kappa over every pair of annotators who labeled the same pattern (pooled, and per annotator).
+
+    Every label source counts (the Label page, the API's and the CLI's imports): a vote is a named annotator's
+    standing label. A reviewer's resolution is not a vote, and neither is an unnamed import."""
+    by_pattern: dict[str, dict[str, str]] = defaultdict(dict)
+    for (pattern, annotator), label in current(db).items():
+        if annotator and label.source != REVIEW and (round_id is None or label.round_id == round_id):
+            by_pattern[pattern][annotator] = label.label
+    pooled: list[tuple[str, str]] = []
+    mine: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for votes in by_pattern.values():
+        for a, b in combinations(sorted(votes), 2):
+            pooled.append((votes[a], votes[b]))
+            mine[a].append((votes[a], votes[b]))
+            mine[b].append((votes[b], votes[a]))
+    by_annotator = {a: {"kappa": cohen_kappa(p), "pairs": len(p)} for a, p in sorted(mine.items())}
+    return {"kappa": cohen_kappa(pooled), "pairs": len(pooled), "by_annotator": by_annotator}
+
+
+def progress(db: Session, *, today: date | None = None) -> dict[str, Any]:
+    """Per round and per annotator: labeled today, queue left, agreement; and the rounds' growth and metrics."""
+    today = today or utcnow().date()
+    labels = [r for r in current(db).values() if r.queue_item_id is not None]
+    rounds = list(db.exec(select(Round).order_by(col(Round.number))))
+    per_round = []
+    for rnd in rounds:
+        counts = queue.counts(db, rnd.id)
+        mine = [r for r in labels if r.round_id == rnd.id]
+        per_round.append({
+            "round": rnd.number, "status": rnd.status, "queue_left": sum(counts["status"].get(s, 0) for s in
+                                                                         ("pending", "claimed")),
+            "queue_done": counts["status"].get("done", 0), "labels": len(mine),
+            "labeled_today": sum(r.created_at.date() == today for r in mine),
+            "kappa": agreement(db, round_id=rnd.id)["kappa"],
+        })  # fmt: skip
+    overall = agreement(db)["by_annotator"]
+    accuracy = {g["annotator"]: g["accuracy"] for g in gold_accuracy(db)}
+    names = sorted({r.annotator for r in labels} | {a.name for a in db.exec(select(Annotator))})
+    per_annotator = [{
+        "annotator": n, "labeled_today": sum(r.annotator == n and r.created_at.date() == today for r in labels),
+        "items_today": len({r.queue_item_id for r in labels if r.annotator == n and r.created_at.date() == today}),
+        "labels": sum(r.annotator == n for r in labels), "kappa": overall.get(n, {}).get("kappa"),
+        "gold_accuracy": accuracy.get(n),
+    } for n in names]  # fmt: skip
+    return {"rounds": per_round, "annotators": per_annotator, "growth": growth(rounds)}
+
+
+def growth(rounds: list[Round]) -> list[dict[str, Any]]:
+    """Round-over-round figures for the chart: recalled pages, related domains, growth, model metrics."""
+    out = []
+    for rnd in rounds:
+        t = rnd.totals or {}
+        heldout = (t.get("model") or {}).get("seed_heldout") or {}
+        out.append({"round": rnd.number, "recalled": t.get("recalled", 0),
+                    "related_domains": t.get("related_domains", 0),
+                    "growth": (of_round(rnd) or {}).get("growth"),
+                    **{k: heldout.get(k) for k in ("precision", "recall", "f1", "roc_auc")}})  # fmt: skip
+    return out

@@ -1,0 +1,107 @@
+"""What the Label and Review pages show: a queued domain's proposals as a tree with sample lines, a labelled
+pattern's pages and figures, and the record of what an annotator saw when deciding (kept with the label)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session, col, select
+
+from webrecall.core.db import Round
+from webrecall.core.labelling.decisions import domain_pattern
+from webrecall.core.settings import Settings
+from webrecall.core.urls.patterns import parse
+
+
+def round_number(db: Session, round_id: int) -> int:
+    rnd = db.get(Round, round_id)
+    if rnd is None:
+        raise ValueError(f"round id {round_id} does not exist")
+    return rnd.number
+
+
+_CODE_LINE = re.compile(
+    r"^\s*(def |class |import |from \S+ import|#include|\$ |>>> |function |const |let |var |return\b|public |"
+    r"private |SELECT |INSERT |CREATE |pip install|npm |git |sudo |for \(|if \(|<\w+[ >])|[;{}]\s*$|\w\(.*\)\s*$"
+    r"|^\s*(with|for|while|if|elif|try|except)\b.*:\s*$"
+)
+
+
+def code_like(line: str) -> bool:
+    """A line that looks like source code or a shell command (highlighted in sample snippets)."""
+    symbols = sum(c in "{}()[];=<>$_" for c in line)
+    return bool(_CODE_LINE.search(line)) or (len(line) > 8 and symbols / len(line) > 0.12)
+
+
+def snippet_lines(text: str, *, max_lines: int = 12, width: int = 160) -> list[tuple[str, bool]]:
+    """The first non-empty lines of a page's text, each with whether it looks like code."""
+    lines = [ln.strip()[:width] for ln in (text or "").splitlines() if ln.strip()][:max_lines]
+    return [(ln, code_like(ln)) for ln in lines]
+
+
+def item_view(settings: Settings, round_id: int, domain: str, *, samples: int = 5) -> dict[str, Any]:
+    """A queued domain as the label page shows it: proposals as a tree (depth-first), samples with lines."""
+    from webrecall.core.db import session
+    from webrecall.core.labelling import proposals as prop
+    from webrecall.core.storage.store import Store
+
+    with session(settings.db_url) as db:
+        number = round_number(db, round_id)
+        locations = prop.round_locations(db, round_id)
+    pages = prop.domain_pages(Store(settings.data_dir), number, locations, {domain})
+    texts = dict(zip(pages["url"].to_pylist(), pages["text"].to_pylist(), strict=True)) \
+        if "text" in pages.column_names else {}  # fmt: skip
+    found = prop.propose(pages, domain, samples=samples)
+    tree = sorted(found, key=lambda p: p.pattern.rstrip("*"))  # parents right before their children
+    out = []
+    for p in tree:
+        d = p.as_dict()
+        d["samples"] = [{**s, "lines": snippet_lines(texts.get(s["url"]) or s["snippet"])} for s in d["samples"]]
+        out.append(d)
+    if not out:
+        out = [{"pattern": domain_pattern(domain), "depth": 0, "pages": 0, "recalled": 0, "fraction": 0.0,
+                "score_p10": 0.0, "score_p50": 0.0, "score_p90": 0.0, "samples": []}]  # fmt: skip
+    return {"round": number, "domain": domain, "proposals": out,
+            "score_range": float(np.ptp([p["score_p50"] for p in out])) if out else 0.0}  # fmt: skip
+
+
+def pattern_view(settings: Settings, pattern: str, *, round_id: int | None = None, samples: int = 5) -> dict[str, Any]:
+    """A labelled pattern as the Review page shows it: its pages in a round (default: the latest with a page
+    index), their figures, and samples spread over the score range."""
+    from webrecall.core.db import session
+    from webrecall.core.labelling import proposals as prop
+    from webrecall.core.storage.store import Store
+
+    pat = parse(pattern)
+    with session(settings.db_url) as db:
+        if round_id is None or db.get(Round, round_id) is None:
+            latest = db.exec(select(Round).where(col(Round.status) == "done").order_by(col(Round.number).desc()))
+            rnd = latest.first()
+            round_id = rnd.id if rnd is not None else None
+        if round_id is None or pat.host is None:
+            return {"pattern": pat.text, "round": None, "pages": 0, "samples": []}
+        number = round_number(db, round_id)
+        locations = prop.round_locations(db, round_id)
+    table = prop.domain_pages(Store(settings.data_dir), number, locations, {pat.host})
+    rows = [r for r in table.to_pylist() if pat.matches(r["url"])]
+    if not rows:
+        return {"pattern": pat.text, "round": number, "pages": 0, "samples": []}
+    scores = np.array([r["score"] for r in rows], dtype=np.float64)
+    p10, p50, p90 = (round(float(x), 4) for x in np.quantile(scores, [0.1, 0.5, 0.9]))
+    recalled = sum(bool(r["kept"]) for r in rows)
+    picked = prop.spread_samples(rows, samples, 300)
+    texts = {r["url"]: r.get("text") or "" for r in rows}
+    return {"pattern": pat.text, "round": number, "pages": len(rows), "recalled": recalled,
+            "fraction": round(recalled / len(rows), 4), "score_p10": p10, "score_p50": p50, "score_p90": p90,
+            "samples": [{**x, "lines": snippet_lines(texts.get(x["url"]) or x["snippet"])}
+                        for x in picked]}  # fmt: skip
+
+
+def shown_record(view: dict[str, Any], pattern: str) -> dict[str, Any]:
+    """What the annotator saw when deciding (kept with the label for audits)."""
+    selected = next((p for p in view["proposals"] if p["pattern"] == pattern), None)
+    samples = [{"url": s["url"], "score": s["score"]} for s in (selected or {}).get("samples", [])]
+    return {"round": view["round"], "domain": view["domain"], "pattern": pattern,
+            "proposals": [p["pattern"] for p in view["proposals"]], "samples": samples}  # fmt: skip
