@@ -9,7 +9,7 @@ import streamlit as st
 
 from annotator.session import db, flash
 from annotator.widgets import md
-from recall import annotators
+from recall import annotators, page_items
 from recall.annotators import shown_record
 from recall.db import QueueItem
 from recall.queue import LeaseError
@@ -98,6 +98,17 @@ def label_domain(user: str, item: QueueItem, view: dict, label: str) -> None:
     except LeaseError as exc:
         return _lost(item, exc)
     flash("success", md(f"{item.domain}: {LABEL_NAMES[label]} (press U to undo)"))
+
+
+def label_page(user: str, item: QueueItem, page: dict, code: bool) -> None:
+    """A page item's one key: a URL label for that page (recall.page_items)."""
+    try:
+        with db() as s:
+            page_items.label_page(s, item.id or 0, user, code=code, shown=page_items.shown_page(page))
+    except LeaseError as exc:
+        return _lost(item, exc)
+    take_reason()
+    flash("success", md(f"{page['url']}: {'code' if code else 'not code'} (press U to undo)"))
 
 
 def skip_domain(user: str, item: QueueItem) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 from sqlmodel import Session
 
-from recall import annotators
+from recall import annotators, page_items
 from recall.db import Annotator, QueueItem, session
 from recall.settings import Settings
 
@@ -124,12 +124,23 @@ def view(item: QueueItem) -> dict[str, Any]:
     return _view(s.db_url, s.data_dir, item.round_id, item.domain)
 
 
+@st.cache_data(ttl=900, max_entries=64, show_spinner="Loading the page...")
+def _page_view(db_url: str, data_dir: str, round_id: int, url: str) -> dict[str, Any]:
+    return page_items.page_view(Settings(database_url=db_url, data_dir=data_dir), round_id, url)
+
+
+def page_view(item: QueueItem) -> dict[str, Any]:
+    """A page item's page (recall.page_items): URL, title, score, its text in prose and code blocks."""
+    s = settings()
+    return _page_view(s.db_url, s.data_dir, item.round_id, str(item.details.get("url", "")))
+
+
 def prepare_next(user: Annotator, item: QueueItem) -> None:
-    """Load the next domain's proposals now, after this page is drawn, so the next item opens at once."""
+    """Load the next item's proposals (or page) now, after this page is drawn, so the next item opens at once."""
     with db() as s:
         upcoming = annotators.peek_next(s, user.name, exclude=item.id)
     if upcoming is not None:
-        view(upcoming)
+        page_view(upcoming) if upcoming.kind == page_items.KIND else view(upcoming)
 
 
 def decisions(user: Annotator, item: QueueItem) -> dict[str, str]:

@@ -26,6 +26,7 @@ from recall import queue
 from recall.db import Annotator, Label, QueueItem, Round, utcnow
 from recall.growth import of_round
 from recall.labels import REVIEW, UNDO, current, normalize_label, parse_rows, resolved
+from recall.page_items import KIND as PAGE_ITEM
 from recall.patterns import parse
 from recall.settings import Settings
 
@@ -392,7 +393,8 @@ def _day(value: datetime) -> date:
 
 
 def progress(db: Session, *, today: date | None = None) -> dict[str, Any]:
-    """Per round and per annotator: labeled today, queue left, agreement; and the rounds' growth and metrics."""
+    """Per round and per annotator: labeled today, queue left, agreement, domain and page items labelled (by at
+    least one annotator); and the rounds' growth and metrics."""
     today = today or utcnow().date()
     labels = [r for r in current(db).values() if r.queue_item_id is not None]
     rounds = list(db.exec(select(Round).order_by(col(Round.number))))
@@ -405,6 +407,8 @@ def progress(db: Session, *, today: date | None = None) -> dict[str, Any]:
                                                                          ("pending", "claimed")),
             "queue_done": counts["status"].get("done", 0), "labels": len(mine),
             "labeled_today": sum(_day(r.created_at) == today for r in mine),
+            "domain_items_labelled": sum(n for k, n in counts["labelled_kind"].items() if k != PAGE_ITEM),
+            "page_items_labelled": counts["labelled_kind"].get(PAGE_ITEM, 0),
             "kappa": agreement(db, round_id=rnd.id)["kappa"],
         })  # fmt: skip
     overall = agreement(db)["by_annotator"]

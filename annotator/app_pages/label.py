@@ -6,6 +6,7 @@ import streamlit as st
 
 from annotator import actions, session, widgets
 from recall.annotators import MAX_IDLE_SECONDS, REASONS
+from recall.page_items import KIND as PAGE_ITEM
 
 user = session.require("annotator")
 item = session.claimed_item(user)
@@ -26,6 +27,20 @@ def heartbeat(name: str, item_id: int) -> None:
 
 
 heartbeat(user.name, item.id or 0)
+if item.kind == PAGE_ITEM:  # one page of a site too small for a domain item: one key decides
+    page = session.page_view(item)
+    st.title(widgets.md(page["title"] or page["url"]), anchor=False)
+    st.caption(f"Round {page['round']} · page item · queued because {widgets.queued_because(item)} · claimed by "
+               f"you for {session.lease_left(item)} s more")  # fmt: skip
+    keys = st.container(horizontal=True)
+    keys.button("Code", shortcut="1", on_click=actions.label_page, args=(user.name, item, page, True))
+    keys.button("Not code", shortcut="2", on_click=actions.label_page, args=(user.name, item, page, False))
+    keys.button("Skip page", shortcut="0", on_click=actions.skip_domain, args=(user.name, item))
+    keys.button("Undo last decision", shortcut="U", on_click=actions.undo, args=(user.name,), icon=":material/undo:")
+    st.caption("Code: the page is about code or shows code worth training on (a URL label for this page only).")
+    widgets.page_sample(page, item)
+    session.prepare_next(user, item)
+    st.stop()
 view = session.view(item)
 decided = session.decisions(user, item)
 before = session.earlier(item)
