@@ -68,9 +68,20 @@ def earlier_labels(before: dict[str, Any]) -> None:
             st.caption("Still disputed (no reviewer yet): " + ", ".join(before["conflicts"]))
 
 
-def proposal_table(view: dict[str, Any], decided: dict[str, str], agreed: dict[str, str]) -> None:
-    """The proposals' figures side by side (patterns relative to their parent, so every column fits)."""
-    rows = [{"pattern": relative(view, i), "pages": p["pages"], "recalled": p["fraction"], "p10": p["score_p10"],
+def in_crawl(crawl: dict[str, int] | None, pattern: str) -> str:
+    """The sample's count is of the round's WARC files; the crawl's URL index counts the pattern everywhere."""
+    if crawl is None or pattern not in crawl:
+        return ""
+    return f" in this round's sample, {pages(crawl[pattern])} across the whole crawl"
+
+
+def proposal_table(view: dict[str, Any], decided: dict[str, str], agreed: dict[str, str],
+                   crawl: dict[str, int] | None = None) -> None:  # fmt: skip
+    """The proposals' figures side by side (patterns relative to their parent, so every column fits); with the
+    crawl's URL index, each pattern's HTML pages across the whole crawl too."""
+    rows = [{"pattern": relative(view, i), "pages": p["pages"],
+             **({"in crawl": crawl.get(p["pattern"])} if crawl is not None else {}), "recalled": p["fraction"],
+             "p10": p["score_p10"],
              "p50": p["score_p50"], "p90": p["score_p90"],
              "decision": decided.get(p["pattern"]) or (f"{agreed[p['pattern']]} (before)" if p["pattern"] in agreed
                                                        else "")}
@@ -78,6 +89,7 @@ def proposal_table(view: dict[str, Any], decided: dict[str, str], agreed: dict[s
     score = st.column_config.NumberColumn(format="%.2f", width="small")
     st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
         "pattern": st.column_config.TextColumn(width="medium"), "pages": st.column_config.NumberColumn(width="small"),
+        "in crawl": st.column_config.NumberColumn(width="small", help="HTML pages across the whole crawl (its index)"),
         "recalled": st.column_config.NumberColumn(format="percent", width="small"), "p10": score, "p50": score,
         "p90": score, "decision": st.column_config.TextColumn(width="small")})  # fmt: skip
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 from sqlmodel import Session
 
 from recall.db import QueueItem
+from recall.extract import FENCE
 from recall.patterns import PatternSet
 from recall.queue import complete
 from recall.settings import Settings
@@ -76,10 +77,6 @@ def label_page(db: Session, item_id: int, annotator: str, *, code: bool,
         raise ValueError(f"queue item {item_id} is not a page item")
     return complete(db, item_id, annotator, [{"url": item.details["url"], "label": "code" if code else "non-code"}],
                     shown=shown)  # fmt: skip
-
-
-FENCE = "```"
-"""The line around a `<pre>` block in the cached text (recall.extract.tree_text)."""
 
 
 def text_blocks(text: str, *, max_chars: int = 4000) -> tuple[list[dict[str, Any]], bool]:

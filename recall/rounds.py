@@ -302,6 +302,7 @@ def process_warc_task(settings: Settings, task_id: int, *, cancel_check_s: float
 
             expand_warc(task.warc_url, round_no=rnd.number, store=store, stats=stats,
                         extractor=settings.score_extractor, **io)  # fmt: skip
+            dedup_stage.index_signatures(settings, store, rnd, task.warc_url, stats)
         elif task.phase == "index":
             if store.exists(cache_path(task.warc_url)):
                 stats.incr("cache_hit")

@@ -50,6 +50,7 @@ if actions.selection_key(item) not in st.session_state:  # start at the first pa
     actions.select_pattern(item, view, next((i for i, p in enumerate(patterns) if p not in agreed), 0))
 index = min(actions.selected(item), len(view["proposals"]) - 1)
 selected = view["proposals"][index]
+crawl = session.crawl_counts(item, view)  # None when the crawl has no URL index
 
 st.title(widgets.md(item.domain), anchor=False)
 st.caption(f"Round {view['round']} · {item.kind} item · queued because {widgets.queued_because(item)} · "
@@ -92,11 +93,12 @@ with tree:  # what to decide on, and the keys that decide
                 args=(user.name, item, view))
     done.button("Undo last decision", shortcut="U", on_click=actions.undo, args=(user.name,), icon=":material/undo:")
     with st.expander("All proposals and their scores"):
-        widgets.proposal_table(view, decided, agreed)
+        widgets.proposal_table(view, decided, agreed, crawl)
 
 with detail:  # what to read: the selected pattern's pages
     st.subheader(widgets.md(f"Sample pages under {selected['pattern']}"), anchor=False)
-    st.caption(f"{widgets.pages(selected['pages'])}, {selected['fraction']:.0%} recalled; samples spread from the "
+    st.caption(f"{widgets.pages(selected['pages'])}{widgets.in_crawl(crawl, selected['pattern'])}, "
+               f"{selected['fraction']:.0%} recalled; samples spread from the "
                "highest score to the lowest, code-like lines highlighted")  # fmt: skip
     if not selected["samples"]:
         st.info("None of these pages has extracted text to show.")
