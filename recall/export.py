@@ -44,7 +44,6 @@ EXPORT_SCHEMA = EXPORT_SCHEMA.append(pa.field("source", pa.string())).append(pa.
 """... and where the page came from: `recall` (the round's model kept it; it has a score) or `index` (under an
 agreed code label, fetched through the crawl's index from a WARC file outside the round's sample, recall/expand.py;
 no score, no model) with `index_pattern`, the labelled pattern whose lookup found it."""
-SOURCES = ("recall", "index")
 
 
 FENCED_EXTRACTORS = frozenset({"resiliparse"})
