@@ -3,12 +3,14 @@ task per WARC file, train waits for them, and the result equals what the labels'
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 from collections import Counter
 
+import pyarrow.parquet as pq
 import pytest
 from sqlmodel import select
 
@@ -18,7 +20,11 @@ from tests.workers.test_distributed import cluster, wait_round  # noqa: F401 - t
 from webrecall.core import db as dbm
 from webrecall.core.crawl.ccindex import build_index
 from webrecall.core.labelling import label_store as labels_mod
+from webrecall.core.pipeline.dedup import canonical_url
+from webrecall.core.pipeline.expand import sigs_path as index_sigs_path
 from webrecall.core.pipeline.expand import summary
+from webrecall.core.pipeline.export import export
+from webrecall.core.storage.store import Store
 from webrecall.core.urls.patterns import parse
 from webrecall.mirror.server import serve
 
@@ -66,3 +72,14 @@ def test_distributed_expansion_fetches_every_labelled_page(cluster, tmp_path):  
         p = exp["patterns"][pattern]
         assert p["in_sample"] + p["fetched"] == total and p["failed"] == 0, pattern
     assert r2.totals["model"]["seeds"]["index"] > 400
+    # the fetch tasks wrote their positives' dedup signatures; the export holds those pages once, as source=index
+    store = Store(settings.data_dir)
+    sigs = sum(pq.read_metadata(store.path(index_sigs_path(r2.number, t.warc_url))).num_rows
+               for t in tasks if t.phase == "expand")  # fmt: skip
+    buf = io.BytesIO()
+    export(settings, r2.number, buf)
+    rows = [json.loads(line) for line in buf.getvalue().splitlines()]
+    index_rows = [r for r in rows if r["source"] == "index"]
+    assert 400 < len(index_rows) <= sigs and len({canonical_url(r["url"]) for r in rows}) == len(rows)
+    assert all(r["index_pattern"] in CODE and r["score"] is None for r in index_rows)
+    assert r2.totals["dedup"]["round"]["pages"] == r2.totals["recalled"] + sigs  # the dedup stage saw them all

@@ -10,7 +10,7 @@ import streamlit as st
 from webrecall.annotator.session import db, flash
 from webrecall.annotator.widgets import md
 from webrecall.core.db import QueueItem
-from webrecall.core.labelling import accounts, decisions, queue, review
+from webrecall.core.labelling import accounts, decisions, page_items, queue, review
 from webrecall.core.labelling.item_view import shown_record
 from webrecall.core.labelling.queue import LeaseError
 
@@ -98,6 +98,17 @@ def label_domain(user: str, item: QueueItem, view: dict, label: str) -> None:
     except LeaseError as exc:
         return _lost(item, exc)
     flash("success", md(f"{item.domain}: {LABEL_NAMES[label]} (press U to undo)"))
+
+
+def label_page(user: str, item: QueueItem, page: dict, code: bool) -> None:
+    """A page item's one key: a URL label for that page (webrecall.core.labelling.page_items)."""
+    try:
+        with db() as s:
+            page_items.label_page(s, item.id or 0, user, code=code, shown=page_items.shown_page(page))
+    except LeaseError as exc:
+        return _lost(item, exc)
+    take_reason()
+    flash("success", md(f"{page['url']}: {'code' if code else 'not code'} (press U to undo)"))
 
 
 def skip_domain(user: str, item: QueueItem) -> None:

@@ -14,7 +14,7 @@ import streamlit as st
 from sqlmodel import Session
 
 from webrecall.core.db import Annotator, QueueItem, session
-from webrecall.core.labelling import accounts, claims, item_view, queue
+from webrecall.core.labelling import accounts, claims, item_view, page_items, queue
 from webrecall.core.labelling.decisions import decided_before, item_decisions
 from webrecall.core.settings import Settings
 
@@ -125,12 +125,53 @@ def view(item: QueueItem) -> dict[str, Any]:
     return _view(s.db_url, s.data_dir, item.round_id, item.domain)
 
 
+@st.cache_data(ttl=3600, max_entries=256, show_spinner="Counting the patterns' pages across the whole crawl...")
+def _crawl_counts(db_url: str, index_base_url: str, expand_backend: str, round_id: int,
+                  patterns: tuple[str, ...]) -> dict[str, int] | None:  # fmt: skip
+    from webrecall.core.db import Round
+    from webrecall.core.pipeline.expand import pattern_crawl_counts
+
+    with session(db_url) as s:
+        rnd = s.get(Round, round_id)
+    if rnd is None or not _has_index(index_base_url or rnd.base_url, expand_backend, rnd.crawl_id):
+        return None
+    return pattern_crawl_counts(Settings(database_url=db_url, index_base_url=index_base_url,
+                                         expand_backend=expand_backend),  # type: ignore[arg-type]
+                                list(patterns), rnd.crawl_id, rnd.base_url)  # fmt: skip
+
+
+@st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
+def _has_index(index_base: str, expand_backend: str, crawl_id: str) -> bool:
+    from webrecall.core.pipeline.expand import has_index
+
+    return has_index(Settings(index_base_url=index_base, expand_backend=expand_backend),  # type: ignore[arg-type]
+                     crawl_id)  # fmt: skip
+
+
+def crawl_counts(item: QueueItem, view: dict[str, Any]) -> dict[str, int] | None:
+    """Each proposal's pages across the whole crawl, from the crawl's URL index (None: the crawl has none)."""
+    s = settings()
+    return _crawl_counts(s.db_url, s.index_base_url, s.expand_backend, item.round_id,
+                         tuple(p["pattern"] for p in view["proposals"]))  # fmt: skip
+
+
+@st.cache_data(ttl=900, max_entries=64, show_spinner="Loading the page...")
+def _page_view(db_url: str, data_dir: str, round_id: int, url: str) -> dict[str, Any]:
+    return page_items.page_view(Settings(database_url=db_url, data_dir=data_dir), round_id, url)
+
+
+def page_view(item: QueueItem) -> dict[str, Any]:
+    """A page item's page (labelling.page_items): URL, title, score, its text in prose and code blocks."""
+    s = settings()
+    return _page_view(s.db_url, s.data_dir, item.round_id, str(item.details.get("url", "")))
+
+
 def prepare_next(user: Annotator, item: QueueItem) -> None:
-    """Load the next domain's proposals now, after this page is drawn, so the next item opens at once."""
+    """Load the next item's proposals (or page) now, after this page is drawn, so the next item opens at once."""
     with db() as s:
         upcoming = claims.peek_next(s, user.name, exclude=item.id)
     if upcoming is not None:
-        view(upcoming)
+        page_view(upcoming) if upcoming.kind == page_items.KIND else view(upcoming)
 
 
 def decisions(user: Annotator, item: QueueItem) -> dict[str, str]:

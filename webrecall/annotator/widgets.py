@@ -68,9 +68,20 @@ def earlier_labels(before: dict[str, Any]) -> None:
             st.caption("Still disputed (no reviewer yet): " + ", ".join(before["conflicts"]))
 
 
-def proposal_table(view: dict[str, Any], decided: dict[str, str], agreed: dict[str, str]) -> None:
-    """The proposals' figures side by side (patterns relative to their parent, so every column fits)."""
-    rows = [{"pattern": relative(view, i), "pages": p["pages"], "recalled": p["fraction"], "p10": p["score_p10"],
+def in_crawl(crawl: dict[str, int] | None, pattern: str) -> str:
+    """The sample's count is of the round's WARC files; the crawl's URL index counts the pattern everywhere."""
+    if crawl is None or pattern not in crawl:
+        return ""
+    return f" in this round's sample, {pages(crawl[pattern])} across the whole crawl"
+
+
+def proposal_table(view: dict[str, Any], decided: dict[str, str], agreed: dict[str, str],
+                   crawl: dict[str, int] | None = None) -> None:  # fmt: skip
+    """The proposals' figures side by side (patterns relative to their parent, so every column fits); with the
+    crawl's URL index, each pattern's HTML pages across the whole crawl too."""
+    rows = [{"pattern": relative(view, i), "pages": p["pages"],
+             **({"in crawl": crawl.get(p["pattern"])} if crawl is not None else {}), "recalled": p["fraction"],
+             "p10": p["score_p10"],
              "p50": p["score_p50"], "p90": p["score_p90"],
              "decision": decided.get(p["pattern"]) or (f"{agreed[p['pattern']]} (before)" if p["pattern"] in agreed
                                                        else "")}
@@ -78,6 +89,7 @@ def proposal_table(view: dict[str, Any], decided: dict[str, str], agreed: dict[s
     score = st.column_config.NumberColumn(format="%.2f", width="small")
     st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
         "pattern": st.column_config.TextColumn(width="medium"), "pages": st.column_config.NumberColumn(width="small"),
+        "in crawl": st.column_config.NumberColumn(width="small", help="HTML pages across the whole crawl (its index)"),
         "recalled": st.column_config.NumberColumn(format="percent", width="small"), "p10": score, "p50": score,
         "p90": score, "decision": st.column_config.TextColumn(width="small")})  # fmt: skip
 
@@ -90,6 +102,9 @@ REASON_TEXT = {
     "audit:low": "a random audit of a domain with few recalled pages",
     "audit:related": "a random audit of a domain the model counts as related",
     "gold": "a gold item: its answer is known, it measures the labelling",
+    "page:uncertain": "its score lies close to the threshold, and its site has too few pages in the sample for a "
+                      "domain item",
+    "page:audit": "a random audit of a small site's page the model is sure about (is it right to be?)",
 }
 DETAIL_TEXT = {
     "pages": "pages of the domain in this round", "recalled": "pages the model kept",
@@ -100,6 +115,9 @@ DETAIL_TEXT = {
     "uncertainty": "weighted sum of the three signals above", "priority": "uncertainty × log(1 + pages): queue order",
     "labeled": "pages already covered by a label", "covered": "pages matched by any label",
     "stratum": "audit group (none / low / related recalled pages)",
+    "url": "the page to label", "score": "the model's score for the page",
+    "domain_pages": "pages of its site in this round (too few for a domain item)",
+    "audit": "chosen at random outside the uncertain band",
 }  # fmt: skip
 
 
@@ -119,8 +137,12 @@ def why_queued(item: QueueItem) -> None:
         st.dataframe(pd.DataFrame(rows).astype({"value": str}) if rows else pd.DataFrame(), hide_index=True)
 
 
+def count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def pages(n: int) -> str:
-    return f"{n:,} page" if n == 1 else f"{n:,} pages"
+    return count(n, "page")
 
 
 def pattern_figures(seen: dict[str, Any]) -> None:
@@ -149,6 +171,30 @@ def sample_card(sample: dict[str, Any]) -> None:
             ".snippet .code{font-family:monospace;background:#fff3bf;border-left:3px solid #f59f00;padding-left:4px}"
             f"</style><div class='snippet'>{lines}</div>"
         )
+
+
+def page_sample(page: dict[str, Any], item: QueueItem) -> None:
+    """A page item's page: its URL and figures, then its text with the code blocks shown as code."""
+    st.text(page["url"])
+    cols = st.columns(4)
+    score = "–" if page["score"] is None else f"{page['score']:.3f}"
+    kept = "" if page["kept"] is None else "recalled" if page["kept"] else "not recalled"
+    cols[0].metric("Score", score, help=f"round {page['round']}'s model; {kept}" if kept else None)
+    cols[1].metric("Pages of its site", f"{int(item.details.get('domain_pages', 0)):,}",
+                   help="in this round's sample: too few for the domain rule")  # fmt: skip
+    cols[2].metric("Code blocks", f"{page['code_blocks']:,}")
+    cols[3].metric("Characters", f"{page['chars']:,}")
+    if not page["blocks"]:
+        st.info("This page has no extracted text to show.")
+        return
+    with st.container(border=True):
+        for block in page["blocks"]:
+            if block["code"]:
+                st.code(block["text"], language=None)
+            else:
+                st.text(block["text"])
+        if page["cut"]:
+            st.caption(f"The first part of the page's text ({page['chars']:,} characters in all).")
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

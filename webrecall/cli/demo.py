@@ -21,6 +21,8 @@ from webrecall.core import db as dbm
 from webrecall.core.crawl.listing import latest_crawl
 from webrecall.core.labelling import queue
 from webrecall.core.labelling.label_store import read_jsonl
+from webrecall.core.labelling.page_items import KIND as PAGE_ITEM
+from webrecall.core.labelling.page_items import label_page
 from webrecall.core.labelling.proposals import Proposal, domain_pages, propose, round_locations
 from webrecall.core.lifecycle.growth import of_round
 from webrecall.core.lifecycle.rounds import Progress, RoundSpec, create_round, run_round
@@ -86,6 +88,15 @@ def scripted_annotation(settings: Settings, round_id: int, truth: dict[str, str]
     counts: Counter[str] = Counter()
     with dbm.session(settings.db_url) as db:
         while (item := queue.claim(db, annotator, round_id=round_id)) is not None:
+            if item.kind == PAGE_ITEM:  # one page of a small site: one key, the page's own label
+                truth_label = truth.get(url_key(item.details["url"]))
+                if truth_label in ("code", "non-code"):
+                    label_page(db, item.id or 0, annotator, code=truth_label == "code")
+                    counts.update(done=1, labels=1, page_items=1)
+                else:
+                    queue.skip(db, item.id or 0, annotator, "no page I can judge")
+                    counts["skipped"] += 1
+                continue
             proposals = propose(pages, item.domain, max_patterns=500, samples=3)
             labels = choose_labels(proposals, truth)
             shown = {"proposals": [p.as_dict() for p in proposals[:10]]}

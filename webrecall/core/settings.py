@@ -129,9 +129,9 @@ class Settings(BaseSettings):
     threshold_target_precision: float = 0.0
     """> 0: a round keeps the lowest threshold whose precision on its held-out seeds reaches this (0: the round's
     threshold as given). Either way a round reports its threshold's precision and recall there, with counts."""
-    page_items_max: int = 0
+    page_items_max: int = 50
     """Single-page queue items per round: the most uncertain page of each domain too small for the domain rule,
-    plus a small audit sample (labelling/page_items.py); 0 (default until the Label page shows page items): none."""
+    plus a small audit sample (labelling/page_items.py), labelled with one key on the Label page; 0: none."""
 
     # expansion through the crawl's URL index (webrecall/core/pipeline/expand.py, webrecall/core/crawl/ccindex.py)
     expand_backend: Literal["columnar", "cdx", "off"] = "columnar"

@@ -15,7 +15,16 @@ from typer.testing import CliRunner
 
 from tests.conftest import CORPUS
 from webrecall.cli.main import app
-from webrecall.core.crawl.ccindex import SCHEMA, key_range, lookup, surt_key, url_columns
+from webrecall.core.crawl.ccindex import (
+    SCHEMA,
+    Capture,
+    index_languages,
+    iso639_3,
+    key_range,
+    lookup,
+    surt_key,
+    url_columns,
+)
 from webrecall.core.crawl.sources import read_range
 from webrecall.core.crawl.warc import read_page
 from webrecall.core.urls.patterns import parse
@@ -182,8 +191,10 @@ def test_cli_builds_and_looks_up_an_index(tmp_path):
     bench_labels = [json.loads(x) for x in (CORPUS / "labels" / "CC-MAIN-BENCH.jsonl").open(encoding="utf-8")]
     langs = pq.read_table(out / built["parts"][0], columns=["url", "content_languages"]).to_pylist()
     truth = {r["url"]: r["lang"] for r in bench_labels}
-    agree = sum(truth[r["url"]] == r["content_languages"] for r in langs)
+    agree = sum([truth[r["url"]]] == index_languages(r["content_languages"]) for r in langs)
     assert agree == 1373  # detected from each page's text (1,416 pages; the labels' own field differs on 43)
+    written = Counter(r["content_languages"] for r in langs)  # Common Crawl's form: ISO 639-3
+    assert {"eng", "deu"} <= set(written) and all(v is None or len(v) == 3 for v in written)
     result = CliRunner().invoke(app, ["index", "lookup", "%.sqlite.org/%", "%/x/%", "--crawl", "CC-MAIN-BENCH",
                                       "--base-url", str(out), "--json"])  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -193,3 +204,13 @@ def test_cli_builds_and_looks_up_an_index(tmp_path):
     assert "%/x/%" in data["not_expandable"] and data["row_groups_read"] < data["row_groups"]
     bad = CliRunner().invoke(app, ["index", "build", str(tmp_path), "--output", str(out)])
     assert bad.exit_code == 2 and "crawl-data" in bad.output
+
+
+def test_index_languages_read_common_crawls_3_letter_codes_and_the_older_2_letter_ones():
+    """CC's columnar index and CDX API write ISO 639-3 (`eng,deu`, most likely first); indexes written before
+    this release wrote our detector's ISO 639-1 codes. Both read as ISO 639-1."""
+    assert index_languages("eng,deu") == ["en", "de"] == index_languages("en,de")
+    assert index_languages("zho") == ["zh"] and index_languages(None) == [] and index_languages("") == []
+    assert iso639_3("en") == "eng" and iso639_3("zh") == "zho" and iso639_3("eng") == "eng"
+    assert index_languages("fil") == ["fil"]  # a language with no 2-letter code keeps its 3 letters
+    assert Capture(url="u", warc="w", offset=0, length=1, status=200, mime="text/html", languages="fra").langs == ["fr"]

@@ -80,7 +80,11 @@ def test_labeled_domains_are_not_queued_again(loop):
         q2 = {q.domain for q in db.exec(select(dbm.QueueItem).where(dbm.QueueItem.round_id == r2.id))}
     done = {q.domain for q in q1 if q.status == "done"}
     assert done and not done & q2
-    assert {q.kind for q in q1} == {"uncertain", "audit"}
+    assert {q.kind for q in q1} == {"uncertain", "audit", "page"}  # page items: on by default (issue 14)
+    with dbm.session(settings.db_url) as db:  # the scripted annotator's one key on a page item: a URL label
+        url_labels = {(r.queue_item_id, r.scope) for r in db.exec(select(dbm.Label).where(dbm.Label.round_id == r1.id))}
+    pages_done = [q for q in q1 if q.kind == "page" and q.status == "done"]
+    assert pages_done and all((q.id, "url") in url_labels for q in pages_done)
 
 
 def test_seeds_read_unrecalled_labeled_pages_back_by_byte_range(loop, corpus_httpd):

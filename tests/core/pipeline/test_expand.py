@@ -4,6 +4,7 @@ from the other 6 files by byte range and trains on them."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pyarrow.parquet as pq
@@ -17,9 +18,13 @@ from webrecall.core.labelling import label_store as labels_mod
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.rounds import RoundSpec, create_round, process_warc_task, run_round
 from webrecall.core.model.seeds import is_heldout, seeds_path
+from webrecall.core.pipeline.dedup import canonical_url, removed_path
 from webrecall.core.pipeline.expand import lookup_round, plan_path, shard_path, summary
+from webrecall.core.pipeline.expand import sigs_path as index_sigs_path
+from webrecall.core.pipeline.export import export
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
+from webrecall.core.text.extract import FENCE
 from webrecall.core.urls.patterns import parse
 from webrecall.mirror.server import serve
 
@@ -131,3 +136,53 @@ def test_the_api_serves_the_expansion_of_a_round(expanded):
         assert body["fetched"] == summary(settings, r2.id)["fetched"] and set(body["patterns"]) == {*CODE, NON_CODE}
         assert client.get("/rounds/1/expansion").json() == {}
         assert client.get("/rounds/9/expansion").status_code == 404
+
+
+def _export(settings, number: int, **kw) -> list[dict]:
+    buf = io.BytesIO()
+    n = export(settings, number, buf, **kw)
+    rows = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert len(rows) == n
+    return rows
+
+
+def test_expanded_positives_join_the_export_with_lineage_and_dedup(expanded):
+    """The code patterns' pages fetched through the index are in round 2's corpus: exported after the recalled
+    pages with `source: index` and the pattern, no score; the dedup stage saw their signatures, so each page is
+    there once; the non-code pattern's pages (hard negatives) are not."""
+    settings, _, _, _, r2 = expanded
+    store = Store(settings.data_dir)
+    with dbm.session(settings.db_url) as db:
+        locations = [t.warc_url for t in db.exec(select(dbm.WarcTask).where(
+            dbm.WarcTask.round_id == r2.id, dbm.WarcTask.phase == "expand", dbm.WarcTask.status == "done"))]
+    fetched = [r for loc in locations for r in store.read_table(shard_path(r2.number, loc)).to_pylist()]
+    code = {(r["warc"], r["offset"]): r for r in fetched if r["label"] == "code" and r["text"]}
+    empty = sum(r["label"] == "code" and not r["text"] for r in fetched)  # nothing extracted: not in the corpus
+    assert len(code) > 400 and len(code) + empty < len(fetched) and empty < len(code) / 100
+    assert all(store.exists(index_sigs_path(r2.number, loc)) for loc in locations)
+    sigs = sum(pq.read_metadata(store.path(index_sigs_path(r2.number, loc))).num_rows for loc in locations)
+    assert sigs == len(code)  # one signature per expanded positive, none for the hard negatives
+
+    everything = _export(settings, r2.number, dedup=False, decontaminate=False)
+    index_rows = [r for r in everything if r["source"] == "index"]
+    assert {(r["warc"], r["offset"]) for r in index_rows} == set(code)  # every positive, once
+    assert {r["source"] for r in everything} == {"recall", "index"}
+    assert everything[-len(index_rows):] == index_rows  # after the recalled pages (the cursor's order)
+    for row in index_rows:
+        page = code[(row["warc"], row["offset"])]
+        assert row["index_pattern"] == page["pattern"] in CODE and parse(page["pattern"]).matches(row["url"])
+        assert row["label"] == "code" and row["score"] is None and row["model"] is None and row["round"] == 2
+        assert row["text"] and FENCE not in row["text"].splitlines() and row["text_extractor"] == "resiliparse"
+    assert all(r["index_pattern"] is None and r["score"] is not None for r in everything if r["source"] == "recall")
+
+    dedup = r2.totals["dedup"]["round"]
+    recalled = sum(r["source"] == "recall" for r in everything)
+    assert dedup["pages"] == recalled + len(code)  # the dedup stage covered the index pages too
+    exported = _export(settings, r2.number)
+    urls = [canonical_url(r["url"]) for r in exported]
+    assert len(urls) == len(set(urls))  # each page once, recalled or fetched through the index
+    removed = {(r["warc"], r["offset"]) for r in store.read_table(removed_path(r2.number)).to_pylist()
+               if r["round"] == 2}  # fmt: skip
+    dirty = {(r["warc"], r["offset"]) for r in everything if r["contaminated"]}
+    assert len([r for r in exported if r["source"] == "index"]) == len(set(code) - removed - dirty)
+    assert len(exported) == len(everything) - len({(r["warc"], r["offset"]) for r in everything} & (removed | dirty))

@@ -7,6 +7,7 @@ import streamlit as st
 from webrecall.annotator import actions, session, widgets
 from webrecall.core.labelling.claims import MAX_IDLE_SECONDS
 from webrecall.core.labelling.decisions import REASONS
+from webrecall.core.labelling.page_items import KIND as PAGE_ITEM
 
 user = session.require("annotator")
 item = session.claimed_item(user)
@@ -27,6 +28,20 @@ def heartbeat(name: str, item_id: int) -> None:
 
 
 heartbeat(user.name, item.id or 0)
+if item.kind == PAGE_ITEM:  # one page of a site too small for a domain item: one key decides
+    page = session.page_view(item)
+    st.title(widgets.md(page["title"] or page["url"]), anchor=False)
+    st.caption(f"Round {page['round']} · page item · queued because {widgets.queued_because(item)} · claimed by "
+               f"you for {session.lease_left(item)} s more")  # fmt: skip
+    keys = st.container(horizontal=True)
+    keys.button("Code", shortcut="1", on_click=actions.label_page, args=(user.name, item, page, True))
+    keys.button("Not code", shortcut="2", on_click=actions.label_page, args=(user.name, item, page, False))
+    keys.button("Skip page", shortcut="0", on_click=actions.skip_domain, args=(user.name, item))
+    keys.button("Undo last decision", shortcut="U", on_click=actions.undo, args=(user.name,), icon=":material/undo:")
+    st.caption("Code: the page is about code or shows code worth training on (a URL label for this page only).")
+    widgets.page_sample(page, item)
+    session.prepare_next(user, item)
+    st.stop()
 view = session.view(item)
 decided = session.decisions(user, item)
 before = session.earlier(item)
@@ -36,6 +51,7 @@ if actions.selection_key(item) not in st.session_state:  # start at the first pa
     actions.select_pattern(item, view, next((i for i, p in enumerate(patterns) if p not in agreed), 0))
 index = min(actions.selected(item), len(view["proposals"]) - 1)
 selected = view["proposals"][index]
+crawl = session.crawl_counts(item, view)  # None when the crawl has no URL index
 
 st.title(widgets.md(item.domain), anchor=False)
 st.caption(f"Round {view['round']} · {item.kind} item · queued because {widgets.queued_because(item)} · "
@@ -78,11 +94,12 @@ with tree:  # what to decide on, and the keys that decide
                 args=(user.name, item, view))
     done.button("Undo last decision", shortcut="U", on_click=actions.undo, args=(user.name,), icon=":material/undo:")
     with st.expander("All proposals and their scores"):
-        widgets.proposal_table(view, decided, agreed)
+        widgets.proposal_table(view, decided, agreed, crawl)
 
 with detail:  # what to read: the selected pattern's pages
     st.subheader(widgets.md(f"Sample pages under {selected['pattern']}"), anchor=False)
-    st.caption(f"{widgets.pages(selected['pages'])}, {selected['fraction']:.0%} recalled; samples spread from the "
+    st.caption(f"{widgets.pages(selected['pages'])}{widgets.in_crawl(crawl, selected['pattern'])}, "
+               f"{selected['fraction']:.0%} recalled; samples spread from the "
                "highest score to the lowest, code-like lines highlighted")  # fmt: skip
     if not selected["samples"]:
         st.info("None of these pages has extracted text to show.")

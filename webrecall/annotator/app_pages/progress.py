@@ -1,4 +1,5 @@
-"""Progress: per round and per annotator (labeled today, queue left, agreement), and the rounds' growth."""
+"""Progress: per round and per annotator (labeled today, queue left, agreement, domain and page items labelled),
+and the rounds' growth."""
 
 import streamlit as st
 
@@ -11,6 +12,10 @@ with session.db() as db:
     data = dashboard.progress(db)
 
 st.subheader("Rounds")
+domain_items = sum(r["domain_items_labelled"] for r in data["rounds"])
+page_items = sum(r["page_items_labelled"] for r in data["rounds"])
+st.caption(f"Labelled so far: {widgets.count(domain_items, 'domain item')} and "
+           f"{widgets.count(page_items, 'page item')} (single pages of sites too small for a domain item).")
 st.dataframe(widgets.frame(data["rounds"]), hide_index=True)
 st.subheader("Annotators")
 st.caption("Agreement is Cohen's kappa over the patterns that two annotators both labeled.")

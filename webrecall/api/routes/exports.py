@@ -55,7 +55,7 @@ def export_pages(
     def rows() -> Iterator[dict[str, Any]]:
         for index, batch, numbers in batches:
             for page, n in zip(batch.to_pylist(), numbers.to_pylist(), strict=True):
-                page["score"] = round(float(page["score"]), 6)
+                page["score"] = round(float(page["score"]), 6) if page["score"] is not None else None  # index pages
                 page["cursor"] = f"{index}.{n + 1}"
                 yield page
 

@@ -215,7 +215,7 @@ def iter_captures(path: str, warc_filename: str, *, languages: bool = True) -> I
                 try:
                     html, _ = decode_html(_decode_content(body, headers.get("Content-Encoding") or "",
                                                           cap=64 * 1024 * 1024), record.http_charset)  # fmt: skip
-                    lang = guess_lang(extract(html, "resiliparse")) or None
+                    lang = iso639_3(guess_lang(extract(html, "resiliparse"))) or None
                 except Exception:  # noqa: BLE001 - a page that does not decode has no language
                     lang = None
             digest = (record.headers.get("WARC-Payload-Digest") or "").split(":", 1)[-1] or None
@@ -399,6 +399,30 @@ def index_files(crawl: str, base: str, *, timeout: float = 60, retries: int = 5)
     return [_join(base, n) for n in names if "/subset=warc/" in n]
 
 
+def iso639_3(code: str) -> str:
+    """Common Crawl's form of a language (ISO 639-3, `eng`) for our detector's ISO 639-1 code (`en`); a code that
+    is already 3 letters, or unknown, is kept as it is."""
+    import pycountry
+
+    found = pycountry.languages.get(alpha_2=code) if len(code) == 2 else None
+    return found.alpha_3 if found is not None else code
+
+
+def iso639_1(code: str) -> str:
+    """Our form (ISO 639-1, `en`) of an index's language, whichever form the index wrote (`eng` or `en`); a
+    language without a 2-letter code keeps its 3 letters."""
+    import pycountry
+
+    code = code.strip().lower()
+    found = pycountry.languages.get(alpha_3=code) if len(code) == 3 else None
+    return getattr(found, "alpha_2", None) or code
+
+
+def index_languages(value: str | None) -> list[str]:
+    """`content_languages` (CC: "eng,deu", most likely first; older local indexes: "en") as ISO 639-1 codes."""
+    return [iso639_1(c) for c in (value or "").split(",") if c.strip()]
+
+
 @dataclass(slots=True)
 class Capture:
     url: str
@@ -410,6 +434,11 @@ class Capture:
     mime: str
     fetch_time: str = ""
     languages: str = ""
+    """As the index stores it (CC: ISO 639-3, comma-separated); `langs` reads either form."""
+
+    @property
+    def langs(self) -> list[str]:
+        return index_languages(self.languages)
 
 
 def _html_ok(status: int | None, mime: str | None, detected: str | None) -> bool:

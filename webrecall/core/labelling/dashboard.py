@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from webrecall.core.db import Annotator, Round, utcnow
 from webrecall.core.labelling import queue
 from webrecall.core.labelling.label_store import REVIEW, current
+from webrecall.core.labelling.page_items import KIND as PAGE_ITEM
 from webrecall.core.labelling.review import gold_accuracy
 from webrecall.core.lifecycle.growth import of_round
 
@@ -61,6 +62,8 @@ def progress(db: Session, *, today: date | None = None) -> dict[str, Any]:
                                                                          ("pending", "claimed")),
             "queue_done": counts["status"].get("done", 0), "labels": len(mine),
             "labeled_today": sum(r.created_at.date() == today for r in mine),
+            "domain_items_labelled": sum(n for k, n in counts["labelled_kind"].items() if k != PAGE_ITEM),
+            "page_items_labelled": counts["labelled_kind"].get(PAGE_ITEM, 0),
             "kappa": agreement(db, round_id=rnd.id)["kappa"],
         })  # fmt: skip
     overall = agreement(db)["by_annotator"]

@@ -21,6 +21,8 @@ from sqlmodel import Session
 
 from webrecall.core.db import QueueItem
 from webrecall.core.labelling.queue import complete
+from webrecall.core.settings import Settings
+from webrecall.core.text.extract import FENCE
 from webrecall.core.urls.patterns import PatternSet
 
 KIND = "page"
@@ -66,10 +68,71 @@ def plan_page_items(
     return items
 
 
-def label_page(db: Session, item_id: int, annotator: str, *, code: bool, shown: dict[str, Any] | None = None) -> None:
-    """One key on a page item: a URL label (code / non-code) that trains the next round."""
+def label_page(db: Session, item_id: int, annotator: str, *, code: bool,
+               shown: dict[str, Any] | None = None) -> QueueItem:  # fmt: skip
+    """One key on a page item: a URL label (code / non-code) that trains the next round; the item is done (or
+    waits for its second annotator). LeaseError if the claim was lost."""
     item = db.get(QueueItem, item_id)
     if item is None or item.kind != KIND:
         raise ValueError(f"queue item {item_id} is not a page item")
-    complete(db, item_id, annotator, [{"url": item.details["url"], "label": "code" if code else "non-code"}],
-             shown=shown)  # fmt: skip
+    return complete(db, item_id, annotator, [{"url": item.details["url"], "label": "code" if code else "non-code"}],
+                    shown=shown)  # fmt: skip
+
+
+def text_blocks(text: str, *, max_chars: int = 4000) -> tuple[list[dict[str, Any]], bool]:
+    """The page's text as prose and code blocks (the fenced `<pre>` blocks), the first `max_chars` characters of
+    it; and whether it was cut. Empty lines inside code are kept (indentation and layout are the evidence)."""
+    blocks: list[dict[str, Any]] = []
+    code, used, cut = False, 0, False
+    lines: list[str] = []
+
+    def close() -> None:
+        body = "\n".join(lines).strip("\n") if code else "\n".join(ln for ln in lines if ln.strip())
+        if body.strip():
+            blocks.append({"code": code, "text": body})
+        lines.clear()
+
+    for line in (text or "").splitlines():
+        if line.strip() == FENCE:
+            close()
+            code = not code
+            continue
+        if used + len(line) > max_chars:
+            lines.append(line[: max(max_chars - used, 0)])
+            cut = True
+            break
+        lines.append(line)
+        used += len(line) + 1
+    close()
+    return blocks, cut
+
+
+def page_view(settings: Settings, round_id: int, url: str, *, max_chars: int = 4000) -> dict[str, Any]:
+    """A page item as the Label page shows it: the page's URL, title, score and a text sample in blocks, read from
+    the round's page index and the page cache."""
+    from webrecall.core.db import session
+    from webrecall.core.labelling.annotators import round_number
+    from webrecall.core.labelling.proposals import domain_pages, round_locations
+    from webrecall.core.storage.store import Store
+    from webrecall.core.text.extract import unfence
+    from webrecall.core.urls.domains import split_url
+
+    with session(settings.db_url) as db:
+        number = round_number(db, round_id)
+        locations = round_locations(db, round_id)
+    pages = domain_pages(Store(settings.data_dir), number, locations, {split_url(url)[0]})
+    row = next((r for r in pages.to_pylist() if r["url"] == url), None)
+    if row is None:
+        return {"round": number, "url": url, "title": "", "score": None, "kept": None, "blocks": [], "cut": False,
+                "chars": 0, "code_blocks": 0}  # fmt: skip
+    text = row.get("text") or ""
+    blocks, cut = text_blocks(text, max_chars=max_chars)
+    return {"round": number, "url": url, "title": row.get("title") or "", "score": round(float(row["score"]), 4),
+            "kept": bool(row["kept"]), "blocks": blocks, "cut": cut, "chars": len(unfence(text)),
+            "code_blocks": sum(ln.strip() == FENCE for ln in text.splitlines()) // 2}  # fmt: skip
+
+
+def shown_page(view: dict[str, Any]) -> dict[str, Any]:
+    """What the annotator saw when deciding on a page item (kept with the label for audits)."""
+    return {"round": view["round"], "url": view["url"], "score": view["score"], "blocks": len(view["blocks"]),
+            "code_blocks": sum(b["code"] for b in view["blocks"])}  # fmt: skip

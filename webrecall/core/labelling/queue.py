@@ -234,7 +234,8 @@ def lease_left(item: QueueItem, now: datetime | None = None) -> float:
 
 
 def counts(db: Session, round_id: int | None = None) -> dict[str, Any]:
-    """Queue size by status and kind, and the labels received through it."""
+    """Queue size by status and kind, and the labels received through it (`labelled_kind`: items labelled by at
+    least one annotator, by kind)."""
     query = select(QueueItem)
     if round_id is not None:
         query = query.where(QueueItem.round_id == round_id)
@@ -244,4 +245,5 @@ def counts(db: Session, round_id: int | None = None) -> dict[str, Any]:
         label_query = label_query.where(Label.round_id == round_id)
     return {"items": len(items), "status": dict(Counter(i.status for i in items)),
             "kind": dict(Counter(i.kind for i in items)), "labels": len(db.exec(label_query).all()),
-            "done_kind": dict(Counter(i.kind for i in items if i.status == "done"))}  # fmt: skip
+            "done_kind": dict(Counter(i.kind for i in items if i.status == "done")),
+            "labelled_kind": dict(Counter(i.kind for i in items if i.labeled_by))}  # fmt: skip

@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import col, select
 
-from webrecall.core.crawl.sources import check_ranges, resolve_crawl
-from webrecall.core.crawl.sources import select as select_paths
+from webrecall.core.crawl.http import check_ranges
+from webrecall.core.crawl.listing import resolve_crawl
+from webrecall.core.crawl.listing import select as select_paths
 from webrecall.core.db import Model, Round, WarcTask, session, utcnow
 from webrecall.core.errors import FatalError, NotFoundError, RetryableError, SkippableError
 from webrecall.core.labelling import label_store as labels_mod
@@ -303,6 +304,7 @@ def process_warc_task(settings: Settings, task_id: int, *, cancel_check_s: float
 
             expand_warc(task.warc_url, round_no=rnd.number, store=store, stats=stats,
                         extractor=settings.score_extractor, **io)  # fmt: skip
+            dedup_stage.index_signatures(settings, store, rnd, task.warc_url, stats)
         elif task.phase == "index":
             if store.exists(cache_path(task.warc_url)):
                 stats.incr("cache_hit")

@@ -406,11 +406,12 @@ def removed_for(store: Store, round_no: int, latest_round: int) -> dict[tuple[st
     return {}
 
 
-def contaminated_for(store: Store, round_no: int, locations: list[str]) -> dict[tuple[str, int], str]:
-    """(warc, offset) -> benchmark problems a page overlaps, for the round's pages."""
+def contaminated_for(store: Store, round_no: int, locations: list[str],
+                     more: Iterable[str] = ()) -> dict[tuple[str, int], str]:  # fmt: skip
+    """(warc, offset) -> benchmark problems a page overlaps, for the round's pages (and those of the signature
+    files `more`: the expanded positives')."""
     out: dict[tuple[str, int], str] = {}
-    for loc in locations:
-        rel = sigs_path(round_no, loc)
+    for rel in [*(sigs_path(round_no, loc) for loc in locations), *more]:
         if not store.exists(rel):
             continue
         table = store.read_table(rel, columns=["warc", "offset", "contaminated"])

@@ -50,6 +50,25 @@ def signatures(settings: Settings, store: Store, rnd: Round, location: str, stat
                             benchmarks=benchmarks(settings, rnd), stats=stats)  # fmt: skip
 
 
+def index_signatures(settings: Settings, store: Store, rnd: Round, location: str, stats: Stats) -> str:
+    """The expansion fetch task's hook over its positives (recall.expand: pages under a code label, fetched through
+    the crawl's index), so the corpus's dedup covers them too."""
+    from recall.expand import write_signatures as write_index_signatures
+
+    return write_index_signatures(store, rnd.number, location, cfg=config(settings, rnd), crawl=rnd.crawl_id,
+                                  benchmarks=benchmarks(settings, rnd), stats=stats)  # fmt: skip
+
+
+def _expanded(settings: Settings, members: dict[int, Round]) -> list[tuple[Round, str]]:
+    """The corpus rounds' finished expansion fetches (WARC files whose expanded positives join the corpus)."""
+    with session(settings.db_url) as db:
+        tasks = db.exec(select(WarcTask).where(
+            col(WarcTask.round_id).in_([r.id for r in members.values()]), WarcTask.phase == "expand",
+            WarcTask.status == "done")).all()  # fmt: skip
+    by_id = {r.id: r for r in members.values()}
+    return sorted(((by_id[t.round_id], t.warc_url) for t in tasks), key=lambda x: (x[0].number, x[1]))
+
+
 def _corpus(settings: Settings, round_id: int) -> tuple[Round, dict[int, Round], list[tuple[Round, str]]]:
     """This round, the rounds of its corpus (finished ones before it, and itself) and their recalled WARC files."""
     with session(settings.db_url) as db:
@@ -68,15 +87,22 @@ def _corpus(settings: Settings, round_id: int) -> tuple[Round, dict[int, Round],
 
 
 def sig_files(settings: Settings, round_id: int) -> list[str]:
-    """The signature files of the round's corpus; an earlier round's missing ones (a round recalled before this
-    stage existed) are computed from its shard first."""
-    rnd, _, done = _corpus(settings, round_id)
+    """The signature files of the round's corpus (recalled pages, then expanded positives); an earlier round's
+    missing ones (a round recalled, or expanded, before this stage covered it) are computed from its shard first."""
+    rnd, members, done = _corpus(settings, round_id)
     store = Store(settings.data_dir)
     out = []
     for member, location in done:
         rel = sigs_path(member.number, location)
         if not store.exists(rel):
             signatures(settings, store, member, location, Stats())
+        out.append(rel)
+    from recall.expand import sigs_path as index_sigs_path
+
+    for member, location in _expanded(settings, members):  # the expanded positives (recall.expand)
+        rel = index_sigs_path(member.number, location)
+        if not store.exists(rel):
+            index_signatures(settings, store, member, location, Stats())
         out.append(rel)
     return out
 

@@ -6,7 +6,8 @@ crawl's index (`core.crawl.ccindex`: the columnar index by default, the CDX API 
 captures outside the round's own WARC files are sampled (at most `expand_max_per_pattern` per pattern, by URL
 hash, so one huge site cannot swamp the seeds) and fetched by byte range from whichever WARC file holds them.
 They train the round (positives, or hard negatives), and the positive ones join its corpus with their lineage
-(`source: index`, the pattern).
+(`source: index`, the pattern): `pipeline.export` exports them after the recalled pages, and their dedup signatures
+(`rounds/<n>/expand/sigs/`, written by the fetch task) put them in the dedup stage.
 
 Two steps, both tasks with rows like the WARC tasks (outputs first, the row last, a rerun replaces):
 - `lookup_round`: one `lookup` row per round; writes the plan (`rounds/<n>/expand/plan.parquet`), then, in one
@@ -29,7 +30,7 @@ from sqlmodel import col, delete, select
 
 from webrecall.core.crawl.ccindex import Backend, _join, lookup
 from webrecall.core.db import Round, WarcTask, session, utcnow
-from webrecall.core.errors import NotFoundError
+from webrecall.core.errors import NotFoundError, WebrecallError
 from webrecall.core.labelling import label_store as labels_mod
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import _title, fetch_pages
@@ -47,10 +48,14 @@ EXPANDED_SCHEMA = pa.schema(
         ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("title", pa.string()),
         ("text", pa.string()), ("lang", pa.string()), ("label", pa.string()), ("pattern", pa.string()),
         ("source", pa.string()), ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64()),
-        ("round", pa.int32()),
+        ("round", pa.int32()), ("text_extractor", pa.string()),
     ]
 )  # fmt: skip
 SOURCE = "index"
+LABEL_SCORE = 1.0
+"""The rank an expanded positive takes in dedup's keep rule (pipeline.dedup.merge: latest round, highest score, ...):
+a page under an agreed code label is code by a person's word, above any model score. It never scores: the
+export leaves its `score` empty."""
 
 
 def plan_path(round_no: int) -> str:
@@ -59,6 +64,11 @@ def plan_path(round_no: int) -> str:
 
 def shard_path(round_no: int, location: str) -> str:
     return f"rounds/{round_no}/expand/{warc_id(location)}.parquet"
+
+
+def sigs_path(round_no: int, location: str) -> str:
+    """The dedup signatures of a WARC file's expanded positives (beside the recall tasks' `rounds/<n>/sigs/`)."""
+    return f"rounds/{round_no}/expand/sigs/{warc_id(location)}.parquet"
 
 
 def labelled_patterns(db: Any) -> list[tuple[str, str]]:
@@ -188,9 +198,35 @@ def expand_warc(
             out.add({"url": row["url"], "domain": host, "site": site, "title": _title(page.html), "text": text,
                      "lang": guess_lang(text), "label": row["label"], "pattern": row["pattern"], "source": SOURCE,
                      "warc": location, "offset": row["offset"], "length": row["length"],
-                     "round": round_no})  # fmt: skip
+                     "round": round_no, "text_extractor": extractor})  # fmt: skip
             stats.incr("total")
     stats.incr("failed", len(rows) - stats["total"])
+    return rel
+
+
+def positives(store: Store, round_no: int, location: str) -> pa.Table | None:
+    """The expanded pages of one WARC file that join the round's corpus: those under a code label with main text
+    (a page the extractor found nothing in has nothing to give); None when the file has no expansion shard."""
+    rel = shard_path(round_no, location)
+    if not store.exists(rel):
+        return None
+    table = store.read_table(rel)  # one WARC file's share of the capped expansion
+    return table.filter(pc.and_(pc.equal(table["label"], "code"), pc.greater(pc.utf8_length(table["text"]), 0)))
+
+
+def write_signatures(store: Store, round_no: int, location: str, *, cfg: Any, crawl: str = "",
+                     benchmarks: Any = None, stats: Stats) -> str:  # fmt: skip
+    """The dedup signatures of a WARC file's expanded positives, so the dedup stage covers them like recalled
+    pages (each with the rank LABEL_SCORE in the keep rule)."""
+    from webrecall.core.pipeline.dedup import SIGS_SCHEMA, signature_rows
+
+    rel = sigs_path(round_no, location)
+    table = positives(store, round_no, location)
+    rows = table.select(["url", "warc", "offset", "text"]).to_pylist() if table is not None else []
+    with stats.timer("signatures"), store.row_writer(rel, SIGS_SCHEMA, 512) as out:
+        for row in signature_rows([{**r, "score": LABEL_SCORE} for r in rows], round_no=round_no, cfg=cfg,
+                                  crawl=crawl, benchmarks=benchmarks, stats=stats):  # fmt: skip
+            out.add(row)
     return rel
 
 
@@ -251,14 +287,42 @@ def summary(settings: Settings, round_id: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def pattern_crawl_count(settings: Settings, pattern: str, crawl_id: str, base_url: str = "") -> int | None:
-    """HTML pages under `pattern` across the whole crawl (the annotator shows it beside the sample's count);
-    None when the pattern has no literal host, the round names no crawl, or the crawl has no index."""
-    from webrecall.core.crawl.ccindex import crawl_count
-
-    if not crawl_id or settings.expand_backend == "off":
+def pattern_crawl_counts(settings: Settings, patterns: list[str], crawl_id: str, base_url: str = "", *,
+                         timeout: float = 15.0) -> dict[str, int] | None:  # fmt: skip
+    """HTML pages under each pattern across the whole crawl (the annotator shows it beside the sample's count), in
+    one lookup; a pattern without a literal host is left out. None when the round names no crawl, expansion is
+    off, the crawl has no index, or the index cannot be read now (the annotator goes on without the figure: a
+    short timeout and one retry, never the rounds' patience)."""
+    index_base = settings.index_base_url or base_url  # a round records its source (`rounds.create_round`)
+    if not crawl_id or not index_base or settings.expand_backend == "off":
         return None
-    index_base = settings.index_base_url or base_url or settings.source_base_url
     backend: Backend = "cdx" if settings.expand_backend == "cdx" else "columnar"
-    return crawl_count(pattern, crawl_id, index_base=index_base, backend=backend, cdx_base=settings.cdx_base_url,
-                       timeout=settings.http_timeout, retries=settings.http_retries)  # fmt: skip
+    try:
+        found, _, _ = lookup(patterns, crawl_id, backend=backend, index_base=index_base, cdx_base=settings.cdx_base_url,
+                             timeout=min(settings.http_timeout, timeout), retries=1)  # fmt: skip
+    except (WebrecallError, OSError):
+        return None
+    return {p: len(found[parse(p).text]) for p in patterns if parse(p).text in found}
+
+
+def has_index(settings: Settings, crawl_id: str, base_url: str = "", *, timeout: float = 15.0) -> bool:
+    """Whether the crawl's columnar index can be read now (its part-file listing; the CDX server is assumed):
+    the annotator asks once, so a crawl without one, or an index out of reach, costs one short wait, not one
+    per domain."""
+    from webrecall.core.crawl.ccindex import index_files
+
+    index_base = settings.index_base_url or base_url
+    if not crawl_id or not index_base or settings.expand_backend == "off":
+        return False
+    if settings.expand_backend == "cdx":
+        return True
+    try:
+        return bool(index_files(crawl_id, index_base, timeout=min(settings.http_timeout, timeout), retries=1))
+    except (WebrecallError, OSError):
+        return False
+
+
+def pattern_crawl_count(settings: Settings, pattern: str, crawl_id: str, base_url: str = "") -> int | None:
+    """`pattern_crawl_counts` of one pattern."""
+    counts = pattern_crawl_counts(settings, [pattern], crawl_id, base_url)
+    return None if counts is None else counts.get(pattern)

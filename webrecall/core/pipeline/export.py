@@ -14,6 +14,8 @@ from sqlmodel import select
 from webrecall.core.db import Round, WarcTask, session
 from webrecall.core.labelling.label_store import pattern_set
 from webrecall.core.pipeline.dedup import contaminated_for, removed_for
+from webrecall.core.pipeline.expand import positives
+from webrecall.core.pipeline.expand import sigs_path as index_sigs_path
 from webrecall.core.pipeline.passes import PAGES_SCHEMA, pages_path
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
@@ -37,15 +39,19 @@ EXPORT_SCHEMA = PAGES_SCHEMA.append(pa.field("label", pa.string())).append(pa.fi
 EXPORT_SCHEMA = (EXPORT_SCHEMA.append(pa.field("dedup_of", pa.string())).append(pa.field("dedup_reason", pa.string()))
                  .append(pa.field("dedup_jaccard", pa.float32())).append(pa.field("contaminated", pa.string())))
 """... and its dedup lineage: the kept copy's page id, why this copy is not it, the near-duplicate pair's estimated
-Jaccard, and the benchmark problems (`benchmark:id`, comma-separated) its text overlaps (core/pipeline/dedup.py)."""
+Jaccard, and the benchmark problems (`benchmark:id`, comma-separated) its text overlaps (pipeline/dedup.py)."""
+EXPORT_SCHEMA = EXPORT_SCHEMA.append(pa.field("source", pa.string())).append(pa.field("index_pattern", pa.string()))
+"""... and where the page came from: `recall` (the round's model kept it; it has a score) or `index` (under an
+agreed code label, fetched through the crawl's index from a WARC file outside the round's sample, pipeline/expand.py;
+no score, no model) with `index_pattern`, the labelled pattern whose lookup found it."""
 
 
 FENCED_EXTRACTORS = frozenset({"resiliparse"})
 """Extractors whose text carries ``` fences around code blocks (webrecall.core.text.extract.tree_text)."""
 
 
-def _with_lineage(batch: pa.RecordBatch, labels: PatternSet[str], dups: dict, dirty: dict, *,
-                  fences: bool) -> pa.RecordBatch:  # fmt: skip
+def _with_lineage(batch: pa.RecordBatch, labels: PatternSet[str], dups: dict, dirty: dict, *, fences: bool,
+                  source: str = "recall", index_pattern: pa.Array | None = None) -> pa.RecordBatch:  # fmt: skip
     """The pages' columns in PAGES_SCHEMA order (a shard written before `text_extractor` existed has it null),
     code fences kept or removed, the label lineage and the dedup lineage."""
     n = batch.num_rows
@@ -65,7 +71,21 @@ def _with_lineage(batch: pa.RecordBatch, labels: PatternSet[str], dups: dict, di
                pa.array([g and g["reason"] for g in gone], pa.string()),
                pa.array([g and g["jaccard"] for g in gone], pa.float32()),
                pa.array([dirty.get(k) for k in keys], pa.string())]  # fmt: skip
-    return pa.RecordBatch.from_arrays([*columns, label, pattern, *lineage], schema=EXPORT_SCHEMA)
+    origin = [pa.array([source] * n, pa.string()),
+              index_pattern if index_pattern is not None else pa.nulls(n, pa.string())]
+    return pa.RecordBatch.from_arrays([*columns, label, pattern, *lineage, *origin], schema=EXPORT_SCHEMA)
+
+
+def _expanded_batch(table: pa.Table, extractor: str) -> tuple[pa.RecordBatch, pa.Array]:
+    """Expanded positives (pipeline.expand.EXPANDED_SCHEMA) as recalled-page columns, and their patterns."""
+    n = table.num_rows
+    cols = {f.name: table.column(f.name).combine_chunks() if f.name in table.column_names else pa.nulls(n, f.type)
+            for f in PAGES_SCHEMA}  # fmt: skip
+    if "text_extractor" not in table.column_names:  # a shard written before the column existed
+        cols["text_extractor"] = pa.array([extractor] * n, pa.string())
+    cols["score"], cols["model"] = pa.nulls(n, pa.float32()), pa.nulls(n, pa.string())
+    batch = pa.RecordBatch.from_arrays([cols[f.name].cast(f.type) for f in PAGES_SCHEMA], schema=PAGES_SCHEMA)
+    return batch, table.column("pattern").combine_chunks()
 
 
 def export(settings: Settings, round_no: int, out: IO[bytes], *, fmt: Format = "jsonl",
@@ -88,7 +108,7 @@ def export(settings: Settings, round_no: int, out: IO[bytes], *, fmt: Format = "
                 writer.write_batch(batch)
                 continue
             for row in batch.to_pylist():
-                row["score"] = round(float(row["score"]), 6)
+                row["score"] = round(float(row["score"]), 6) if row["score"] is not None else None
                 out.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
     finally:
         if writer is not None:
@@ -102,9 +122,10 @@ def recalled_from(
 ) -> Iterator[tuple[int, pa.RecordBatch, pa.Array]]:  # fmt: skip
     """`recalled_batches` from a position, with one: (shard index, batch, row numbers in the shard).
 
-    Shards are the round's completed WARC files in sorted order, fixed once the round is done, so
-    (shard, row) after the last row received is a resume cursor; earlier shards are not read at all.
-    `dedup` leaves out the copies that the newest dedup of a round covering this one removed (`core.pipeline.dedup`),
+    Shards are the round's completed WARC files in sorted order, then the WARC files its expansion fetched from
+    (their positives: `source` `index`, exported whatever `min_score`, since a label covers them), fixed once the
+    round is done, so (shard, row) after the last row received is a resume cursor; earlier shards are not read at
+    all. `dedup` leaves out the copies that the newest dedup of a round covering this one removed (`pipeline.dedup`),
     `decontaminate` the pages overlapping a benchmark; either way the rows carry their lineage columns.
     """
     with session(settings.db_url) as db:
@@ -119,10 +140,20 @@ def recalled_from(
                 WarcTask.round_id == rnd.id, WarcTask.phase == "recall", WarcTask.status == "done"
             )
         ).all()
+        expanded = sorted(db.exec(select(WarcTask.warc_url).where(
+            WarcTask.round_id == rnd.id, WarcTask.phase == "expand", WarcTask.status == "done")).all())  # fmt: skip
         latest = max([r.number for r in db.exec(select(Round).where(Round.status == "done")).all()] + [round_no])
     floor = pa.scalar(max(rnd.effective_threshold or rnd.threshold, min_score or 0.0), pa.float32())
     store = Store(settings.data_dir)
-    dups, dirty = removed_for(store, round_no, latest), contaminated_for(store, round_no, list(done))
+    dups = removed_for(store, round_no, latest)
+    dirty = contaminated_for(store, round_no, list(done), [index_sigs_path(round_no, loc) for loc in expanded])
+
+    def clean(batch: pa.RecordBatch | pa.Table) -> pa.Array | None:
+        if not ((dedup and dups) or (decontaminate and dirty)):
+            return None
+        keys = zip(batch.column("warc").to_pylist(), batch.column("offset").to_pylist(), strict=True)
+        return pa.array([not (dedup and k in dups) and not (decontaminate and k in dirty) for k in keys])
+
     for index, location in enumerate(sorted(done)):
         if index < shard:
             continue
@@ -133,10 +164,20 @@ def recalled_from(
             mask = pc.greater_equal(batch.column("score"), floor)
             if index == shard and row:
                 mask = pc.and_(mask, pc.greater_equal(numbers, pa.scalar(row, pa.int64())))
-            if (dedup and dups) or (decontaminate and dirty):
-                keys = zip(batch.column("warc").to_pylist(), batch.column("offset").to_pylist(), strict=True)
-                clean = [not (dedup and k in dups) and not (decontaminate and k in dirty) for k in keys]
-                mask = pc.and_(mask, pa.array(clean))
+            if (keep := clean(batch)) is not None:
+                mask = pc.and_(mask, keep)
             kept = batch.filter(mask)
             if kept.num_rows:
                 yield index, _with_lineage(kept, labels, dups, dirty, fences=fences), numbers.filter(mask)
+    extractor = str((rnd.params or {}).get("score_extractor", settings.score_extractor))
+    for index, location in enumerate(expanded, start=len(done)):
+        if index < shard or (table := positives(store, round_no, location)) is None or not table.num_rows:
+            continue
+        numbers = pa.array(range(table.num_rows), pa.int64())
+        mask = pc.greater_equal(numbers, pa.scalar(row if index == shard else 0, pa.int64()))
+        if (keep := clean(table)) is not None:
+            mask = pc.and_(mask, keep)
+        batch, patterns = _expanded_batch(table.filter(mask), extractor)
+        if batch.num_rows:
+            yield index, _with_lineage(batch, labels, dups, dirty, fences=fences, source="index",
+                                       index_pattern=patterns), numbers.filter(mask)  # fmt: skip

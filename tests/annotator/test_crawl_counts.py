@@ -1,0 +1,49 @@
+"""Issue 17: on the Label page a proposed pattern's page count across the whole crawl (from the crawl's URL index,
+here the columnar index of CC-MAIN-DEV's 8 WARC files) sits beside the count in the round's sample (2 files)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.annotator.conftest import APP, KERNEL, LABELS, World
+from tests.conftest import CORPUS
+from webrecall.core.crawl.ccindex import build_index
+from webrecall.core.labelling import item_view
+from webrecall.core.urls.patterns import parse
+
+
+@pytest.fixture(scope="module")
+def dev_index(tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = tmp_path_factory.mktemp("dev-index")
+    build_index(CORPUS, out, crawls=["CC-MAIN-DEV"], row_group_rows=200, languages=False)
+    return str(out)
+
+
+def _label_page(user: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["user"] = user
+    return at.run()
+
+
+def test_label_page_shows_the_whole_crawls_count_beside_the_samples(world: World, dev_index: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    urls = [json.loads(line)["url"] for line in LABELS.open(encoding="utf-8")]  # every page of DEV's 8 files
+    monkeypatch.setenv("WEBRECALL_INDEX_BASE_URL", dev_index)
+    at = _label_page("alice")
+    assert at.title[0].value == KERNEL and not at.exception
+    table = next(d.value for d in at.dataframe if "in crawl" in d.value.columns)
+    view = item_view.item_view(world.settings, 1, KERNEL)
+    whole = [sum(parse(p["pattern"]).matches(u) for u in urls) for p in view["proposals"]]
+    assert list(table["in crawl"]) == whole and list(table["pages"]) == [p["pages"] for p in view["proposals"]]
+    assert whole[0] > table["pages"][0] and all(table["in crawl"] >= table["pages"])  # 8 files, the sample's 2
+    caption = next(c.value for c in at.caption if "across the whole crawl" in c.value)
+    assert caption.startswith(f"{table['pages'][0]:,} pages in this round's sample, {whole[0]:,} pages across")
+
+
+def test_without_an_index_the_label_page_shows_the_samples_count_only(world: World) -> None:
+    at = _label_page("alice")
+    assert not any("across the whole crawl" in c.value for c in at.caption) and not at.exception
+    assert not any("in crawl" in d.value.columns for d in at.dataframe)
