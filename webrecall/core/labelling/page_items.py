@@ -111,7 +111,7 @@ def page_view(settings: Settings, round_id: int, url: str, *, max_chars: int = 4
     """A page item as the Label page shows it: the page's URL, title, score and a text sample in blocks, read from
     the round's page index and the page cache."""
     from webrecall.core.db import session
-    from webrecall.core.labelling.annotators import round_number
+    from webrecall.core.labelling.item_view import round_number
     from webrecall.core.labelling.proposals import domain_pages, round_locations
     from webrecall.core.storage.store import Store
     from webrecall.core.text.extract import unfence

@@ -51,9 +51,9 @@ def signatures(settings: Settings, store: Store, rnd: Round, location: str, stat
 
 
 def index_signatures(settings: Settings, store: Store, rnd: Round, location: str, stats: Stats) -> str:
-    """The expansion fetch task's hook over its positives (recall.expand: pages under a code label, fetched through
+    """The expansion fetch task's hook over its positives (pipeline.expand: pages under a code label, fetched through
     the crawl's index), so the corpus's dedup covers them too."""
-    from recall.expand import write_signatures as write_index_signatures
+    from webrecall.core.pipeline.expand import write_signatures as write_index_signatures
 
     return write_index_signatures(store, rnd.number, location, cfg=config(settings, rnd), crawl=rnd.crawl_id,
                                   benchmarks=benchmarks(settings, rnd), stats=stats)  # fmt: skip
@@ -97,9 +97,9 @@ def sig_files(settings: Settings, round_id: int) -> list[str]:
         if not store.exists(rel):
             signatures(settings, store, member, location, Stats())
         out.append(rel)
-    from recall.expand import sigs_path as index_sigs_path
+    from webrecall.core.pipeline.expand import sigs_path as index_sigs_path
 
-    for member, location in _expanded(settings, members):  # the expanded positives (recall.expand)
+    for member, location in _expanded(settings, members):  # the expanded positives (webrecall.core.pipeline.expand)
         rel = index_sigs_path(member.number, location)
         if not store.exists(rel):
             index_signatures(settings, store, member, location, Stats())
