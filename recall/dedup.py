@@ -33,6 +33,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recall.layout import (
+    BUCKET_SCHEMA,
+    REMOVED_SCHEMA,
+    SIGS_SCHEMA,
+    bucket_path,
+    pages_path,
+    removed_path,
+    sigs_path,
+)
 from recall.records import Stats
 from recall.storage import Store, warc_id
 
@@ -164,35 +173,6 @@ def page_id(round_no: int, location: str, offset: int) -> str:
     return f"{round_no}/{warc_id(location)}/{offset}"
 
 
-def sigs_path(round_no: int, location: str) -> str:
-    return f"rounds/{round_no}/sigs/{warc_id(location)}.parquet"
-
-
-def bucket_path(round_no: int, partition: int) -> str:
-    return f"rounds/{round_no}/dedup/bucket-{partition:04d}.parquet"
-
-
-def removed_path(round_no: int) -> str:
-    return f"rounds/{round_no}/dedup/removed.parquet"
-
-
-SIGS_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()), ("round", pa.int32()), ("warc", pa.string()), ("offset", pa.int64()),
-        ("url", pa.string()), ("crawl", pa.string()), ("score", pa.float32()), ("url_key", pa.uint64()),
-        ("text_key", pa.uint64()), ("bands", pa.list_(pa.uint64())), ("sig", pa.list_(pa.uint32())),
-        ("contaminated", pa.string()),
-    ]
-)  # fmt: skip
-BUCKET_SCHEMA = pa.schema([("kind", pa.string()), ("bucket", pa.uint64()), ("band", pa.int16()), ("id", pa.string())])
-REMOVED_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()), ("round", pa.int32()), ("warc", pa.string()), ("offset", pa.int64()),
-        ("url", pa.string()), ("reason", pa.string()), ("dedup_of", pa.string()), ("jaccard", pa.float32()),
-    ]
-)  # fmt: skip
-
-
 def signature_rows(
     rows: Iterable[dict], *, round_no: int, cfg: DedupConfig, crawl: str = "", benchmarks: Any = None,
     stats: Stats | None = None,
@@ -223,7 +203,6 @@ def write_signatures(
     stats: Stats, batch: int = 512,
 ) -> str:  # fmt: skip
     """The recall task's hook: signatures of the WARC's kept pages (its shard), written next to the shard."""
-    from recall.pipeline import pages_path
 
     rel = sigs_path(round_no, location)
     with stats.timer("signatures"), store.row_writer(rel, SIGS_SCHEMA, batch) as out:

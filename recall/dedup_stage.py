@@ -13,7 +13,8 @@ from sqlmodel import col, select
 
 from recall import decontam
 from recall.db import Round, WarcTask, session
-from recall.dedup import DedupConfig, bucket_path, group_partition, merge, sigs_path, write_signatures
+from recall.dedup import DedupConfig, group_partition, merge, write_signatures
+from recall.layout import bucket_path, sigs_path
 from recall.records import Stats
 from recall.settings import Settings
 from recall.storage import Store

@@ -33,31 +33,14 @@ from recall.db import Round, WarcTask, session, utcnow
 from recall.domains import guess_lang, split_url
 from recall.errors import NotFoundError
 from recall.extract import extract
+from recall.layout import EXPANDED_SCHEMA, PLAN_SCHEMA, expand_path, expand_plan_path
 from recall.patterns import PatternSet, parse
 from recall.pipeline import _title, fetch_pages
 from recall.records import Stats
 from recall.settings import Settings
-from recall.storage import Store, warc_id
+from recall.storage import Store
 
-PLAN_SCHEMA = pa.schema([("url", pa.string()), ("pattern", pa.string()), ("label", pa.string()),
-                         ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64())])  # fmt: skip
-EXPANDED_SCHEMA = pa.schema(
-    [
-        ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("title", pa.string()),
-        ("text", pa.string()), ("lang", pa.string()), ("label", pa.string()), ("pattern", pa.string()),
-        ("source", pa.string()), ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64()),
-        ("round", pa.int32()),
-    ]
-)  # fmt: skip
 SOURCE = "index"
-
-
-def plan_path(round_no: int) -> str:
-    return f"rounds/{round_no}/expand/plan.parquet"
-
-
-def shard_path(round_no: int, location: str) -> str:
-    return f"rounds/{round_no}/expand/{warc_id(location)}.parquet"
 
 
 def labelled_patterns(db: Any) -> list[tuple[str, str]]:
@@ -131,7 +114,7 @@ def lookup_round(settings: Settings, round_id: int) -> dict[str, Any]:
                          "offset": c.offset, "length": c.length} for c in chosen)  # fmt: skip
     if not patterns or not crawl or settings.expand_backend == "off":
         return result  # nothing to look up: no row, so a round without labels has exactly its WARC tasks
-    store.write_table(plan_path(number), pa.Table.from_pylist(plan, schema=PLAN_SCHEMA))
+    store.write_table(expand_plan_path(number), pa.Table.from_pylist(plan, schema=PLAN_SCHEMA))
     locations = sorted({p["warc"] for p in plan})
     result["warcs"] = len(locations)
     with session(settings.db_url) as db:  # one transaction: the lookup row and the fetch rows appear together
@@ -172,9 +155,9 @@ def expand_warc(
     max_record_bytes: int = 8 * 1024 * 1024, timeout: float = 60, retries: int = 5,
 ) -> str:  # fmt: skip
     """Fetch the planned records of one WARC file by coalesced byte ranges and extract them; returns the shard."""
-    plan = store.read_table(plan_path(round_no))
+    plan = store.read_table(expand_plan_path(round_no))
     rows = plan.filter(pc.equal(plan["warc"], location)).to_pylist()
-    rel = shard_path(round_no, location)
+    rel = expand_path(round_no, location)
     stats.incr("planned", len(rows))
     stats.incr("record_bytes", sum(r["length"] for r in rows))
     fetched = (pair for group in coalesce(rows) for pair in fetch_pages(
@@ -208,7 +191,7 @@ def expanded_pages(settings: Settings, round_id: int) -> Iterator[tuple[str, str
     store = Store(settings.data_dir)
     number, locations = _done(settings, round_id)
     for loc in locations:
-        rel = shard_path(number, loc)
+        rel = expand_path(number, loc)
         if store.exists(rel):
             for batch in store.iter_batches(rel, columns=["url", "text", "label"]):
                 yield from zip(*(batch.column(c).to_pylist() for c in ("url", "text", "label")), strict=True)
@@ -228,8 +211,8 @@ def summary(settings: Settings, round_id: int) -> dict[str, Any]:
     info = dict(lookup_row.stats)
     fetched: Counter[str] = Counter()
     for t in tasks:
-        if t.phase == "expand" and t.status == "done" and store.exists(shard_path(rnd.number, t.warc_url)):
-            table = store.read_table(shard_path(rnd.number, t.warc_url), columns=["pattern"])
+        if t.phase == "expand" and t.status == "done" and store.exists(expand_path(rnd.number, t.warc_url)):
+            table = store.read_table(expand_path(rnd.number, t.warc_url), columns=["pattern"])
             fetched.update(table["pattern"].to_pylist())
     patterns = info.get("patterns", {})
     for text, p in patterns.items():

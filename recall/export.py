@@ -15,8 +15,8 @@ from recall.db import Round, WarcTask, session
 from recall.dedup import contaminated_for, removed_for
 from recall.extract import unfence
 from recall.labels import pattern_set
+from recall.layout import PAGES_SCHEMA, pages_path
 from recall.patterns import PatternSet
-from recall.pipeline import PAGES_SCHEMA, pages_path
 from recall.settings import Settings
 from recall.storage import Store
 

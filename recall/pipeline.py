@@ -23,58 +23,27 @@ from recall.domains import guess_lang, split_url
 from recall.extract import extract, has_pre, parse, tree_text
 from recall.features import html_signals, with_signals
 from recall.fidelity import CodeCounts, code_blocks, code_counts
+from recall.layout import (
+    BAND_SCHEMA,
+    CACHE_COLUMNS,
+    CACHE_SCHEMA,
+    CODE_COLUMNS,
+    INDEX_SCHEMA,
+    PAGES_SCHEMA,
+    TOKENS_SCHEMA,
+    band_path,
+    cache_path,
+    index_path,
+    pages_path,
+    token_cache_path,
+)
 from recall.records import Page, Stats
 from recall.sources import open_stream, read_range
-from recall.storage import Store, warc_id
+from recall.storage import Store
 from recall.warc import iter_pages, read_page
 
 BATCH = 512
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
-
-CACHE_SCHEMA = pa.schema(
-    [
-        ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("path", pa.string()),
-        ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64()), ("title", pa.string()),
-        ("lang", pa.string()), ("text", pa.string()), ("text_len", pa.int32()),
-        ("code_blocks", pa.int32()), ("code_verbatim", pa.int32()), ("code_present", pa.int32()),
-        ("signals", pa.string()),
-    ]
-)  # fmt: skip
-"""`code_*`: the page's indented `<pre>` blocks and how many the text keeps verbatim / at all (recall.fidelity)."""
-INDEX_SCHEMA = pa.schema(
-    [
-        ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("path", pa.string()),
-        ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64()), ("score", pa.float32()),
-        ("lang", pa.string()), ("text_len", pa.int32()), ("kept", pa.bool_()),
-    ]
-)  # fmt: skip
-PAGES_SCHEMA = pa.schema(
-    [
-        ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("title", pa.string()),
-        ("text", pa.string()), ("score", pa.float32()), ("lang", pa.string()), ("warc", pa.string()),
-        ("offset", pa.int64()), ("length", pa.int64()), ("round", pa.int32()), ("model", pa.string()),
-        ("text_extractor", pa.string()),
-    ]
-)  # fmt: skip
-"""`text_extractor`: lineage, the extractor that made `text` (the cached text's, or the round's own)."""
-
-
-def cache_path(location: str) -> str:
-    return f"cache/{warc_id(location)}.parquet"
-
-
-def index_path(round_no: int, location: str) -> str:
-    return f"rounds/{round_no}/index/{warc_id(location)}.parquet"
-
-
-def pages_path(round_no: int, location: str) -> str:
-    return f"rounds/{round_no}/pages/{warc_id(location)}.parquet"
-
-
-def band_path(round_no: int, location: str) -> str:
-    """Trafilatura texts of the cascade band's pages that the re-score did not keep (later rounds reuse them)."""
-    return f"rounds/{round_no}/band/{warc_id(location)}.parquet"
-
 
 def _title(html: str) -> str:
     m = _TITLE.search(html, 0, 65536)
@@ -191,17 +160,6 @@ def fetch_pages(
                     stats.incr(f"refetch_failed_{reason}", n)
                 continue
             yield row, page
-
-
-def token_cache_path(location: str, tokenizer_id: str) -> str:
-    return f"cache/{warc_id(location)}.tok-{tokenizer_id}.parquet"
-
-
-TOKENS_SCHEMA = pa.schema([("offset", pa.int64()), ("line", pa.string())])
-BAND_SCHEMA = pa.schema([("offset", pa.int64()), ("text", pa.string()), ("text_extractor", pa.string())])
-CACHE_COLUMNS = ["url", "domain", "site", "path", "warc", "offset", "length", "title", "lang", "text", "text_len"]
-CODE_COLUMNS = ["code_blocks", "code_verbatim", "code_present"]
-"""Absent from a page cache written before they existed: counted as 0 there (and `signals` as none)."""
 
 
 def scoring_texts(data: dict) -> list[str]:

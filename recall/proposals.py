@@ -22,8 +22,8 @@ from sqlmodel import Session, col, select
 
 from recall.db import DomainStat, Round, WarcTask, session
 from recall.dedup import canonical_url, normalize_text
+from recall.layout import cache_path, index_path
 from recall.patterns import url_key
-from recall.pipeline import cache_path, index_path
 from recall.settings import Settings
 from recall.storage import Store
 

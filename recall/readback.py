@@ -16,8 +16,9 @@ from sqlmodel import col, select
 
 from recall.db import Round, WarcTask, session
 from recall.features import extract_with_signals, with_signals
+from recall.layout import cache_path, index_path
 from recall.patterns import PatternSet
-from recall.pipeline import cache_path, fetch_pages, index_path, scoring_texts
+from recall.pipeline import fetch_pages, scoring_texts
 from recall.records import Stats
 from recall.settings import Settings
 from recall.storage import Store

@@ -12,8 +12,8 @@ from sqlmodel import col, delete, select
 
 from recall.db import DomainStat, Label, Model, Round, WarcTask, session, utcnow
 from recall.labels import read_jsonl
+from recall.layout import index_path
 from recall.patterns import url_key
-from recall.pipeline import index_path
 from recall.settings import Settings
 from recall.storage import Store
 

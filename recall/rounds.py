@@ -24,8 +24,9 @@ from recall.classifier import Classifier, load_cached, load_tokenizer
 from recall.classifier import metrics as metrics_at
 from recall.db import Model, Round, WarcTask, session, utcnow
 from recall.errors import FatalError, NotFoundError, RetryableError, SkippableError
+from recall.layout import cache_path
 from recall.patterns import parse
-from recall.pipeline import Decision, cache_path, index_warc, recall_warc
+from recall.pipeline import Decision, index_warc, recall_warc
 from recall.readback import from_previous_round
 from recall.records import Stats
 from recall.seeds import SeedSet, build_seeds, read_seed_file, save_seeds

@@ -24,7 +24,8 @@ import pytest
 from recall import annotators, queue
 from recall.classifier import Classifier
 from recall.db import DomainStat, QueueItem, Round, WarcTask, migrate, session
-from recall.pipeline import INDEX_SCHEMA, index_path, index_warc
+from recall.layout import INDEX_SCHEMA, index_path
+from recall.pipeline import index_warc
 from recall.records import Stats
 from recall.settings import FastTextParams, Settings
 from recall.storage import Store

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from annotator.widgets import md
 from recall import annotators, labels, queue
 from recall.db import Label, QueueItem, Round, WarcTask, session, utcnow
-from recall.pipeline import index_path
+from recall.layout import index_path
 from recall.storage import Store
 from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, POSTGRES, ROUND_WARCS, World
 

@@ -13,10 +13,10 @@ from recall.dedup import (
     estimated_jaccard,
     group_partition,
     merge,
-    removed_path,
     shingles,
     signature,
 )
+from recall.layout import removed_path
 from recall.storage import Store
 from tests.recall.dedup_cases import Doc, dev_docs, exact_jaccard, near_copies, pair_quality, run_dedup
 

@@ -13,12 +13,13 @@ from sqlmodel import select
 from recall import db as dbm
 from recall import labels as labels_mod
 from recall.ccindex import build_index
-from recall.expand import lookup_round, plan_path, shard_path, summary
+from recall.expand import lookup_round, summary
+from recall.layout import expand_path, expand_plan_path, seeds_path
 from recall.mirror import serve
 from recall.patterns import parse
 from recall.report import round_report
 from recall.rounds import RoundSpec, create_round, process_warc_task, run_round
-from recall.seeds import is_heldout, seeds_path
+from recall.seeds import is_heldout
 from recall.settings import Settings
 from recall.storage import Store
 from tests.conftest import CORPUS
@@ -79,7 +80,7 @@ def test_expanded_pages_train_the_round_as_positives_and_hard_negatives(expanded
     store = Store(settings.data_dir)
     with dbm.session(settings.db_url) as db:
         tasks = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == r2.id, dbm.WarcTask.phase == "expand"))
-        shards = [store.read_table(shard_path(r2.number, t.warc_url)) for t in tasks]
+        shards = [store.read_table(expand_path(r2.number, t.warc_url)) for t in tasks]
     pages = [row for t in shards for row in t.to_pylist()]
     assert {p["source"] for p in pages} == {"index"}
     assert sum(not p["text"].strip() for p in pages) < len(pages) / 100  # a page without main text cannot train
@@ -99,17 +100,17 @@ def test_lookup_and_fetch_reruns_replace_and_never_duplicate(expanded):
     settings, _, _, _, r2 = expanded
     store = Store(settings.data_dir)
     before = summary(settings, r2.id)
-    plan = store.read_table(plan_path(r2.number)).num_rows
+    plan = store.read_table(expand_plan_path(r2.number)).num_rows
     again = lookup_round(settings, r2.id)  # a done lookup is a no-op: the recorded result, nothing read
     assert again["index_bytes"] == before["index_bytes"] and again["patterns"].keys() == before["patterns"].keys()
     with dbm.session(settings.db_url) as db:
         rows = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == r2.id,
                                                   dbm.WarcTask.phase.in_(["lookup", "expand"]))).all()  # fmt: skip
-    assert len(rows) == 7 and store.read_table(plan_path(r2.number)).num_rows == plan
+    assert len(rows) == 7 and store.read_table(expand_plan_path(r2.number)).num_rows == plan
     row = next(r for r in rows if r.phase == "expand")
-    n = pq.read_metadata(store.path(shard_path(r2.number, row.warc_url))).num_rows
+    n = pq.read_metadata(store.path(expand_path(r2.number, row.warc_url))).num_rows
     assert process_warc_task(settings, row.id)["status"] == "done"  # a redelivered fetch task reruns...
-    assert pq.read_metadata(store.path(shard_path(r2.number, row.warc_url))).num_rows == n  # ...and replaces
+    assert pq.read_metadata(store.path(expand_path(r2.number, row.warc_url))).num_rows == n  # ...and replaces
     assert summary(settings, r2.id)["fetched"] == before["fetched"]
 
 

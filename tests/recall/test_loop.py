@@ -17,11 +17,11 @@ from recall import db as dbm
 from recall import labels as labels_mod
 from recall.demo import read_truth, scripted_annotation
 from recall.features import with_signals
-from recall.pipeline import cache_path, index_path
+from recall.layout import cache_path, index_path, seeds_path
 from recall.readback import from_previous_round
 from recall.report import round_report
 from recall.rounds import RoundSpec, create_round, round_by_number, run_round
-from recall.seeds import build_seeds, is_heldout, seeds_path
+from recall.seeds import build_seeds, is_heldout
 from recall.settings import Settings
 from recall.storage import Store
 from tests.conftest import CORPUS

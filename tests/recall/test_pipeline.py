@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from recall.classifier import Classifier
-from recall.pipeline import Decision, band_path, cache_path, index_warc, pages_path, recall_warc
+from recall.layout import band_path, cache_path, pages_path
+from recall.pipeline import Decision, index_warc, recall_warc
 from recall.records import Stats
 from recall.settings import FastTextParams
 from recall.storage import Store

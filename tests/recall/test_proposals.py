@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
+from recall.layout import CACHE_SCHEMA, INDEX_SCHEMA, cache_path, index_path
 from recall.patterns import parse
-from recall.pipeline import CACHE_SCHEMA, INDEX_SCHEMA, cache_path, index_path
 from recall.proposals import domain_pages, mask, prefixes, propose
 from recall.storage import Store
 

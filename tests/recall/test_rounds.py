@@ -18,7 +18,8 @@ from recall.demo import round_record
 from recall.export import export
 from recall.extract import unfence
 from recall.growth import of_round
-from recall.pipeline import Decision, index_path, pages_path
+from recall.layout import index_path, pages_path
+from recall.pipeline import Decision
 from recall.report import round_report
 from recall.rounds import RoundSpec, create_round, process_warc_task, round_decision, run_round
 from recall.settings import Settings

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from recall import db as dbm
-from recall.dedup import removed_path
 from recall.export import export
+from recall.layout import removed_path
 from recall.rounds import RoundSpec, create_round, run_round
 from recall.settings import FastTextParams, Settings
 from recall.storage import Store

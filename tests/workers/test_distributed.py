@@ -19,7 +19,7 @@ import redis
 from sqlmodel import select
 
 from recall import db as dbm
-from recall.pipeline import pages_path
+from recall.layout import pages_path
 from recall.rounds import TERMINAL, RoundSpec, create_round, run_round
 from recall.settings import FastTextParams, Settings
 from recall.storage import Store
