@@ -20,9 +20,8 @@ import pyarrow as pa
 
 from recall.classifier import Classifier
 from recall.domains import guess_lang, split_url
-from recall.extract import extract, has_pre, parse, tree_text
-from recall.features import html_signals, with_signals
-from recall.fidelity import CodeCounts, code_blocks, code_counts
+from recall.features import page_text, with_signals
+from recall.fidelity import CodeCounts
 from recall.layout import (
     BAND_SCHEMA,
     CACHE_COLUMNS,
@@ -61,32 +60,11 @@ def _batched(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
         yield batch
 
 
-def _page_text(page: Page, extractor: str) -> tuple[str, CodeCounts, str]:
-    """The cached text, its code-block counts and its code signals (recall.features). The page is parsed once
-    (`tree`): per-page computations that need the DOM read it here, before `tree_text` fences its `<pre>` blocks
-    in place."""
-    try:
-        tree = parse(page.html)
-        pre = has_pre(page.html)
-        blocks = code_blocks(tree) if pre else []
-        signals = _signals(tree)
-        text = tree_text(tree, fences=pre) if extractor == "resiliparse" else extract(page.html, extractor)
-    except Exception:  # noqa: BLE001 - a malformed page must never stop a WARC
-        return "", CodeCounts(), ""
-    return text, code_counts(blocks, text), signals
-
-
-def _signals(tree: object) -> str:
-    try:
-        return html_signals(tree)
-    except Exception:  # noqa: BLE001 - signals are a hint: a page they fail on is still cached
-        return ""
-
-
 def _cache_rows(pages: Iterable[Page], *, extractor: str, stats: Stats) -> Iterator[dict]:
     for page in pages:
         with stats.timer("extract"):
-            text, code, signals = _page_text(page, extractor)  # one parse: text, code counts, code signals
+            got = page_text(page.html, extractor)  # one parse: text, code counts, code signals
+        text, code = got.text, got.code
         if not text:
             stats.incr("empty_text")
         host, site, path = split_url(page.url)
@@ -95,7 +73,7 @@ def _cache_rows(pages: Iterable[Page], *, extractor: str, stats: Stats) -> Itera
             "offset": page.offset, "length": page.length, "title": _title(page.html),
             "lang": guess_lang(text), "text": text, "text_len": len(text),
             "code_blocks": code.blocks, "code_verbatim": code.verbatim, "code_present": code.present,
-            "signals": signals,
+            "signals": got.signals,
         }  # fmt: skip
 
 
@@ -282,12 +260,10 @@ def recall_warc(
         ):
             made_by = text_extractor
             with stats.timer("extract_keep"):
-                text = extract(page.html, text_extractor)
-                if not text:  # lineage says which extractor the text is from
-                    text, made_by = extract(page.html, fallback_extractor), fallback_extractor
-            with stats.timer("fidelity"):
-                code = code_counts(code_blocks(parse(page.html)), text) if has_pre(page.html) else CodeCounts()
-            yield row, text, code, made_by
+                got = page_text(page.html, text_extractor)
+                if not got.text:  # lineage says which extractor the text is from
+                    got, made_by = page_text(page.html, fallback_extractor), fallback_extractor
+            yield row, got.text, got.code, made_by
 
     rescored: dict[str, float] = {}
     with store.row_writer(pages_rel, PAGES_SCHEMA, BATCH) as out, \

@@ -15,7 +15,7 @@ import pyarrow as pa
 from sqlmodel import col, select
 
 from recall.db import Round, WarcTask, session
-from recall.features import extract_with_signals, with_signals
+from recall.features import page_text, with_signals
 from recall.layout import cache_path, index_path
 from recall.patterns import PatternSet
 from recall.pipeline import fetch_pages, scoring_texts
@@ -64,8 +64,8 @@ def readback(
         for row, page in fetch_pages(loc, rows, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout,
                                      retries=retries):  # fmt: skip
             stats.incr("readback_range")
-            text, signals = extract_with_signals(page.html, extractor)
-            yield row["url"], with_signals(text, signals), row["label"]
+            got = page_text(page.html, extractor)
+            yield row["url"], with_signals(got.text, got.signals), row["label"]
 
 
 def scores(store: Store, round_no: int, locations: Iterable[str]) -> dict[str, float]:
