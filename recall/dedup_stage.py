@@ -110,13 +110,12 @@ def _floor(settings: Settings, store: Store, rnd: Round) -> float:
         return float(rnd.threshold)
     if rnd.effective_threshold is not None:
         return float(rnd.effective_threshold)
-    from recall.report import round_index, topk_threshold
+    from recall.report import kept_threshold
 
     with session(settings.db_url) as db:
         done = [t.warc_url for t in db.exec(select(WarcTask).where(
             WarcTask.round_id == rnd.id, WarcTask.phase == "recall", WarcTask.status == "done"))]  # fmt: skip
-    index = round_index(store, rnd.number, done, columns=["score"])
-    return topk_threshold(index["score"].to_numpy(zero_copy_only=False), rnd.top_k, settings.top_k_floor)
+    return kept_threshold(settings, store, rnd, done)
 
 
 def dedup_round(settings: Settings, round_id: int) -> dict[str, Any]:

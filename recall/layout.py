@@ -72,18 +72,17 @@ PAGES_SCHEMA = pa.schema(
 BAND_SCHEMA = pa.schema([("offset", pa.int64()), ("text", pa.string()), ("text_extractor", pa.string())])
 
 SCORE_BINS = 1000
-"""Resolution of the per-domain score histograms (`DOMAINS_SCHEMA.hist_*`): the domain quantiles finalize derives
-from them are within half a bin (0.0005) of the exact (linearly interpolated) quantiles."""
+"""Resolution of the per-domain score histograms (`DOMAINS_SCHEMA`): the domain quantiles finalize derives from
+them are within half a bin (0.0005) of the exact (linearly interpolated) quantiles."""
 DOMAINS_SCHEMA = pa.schema(
     [
-        ("domain", pa.string()), ("site", pa.string()), ("pages", pa.int64()), ("recalled", pa.int64()),
-        ("chars", pa.int64()), ("recalled_chars", pa.int64()), ("score_sum", pa.float64()),
-        ("hist_bin", pa.list_(pa.int16())), ("hist_n", pa.list_(pa.int64())),
+        ("domain", pa.string()), ("site", pa.string()), ("bin", pa.int16()), ("pages", pa.int64()),
+        ("recalled", pa.int64()), ("chars", pa.int64()), ("recalled_chars", pa.int64()), ("score_sum", pa.float64()),
     ]
 )  # fmt: skip
-"""One row per (domain, site) of a WARC's index; `recalled*` at the task's threshold (a top-K round's floor);
-`hist_*`: the sparse histogram of its scores in `SCORE_BINS` bins. The file's metadata holds the WARC's language
-counts (`languages`, JSON)."""
+"""One row per (domain, site, score bin of `SCORE_BINS`) of a WARC's index: its pages, the recalled ones at the
+task's threshold (a top-K round's floor), their characters and the sum of their scores. The file's metadata holds
+the WARC's language counts (`languages`, JSON) and the task's threshold."""
 KEPT_SCHEMA = pa.schema(
     [
         ("domain", pa.string()), ("site", pa.string()), ("url_hash", pa.uint64()), ("score", pa.float32()),

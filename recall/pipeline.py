@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from recall.classifier import Classifier
 from recall.domains import guess_lang, split_url
@@ -36,6 +37,7 @@ from recall.layout import (
     pages_path,
     token_cache_path,
 )
+from recall.partials import WarcPartials
 from recall.records import Page, Stats
 from recall.sources import open_stream, read_range
 from recall.storage import Store
@@ -219,9 +221,12 @@ def recall_warc(
     `fallback_extractor` is the one that made the page cache (`index_warc`'s): when `text_extractor` is the same,
     the kept text is the cached text and nothing is re-read (no cascade either). Otherwise candidates are fetched
     back and extracted again, falling back to `fallback_extractor` when that yields nothing.
-    Memory stays flat in the WARC's size: kept pages go to the shard in batches as they are scored.
+    The index is written once, decided: streamed as it is scored when there is no cascade, else held (no text,
+    ~100 bytes a page) until the cascade has promoted its pages. Kept pages go to the shard in batches as they
+    are scored. Next to the index go the WARC's partial aggregates (recall.partials), which finalize merges.
     """
     idx_rel, pages_rel = index_path(round_no, location), pages_path(round_no, location)
+    parts = WarcPartials(decision.threshold)  # what finalize merges instead of reading the index
     if text_extractor == fallback_extractor:
         with store.writer(idx_rel, INDEX_SCHEMA) as idx_out, \
                 store.row_writer(pages_rel, PAGES_SCHEMA, BATCH) as out:  # fmt: skip
@@ -232,20 +237,23 @@ def recall_warc(
                     out.add(_page_row(row, row["text"], float(scores[i]), round_no=round_no,
                                       model=classifier.version, extractor=fallback_extractor))  # fmt: skip
                     _count_code(stats, CodeCounts(*(int((data.get(k) or [0] * len(scores))[i]) for k in CODE_COLUMNS)))
-                idx_out.write_table(_index_table(data, scores, decision.threshold))
+                table = _index_table(data, scores, decision.threshold)  # final: no cascade changes it
+                idx_out.write_table(table)
+                parts.add(table)
+        parts.write(store, round_no, location)
         _finish(stats, out.written)
         return idx_rel, pages_rel
 
     floor = decision.threshold - decision.margin
     candidates: list[dict] = []
-    with store.writer(idx_rel, INDEX_SCHEMA) as idx_out:
-        for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats):
-            stats.incr("total", len(scores))
-            for i in np.flatnonzero(scores >= floor):
-                row = {k: data[k][i] for k in data if k != "text"}
-                row["score"] = float(scores[i])
-                candidates.append(row)
-            idx_out.write_table(_index_table(data, scores, decision.threshold))
+    tables: list[pa.Table] = []  # the index, held (no text: ~100 bytes a page) until the cascade has decided
+    for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats):
+        stats.incr("total", len(scores))
+        for i in np.flatnonzero(scores >= floor):
+            row = {k: data[k][i] for k in data if k != "text"}
+            row["score"] = float(scores[i])
+            candidates.append(row)
+        tables.append(_index_table(data, scores, decision.threshold))
     known = _earlier_texts(store, round_no, location, {r["offset"] for r in candidates}, extractor=text_extractor)
     reused = set(known)
     stats.incr("text_reused", len(reused))
@@ -265,7 +273,7 @@ def recall_warc(
                     got, made_by = page_text(page.html, fallback_extractor), fallback_extractor
             yield row, got.text, got.code, made_by
 
-    rescored: dict[str, float] = {}
+    rescored: dict[int, float] = {}  # record offset -> the score of its own kept text
     with store.row_writer(pages_rel, PAGES_SCHEMA, BATCH) as out, \
             store.row_writer(band_path(round_no, location), BAND_SCHEMA, BATCH) as band:  # fmt: skip
         for row, text, code, made_by in texts():
@@ -276,20 +284,28 @@ def recall_warc(
                 if score < decision.threshold:
                     band.add({"offset": row["offset"], "text": text, "text_extractor": made_by})
                     continue
-                rescored[row["url"]] = score
+                rescored[row["offset"]] = score
             if code is not None:  # a text reused from an earlier round was counted there
                 _count_code(stats, code)
             out.add(_page_row(row, text, score, round_no=round_no, model=classifier.version, extractor=made_by))
-    if rescored:  # the cascade promoted pages: the index must agree with the shard
-        table = store.read_table(idx_rel)
-        urls = table.column("url").to_pylist()
-        scores_col = [rescored.get(u, s) for u, s in zip(urls, table.column("score").to_pylist(), strict=True)]
-        kept_col = [k or u in rescored for u, k in zip(urls, table.column("kept").to_pylist(), strict=True)]
-        table = table.set_column(table.schema.get_field_index("score"), "score", pa.array(scores_col, pa.float32()))
-        table = table.set_column(table.schema.get_field_index("kept"), "kept", pa.array(kept_col))
-        store.write_table(idx_rel, table)
+    index = pa.concat_tables(tables) if tables else INDEX_SCHEMA.empty_table()
+    if rescored:  # the cascade promoted pages: the index agrees with the shard
+        index = _promote(index, rescored)
+    store.write_table(idx_rel, index)  # written once, decided
+    parts.add(index)
+    parts.write(store, round_no, location)
     _finish(stats, out.written)
     return idx_rel, pages_rel
+
+
+def _promote(index: pa.Table, rescored: dict[int, float]) -> pa.Table:
+    """The index with the cascade's promoted pages kept, at the score of their own kept text."""
+    offsets = pa.array(list(rescored), pa.int64())
+    hit = pc.is_in(index["offset"], value_set=offsets)
+    where = pc.index_in(index["offset"], value_set=offsets)
+    new = pc.take(pa.array(list(rescored.values()), pa.float32()), where)
+    index = index.set_column(index.schema.get_field_index("score"), "score", pc.if_else(hit, new, index["score"]))
+    return index.set_column(index.schema.get_field_index("kept"), "kept", pc.or_(index["kept"], hit))
 
 
 def _index_table(data: dict, scores: np.ndarray, threshold: float) -> pa.Table:
