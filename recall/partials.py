@@ -50,7 +50,7 @@ def score_bins(scores: np.ndarray, bins: int = SCORE_BINS) -> np.ndarray:
 
 
 def _group(table: pa.Table, keys: list[str] = KEYS, sums: list[str] = SUMS) -> pa.Table:
-    grouped = table.group_by(keys).aggregate([(c, "sum") for c in sums])
+    grouped = table.group_by(keys, use_threads=False).aggregate([(c, "sum") for c in sums])
     return pa.table({**{k: grouped[k] for k in keys}, **{c: grouped[f"{c}_sum"] for c in sums}})
 
 
@@ -164,7 +164,7 @@ def merge_domains(tables: Iterable[pa.Table]) -> Merged:
 
 def domain_totals(bins: pa.Table) -> pa.Table:
     """One row per (domain, site): the sums over its score bins."""
-    grouped = bins.group_by(["domain", "site"]).aggregate([(c, "sum") for c in SUMS])
+    grouped = bins.group_by(["domain", "site"], use_threads=False).aggregate([(c, "sum") for c in SUMS])
     return pa.table({"domain": grouped["domain"], "site": grouped["site"],
                      **{c: grouped[f"{c}_sum"] for c in SUMS}})  # fmt: skip
 
