@@ -55,16 +55,17 @@ def _group(table: pa.Table, keys: list[str] = KEYS, sums: list[str] = SUMS) -> p
 
 
 def _fold(tables: Iterable[pa.Table], keys: list[str], sums: list[str]) -> pa.Table | None:
-    """Sum `sums` by `keys` over many tables, `FOLD_ROWS` rows at a time: memory O(distinct keys)."""
+    """Sum `sums` by `keys` over many tables: memory O(distinct keys). Tables gather until they hold as many rows
+    as the running aggregate (at least `FOLD_ROWS`), then fold into it: each row is folded O(log) times."""
     running: pa.Table | None = None
     pending: list[pa.Table] = []
     rows = 0
     for table in tables:
         pending.append(table.select(keys + sums).replace_schema_metadata(None))
         rows += table.num_rows
-        if rows >= FOLD_ROWS:
+        if rows >= max(FOLD_ROWS, running.num_rows if running is not None else 0):
             running = _group(pa.concat_tables([running, *pending] if running is not None else pending), keys, sums)
-            pending, rows = [], running.num_rows
+            pending, rows = [], 0
     if pending:
         running = _group(pa.concat_tables([running, *pending] if running is not None else pending), keys, sums)
     return running
@@ -78,17 +79,22 @@ class WarcPartials:
     domains: list[pa.Table] = field(default_factory=list)
     kept: list[pa.Table] = field(default_factory=list)
     languages: Counter[str] = field(default_factory=Counter)
+    pending: int = 0
+    """Page rows in `domains` not grouped yet."""
 
     def add(self, index: pa.Table) -> None:
         scores = index["score"].to_numpy()
         kept = index["kept"].combine_chunks() if isinstance(index["kept"], pa.ChunkedArray) else index["kept"]
         text_len = pc.cast(index["text_len"], pa.int64())
-        self.domains.append(_group(pa.table({
+        self.domains.append(pa.table({
             "domain": index["domain"], "site": index["site"], "bin": pa.array(score_bins(scores), pa.int16()),
             "pages": pa.array(np.ones(len(scores), np.int64)), "recalled": pc.cast(kept, pa.int64()),
             "chars": text_len, "recalled_chars": pc.if_else(kept, text_len, 0),
             "score_sum": pa.array(scores.astype(np.float64)),
-        })))  # fmt: skip
+        }))  # fmt: skip
+        self.pending += len(scores)
+        if self.pending >= max(FOLD_ROWS // 16, self.domains[0].num_rows):  # group page rows now and then
+            self.domains, self.pending = [_group(pa.concat_tables(self.domains))], 0
         chosen = index.filter(kept)
         hashes = pa.array([url_hash(u) for u in chosen["url"].to_pylist()], pa.uint64())
         self.kept.append(pa.table({"domain": chosen["domain"], "site": chosen["site"], "url_hash": hashes,

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlalchemy import insert
 from sqlmodel import col, delete, select
 
 from recall import partials
@@ -45,21 +46,22 @@ def task_threshold(settings: Settings, rnd: Round) -> float:
     return settings.top_k_floor if rnd.top_k is not None else float(rnd.threshold)
 
 
-def kept_threshold(settings: Settings, store: Store, rnd: Round, locations: list[str]) -> float:
+def kept_threshold(settings: Settings, store: Store, rnd: Round, locations: list[str], *,
+                   pages: int | None = None) -> float:  # fmt: skip
     """The score a page of the round needs to be kept: its threshold, or the cut of its top-K budget over the
     kept partials of `locations` (exact, `recall.partials.topk_cut`)."""
     if rnd.top_k is None:
         return float(rnd.threshold)
     partials.ensure(store, rnd.number, locations, settings.top_k_floor)
-    pages = partials.page_count(store, rnd.number, locations)
+    pages = partials.page_count(store, rnd.number, locations) if pages is None else pages
     kept = partials.kept_tables(store, rnd.number, locations)
     return partials.topk_cut(kept, rnd.top_k, settings.top_k_floor, pages=pages)
 
 
 def domain_rows(merged: partials.Merged, round_id: int, related_fraction: float,
-                recalled: dict[tuple[str, str], tuple[int, int]] | None = None) -> list[DomainStat]:  # fmt: skip
-    """Domain statistics from the merged partials; `recalled`: (recalled, recalled_chars) per (domain, site) under a
-    top-K cut (None: as the tasks kept them)."""
+                recalled: dict[tuple[str, str], tuple[int, int]] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """`DomainStat` rows (as dicts: a round has as many as it has domains, inserted in bulk) from the merged
+    partials; `recalled`: (recalled, recalled_chars) per (domain, site) under a top-K cut (None: as kept)."""
     totals = partials.domain_totals(merged.bins)
     quantiles = partials.quantiles(merged.bins)
     rows = []
@@ -70,7 +72,7 @@ def domain_rows(merged: partials.Merged, round_id: int, related_fraction: float,
         p10, p50, p90 = quantiles[key]
         fraction = got / pages if pages else 0.0
         rows.append(
-            DomainStat(
+            dict(
                 round_id=round_id, domain=r["domain"], site=r["site"], pages=pages, recalled=got, fraction=fraction,
                 chars=int(r["chars"]), recalled_chars=chars, score_mean=float(r["score_sum"]) / pages if pages else 0.0,
                 score_p10=p10, score_p50=p50, score_p90=p90, related=fraction > related_fraction,
@@ -174,7 +176,7 @@ def finalize(settings: Settings, round_id: int) -> Round:
     merged = partials.merge_domains(store.read_table(domains_partial_path(rnd.number, loc)) for loc in done)
     effective, cut = rnd.threshold, None
     if rnd.top_k is not None:
-        effective = cut = kept_threshold(settings, store, rnd, done)
+        effective = cut = kept_threshold(settings, store, rnd, done, pages=merged.pages)
     kept = partials.kept_tables(store, rnd.number, done)
     recalled_by = partials.recalled_by_domain(partials.kept_at(kept(), cut)) if cut is not None else None
     errors: Counter[str] = Counter()
@@ -196,8 +198,9 @@ def finalize(settings: Settings, round_id: int) -> Round:
     if cut is not None:
         _write_back_kept(store, rnd.number, done, cut)
     out: dict[str, Any] = {
-        **totals, "recalled": sum(r.recalled for r in rows), "recalled_chars": sum(r.recalled_chars for r in rows),
-        "domains": len(rows), "related_domains": sum(r.related for r in rows), "errors": dict(errors),
+        **totals, "recalled": sum(r["recalled"] for r in rows),
+        "recalled_chars": sum(r["recalled_chars"] for r in rows), "domains": len(rows),
+        "related_domains": sum(r["related"] for r in rows), "errors": dict(errors),
         "warcs": len(done), "warcs_failed": sum(t.status in ("failed", "skipped") for t in tasks),
         "task_seconds": round(seconds, 2),
         "pages_per_task_s": round(totals["html_pages"] / seconds, 2) if seconds else 0.0,  # per busy core
@@ -212,7 +215,8 @@ def finalize(settings: Settings, round_id: int) -> Round:
         out["eval"] = measure_round(store, rnd.number, done, rnd.params["eval_labels"])
     with session(settings.db_url) as db:
         db.exec(delete(DomainStat).where(col(DomainStat.round_id) == round_id))
-        db.add_all(rows)
+        if rows:
+            db.exec(insert(DomainStat), params=rows)  # ORM bulk insert: no object per domain
         rnd = db.get(Round, round_id)
         assert rnd is not None
         if rnd.model_id:
