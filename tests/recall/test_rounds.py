@@ -22,7 +22,7 @@ from recall.extract import unfence
 from recall.growth import of_round
 from recall.layout import SCORE_BINS, domains_partial_path, index_path, pages_path
 from recall.pipeline import Decision
-from recall.report import round_report, topk_threshold
+from recall.report import finalize, round_report, topk_threshold
 from recall.rounds import RoundSpec, create_round, process_warc_task, round_decision, run_round
 from recall.settings import Settings
 from recall.storage import Store
@@ -173,6 +173,17 @@ def test_finalize_from_partials_equals_a_direct_computation_on_the_index(setting
     for k in (1, 7, 100, int((scores >= round1.threshold).sum()), len(rows), len(rows) + 5):
         cut = partials.topk_cut(kept, k, round1.threshold, pages=len(rows))
         assert cut == topk_threshold(scores, k, round1.threshold)
+
+
+def test_finalize_makes_missing_partials_from_the_index(settings, round1):
+    """A round indexed before partials existed: finalize makes them from its index and finds the same figures."""
+    store = Store(settings.data_dir)
+    for rel in store.list(f"rounds/{round1.number}/partials"):
+        store.remove(rel)
+    again = finalize(settings, round1.id)
+    assert store.list(f"rounds/{round1.number}/partials")  # made again, one WARC at a time
+    keys = ("recalled", "recalled_chars", "html_pages", "domains", "related_domains", "languages", "growth", "eval")
+    assert {k: again.totals[k] for k in keys} == {k: round1.totals[k] for k in keys}
 
 
 def test_rerunning_a_warc_replaces_its_outputs(settings, round1):
