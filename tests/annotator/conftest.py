@@ -26,8 +26,9 @@ from webrecall.core.db import DomainStat, QueueItem, Round, WarcTask, migrate, s
 from webrecall.core.labelling import accounts, queue, review
 from webrecall.core.model.classifier import Classifier
 from webrecall.core.page import Stats
-from webrecall.core.pipeline.passes import INDEX_SCHEMA, index_path, index_warc
+from webrecall.core.pipeline.passes import index_warc
 from webrecall.core.settings import FastTextParams, Settings
+from webrecall.core.storage.layout import INDEX_SCHEMA, index_path
 from webrecall.core.storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from webrecall.annotator.widgets import md
 from webrecall.core.db import Label, QueueItem, Round, WarcTask, session, utcnow
 from webrecall.core.labelling import accounts, claims, decisions, item_view, queue, review
 from webrecall.core.labelling import label_store as labels
-from webrecall.core.pipeline.passes import index_path
+from webrecall.core.storage.layout import index_path
 from webrecall.core.storage.store import Store
 
 

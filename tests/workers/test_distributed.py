@@ -21,8 +21,8 @@ from sqlmodel import select
 from tests.services import ROOT
 from webrecall.core import db as dbm
 from webrecall.core.lifecycle.rounds import TERMINAL, RoundSpec, create_round, run_round
-from webrecall.core.pipeline.passes import pages_path
 from webrecall.core.settings import FastTextParams, Settings
+from webrecall.core.storage.layout import pages_path
 from webrecall.core.storage.store import Store
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]

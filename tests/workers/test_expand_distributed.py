@@ -21,9 +21,9 @@ from webrecall.core import db as dbm
 from webrecall.core.crawl.ccindex import build_index
 from webrecall.core.labelling import label_store as labels_mod
 from webrecall.core.pipeline.dedup import canonical_url
-from webrecall.core.pipeline.expand import sigs_path as index_sigs_path
 from webrecall.core.pipeline.expand import summary
 from webrecall.core.pipeline.export import export
+from webrecall.core.storage.layout import expand_sigs_path as index_sigs_path
 from webrecall.core.storage.store import Store
 from webrecall.core.urls.patterns import parse
 from webrecall.mirror.server import serve

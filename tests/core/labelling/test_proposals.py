@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from webrecall.core.labelling.proposals import domain_pages, mask, prefixes, propose
-from webrecall.core.pipeline.passes import CACHE_SCHEMA, INDEX_SCHEMA, cache_path, index_path
+from webrecall.core.storage.layout import CACHE_SCHEMA, INDEX_SCHEMA, cache_path, index_path
 from webrecall.core.storage.store import Store
 from webrecall.core.urls.patterns import parse
 

@@ -19,10 +19,10 @@ from webrecall.core import db as dbm
 from webrecall.core.labelling import label_store as labels_mod
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.rounds import RoundSpec, create_round, round_by_number, run_round
-from webrecall.core.model.seeds import build_seeds, is_heldout, seeds_path
-from webrecall.core.pipeline.passes import cache_path, index_path
+from webrecall.core.model.seeds import build_seeds, is_heldout
 from webrecall.core.pipeline.readback import from_previous_round
 from webrecall.core.settings import Settings
+from webrecall.core.storage.layout import cache_path, index_path, seeds_path
 from webrecall.core.storage.store import Store
 from webrecall.core.text.features import with_signals
 

@@ -6,6 +6,8 @@ import io
 import json
 from collections import Counter
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
@@ -17,12 +19,14 @@ from webrecall.cli.demo import round_record
 from webrecall.core import db as dbm
 from webrecall.core.labelling import dashboard
 from webrecall.core.labelling import label_store as labels
-from webrecall.core.lifecycle.finalize import round_report
+from webrecall.core.lifecycle.finalize import finalize, round_report, topk_threshold
 from webrecall.core.lifecycle.growth import of_round
 from webrecall.core.lifecycle.rounds import RoundSpec, create_round, process_warc_task, round_decision, run_round
+from webrecall.core.pipeline import partials
 from webrecall.core.pipeline.export import export
-from webrecall.core.pipeline.passes import Decision, index_path, pages_path
+from webrecall.core.pipeline.passes import Decision
 from webrecall.core.settings import Settings
+from webrecall.core.storage.layout import SCORE_BINS, domains_partial_path, index_path, pages_path
 from webrecall.core.storage.store import Store
 from webrecall.core.text.extract import unfence
 
@@ -137,6 +141,53 @@ def test_domain_stats_flag_related_domains(settings, round1):
     assert all(0.0 <= d.score_p10 <= d.score_p50 <= d.score_p90 <= 1.0 for d in rows.values())
 
 
+def test_finalize_from_partials_equals_a_direct_computation_on_the_index(settings, round1):
+    """finalize merges the WARCs' partial aggregates; the same figures computed straight from the page index."""
+    store = Store(settings.data_dir)
+    with dbm.session(settings.db_url) as db:
+        tasks = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == round1.id,
+                                                   dbm.WarcTask.phase == "recall")).all()  # fmt: skip
+        stats = {(d.domain, d.site): d for d in db.exec(select(dbm.DomainStat)
+                                                         .where(dbm.DomainStat.round_id == round1.id))}  # fmt: skip
+    locations = [t.warc_url for t in tasks]
+    assert all(store.exists(domains_partial_path(round1.number, loc)) for loc in locations)  # written by the tasks
+    index = pa.concat_tables([store.read_table(index_path(round1.number, loc)) for loc in locations])
+    rows = index.to_pylist()
+    by_domain: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        by_domain.setdefault((r["domain"], r["site"]), []).append(r)
+    assert set(stats) == set(by_domain) and round1.totals["domains"] == len(by_domain)
+    for key, pages in by_domain.items():
+        d, scores = stats[key], np.array([r["score"] for r in pages], np.float64)
+        kept = [r for r in pages if r["kept"]]
+        assert (d.pages, d.recalled, d.chars, d.recalled_chars) == (
+            len(pages), len(kept), sum(r["text_len"] for r in pages), sum(r["text_len"] for r in kept))
+        assert d.fraction == len(kept) / len(pages) and d.related == (d.fraction > settings.related_fraction)
+        assert d.score_mean == pytest.approx(scores.mean(), abs=1e-9)
+        exact = np.quantile(scores, [0.1, 0.5, 0.9])  # the histogram's quantiles: within half a bin of these
+        assert np.abs(np.array([d.score_p10, d.score_p50, d.score_p90]) - exact).max() <= 0.5 / SCORE_BINS + 1e-6
+    assert round1.totals["recalled"] == sum(r["kept"] for r in rows)
+    assert round1.totals["recalled_chars"] == sum(r["text_len"] for r in rows if r["kept"])
+    assert round1.totals["html_pages"] == len(rows)
+    # a top-K budget's cut over the kept partials is the exact K-th best score of the whole index
+    scores = index["score"].to_numpy()
+    kept = partials.kept_tables(store, round1.number, locations)
+    for k in (1, 7, 100, int((scores >= round1.threshold).sum()), len(rows), len(rows) + 5):
+        cut = partials.topk_cut(kept, k, round1.threshold, pages=len(rows))
+        assert cut == topk_threshold(scores, k, round1.threshold)
+
+
+def test_finalize_makes_missing_partials_from_the_index(settings, round1):
+    """A round indexed before partials existed: finalize makes them from its index and finds the same figures."""
+    store = Store(settings.data_dir)
+    for rel in store.list(f"rounds/{round1.number}/partials"):
+        store.remove(rel)
+    again = finalize(settings, round1.id)
+    assert store.list(f"rounds/{round1.number}/partials")  # made again, one WARC at a time
+    keys = ("recalled", "recalled_chars", "html_pages", "domains", "related_domains", "languages", "growth", "eval")
+    assert {k: again.totals[k] for k in keys} == {k: round1.totals[k] for k in keys}
+
+
 def test_rerunning_a_warc_replaces_its_outputs(settings, round1):
     store = Store(settings.data_dir)
     with dbm.session(settings.db_url) as db:
@@ -196,6 +247,13 @@ def test_top_k_round_keeps_exactly_the_best_pages(settings, round1, corpus_httpd
     rnd = run_round(settings, rnd.id, processes=1)
     assert rnd.status == "done"
     assert 100 <= rnd.totals["recalled"] <= 110  # ties at the K-th score are kept
+    store = Store(settings.data_dir)
+    with dbm.session(settings.db_url) as db:
+        done = [t.warc_url for t in db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == rnd.id,
+                                                                         dbm.WarcTask.phase == "recall"))]  # fmt: skip
+    index = pa.concat_tables([store.read_table(index_path(rnd.number, loc)) for loc in done])
+    assert rnd.effective_threshold == topk_threshold(index["score"].to_numpy(), 100, settings.top_k_floor)
+    assert sum(index["kept"].to_pylist()) == rnd.totals["recalled"]  # finalize wrote the cut back to the index
     buf = io.BytesIO()
     assert export(settings, rnd.number, buf, dedup=False) == rnd.totals["recalled"]
     # growth over round 1: one definition (new recalled chars / round 1's recalled chars) wherever it is read

@@ -82,7 +82,7 @@ def near_copies(docs: list[Doc], *, n: int, seed: int = 0) -> Iterator[Doc]:
 def run_dedup(store: Store, docs: list[Doc], cfg: DedupConfig, *, files: int = 4) -> list[dict]:
     """Signatures -> partitions -> merge over `docs` split into `files` signature files (as WARC shards are);
     returns the removed rows (ids are the docs' indexes as offsets)."""
-    from webrecall.core.pipeline.dedup import SIGS_SCHEMA, removed_path
+    from webrecall.core.storage.layout import SIGS_SCHEMA, removed_path
 
     rels = []
     for f in range(files):

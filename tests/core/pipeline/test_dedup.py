@@ -14,10 +14,10 @@ from webrecall.core.pipeline.dedup import (
     estimated_jaccard,
     group_partition,
     merge,
-    removed_path,
     shingles,
     signature,
 )
+from webrecall.core.storage.layout import removed_path
 from webrecall.core.storage.store import Store
 
 

@@ -17,12 +17,14 @@ from webrecall.core.crawl.ccindex import build_index
 from webrecall.core.labelling import label_store as labels_mod
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.rounds import RoundSpec, create_round, process_warc_task, run_round
-from webrecall.core.model.seeds import is_heldout, seeds_path
+from webrecall.core.model.seeds import is_heldout
 from webrecall.core.pipeline.dedup import canonical_url, removed_path
-from webrecall.core.pipeline.expand import lookup_round, plan_path, shard_path, summary
-from webrecall.core.pipeline.expand import sigs_path as index_sigs_path
+from webrecall.core.pipeline.expand import lookup_round, summary
 from webrecall.core.pipeline.export import export
 from webrecall.core.settings import Settings
+from webrecall.core.storage.layout import expand_path, expand_plan_path, seeds_path
+from webrecall.core.storage.layout import expand_path as shard_path
+from webrecall.core.storage.layout import expand_sigs_path as index_sigs_path
 from webrecall.core.storage.store import Store
 from webrecall.core.text.extract import FENCE
 from webrecall.core.urls.patterns import parse
@@ -84,7 +86,7 @@ def test_expanded_pages_train_the_round_as_positives_and_hard_negatives(expanded
     store = Store(settings.data_dir)
     with dbm.session(settings.db_url) as db:
         tasks = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == r2.id, dbm.WarcTask.phase == "expand"))
-        shards = [store.read_table(shard_path(r2.number, t.warc_url)) for t in tasks]
+        shards = [store.read_table(expand_path(r2.number, t.warc_url)) for t in tasks]
     pages = [row for t in shards for row in t.to_pylist()]
     assert {p["source"] for p in pages} == {"index"}
     assert sum(not p["text"].strip() for p in pages) < len(pages) / 100  # a page without main text cannot train
@@ -104,17 +106,17 @@ def test_lookup_and_fetch_reruns_replace_and_never_duplicate(expanded):
     settings, _, _, _, r2 = expanded
     store = Store(settings.data_dir)
     before = summary(settings, r2.id)
-    plan = store.read_table(plan_path(r2.number)).num_rows
+    plan = store.read_table(expand_plan_path(r2.number)).num_rows
     again = lookup_round(settings, r2.id)  # a done lookup is a no-op: the recorded result, nothing read
     assert again["index_bytes"] == before["index_bytes"] and again["patterns"].keys() == before["patterns"].keys()
     with dbm.session(settings.db_url) as db:
         rows = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == r2.id,
                                                   dbm.WarcTask.phase.in_(["lookup", "expand"]))).all()  # fmt: skip
-    assert len(rows) == 7 and store.read_table(plan_path(r2.number)).num_rows == plan
+    assert len(rows) == 7 and store.read_table(expand_plan_path(r2.number)).num_rows == plan
     row = next(r for r in rows if r.phase == "expand")
-    n = pq.read_metadata(store.path(shard_path(r2.number, row.warc_url))).num_rows
+    n = pq.read_metadata(store.path(expand_path(r2.number, row.warc_url))).num_rows
     assert process_warc_task(settings, row.id)["status"] == "done"  # a redelivered fetch task reruns...
-    assert pq.read_metadata(store.path(shard_path(r2.number, row.warc_url))).num_rows == n  # ...and replaces
+    assert pq.read_metadata(store.path(expand_path(r2.number, row.warc_url))).num_rows == n  # ...and replaces
     assert summary(settings, r2.id)["fetched"] == before["fetched"]
 
 

@@ -7,8 +7,9 @@ import pytest
 from tests.conftest import CORPUS
 from webrecall.core.model.classifier import Classifier
 from webrecall.core.page import Stats
-from webrecall.core.pipeline.passes import Decision, band_path, cache_path, index_warc, pages_path, recall_warc
+from webrecall.core.pipeline.passes import Decision, index_warc, recall_warc
 from webrecall.core.settings import FastTextParams
+from webrecall.core.storage.layout import band_path, cache_path, pages_path
 from webrecall.core.storage.store import Store
 
 WARC = CORPUS / "crawl-data/CC-MAIN-DEV/segments/1716000000000.0/warc/CC-MAIN-DEV-00002.warc.gz"

@@ -10,7 +10,7 @@ from tests.conftest import CORPUS
 from tests.core.conftest import DEV_LABELS, _body
 from webrecall.core.text.features import (
     decode,
-    extract_with_signals,
+    page_text,
     prefix,
     spec,
     spec_id,
@@ -32,7 +32,8 @@ def _html(url: str) -> str:
 
 @pytest.fixture(scope="module")
 def pages() -> dict[str, tuple[str, str]]:
-    return {url: extract_with_signals(_html(url), "resiliparse") for url in (CODE_PAGE, GENERAL_PAGE)}
+    got = {url: page_text(_html(url)) for url in (CODE_PAGE, GENERAL_PAGE)}
+    return {url: (g.text, g.signals) for url, g in got.items()}
 
 
 def test_code_page_signals(pages: dict[str, tuple[str, str]]) -> None:
@@ -86,3 +87,30 @@ def test_index_pass_stores_signals(tmp_path) -> None:
     signals = table.column("signals").to_pylist()
     assert len(signals) == table.num_rows > 0
     assert all(s == "" or "pre=" in s for s in signals)
+
+
+def test_page_text_counts_code_blocks_of_the_text() -> None:
+    got = page_text(_html(CODE_PAGE))
+    assert got.code.blocks > 0 and got.code.present == got.code.blocks  # resiliparse keeps every block
+    assert page_text(_html(GENERAL_PAGE)).code.blocks == 0
+
+
+def test_a_failed_text_keeps_the_signals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One failure behaviour for the index pass and the read-back: the parts computed before a failure stay."""
+    from webrecall.core.text import extract
+
+    def broken(html: str) -> str:
+        raise RuntimeError("extractor failed on this page")
+
+    monkeypatch.setitem(extract.EXTRACTORS, "broken", broken)
+    html = _html(CODE_PAGE)
+    whole, failed = page_text(html), page_text(html, "broken")
+    assert failed.text == "" and failed.signals == whole.signals != ""
+    assert failed.code.blocks == whole.code.blocks > 0 and failed.code.present == 0  # the lost text lost them
+
+
+def test_an_unparseable_page_gives_nothing() -> None:
+    got = page_text("<html><body>\ud800<pre>  x = 1</pre></body></html>")  # a lone surrogate: no parse
+    assert (got.text, got.signals, got.code.blocks) == ("", "", 0)
+    with pytest.raises(ValueError, match="unknown extractor"):
+        page_text("<p>x</p>", "no-such-extractor")

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlmodel import Session, select
 
 from webrecall.core.db import DomainStat, QueueItem, Round, WarcTask, session, utcnow
@@ -170,8 +169,6 @@ def discover(settings: Settings, round_id: int, *, seed: int = 0, audit_fraction
         rows = list(db.exec(select(DomainStat).where(DomainStat.round_id == round_id)))
         label_set, coverage = label_store.pattern_set(db), label_store.coverage_set(db)
     index = round_index(store, rnd.number, done, columns=["url", "domain", "score", "kept"])
-    if rnd.top_k is not None and rnd.effective_threshold is not None and index.num_rows:
-        index = index.set_column(3, "kept", pc.greater_equal(index["score"], rnd.effective_threshold))
     feats = features(index, label_set, coverage) if index.num_rows else {}
     items = plan_queue(feats, round_id, related_fraction=settings.related_fraction, seed=seed,
                        audit_fraction=audit_fraction, max_items=max_items)  # fmt: skip

@@ -22,8 +22,8 @@ from sqlmodel import Session, col, select
 
 from webrecall.core.db import DomainStat, Round, WarcTask, session
 from webrecall.core.pipeline.dedup import canonical_url, normalize_text
-from webrecall.core.pipeline.passes import cache_path, index_path
 from webrecall.core.settings import Settings
+from webrecall.core.storage.layout import cache_path, index_path
 from webrecall.core.storage.store import Store
 from webrecall.core.urls.patterns import url_key
 

@@ -8,13 +8,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlalchemy import insert
 from sqlmodel import col, delete, select
 
 from webrecall.core.db import DomainStat, Label, Model, Round, WarcTask, session, utcnow
 from webrecall.core.labelling.label_store import read_jsonl
 from webrecall.core.model.scoring import precision_recall_f1
-from webrecall.core.pipeline.passes import index_path
+from webrecall.core.pipeline import partials
 from webrecall.core.settings import Settings
+from webrecall.core.storage.layout import domains_partial_path, index_path
 from webrecall.core.storage.store import Store
 from webrecall.core.urls.patterns import url_key
 
@@ -40,111 +42,142 @@ def topk_threshold(scores: np.ndarray, k: int, floor: float) -> float:
     return max(kth, floor)
 
 
-def domain_rows(index: pa.Table, round_id: int, related_fraction: float) -> list[DomainStat]:
-    if index.num_rows == 0:
-        return []
-    recalled_chars = pc.if_else(index["kept"], index["text_len"], 0)
-    table = index.append_column("kept_int", pc.cast(index["kept"], pa.int64())).append_column(
-        "kept_len", recalled_chars
-    )
-    grouped = table.group_by(["domain", "site"]).aggregate(
-        [
-            ("url", "count"), ("kept_int", "sum"), ("text_len", "sum"), ("kept_len", "sum"), ("score", "mean"),
-            ("score", "tdigest", pc.TDigestOptions(q=[0.1, 0.5, 0.9])),
-        ]
-    )  # fmt: skip
+def task_threshold(settings: Settings, rnd: Round) -> float:
+    """The threshold the round's recall tasks kept pages at (a top-K round's: the floor), as its partials did."""
+    return settings.top_k_floor if rnd.top_k is not None else float(rnd.threshold)
+
+
+def kept_threshold(settings: Settings, store: Store, rnd: Round, locations: list[str], *,
+                   pages: int | None = None) -> float:  # fmt: skip
+    """The score a page of the round needs to be kept: its threshold, or the cut of its top-K budget over the
+    kept partials of `locations` (exact, `webrecall.core.pipeline.partials.topk_cut`)."""
+    if rnd.top_k is None:
+        return float(rnd.threshold)
+    partials.ensure(store, rnd.number, locations, settings.top_k_floor)
+    pages = partials.page_count(store, rnd.number, locations) if pages is None else pages
+    kept = partials.kept_tables(store, rnd.number, locations)
+    return partials.topk_cut(kept, rnd.top_k, settings.top_k_floor, pages=pages)
+
+
+def domain_rows(merged: partials.Merged, round_id: int, related_fraction: float,
+                recalled: dict[tuple[str, str], tuple[int, int]] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """`DomainStat` rows (as dicts: a round has as many as it has domains, inserted in bulk) from the merged
+    partials; `recalled`: (recalled, recalled_chars) per (domain, site) under a top-K cut (None: as kept)."""
+    totals = partials.domain_totals(merged.bins)
+    quantiles = partials.quantiles(merged.bins)
     rows = []
-    for r in grouped.to_pylist():
-        pages, recalled = int(r["url_count"]), int(r["kept_int_sum"] or 0)
-        p10, p50, p90 = (float(x) for x in r["score_tdigest"])
-        fraction = recalled / pages if pages else 0.0
+    for r in totals.to_pylist():
+        key = (r["domain"], r["site"])
+        pages = int(r["pages"])
+        got, chars = (int(r["recalled"]), int(r["recalled_chars"])) if recalled is None else recalled.get(key, (0, 0))
+        p10, p50, p90 = quantiles[key]
+        fraction = got / pages if pages else 0.0
         rows.append(
-            DomainStat(
-                round_id=round_id, domain=r["domain"], site=r["site"], pages=pages, recalled=recalled,
-                fraction=fraction, chars=int(r["text_len_sum"] or 0), recalled_chars=int(r["kept_len_sum"] or 0),
-                score_mean=float(r["score_mean"]), score_p10=p10, score_p50=p50, score_p90=p90,
-                related=fraction > related_fraction,
+            dict(
+                round_id=round_id, domain=r["domain"], site=r["site"], pages=pages, recalled=got, fraction=fraction,
+                chars=int(r["chars"]), recalled_chars=chars, score_mean=float(r["score_sum"]) / pages if pages else 0.0,
+                score_p10=p10, score_p50=p50, score_p90=p90, related=fraction > related_fraction,
             )
         )  # fmt: skip
     return rows
 
 
-def measure(urls: list[str], kept: list[bool], labels_path: str) -> dict[str, Any]:
-    """Precision/recall of the recalled set against a url-level labels file, on the pages of this round."""
+def _truth(labels_path: str) -> dict[str, bool]:
     truth: dict[str, bool] = {}
     for row in read_jsonl(labels_path):
         if row.get("url") and row.get("label") in ("code", "non-code"):
             truth[url_key(row["url"])] = row["label"] == "code"
+    return truth
+
+
+def _measures(tp: int, fp: int, fn: int, tn: int) -> dict[str, Any]:
+    precision, recall, f1 = precision_recall_f1(tp, fp, fn)
+    return {"labeled_pages": tp + fp + fn + tn, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+            "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}  # fmt: skip
+
+
+def measure(urls: list[str], kept: list[bool], labels_path: str) -> dict[str, Any]:
+    """Precision/recall of the recalled set against a url-level labels file, on the pages of this round."""
+    return _measures(*_confusion(_truth(labels_path), urls, kept))
+
+
+def _confusion(truth: dict[str, bool], urls: list[str], kept: list[bool]) -> tuple[int, int, int, int]:
     tp = fp = fn = tn = 0
     for url, k in zip(urls, kept, strict=True):
         t = truth.get(url_key(url))
         if t is None:
             continue
         tp, fp, fn, tn = tp + (k and t), fp + (k and not t), fn + (not k and t), tn + (not k and not t)
-    precision, recall, f1 = precision_recall_f1(tp, fp, fn)
-    return {"labeled_pages": tp + fp + fn + tn, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
-            "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}  # fmt: skip
+    return tp, fp, fn, tn
 
 
-def _recalled(store: Store, rnd: Round, locations: list[str]) -> dict[str, int]:
-    """url -> text length of a round's recalled pages (a top-K round re-applies its effective threshold)."""
-    index = round_index(store, rnd.number, locations, columns=["url", "score", "text_len", "kept"])
-    if index.num_rows == 0:
-        return {}
-    kept = index["kept"].to_pylist()
-    if rnd.top_k is not None and rnd.effective_threshold is not None:
-        kept = pc.greater_equal(index["score"], rnd.effective_threshold).to_pylist()
-    return {u: n for u, n, k in zip(index["url"].to_pylist(), index["text_len"].to_pylist(), kept, strict=True) if k}
+def measure_round(store: Store, round_no: int, locations: list[str], labels_path: str) -> dict[str, Any]:
+    """`measure` over a round's index, one WARC at a time: memory is the labels file and one WARC's index."""
+    truth, counts = _truth(labels_path), np.zeros(4, np.int64)
+    for loc in locations:
+        table = store.read_table(index_path(round_no, loc), columns=["url", "kept"])
+        counts += _confusion(truth, table["url"].to_pylist(), table["kept"].to_pylist())
+    return _measures(*(int(c) for c in counts))
 
 
-def growth(settings: Settings, store: Store, rnd: Round, index: pa.Table) -> dict[str, Any]:
-    """What this round added over the previous one (defined in `growth`): new pages and characters,
-    overlap, and whether to stop (growth under `settings.growth_stop`)."""
+def _write_back_kept(store: Store, round_no: int, locations: list[str], cut: float) -> None:
+    """A top-K round's `kept` in its index, so readers need not re-apply the cut (one WARC at a time)."""
+    for loc in locations:
+        rel = index_path(round_no, loc)
+        table = store.read_table(rel)
+        kept = pc.greater_equal(table["score"], pa.scalar(cut, pa.float32()))
+        if not table["kept"].equals(kept):
+            store.write_table(rel, table.set_column(table.schema.get_field_index("kept"), "kept", kept))
+
+
+def growth(settings: Settings, store: Store, rnd: Round, now: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+    """What this round added over the previous one (the definition is `lifecycle.growth`): new pages and characters,
+    overlap, and whether to stop (growth under `settings.growth_stop`). `now`: the round's kept URL hashes and text
+    lengths (`webrecall.core.pipeline.partials.kept_keys`); the previous round's come from its kept partials."""
     from webrecall.core.lifecycle.growth import rate
 
-    kept = index.filter(index["kept"]) if index.num_rows else index  # Python objects for the kept pages only
-    now = dict(zip(kept["url"].to_pylist(), kept["text_len"].to_pylist(), strict=True))
+    keys, lengths = now
     with session(settings.db_url) as db:
         rows = db.exec(select(Round).where(Round.number < rnd.number, Round.status == "done")).all()
         prev = max(rows, key=lambda r: r.number) if rows else None
         if prev is None:
-            return {"previous_round": None, "new_pages": len(now), "new_chars": sum(now.values()),
+            return {"previous_round": None, "new_pages": len(keys), "new_chars": int(lengths.sum()),
                     "recalled_chars_before": 0, "growth": None, "stop": False}  # fmt: skip
         tasks = db.exec(select(WarcTask).where(WarcTask.round_id == prev.id, WarcTask.phase == "recall")).all()
         labels = db.exec(select(Label).where(Label.round_id == prev.id)).all()
-    before = _recalled(store, prev, [t.warc_url for t in tasks if t.status == "done"])
-    new = {u: n for u, n in now.items() if u not in before}
-    base = sum(before.values())
-    value = rate(sum(new.values()), base)
-    overlap = len(before.keys() & now.keys()) / len(before) if before else 0.0
+    done = [t.warc_url for t in tasks if t.status == "done"]
+    partials.ensure(store, prev.number, done, task_threshold(settings, prev))
+    cut = prev.effective_threshold if prev.top_k is not None else None
+    before, before_len = partials.kept_keys(partials.kept_at(partials.kept_tables(store, prev.number, done)(), cut))
+    is_new = ~np.isin(keys, before, assume_unique=True)
+    base = int(before_len.sum())
+    new_chars = int(lengths[is_new].sum())
+    value = rate(new_chars, base)
+    common = int(len(keys) - is_new.sum())
     return {
-        "previous_round": prev.number, "new_pages": len(new), "new_chars": sum(new.values()),
-        "recalled_chars_before": base, "lost_pages": sum(u not in now for u in before), "overlap": round(overlap, 4),
+        "previous_round": prev.number, "new_pages": int(is_new.sum()), "new_chars": new_chars,
+        "recalled_chars_before": base, "lost_pages": int(len(before) - common),
+        "overlap": round(common / len(before), 4) if len(before) else 0.0,
         "growth": value, "stop": value is not None and value < settings.growth_stop, "labels_received": len(labels),
     }  # fmt: skip
 
 
-def _top_values(column: pa.ChunkedArray, n: int) -> dict[str, int]:
-    """The n most frequent values and their counts, computed in Arrow (no Python object per page)."""
-    if len(column) == 0:
-        return {}
-    counts = pc.value_counts(column).to_pylist()
-    return {c["values"]: int(c["counts"]) for c in sorted(counts, key=lambda c: -c["counts"])[:n]}
-
-
 def finalize(settings: Settings, round_id: int) -> Round:
+    """Round totals, domain statistics, growth and measures from the WARCs' partial aggregates (pipeline.partials):
+    memory O(domains), never the round's page index. A top-K round's cut is written back to its index."""
     store = Store(settings.data_dir)
     with session(settings.db_url) as db:
         rnd = db.get(Round, round_id)
         assert rnd is not None
         tasks = db.exec(select(WarcTask).where(WarcTask.round_id == round_id)).all()
     done = [t.warc_url for t in tasks if t.phase == "recall" and t.status == "done"]
-    index = round_index(store, rnd.number, done)
-    effective = rnd.threshold
+    partials.ensure(store, rnd.number, done, task_threshold(settings, rnd))
+    merged = partials.merge_domains(store.read_table(domains_partial_path(rnd.number, loc)) for loc in done)
+    effective, cut = rnd.threshold, None
     if rnd.top_k is not None:
-        effective = topk_threshold(index["score"].to_numpy(zero_copy_only=False), rnd.top_k, settings.top_k_floor)
-        kept = pc.greater_equal(index["score"], effective)
-        index = index.set_column(index.schema.get_field_index("kept"), "kept", kept)
+        effective = cut = kept_threshold(settings, store, rnd, done, pages=merged.pages)
+    kept = partials.kept_tables(store, rnd.number, done)
+    recalled_by = partials.recalled_by_domain(partials.kept_at(kept(), cut)) if cut is not None else None
     errors: Counter[str] = Counter()
     totals: Counter[str] = Counter()
     seconds = 0.0
@@ -158,28 +191,31 @@ def finalize(settings: Settings, round_id: int) -> Round:
         seconds += float(t.stats.get("task_seconds", 0.0))
         if t.status in ("failed", "skipped"):
             errors[f"warc_{t.status}"] += 1
-    rows = domain_rows(index, round_id, settings.related_fraction)
+    rows = domain_rows(merged, round_id, settings.related_fraction, recalled_by)
     # a later round over the same files hits the page cache: its index pass reads no record, its index counts
-    totals["html_pages"] = max(totals["html_pages"], index.num_rows)
-    recalled = int(pc.sum(pc.cast(index["kept"], pa.int64())).as_py() or 0) if index.num_rows else 0
+    totals["html_pages"] = max(totals["html_pages"], merged.pages)
+    if cut is not None:
+        _write_back_kept(store, rnd.number, done, cut)
     out: dict[str, Any] = {
-        **totals, "recalled": recalled, "recalled_chars": sum(r.recalled_chars for r in rows),
-        "domains": len(rows), "related_domains": sum(r.related for r in rows), "errors": dict(errors),
+        **totals, "recalled": sum(r["recalled"] for r in rows),
+        "recalled_chars": sum(r["recalled_chars"] for r in rows), "domains": len(rows),
+        "related_domains": sum(r["related"] for r in rows), "errors": dict(errors),
         "warcs": len(done), "warcs_failed": sum(t.status in ("failed", "skipped") for t in tasks),
         "task_seconds": round(seconds, 2),
         "pages_per_task_s": round(totals["html_pages"] / seconds, 2) if seconds else 0.0,  # per busy core
-        "languages": _top_values(index["lang"], 20),
+        "languages": dict(merged.languages.most_common(20)),
     }  # fmt: skip
-    out["growth"] = growth(settings, store, rnd, index)
+    out["growth"] = growth(settings, store, rnd, partials.kept_keys(partials.kept_at(kept(), cut)))
     from webrecall.core.pipeline.expand import summary as expansion
 
     if exp := expansion(settings, round_id):  # labelled patterns across the whole crawl (core.pipeline.expand)
         out["expansion"] = exp
     if rnd.params.get("eval_labels"):
-        out["eval"] = measure(index["url"].to_pylist(), index["kept"].to_pylist(), rnd.params["eval_labels"])
+        out["eval"] = measure_round(store, rnd.number, done, rnd.params["eval_labels"])
     with session(settings.db_url) as db:
         db.exec(delete(DomainStat).where(col(DomainStat.round_id) == round_id))
-        db.add_all(rows)
+        if rows:
+            db.exec(insert(DomainStat), params=rows)  # ORM bulk insert: no object per domain
         rnd = db.get(Round, round_id)
         assert rnd is not None
         if rnd.model_id:

@@ -30,9 +30,10 @@ from webrecall.core.model.seeds import SeedSet, build_seeds, read_seed_file, sav
 from webrecall.core.model.thresholds import at_threshold, for_precision
 from webrecall.core.page import Stats
 from webrecall.core.pipeline import dedup_stage
-from webrecall.core.pipeline.passes import Decision, cache_path, index_warc, recall_warc
+from webrecall.core.pipeline.passes import Decision, index_warc, recall_warc
 from webrecall.core.pipeline.readback import from_previous_round
 from webrecall.core.settings import FastTextParams, Settings
+from webrecall.core.storage.layout import cache_path
 from webrecall.core.storage.store import Store
 from webrecall.core.text import features
 from webrecall.core.text.tokenizer import BpeTokenizer

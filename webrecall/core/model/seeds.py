@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from webrecall.core.storage.layout import SEEDS_SCHEMA, seeds_path
 from webrecall.core.storage.store import Store
 from webrecall.core.text.features import with_signals
 from webrecall.core.urls.patterns import PatternSet
@@ -171,14 +172,6 @@ def _cap_positives(train: SeedSet, cap: int, rng: random.Random) -> None:
     keep = sorted(rng.sample(range(len(train.labels)), cap))
     train.texts, train.labels = [train.texts[i] for i in keep], [train.labels[i] for i in keep]
     train.sources, train.urls = [train.sources[i] for i in keep], [train.urls[i] for i in keep]
-
-
-SEEDS_SCHEMA = pa.schema([("url", pa.string()), ("text", pa.string()), ("label", pa.bool_()),
-                          ("source", pa.string()), ("sha256", pa.string())])  # fmt: skip
-
-
-def seeds_path(round_no: int) -> str:
-    return f"rounds/{round_no}/seeds.parquet"
 
 
 def save_seeds(store: Store, round_no: int, train: SeedSet) -> str:

@@ -34,6 +34,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from webrecall.core.page import Stats
+from webrecall.core.storage.layout import (
+    BUCKET_SCHEMA,
+    REMOVED_SCHEMA,
+    SIGS_SCHEMA,
+    bucket_path,
+    removed_path,
+    sigs_path,
+)
 from webrecall.core.storage.store import Store, warc_id
 
 REASONS = ("exact_url", "exact_text", "near_dup")
@@ -162,35 +170,6 @@ def crawl_of(location: str, default: str = "") -> str:
 def page_id(round_no: int, location: str, offset: int) -> str:
     """A recalled copy: the same capture recalled in two rounds is two copies (one stays)."""
     return f"{round_no}/{warc_id(location)}/{offset}"
-
-
-def sigs_path(round_no: int, location: str) -> str:
-    return f"rounds/{round_no}/sigs/{warc_id(location)}.parquet"
-
-
-def bucket_path(round_no: int, partition: int) -> str:
-    return f"rounds/{round_no}/dedup/bucket-{partition:04d}.parquet"
-
-
-def removed_path(round_no: int) -> str:
-    return f"rounds/{round_no}/dedup/removed.parquet"
-
-
-SIGS_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()), ("round", pa.int32()), ("warc", pa.string()), ("offset", pa.int64()),
-        ("url", pa.string()), ("crawl", pa.string()), ("score", pa.float32()), ("url_key", pa.uint64()),
-        ("text_key", pa.uint64()), ("bands", pa.list_(pa.uint64())), ("sig", pa.list_(pa.uint32())),
-        ("contaminated", pa.string()),
-    ]
-)  # fmt: skip
-BUCKET_SCHEMA = pa.schema([("kind", pa.string()), ("bucket", pa.uint64()), ("band", pa.int16()), ("id", pa.string())])
-REMOVED_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()), ("round", pa.int32()), ("warc", pa.string()), ("offset", pa.int64()),
-        ("url", pa.string()), ("reason", pa.string()), ("dedup_of", pa.string()), ("jaccard", pa.float32()),
-    ]
-)  # fmt: skip
 
 
 def signature_rows(

@@ -14,8 +14,9 @@ from sqlmodel import col, select
 from webrecall.core.db import Round, WarcTask, session
 from webrecall.core.page import Stats
 from webrecall.core.pipeline import decontam
-from webrecall.core.pipeline.dedup import DedupConfig, bucket_path, group_partition, merge, sigs_path, write_signatures
+from webrecall.core.pipeline.dedup import DedupConfig, group_partition, merge, write_signatures
 from webrecall.core.settings import Settings
+from webrecall.core.storage.layout import bucket_path, sigs_path
 from webrecall.core.storage.store import Store
 
 
@@ -97,7 +98,7 @@ def sig_files(settings: Settings, round_id: int) -> list[str]:
         if not store.exists(rel):
             signatures(settings, store, member, location, Stats())
         out.append(rel)
-    from webrecall.core.pipeline.expand import sigs_path as index_sigs_path
+    from webrecall.core.storage.layout import expand_sigs_path as index_sigs_path
 
     for member, location in _expanded(settings, members):  # the expanded positives (webrecall.core.pipeline.expand)
         rel = index_sigs_path(member.number, location)
@@ -135,13 +136,12 @@ def _floor(settings: Settings, store: Store, rnd: Round) -> float:
         return float(rnd.threshold)
     if rnd.effective_threshold is not None:
         return float(rnd.effective_threshold)
-    from webrecall.core.lifecycle.finalize import round_index, topk_threshold
+    from webrecall.core.lifecycle.finalize import kept_threshold
 
     with session(settings.db_url) as db:
         done = [t.warc_url for t in db.exec(select(WarcTask).where(
             WarcTask.round_id == rnd.id, WarcTask.phase == "recall", WarcTask.status == "done"))]  # fmt: skip
-    index = round_index(store, rnd.number, done, columns=["score"])
-    return topk_threshold(index["score"].to_numpy(zero_copy_only=False), rnd.top_k, settings.top_k_floor)
+    return kept_threshold(settings, store, rnd, done)
 
 
 def dedup_round(settings: Settings, round_id: int) -> dict[str, Any]:

@@ -35,40 +35,18 @@ from webrecall.core.labelling import label_store as labels_mod
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import _title, fetch_pages
 from webrecall.core.settings import Settings
-from webrecall.core.storage.store import Store, warc_id
+from webrecall.core.storage.layout import EXPANDED_SCHEMA, PLAN_SCHEMA, expand_path, expand_plan_path, expand_sigs_path
+from webrecall.core.storage.store import Store
 from webrecall.core.text.extract import extract
 from webrecall.core.text.lang import guess_lang
 from webrecall.core.urls.domains import split_url
 from webrecall.core.urls.patterns import PatternSet, parse
 
-PLAN_SCHEMA = pa.schema([("url", pa.string()), ("pattern", pa.string()), ("label", pa.string()),
-                         ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64())])  # fmt: skip
-EXPANDED_SCHEMA = pa.schema(
-    [
-        ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("title", pa.string()),
-        ("text", pa.string()), ("lang", pa.string()), ("label", pa.string()), ("pattern", pa.string()),
-        ("source", pa.string()), ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64()),
-        ("round", pa.int32()), ("text_extractor", pa.string()),
-    ]
-)  # fmt: skip
 SOURCE = "index"
 LABEL_SCORE = 1.0
 """The rank an expanded positive takes in dedup's keep rule (pipeline.dedup.merge: latest round, highest score, ...):
 a page under an agreed code label is code by a person's word, above any model score. It never scores: the
 export leaves its `score` empty."""
-
-
-def plan_path(round_no: int) -> str:
-    return f"rounds/{round_no}/expand/plan.parquet"
-
-
-def shard_path(round_no: int, location: str) -> str:
-    return f"rounds/{round_no}/expand/{warc_id(location)}.parquet"
-
-
-def sigs_path(round_no: int, location: str) -> str:
-    """The dedup signatures of a WARC file's expanded positives (beside the recall tasks' `rounds/<n>/sigs/`)."""
-    return f"rounds/{round_no}/expand/sigs/{warc_id(location)}.parquet"
 
 
 def labelled_patterns(db: Any) -> list[tuple[str, str]]:
@@ -142,7 +120,7 @@ def lookup_round(settings: Settings, round_id: int) -> dict[str, Any]:
                          "offset": c.offset, "length": c.length} for c in chosen)  # fmt: skip
     if not patterns or not crawl or settings.expand_backend == "off":
         return result  # nothing to look up: no row, so a round without labels has exactly its WARC tasks
-    store.write_table(plan_path(number), pa.Table.from_pylist(plan, schema=PLAN_SCHEMA))
+    store.write_table(expand_plan_path(number), pa.Table.from_pylist(plan, schema=PLAN_SCHEMA))
     locations = sorted({p["warc"] for p in plan})
     result["warcs"] = len(locations)
     with session(settings.db_url) as db:  # one transaction: the lookup row and the fetch rows appear together
@@ -183,9 +161,9 @@ def expand_warc(
     max_record_bytes: int = 8 * 1024 * 1024, timeout: float = 60, retries: int = 5,
 ) -> str:  # fmt: skip
     """Fetch the planned records of one WARC file by coalesced byte ranges and extract them; returns the shard."""
-    plan = store.read_table(plan_path(round_no))
+    plan = store.read_table(expand_plan_path(round_no))
     rows = plan.filter(pc.equal(plan["warc"], location)).to_pylist()
-    rel = shard_path(round_no, location)
+    rel = expand_path(round_no, location)
     stats.incr("planned", len(rows))
     stats.incr("record_bytes", sum(r["length"] for r in rows))
     fetched = (pair for group in coalesce(rows) for pair in fetch_pages(
@@ -207,7 +185,7 @@ def expand_warc(
 def positives(store: Store, round_no: int, location: str) -> pa.Table | None:
     """The expanded pages of one WARC file that join the round's corpus: those under a code label with main text
     (a page the extractor found nothing in has nothing to give); None when the file has no expansion shard."""
-    rel = shard_path(round_no, location)
+    rel = expand_path(round_no, location)
     if not store.exists(rel):
         return None
     table = store.read_table(rel)  # one WARC file's share of the capped expansion
@@ -220,7 +198,7 @@ def write_signatures(store: Store, round_no: int, location: str, *, cfg: Any, cr
     pages (each with the rank LABEL_SCORE in the keep rule)."""
     from webrecall.core.pipeline.dedup import SIGS_SCHEMA, signature_rows
 
-    rel = sigs_path(round_no, location)
+    rel = expand_sigs_path(round_no, location)
     table = positives(store, round_no, location)
     rows = table.select(["url", "warc", "offset", "text"]).to_pylist() if table is not None else []
     with stats.timer("signatures"), store.row_writer(rel, SIGS_SCHEMA, 512) as out:
@@ -245,7 +223,7 @@ def expanded_pages(settings: Settings, round_id: int) -> Iterator[tuple[str, str
     store = Store(settings.data_dir)
     number, locations = _done(settings, round_id)
     for loc in locations:
-        rel = shard_path(number, loc)
+        rel = expand_path(number, loc)
         if store.exists(rel):
             for batch in store.iter_batches(rel, columns=["url", "text", "label"]):
                 yield from zip(*(batch.column(c).to_pylist() for c in ("url", "text", "label")), strict=True)
@@ -265,8 +243,8 @@ def summary(settings: Settings, round_id: int) -> dict[str, Any]:
     info = dict(lookup_row.stats)
     fetched: Counter[str] = Counter()
     for t in tasks:
-        if t.phase == "expand" and t.status == "done" and store.exists(shard_path(rnd.number, t.warc_url)):
-            table = store.read_table(shard_path(rnd.number, t.warc_url), columns=["pattern"])
+        if t.phase == "expand" and t.status == "done" and store.exists(expand_path(rnd.number, t.warc_url)):
+            table = store.read_table(expand_path(rnd.number, t.warc_url), columns=["pattern"])
             fetched.update(table["pattern"].to_pylist())
     patterns = info.get("patterns", {})
     for text, p in patterns.items():

@@ -15,9 +15,9 @@ from webrecall.core.db import Round, WarcTask, session
 from webrecall.core.labelling.label_store import pattern_set
 from webrecall.core.pipeline.dedup import contaminated_for, removed_for
 from webrecall.core.pipeline.expand import positives
-from webrecall.core.pipeline.expand import sigs_path as index_sigs_path
-from webrecall.core.pipeline.passes import PAGES_SCHEMA, pages_path
 from webrecall.core.settings import Settings
+from webrecall.core.storage.layout import PAGES_SCHEMA, pages_path
+from webrecall.core.storage.layout import expand_sigs_path as index_sigs_path
 from webrecall.core.storage.store import Store
 from webrecall.core.text.extract import unfence
 from webrecall.core.urls.patterns import PatternSet

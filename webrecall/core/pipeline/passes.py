@@ -17,98 +17,47 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from more_itertools import chunked
 
 from webrecall.core.crawl.sources import open_stream, read_range
 from webrecall.core.crawl.warc import iter_pages, read_page
 from webrecall.core.model.classifier import Classifier
 from webrecall.core.page import Page, Stats
-from webrecall.core.storage.store import Store, warc_id
-from webrecall.core.text.extract import extract, has_pre, parse, tree_text
-from webrecall.core.text.features import html_signals, with_signals
-from webrecall.core.text.fidelity import CodeCounts, code_blocks, code_counts
+from webrecall.core.pipeline.partials import WarcPartials
+from webrecall.core.storage.layout import (
+    BAND_SCHEMA,
+    CACHE_COLUMNS,
+    CACHE_SCHEMA,
+    CODE_COLUMNS,
+    INDEX_SCHEMA,
+    PAGES_SCHEMA,
+    TOKENS_SCHEMA,
+    band_path,
+    cache_path,
+    index_path,
+    pages_path,
+    token_cache_path,
+)
+from webrecall.core.storage.store import Store
+from webrecall.core.text.features import page_text, with_signals
+from webrecall.core.text.fidelity import CodeCounts
 from webrecall.core.text.lang import guess_lang
 from webrecall.core.urls.domains import split_url
 
 BATCH = 512
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 
-CACHE_SCHEMA = pa.schema(
-    [
-        ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("path", pa.string()),
-        ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64()), ("title", pa.string()),
-        ("lang", pa.string()), ("text", pa.string()), ("text_len", pa.int32()),
-        ("code_blocks", pa.int32()), ("code_verbatim", pa.int32()), ("code_present", pa.int32()),
-        ("signals", pa.string()),
-    ]
-)  # fmt: skip
-"""`code_*`: the page's indented `<pre>` blocks and how many the text keeps verbatim / at all (core.text.fidelity)."""
-INDEX_SCHEMA = pa.schema(
-    [
-        ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("path", pa.string()),
-        ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64()), ("score", pa.float32()),
-        ("lang", pa.string()), ("text_len", pa.int32()), ("kept", pa.bool_()),
-    ]
-)  # fmt: skip
-PAGES_SCHEMA = pa.schema(
-    [
-        ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("title", pa.string()),
-        ("text", pa.string()), ("score", pa.float32()), ("lang", pa.string()), ("warc", pa.string()),
-        ("offset", pa.int64()), ("length", pa.int64()), ("round", pa.int32()), ("model", pa.string()),
-        ("text_extractor", pa.string()),
-    ]
-)  # fmt: skip
-"""`text_extractor`: lineage, the extractor that made `text` (the cached text's, or the round's own)."""
-
-
-def cache_path(location: str) -> str:
-    return f"cache/{warc_id(location)}.parquet"
-
-
-def index_path(round_no: int, location: str) -> str:
-    return f"rounds/{round_no}/index/{warc_id(location)}.parquet"
-
-
-def pages_path(round_no: int, location: str) -> str:
-    return f"rounds/{round_no}/pages/{warc_id(location)}.parquet"
-
-
-def band_path(round_no: int, location: str) -> str:
-    """Trafilatura texts of the cascade band's pages that the re-score did not keep (later rounds reuse them)."""
-    return f"rounds/{round_no}/band/{warc_id(location)}.parquet"
-
-
 def _title(html: str) -> str:
     m = _TITLE.search(html, 0, 65536)
     return " ".join(htmllib.unescape(m.group(1)).split())[:500] if m else ""
 
 
-def _page_text(page: Page, extractor: str) -> tuple[str, CodeCounts, str]:
-    """The cached text, its code-block counts and its code signals (core.text.features). The page is parsed once
-    (`tree`): per-page computations that need the DOM read it here, before `tree_text` fences its `<pre>` blocks
-    in place."""
-    try:
-        tree = parse(page.html)
-        pre = has_pre(page.html)
-        blocks = code_blocks(tree) if pre else []
-        signals = _signals(tree)
-        text = tree_text(tree, fences=pre) if extractor == "resiliparse" else extract(page.html, extractor)
-    except Exception:  # noqa: BLE001 - a malformed page must never stop a WARC
-        return "", CodeCounts(), ""
-    return text, code_counts(blocks, text), signals
-
-
-def _signals(tree: object) -> str:
-    try:
-        return html_signals(tree)
-    except Exception:  # noqa: BLE001 - signals are a hint: a page they fail on is still cached
-        return ""
-
-
 def _cache_rows(pages: Iterable[Page], *, extractor: str, stats: Stats) -> Iterator[dict]:
     for page in pages:
         with stats.timer("extract"):
-            text, code, signals = _page_text(page, extractor)  # one parse: text, code counts, code signals
+            got = page_text(page.html, extractor)  # one parse: text, code counts, code signals
+        text, code = got.text, got.code
         if not text:
             stats.incr("empty_text")
         host, site, path = split_url(page.url)
@@ -117,7 +66,7 @@ def _cache_rows(pages: Iterable[Page], *, extractor: str, stats: Stats) -> Itera
             "offset": page.offset, "length": page.length, "title": _title(page.html),
             "lang": guess_lang(text), "text": text, "text_len": len(text),
             "code_blocks": code.blocks, "code_verbatim": code.verbatim, "code_present": code.present,
-            "signals": signals,
+            "signals": got.signals,
         }  # fmt: skip
 
 
@@ -182,17 +131,6 @@ def fetch_pages(
                     stats.incr(f"refetch_failed_{reason}", n)
                 continue
             yield row, page
-
-
-def token_cache_path(location: str, tokenizer_id: str) -> str:
-    return f"cache/{warc_id(location)}.tok-{tokenizer_id}.parquet"
-
-
-TOKENS_SCHEMA = pa.schema([("offset", pa.int64()), ("line", pa.string())])
-BAND_SCHEMA = pa.schema([("offset", pa.int64()), ("text", pa.string()), ("text_extractor", pa.string())])
-CACHE_COLUMNS = ["url", "domain", "site", "path", "warc", "offset", "length", "title", "lang", "text", "text_len"]
-CODE_COLUMNS = ["code_blocks", "code_verbatim", "code_present"]
-"""Absent from a page cache written before they existed: counted as 0 there (and `signals` as none)."""
 
 
 def scoring_texts(data: dict) -> list[str]:
@@ -274,9 +212,12 @@ def recall_warc(
     `fallback_extractor` is the one that made the page cache (`index_warc`'s): when `text_extractor` is the same,
     the kept text is the cached text and nothing is re-read (no cascade either). Otherwise candidates are fetched
     back and extracted again, falling back to `fallback_extractor` when that yields nothing.
-    Memory stays flat in the WARC's size: kept pages go to the shard in batches as they are scored.
+    The index is written once, decided: streamed as it is scored when there is no cascade, else held (no text,
+    ~100 bytes a page) until the cascade has promoted its pages. Kept pages go to the shard in batches as they
+    are scored. Next to the index go the WARC's partial aggregates (pipeline.partials), which finalize merges.
     """
     idx_rel, pages_rel = index_path(round_no, location), pages_path(round_no, location)
+    parts = WarcPartials(decision.threshold)  # what finalize merges instead of reading the index
     if text_extractor == fallback_extractor:
         with store.writer(idx_rel, INDEX_SCHEMA) as idx_out, \
                 store.row_writer(pages_rel, PAGES_SCHEMA, BATCH) as out:  # fmt: skip
@@ -287,20 +228,23 @@ def recall_warc(
                     out.add(_page_row(row, row["text"], float(scores[i]), round_no=round_no,
                                       model=classifier.version, extractor=fallback_extractor))  # fmt: skip
                     _count_code(stats, CodeCounts(*(int((data.get(k) or [0] * len(scores))[i]) for k in CODE_COLUMNS)))
-                idx_out.write_table(_index_table(data, scores, decision.threshold))
+                table = _index_table(data, scores, decision.threshold)  # final: no cascade changes it
+                idx_out.write_table(table)
+                parts.add(table)
+        parts.write(store, round_no, location)
         _finish(stats, out.written)
         return idx_rel, pages_rel
 
     floor = decision.threshold - decision.margin
     candidates: list[dict] = []
-    with store.writer(idx_rel, INDEX_SCHEMA) as idx_out:
-        for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats):
-            stats.incr("total", len(scores))
-            for i in np.flatnonzero(scores >= floor):
-                row = {k: data[k][i] for k in data if k != "text"}
-                row["score"] = float(scores[i])
-                candidates.append(row)
-            idx_out.write_table(_index_table(data, scores, decision.threshold))
+    tables: list[pa.Table] = []  # the index, held (no text: ~100 bytes a page) until the cascade has decided
+    for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats):
+        stats.incr("total", len(scores))
+        for i in np.flatnonzero(scores >= floor):
+            row = {k: data[k][i] for k in data if k != "text"}
+            row["score"] = float(scores[i])
+            candidates.append(row)
+        tables.append(_index_table(data, scores, decision.threshold))
     known = _earlier_texts(store, round_no, location, {r["offset"] for r in candidates}, extractor=text_extractor)
     reused = set(known)
     stats.incr("text_reused", len(reused))
@@ -315,14 +259,12 @@ def recall_warc(
         ):
             made_by = text_extractor
             with stats.timer("extract_keep"):
-                text = extract(page.html, text_extractor)
-                if not text:  # lineage says which extractor the text is from
-                    text, made_by = extract(page.html, fallback_extractor), fallback_extractor
-            with stats.timer("fidelity"):
-                code = code_counts(code_blocks(parse(page.html)), text) if has_pre(page.html) else CodeCounts()
-            yield row, text, code, made_by
+                got = page_text(page.html, text_extractor)
+                if not got.text:  # lineage says which extractor the text is from
+                    got, made_by = page_text(page.html, fallback_extractor), fallback_extractor
+            yield row, got.text, got.code, made_by
 
-    rescored: dict[str, float] = {}
+    rescored: dict[int, float] = {}  # record offset -> the score of its own kept text
     with store.row_writer(pages_rel, PAGES_SCHEMA, BATCH) as out, \
             store.row_writer(band_path(round_no, location), BAND_SCHEMA, BATCH) as band:  # fmt: skip
         for row, text, code, made_by in texts():
@@ -333,20 +275,28 @@ def recall_warc(
                 if score < decision.threshold:
                     band.add({"offset": row["offset"], "text": text, "text_extractor": made_by})
                     continue
-                rescored[row["url"]] = score
+                rescored[row["offset"]] = score
             if code is not None:  # a text reused from an earlier round was counted there
                 _count_code(stats, code)
             out.add(_page_row(row, text, score, round_no=round_no, model=classifier.version, extractor=made_by))
-    if rescored:  # the cascade promoted pages: the index must agree with the shard
-        table = store.read_table(idx_rel)
-        urls = table.column("url").to_pylist()
-        scores_col = [rescored.get(u, s) for u, s in zip(urls, table.column("score").to_pylist(), strict=True)]
-        kept_col = [k or u in rescored for u, k in zip(urls, table.column("kept").to_pylist(), strict=True)]
-        table = table.set_column(table.schema.get_field_index("score"), "score", pa.array(scores_col, pa.float32()))
-        table = table.set_column(table.schema.get_field_index("kept"), "kept", pa.array(kept_col))
-        store.write_table(idx_rel, table)
+    index = pa.concat_tables(tables) if tables else INDEX_SCHEMA.empty_table()
+    if rescored:  # the cascade promoted pages: the index agrees with the shard
+        index = _promote(index, rescored)
+    store.write_table(idx_rel, index)  # written once, decided
+    parts.add(index)
+    parts.write(store, round_no, location)
     _finish(stats, out.written)
     return idx_rel, pages_rel
+
+
+def _promote(index: pa.Table, rescored: dict[int, float]) -> pa.Table:
+    """The index with the cascade's promoted pages kept, at the score of their own kept text."""
+    offsets = pa.array(list(rescored), pa.int64())
+    hit = pc.is_in(index["offset"], value_set=offsets)
+    where = pc.index_in(index["offset"], value_set=offsets)
+    new = pc.take(pa.array(list(rescored.values()), pa.float32()), where)
+    index = index.set_column(index.schema.get_field_index("score"), "score", pc.if_else(hit, new, index["score"]))
+    return index.set_column(index.schema.get_field_index("kept"), "kept", pc.or_(index["kept"], hit))
 
 
 def _index_table(data: dict, scores: np.ndarray, threshold: float) -> pa.Table:

@@ -16,10 +16,11 @@ from sqlmodel import col, select
 
 from webrecall.core.db import Round, WarcTask, session
 from webrecall.core.page import Stats
-from webrecall.core.pipeline.passes import cache_path, fetch_pages, index_path, scoring_texts
+from webrecall.core.pipeline.passes import fetch_pages, scoring_texts
 from webrecall.core.settings import Settings
+from webrecall.core.storage.layout import cache_path, index_path
 from webrecall.core.storage.store import Store
-from webrecall.core.text.features import extract_with_signals, with_signals
+from webrecall.core.text.features import page_text, with_signals
 from webrecall.core.urls.patterns import PatternSet
 
 INDEX_COLUMNS = ["url", "warc", "offset", "length", "score", "kept"]
@@ -63,8 +64,8 @@ def readback(
         for row, page in fetch_pages(loc, rows, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout,
                                      retries=retries):  # fmt: skip
             stats.incr("readback_range")
-            text, signals = extract_with_signals(page.html, extractor)
-            yield row["url"], with_signals(text, signals), row["label"]
+            got = page_text(page.html, extractor)
+            yield row["url"], with_signals(got.text, got.signals), row["label"]
 
 
 def scores(store: Store, round_no: int, locations: Iterable[str]) -> dict[str, float]:

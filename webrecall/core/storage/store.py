@@ -1,11 +1,6 @@
 """Bulk files under the data dir (a local path or any fsspec URL): Parquet shards, models, exports.
 
-Layout (relative to the data dir):
-  cache/<warc_id>.parquet               fast text + metadata of every HTML page of a WARC (reused by rounds)
-  rounds/<n>/index/<warc_id>.parquet    per-round page index: every HTML page with its score
-  rounds/<n>/pages/<warc_id>.parquet    per-round recalled pages with the kept text (the cached one by default)
-  rounds/<n>/band/<warc_id>.parquet     trafilatura texts of cascade-band pages the re-score did not keep
-  models/<version>/                     model.bin, tokenizer.json, meta.json
+The layout (which file lives where, with which schema) is `webrecall.core.storage.layout`.
 Writes are atomic where the filesystem allows (local: temp file + rename; object stores: one PUT).
 """
 

@@ -23,7 +23,10 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from dataclasses import dataclass, field
 from typing import Any
+
+from webrecall.core.text.fidelity import CodeCounts
 
 MARK = "\u2042sig "
 """Start of the signals line. U+2042 never occurs in a byte-level BPE token, so the tokens cannot collide."""
@@ -116,35 +119,47 @@ def html_signals(tree: Any) -> str:
     return encode(counts)
 
 
-def signals_of_html(html: str) -> str:
-    """`html_signals` for a page not parsed yet (read-back pages; the index pass passes its own tree)."""
-    from resiliparse.parse.html import HTMLTree
+@dataclass(slots=True)
+class PageText:
+    """What one parse of a page gives every pass: its text, its code-block counts and its code signals."""
 
-    try:
-        return html_signals(HTMLTree.parse(html))
-    except Exception:  # noqa: BLE001 - a malformed page has no signals, it is still scored
-        return ""
+    text: str = ""
+    code: CodeCounts = field(default_factory=CodeCounts)
+    signals: str = ""
 
 
-def extract_with_signals(html: str, extractor: str) -> tuple[str, str]:
-    """(text, signals) of a page from one parse (as the index pass does): the signals are read before the text
-    extraction fences the tree's `<pre>` blocks in place."""
-    from webrecall.core.text.extract import extract, has_pre, parse, tree_text
+def page_text(html: str, extractor: str = "resiliparse") -> PageText:
+    """Text, code-block counts (text.fidelity) and code signals of a page from one parse, as the index pass
+    caches them and the read-back re-makes them. The DOM is read (code blocks, signals) before `tree_text` fences
+    its `<pre>` blocks in place.
 
+    Each part fails alone, so a malformed page never stops a WARC: a page that cannot be parsed gives an empty
+    `PageText`; signals computed before the text extraction failed are kept (the page is still scored with them);
+    a failed text extraction gives '' (the caller counts it as an empty text) whose code blocks all count as
+    lost. An unknown
+    `extractor` name is a configuration error and raises `ValueError`."""
+    from webrecall.core.text.extract import extract, get_extractor, has_pre, parse, tree_text
+    from webrecall.core.text.fidelity import code_blocks, code_counts
+
+    get_extractor(extractor)
     try:
         tree = parse(html)
     except Exception:  # noqa: BLE001 - as `extract`: a malformed page yields '' and is counted by the caller
-        return "", ""
+        return PageText()
+    pre = has_pre(html)
+    try:
+        blocks = code_blocks(tree) if pre else []
+    except Exception:  # noqa: BLE001 - fidelity is a measure: a page it fails on counts no block
+        blocks = []
     try:
         signals = html_signals(tree)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - signals are a hint: a page they fail on is still cached and scored
         signals = ""
-    if extractor != "resiliparse":
-        return extract(html, extractor), signals
     try:
-        return tree_text(tree, fences=has_pre(html)), signals
+        text = tree_text(tree, fences=pre) if extractor == "resiliparse" else extract(html, extractor)
     except Exception:  # noqa: BLE001
-        return "", signals
+        text = ""
+    return PageText(text, code_counts(blocks, text), signals)
 
 
 def encode(counts: dict[str, int]) -> str:
