@@ -18,7 +18,9 @@ from webrecall.cli.demo import read_truth, scripted_annotation
 from webrecall.core import db as dbm
 from webrecall.core.labelling import label_store as labels_mod
 from webrecall.core.lifecycle.finalize import round_report
-from webrecall.core.lifecycle.rounds import RoundSpec, create_round, round_by_number, run_round
+from webrecall.core.lifecycle.local import run_round
+from webrecall.core.lifecycle.queries import round_by_number
+from webrecall.core.lifecycle.spec import RoundSpec, create_round
 from webrecall.core.model.seeds import build_seeds, is_heldout, seeds_path
 from webrecall.core.pipeline.passes import cache_path, index_path
 from webrecall.core.pipeline.readback import from_previous_round

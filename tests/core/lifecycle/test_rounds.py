@@ -19,7 +19,9 @@ from webrecall.core.labelling import annotators
 from webrecall.core.labelling import label_store as labels
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.growth import of_round
-from webrecall.core.lifecycle.rounds import RoundSpec, create_round, process_warc_task, round_decision, run_round
+from webrecall.core.lifecycle.local import run_round
+from webrecall.core.lifecycle.spec import RoundSpec, create_round
+from webrecall.core.lifecycle.warc_task import process_warc_task, round_decision
 from webrecall.core.pipeline.export import export
 from webrecall.core.pipeline.passes import Decision, index_path, pages_path
 from webrecall.core.settings import Settings

@@ -16,7 +16,9 @@ from webrecall.core.crawl.ccindex import build_index
 from webrecall.core.labelling import label_store as labels_mod
 from webrecall.core.labelling.patterns import parse
 from webrecall.core.lifecycle.finalize import round_report
-from webrecall.core.lifecycle.rounds import RoundSpec, create_round, process_warc_task, run_round
+from webrecall.core.lifecycle.local import run_round
+from webrecall.core.lifecycle.spec import RoundSpec, create_round
+from webrecall.core.lifecycle.warc_task import process_warc_task
 from webrecall.core.model.seeds import is_heldout, seeds_path
 from webrecall.core.pipeline.expand import lookup_round, plan_path, shard_path, summary
 from webrecall.core.settings import Settings

@@ -26,7 +26,10 @@ from webrecall.core.db import Annotator, Label, QueueItem, Round, utcnow
 from webrecall.core.labelling import queue
 from webrecall.core.labelling.label_store import REVIEW, UNDO, current, normalize_label, parse_rows, resolved
 from webrecall.core.labelling.patterns import parse
+from webrecall.core.lifecycle import totals
 from webrecall.core.lifecycle.growth import of_round
+from webrecall.core.lifecycle.queries import done_warcs
+from webrecall.core.lifecycle.totals import Heldout
 from webrecall.core.settings import Settings
 
 ROLES = ("annotator", "reviewer", "admin")
@@ -423,12 +426,11 @@ def growth(rounds: list[Round]) -> list[dict[str, Any]]:
     """Round-over-round figures for the chart: recalled pages, related domains, growth, model metrics."""
     out = []
     for rnd in rounds:
-        t = rnd.totals or {}
-        heldout = (t.get("model") or {}).get("seed_heldout") or {}
-        out.append({"round": rnd.number, "recalled": t.get("recalled", 0),
-                    "related_domains": t.get("related_domains", 0),
-                    "growth": (of_round(rnd) or {}).get("growth"),
-                    **{k: heldout.get(k) for k in ("precision", "recall", "f1", "roc_auc")}})  # fmt: skip
+        t = totals.of(rnd)
+        heldout = t.model.seed_heldout if t.model and t.model.seed_heldout else Heldout()
+        out.append({"round": rnd.number, "recalled": t.recalled, "related_domains": t.related_domains,
+                    "growth": (of_round(rnd) or {}).get("growth"), "precision": heldout.precision,
+                    "recall": heldout.recall, "f1": heldout.f1, "roc_auc": heldout.roc_auc})  # fmt: skip
     return out
 
 
@@ -462,7 +464,7 @@ def item_view(settings: Settings, round_id: int, domain: str, *, samples: int = 
 
     with session(settings.db_url) as db:
         number = round_number(db, round_id)
-        locations = prop.round_locations(db, round_id)
+        locations = done_warcs(db, round_id)
     pages = prop.domain_pages(Store(settings.data_dir), number, locations, {domain})
     texts = dict(zip(pages["url"].to_pylist(), pages["text"].to_pylist(), strict=True)) \
         if "text" in pages.column_names else {}  # fmt: skip
@@ -496,7 +498,7 @@ def pattern_view(settings: Settings, pattern: str, *, round_id: int | None = Non
         if round_id is None or pat.host is None:
             return {"pattern": pat.text, "round": None, "pages": 0, "samples": []}
         number = round_number(db, round_id)
-        locations = prop.round_locations(db, round_id)
+        locations = done_warcs(db, round_id)
     table = prop.domain_pages(Store(settings.data_dir), number, locations, {pat.host})
     rows = [r for r in table.to_pylist() if pat.matches(r["url"])]
     if not rows:

@@ -1,5 +1,5 @@
 """The dedup stage of a round, over the database: which signature files make the corpus, the partition tasks and
-the merge. `core.lifecycle.rounds` calls these in-process; `workers.tasks` runs `run_partition` as Celery tasks.
+the merge. `core.lifecycle.local` calls these in-process; `workers.tasks` runs `run_partition` as Celery tasks.
 
 The corpus deduplicated at round n is the union of the recalled pages of every finished round up to n (and so of
 every crawl they read): a page recalled in rounds 1-3, or captured in two crawls, is one page of it.
@@ -12,6 +12,8 @@ from typing import Any
 from sqlmodel import col, select
 
 from webrecall.core.db import Round, WarcTask, session
+from webrecall.core.lifecycle import totals
+from webrecall.core.lifecycle.queries import done_warcs
 from webrecall.core.page import Stats
 from webrecall.core.pipeline import decontam
 from webrecall.core.pipeline.dedup import DedupConfig, bucket_path, group_partition, merge, sigs_path, write_signatures
@@ -112,8 +114,7 @@ def _floor(settings: Settings, store: Store, rnd: Round) -> float:
     from webrecall.core.lifecycle.finalize import round_index, topk_threshold
 
     with session(settings.db_url) as db:
-        done = [t.warc_url for t in db.exec(select(WarcTask).where(
-            WarcTask.round_id == rnd.id, WarcTask.phase == "recall", WarcTask.status == "done"))]  # fmt: skip
+        done = done_warcs(db, rnd.id)
     index = round_index(store, rnd.number, done, columns=["score"])
     return topk_threshold(index["score"].to_numpy(zero_copy_only=False), rnd.top_k, settings.top_k_floor)
 
@@ -135,7 +136,7 @@ def dedup_round(settings: Settings, round_id: int) -> dict[str, Any]:
     with session(settings.db_url) as db:
         row = db.get(Round, round_id)
         assert row is not None
-        row.totals = {**(row.totals or {}), "dedup": result}
+        row.totals = totals.merge(row, dedup=result)  # validated against `RoundTotals.dedup`
         db.add(row)
         db.commit()
     return result

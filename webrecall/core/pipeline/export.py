@@ -9,11 +9,11 @@ from typing import IO, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlmodel import select
 
-from webrecall.core.db import Round, WarcTask, session
+from webrecall.core.db import session
 from webrecall.core.labelling.label_store import pattern_set
 from webrecall.core.labelling.patterns import PatternSet
+from webrecall.core.lifecycle.queries import done_warcs, find_round, latest_done
 from webrecall.core.pipeline.dedup import contaminated_for, removed_for
 from webrecall.core.pipeline.passes import PAGES_SCHEMA, pages_path
 from webrecall.core.settings import Settings
@@ -108,18 +108,15 @@ def recalled_from(
     `decontaminate` the pages overlapping a benchmark; either way the rows carry their lineage columns.
     """
     with session(settings.db_url) as db:
-        rnd = db.exec(select(Round).where(Round.number == round_no)).first()
+        rnd = find_round(db, round_no)
         if rnd is None:
             raise ValueError(f"no round {round_no}")
         if rnd.status != "done":
             raise ValueError(f"round {round_no} is {rnd.status}, not done")
         labels = pattern_set(db)
-        done = db.exec(
-            select(WarcTask.warc_url).where(
-                WarcTask.round_id == rnd.id, WarcTask.phase == "recall", WarcTask.status == "done"
-            )
-        ).all()
-        latest = max([r.number for r in db.exec(select(Round).where(Round.status == "done")).all()] + [round_no])
+        done = done_warcs(db, rnd.id)
+        newest = latest_done(db)
+        latest = max(newest.number if newest else round_no, round_no)
     floor = pa.scalar(max(rnd.effective_threshold or rnd.threshold, min_score or 0.0), pa.float32())
     store = Store(settings.data_dir)
     dups, dirty = removed_for(store, round_no, latest), contaminated_for(store, round_no, list(done))
