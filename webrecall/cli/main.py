@@ -118,7 +118,7 @@ def init(as_json: JsonOpt = False) -> None:
 
 
 def round_summary(settings: Settings, rnd: dbm.Round) -> dict[str, Any]:
-    """What `round start/status/run --json` print; pages and pages/s are the API's (`rounds.round_progress`)."""
+    """What `round start/status/run --json` print; pages and pages/s are the API's (`round_progress`)."""
     from webrecall.core.lifecycle import totals
     from webrecall.core.lifecycle.progress import round_progress
 
@@ -312,6 +312,10 @@ def round_cancel(number: int, as_json: JsonOpt = False) -> None:
         rnd = round_by_number(settings, number)
     if rnd.status in ("done", "failed", "cancelled"):
         _fail(f"round {number} is already {rnd.status}")
+    if settings.execution == "celery":  # also revoke its queued tasks on the workers
+        from webrecall.workers import cancel_round as cancel_on_workers
+
+        cancel_on_workers(settings, rnd.id or 0)
     rnd = cancel_round(settings, rnd.id or 0)
     _emit({"id": rnd.number, "status": rnd.status}, as_json)
 
