@@ -28,7 +28,7 @@ from webrecall.core.labelling.label_store import REVIEW, UNDO, current, normaliz
 from webrecall.core.labelling.patterns import parse
 from webrecall.core.lifecycle import totals
 from webrecall.core.lifecycle.growth import of_round
-from webrecall.core.lifecycle.queries import done_warcs
+from webrecall.core.lifecycle.queries import done_warcs, latest_done
 from webrecall.core.lifecycle.totals import Heldout
 from webrecall.core.settings import Settings
 
@@ -492,8 +492,7 @@ def pattern_view(settings: Settings, pattern: str, *, round_id: int | None = Non
     pat = parse(pattern)
     with session(settings.db_url) as db:
         if round_id is None or db.get(Round, round_id) is None:
-            latest = db.exec(select(Round).where(col(Round.status) == "done").order_by(col(Round.number).desc()))
-            rnd = latest.first()
+            rnd = latest_done(db)
             round_id = rnd.id if rnd is not None else None
         if round_id is None or pat.host is None:
             return {"pattern": pat.text, "round": None, "pages": 0, "samples": []}

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from webrecall.core.db import DomainStat, Label, Model, QueueItem, Round, WarcTask
 from webrecall.core.lifecycle import totals
+from webrecall.core.lifecycle.queries import find_round
 
 DomainSort = Literal["fraction", "recalled", "pages", "chars", "recalled_chars", "rule_distance", "domain"]
 """Sort keys of a round's domains: each is a field of the rows returned (`rule_distance`: see `rule_distance`)."""
@@ -166,7 +167,7 @@ def service_counts(db: Session) -> dict[str, Any]:
         .group_by(col(WarcTask.phase), col(WarcTask.status))
     ).all()  # fmt: skip
     queue = db.exec(select(QueueItem.status, func.count()).group_by(col(QueueItem.status))).all()
-    latest = db.exec(select(Round).order_by(col(Round.number).desc())).first()
+    latest = find_round(db)
     return {
         "rounds": {s: int(n) for s, n in rounds},
         "tasks": [(p, s, int(n), _i(pages)) for p, s, n, pages in tasks],
