@@ -166,7 +166,8 @@ def bench_lookup(rows: int, repeat: int) -> dict[str, Any]:
 
 
 def _model_quality(settings: Any, number: int, texts: list[str], truth: list[bool], on: list[bool]) -> dict:
-    from webrecall.core.lifecycle.rounds import round_classifier
+
+    from webrecall.core.lifecycle.model_store import round_classifier
     from webrecall.core.model.scoring import precision_recall_f1
 
     clf = round_classifier(settings, number)
@@ -185,10 +186,13 @@ def _model_quality(settings: Any, number: int, texts: list[str], truth: list[boo
 
 
 def bench_dev() -> dict[str, Any]:
+
     from webrecall.core import db as dbm
+    from webrecall.core import totals
     from webrecall.core.crawl.ccindex import build_index
     from webrecall.core.labelling import label_store as labels_mod
-    from webrecall.core.lifecycle.rounds import RoundSpec, create_round, run_round
+    from webrecall.core.lifecycle.local import run_round
+    from webrecall.core.lifecycle.spec import RoundSpec, create_round
     from webrecall.core.settings import Settings
     from webrecall.core.storage.store import Store
     from webrecall.core.urls.patterns import parse
@@ -219,7 +223,9 @@ def bench_dev() -> dict[str, Any]:
         return settings, r1, r2
 
     s2, r1_2, r2_2 = loop("two_files", 2, "columnar")
-    exp = r2_2.totals["expansion"]
+    t2_2 = totals.of(r2_2)
+    assert t2_2.expansion is not None and t2_2.model is not None
+    exp = t2_2.expansion.model_dump()
     sampled = ("CC-MAIN-DEV-00000", "CC-MAIN-DEV-00001")
     expansion_bytes = sum(n for p, n in server.bytes_served.items() if p.endswith(".warc.gz")
                           and not any(s in p for s in sampled))  # fmt: skip
@@ -236,7 +242,7 @@ def bench_dev() -> dict[str, Any]:
         "row_groups": exp["row_groups"], "row_groups_read": exp["row_groups_read"],
         "warc_bytes_read": exp["warc_bytes"], "record_bytes": exp["record_bytes"],
         "warc_bytes_ratio": exp["warc_bytes_ratio"], "warc_bytes_served_to_expansion": expansion_bytes,
-        "seeds_round2": r2_2.totals["model"]["seeds"],
+        "seeds_round2": t2_2.model.seeds,
     }  # fmt: skip
     s8, r1_8, r2_8 = loop("eight_files", 8, "off")
     store = Store(s8.data_dir)
@@ -257,8 +263,8 @@ def bench_dev() -> dict[str, Any]:
         "round1_8_files": _model_quality(s8, 1, page_texts, truth, on),
         "round2_8_files": _model_quality(s8, 2, page_texts, truth, on),
     }  # fmt: skip
-    out["round_eval"] = {"2_files_r1": r1_2.totals.get("eval"), "2_files_r2": r2_2.totals.get("eval"),
-                         "8_files_r1": r1_8.totals.get("eval"), "8_files_r2": r2_8.totals.get("eval")}  # fmt: skip
+    evals = (("2_files_r1", r1_2), ("2_files_r2", r2_2), ("8_files_r1", r1_8), ("8_files_r2", r2_8))
+    out["round_eval"] = {name: e.model_dump() if (e := totals.of(r).eval) else None for name, r in evals}
     server.shutdown()
     return out
 

@@ -103,11 +103,14 @@ def decontamination(texts: list[str], labels: list[bool]) -> dict:
 
 def round_share() -> dict:
     from webrecall.core import db as dbm
-    from webrecall.core.lifecycle.rounds import RoundSpec, create_round, run_round, warc_tasks
+    from webrecall.core import totals
+    from webrecall.core.lifecycle.local import run_round
+    from webrecall.core.lifecycle.spec import RoundSpec, create_round
     from webrecall.core.page import Stats
     from webrecall.core.pipeline import dedup_stage
     from webrecall.core.pipeline.dedup import canonical_url
     from webrecall.core.pipeline.export import export
+    from webrecall.core.queries import warc_tasks
     from webrecall.core.settings import FastTextParams, Settings
     from webrecall.core.storage.store import Store
 
@@ -140,14 +143,15 @@ def round_share() -> dict:
             export(settings, rnd.number, buf, dedup=dedup, decontaminate=False)
             rows[dedup] = [json.loads(line) for line in buf.getvalue().splitlines()]
         keys = [canonical_url(r["url"]) for r in rows[True]]
+        t = totals.of(rnd)
         return {
-            "warcs": 2, "html_pages": rnd.totals["html_pages"], "recalled": rnd.totals["recalled"],
+            "warcs": 2, "html_pages": t.html_pages, "recalled": t.recalled,
             "round_wall_s": round(wall, 1), "round_cpu_s": round(cpu, 1), "signatures_cpu_s": round(sig_cpu, 3),
             "signatures_share_of_round_cpu": round(sig_cpu / cpu, 4),
             "warc_tasks_s": round(task_s, 2), "recall_tasks_s": round(recall_s, 2),
             "signatures_s": round(sig_s, 3), "signatures_share_of_tasks": round(sig_s / task_s, 4),
             "signatures_share_of_recall_tasks": round(sig_s / recall_s, 4),
-            "dedup": rnd.totals["dedup"]["round"], "exported_without_dedup": len(rows[False]),
+            "dedup": totals.dedup_round(t), "exported_without_dedup": len(rows[False]),
             "exported": len(rows[True]), "exported_unique_urls": len(set(keys)),
         }  # fmt: skip
 

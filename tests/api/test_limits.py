@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import AUTH, LiveAPI, serve_api
 from webrecall.api.main import create_app
-from webrecall.core.lifecycle.rounds import RoundSpec, create_round
+from webrecall.core.lifecycle.spec import RoundSpec, create_round
 
 CHROMIUM = "/usr/bin/chromium"
 LIMIT = 64 * 1024

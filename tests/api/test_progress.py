@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from webrecall.api.main import create_app
 from webrecall.cli.main import app as cli
 from webrecall.core import db as dbm
-from webrecall.core.lifecycle.rounds import RoundSpec, create_round, round_progress
+from webrecall.core.lifecycle.progress import round_progress
+from webrecall.core.lifecycle.spec import RoundSpec, create_round
 
 
 def _round(settings, corpus_server: str, *, status: str, started_s_ago: float, index_done: int,
@@ -91,5 +92,5 @@ def test_the_eta_does_not_grow_while_the_round_trains(make_settings, corpus_serv
         round_id = rnd.id
     later = round_progress(settings, round_id)
     # 2 recall tasks left; index tasks took 10 s each, 2 at a time: 2 x 10 s / 2
-    assert first["eta_seconds"] == later["eta_seconds"] == 10.0
-    assert later["index"]["warcs_done"] == 2 and later["recall"]["warcs_done"] == 0
+    assert first.eta_seconds == later.eta_seconds == 10.0
+    assert later.index.warcs_done == 2 and later.recall.warcs_done == 0

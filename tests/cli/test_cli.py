@@ -94,7 +94,7 @@ def test_round_cancel_marks_the_unstarted_tasks(env, corpus_server):
     from sqlmodel import select
 
     from webrecall.core import db as dbm
-    from webrecall.core.lifecycle.rounds import RoundSpec, create_round
+    from webrecall.core.lifecycle.spec import RoundSpec, create_round
     from webrecall.core.settings import Settings
 
     settings = Settings()

@@ -31,7 +31,8 @@ from tests.e2e import crawl
 from tests.services import Workers, _pg_bin, _wait_port, free_port
 from tests.workers.test_distributed import domain_counts, recalled
 from webrecall.core import db as dbm
-from webrecall.core.lifecycle.rounds import RoundSpec, create_round, run_round
+from webrecall.core.lifecycle.local import run_round
+from webrecall.core.lifecycle.spec import RoundSpec, create_round
 from webrecall.core.settings import FastTextParams, Settings
 
 SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]

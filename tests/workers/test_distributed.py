@@ -20,7 +20,9 @@ from sqlmodel import select
 
 from tests.services import ROOT
 from webrecall.core import db as dbm
-from webrecall.core.lifecycle.rounds import TERMINAL, RoundSpec, create_round, run_round
+from webrecall.core.lifecycle.local import run_round
+from webrecall.core.lifecycle.spec import RoundSpec, create_round
+from webrecall.core.lifecycle.status import TERMINAL
 from webrecall.core.settings import FastTextParams, Settings
 from webrecall.core.storage.layout import pages_path
 from webrecall.core.storage.store import Store

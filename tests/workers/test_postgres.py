@@ -10,7 +10,8 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, select
 
 from webrecall.core import db as dbm
-from webrecall.core.lifecycle.rounds import round_progress, set_status
+from webrecall.core.lifecycle.progress import round_progress
+from webrecall.core.lifecycle.status import set_status
 
 pytestmark = pytest.mark.services
 
@@ -48,7 +49,7 @@ def test_eight_tasks_finishing_at_once_lose_nothing(postgres_db, tmp_path):
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(finish, ids))
     progress = round_progress(settings, rnd.id)
-    assert progress["index"]["warcs_done"] == 8
-    assert progress["index"]["pages"] == sum(100 + i for i in ids)
+    assert progress.index.warcs_done == 8
+    assert progress.index.pages == sum(100 + i for i in ids)
     set_status(settings, rnd.id, "cancelled")
     assert set_status(settings, rnd.id, "recalling").status == "cancelled"  # a cancel is never overwritten

@@ -1,12 +1,12 @@
 """Start a created round in the background: a local runner process (embedded default) or a Celery task.
 
-The runner is `python -m webrecall.cli.main round run N` in its own process, so a round's CPU work never competes
-with the API's event loop, and the same command resumes an interrupted round by hand.
+The local runner is the core's entry point `python -m webrecall.core.lifecycle.run ROUND_ID` in its own
+process, so a round's CPU work never competes with the API's event loop. It reads its settings as the API
+does, from the environment and the settings file (the round's own parameters are stored with the round).
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -18,23 +18,6 @@ from webrecall.core.settings import Settings
 
 RUN_ROUND_TASK = "webrecall.run_round"
 """The Celery task (defined in workers/) that builds and enqueues a round's canvas; args: [Round.id]."""
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """Environment variables that reproduce `settings` in a child process (which builds its own Settings)."""
-    env: dict[str, str] = {}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if name == "ft":
-            env.update({f"WEBRECALL_FT_{k.upper()}": str(v) for k, v in value.model_dump().items()})
-        elif isinstance(value, list):
-            env[f"WEBRECALL_{name.upper()}"] = ",".join(map(str, value))
-        elif value is not None:
-            env[f"WEBRECALL_{name.upper()}"] = str(value)
-    env["WEBRECALL_DATABASE_URL"] = settings.db_url
-    if "://" not in settings.data_dir:
-        env["WEBRECALL_DATA_DIR"] = str(Path(settings.data_dir).expanduser().resolve())
-    return env
 
 
 def launch(settings: Settings, rnd: Round) -> None:
@@ -54,10 +37,9 @@ def launch(settings: Settings, rnd: Round) -> None:
         logs = Path(settings.data_dir).expanduser() / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = open(logs / f"round-{rnd.number}.log", "ab")  # noqa: SIM115 - handed to the child
-    argv = [sys.executable, "-m", "webrecall.cli.main", "round", "run", str(rnd.number)]
+    argv = [sys.executable, "-m", "webrecall.core.lifecycle.run", str(rnd.id)]
     try:
-        proc = subprocess.Popen(argv, env={**os.environ, **settings_env(settings)}, stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     except OSError as exc:
         raise RuntimeError(f"could not start the round runner: {exc}") from exc
     finally:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import Session
 
 from webrecall.api import schemas
+from webrecall.core import totals as totals_mod
 from webrecall.core.db import DomainStat, Label, Model, QueueItem, Round
+from webrecall.core.growth import of_round
 from webrecall.core.lifecycle import finalize as report
-from webrecall.core.lifecycle.growth import of_round
-from webrecall.core.lifecycle.rounds import round_progress
+from webrecall.core.lifecycle.progress import round_progress
 from webrecall.core.settings import Settings
 from webrecall.core.views import stats
 
@@ -24,7 +23,7 @@ def model_public(model: Model, round_no: int | None) -> schemas.ModelPublic:
 
 def round_public(db: Session, settings: Settings, rnd: Round) -> schemas.RoundPublic:
     progress = round_progress(settings, rnd.id or 0)
-    totals: dict[str, Any] = rnd.totals or {}
+    totals = totals_mod.of(rnd)
     model = db.get(Model, rnd.model_id) if rnd.model_id else None
     growth = of_round(rnd)
     return schemas.RoundPublic(
@@ -34,13 +33,15 @@ def round_public(db: Session, settings: Settings, rnd: Round) -> schemas.RoundPu
         sample=rnd.params.get("sample"), created_at=rnd.created_at, started_at=rnd.started_at,
         finished_at=rnd.finished_at, error=rnd.error,
         progress=schemas.RoundProgress(
-            index=schemas.WarcProgress(**progress["index"]), recall=schemas.WarcProgress(**progress["recall"]),
-            pages_per_s=progress["pages_per_s"], eta_seconds=progress["eta_seconds"],
+            index=schemas.WarcProgress(**progress.index.model_dump()),
+            recall=schemas.WarcProgress(**progress.recall.model_dump()),
+            pages_per_s=progress.pages_per_s, eta_seconds=progress.eta_seconds,
         ),
-        pages=progress["pages"], html_pages=progress["html_pages"],
-        recalled=int(totals.get("recalled", progress["recall"]["recalled"])), domains=int(totals.get("domains", 0)),
-        related_domains=int(totals.get("related_domains", 0)), errors=stats.error_counts(db, rnd),
-        model=model_public(model, rnd.number) if model else None, eval=totals.get("eval"),
+        pages=progress.pages, html_pages=progress.html_pages,
+        recalled=totals.recalled if totals.has("recalled") else progress.recall.recalled, domains=totals.domains,
+        related_domains=totals.related_domains, errors=stats.error_counts(db, rnd),
+        model=model_public(model, rnd.number) if model else None,
+        eval=totals.eval.model_dump(mode="json", exclude_unset=True) if totals.eval else None,
         growth=schemas.Growth(**growth) if growth else None, dedup=report.dedup_counts(totals),
     )  # fmt: skip
 

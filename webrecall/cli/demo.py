@@ -18,14 +18,17 @@ from rich.table import Table
 from sqlmodel import col, select
 
 from webrecall.core import db as dbm
+from webrecall.core import totals
 from webrecall.core.crawl.listing import latest_crawl
+from webrecall.core.growth import of_round
 from webrecall.core.labelling import queue
 from webrecall.core.labelling.label_store import read_jsonl
 from webrecall.core.labelling.page_items import KIND as PAGE_ITEM
 from webrecall.core.labelling.page_items import label_page
-from webrecall.core.labelling.proposals import Proposal, domain_pages, propose, round_locations
-from webrecall.core.lifecycle.growth import of_round
-from webrecall.core.lifecycle.rounds import Progress, RoundSpec, create_round, run_round
+from webrecall.core.labelling.proposals import Proposal, domain_pages, propose
+from webrecall.core.lifecycle.local import OnTask, run_round
+from webrecall.core.lifecycle.spec import RoundSpec, create_round
+from webrecall.core.queries import done_warcs
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
 from webrecall.core.urls.patterns import url_key
@@ -82,7 +85,7 @@ def scripted_annotation(settings: Settings, round_id: int, truth: dict[str, str]
     with dbm.session(settings.db_url) as db:
         rnd = db.get(dbm.Round, round_id)
         assert rnd is not None
-        locations = round_locations(db, round_id)
+        locations = done_warcs(db, round_id)
         domains = {q.domain for q in db.exec(select(dbm.QueueItem).where(dbm.QueueItem.round_id == round_id))}
     pages = domain_pages(store, rnd.number, locations, domains)
     counts: Counter[str] = Counter()
@@ -112,22 +115,23 @@ def scripted_annotation(settings: Settings, round_id: int, truth: dict[str, str]
 
 def round_record(rnd: dbm.Round) -> dict[str, Any]:
     """One line of the per-round table: size, growth, quality, queue."""
-    t = rnd.totals
-    g, ev, disc = of_round(rnd) or {}, t.get("eval") or {}, t.get("discovery", {})
+    t = totals.of(rnd)
+    g, ev, disc = of_round(rnd) or {}, t.eval, t.discovery or totals.Discovery()
+    model = t.model or totals.ModelTotals()
     return {
-        "round": rnd.number, "status": rnd.status, "recalled": t.get("recalled", 0),
-        "recalled_chars": t.get("recalled_chars", 0), "new_pages": g.get("new_pages", 0),
+        "round": rnd.number, "status": rnd.status, "recalled": t.recalled,
+        "recalled_chars": t.recalled_chars, "new_pages": g.get("new_pages", 0),
         "new_chars": g.get("new_chars", 0), "growth": g.get("growth"), "overlap": g.get("overlap"),
-        "precision": ev.get("precision"), "recall": ev.get("recall"), "f1": ev.get("f1"),
-        "heldout_f1": t.get("model", {}).get("seed_heldout", {}).get("f1"),
-        "seeds": t.get("model", {}).get("seeds", {}), "related_domains": t.get("related_domains", 0),
-        "new_related": disc.get("new", 0), "grown_related": disc.get("grown", 0),
-        "dropped_related": disc.get("dropped", 0), "queued": disc.get("queue", {}).get("added", 0),
+        "precision": ev.precision if ev else None, "recall": ev.recall if ev else None, "f1": ev.f1 if ev else None,
+        "heldout_f1": model.seed_heldout.f1 if model.seed_heldout else None,
+        "seeds": model.seeds, "related_domains": t.related_domains,
+        "new_related": disc.new, "grown_related": disc.grown,
+        "dropped_related": disc.dropped, "queued": disc.queue.added,
         "labels_received": g.get("labels_received", 0), "stop": g.get("stop", False),
     }  # fmt: skip
 
 
-def run_demo(*, corpus: Path, limit: int | None, output: Path, progress: Progress | None = None,
+def run_demo(*, corpus: Path, limit: int | None, output: Path, progress: OnTask | None = None,
              processes: int | None = None, rounds: int = ROUNDS) -> dict[str, Any]:  # fmt: skip
     if output.exists():
         shutil.rmtree(output)
@@ -155,7 +159,7 @@ def run_demo(*, corpus: Path, limit: int | None, output: Path, progress: Progres
             rnd = create_round(settings, spec)
             rnd = run_round(settings, rnd.id or 0, processes=processes, progress=progress)
             records.append(round_record(rnd))
-            pages_read = pages_read or rnd.totals.get("pages", 0)  # later rounds read the page cache
+            pages_read = pages_read or totals.of(rnd).pages  # later rounds read the page cache
             if rnd.status != "done" or records[-1]["stop"] or n == rounds or not truth:
                 break
             records[-1]["annotation"] = scripted_annotation(settings, rnd.id or 0, truth)
@@ -169,13 +173,14 @@ def run_demo(*, corpus: Path, limit: int | None, output: Path, progress: Progres
             .order_by(col(dbm.DomainStat.recalled).desc(), col(dbm.DomainStat.fraction).desc())
             .limit(15)
         ).all()
-    t = rnd.totals
+    t = totals.of(rnd)
     summary = {
         "source": source, "crawl": crawl, "round": rnd.number, "status": rnd.status, "seeds": DEMO_SEEDS,
-        "pages_read": pages_read, "html_pages": t.get("html_pages", 0), "recalled": t.get("recalled", 0),
-        "domains": t.get("domains", 0), "related_domains": t.get("related_domains", 0),
-        "pages_per_s_per_core": t.get("pages_per_task_s", 0.0), "errors": t.get("errors", {}),
-        "model": t.get("model", {}), "eval": t.get("eval"), "rounds": records,
+        "pages_read": pages_read, "html_pages": t.html_pages, "recalled": t.recalled,
+        "domains": t.domains, "related_domains": t.related_domains,
+        "pages_per_s_per_core": t.pages_per_task_s or 0.0, "errors": t.errors or {},
+        "model": t.model.model_dump(mode="json", exclude_unset=True) if t.model else {},
+        "eval": t.eval.model_dump(mode="json", exclude_unset=True) if t.eval else None, "rounds": records,
         "top_candidate_domains": [
             {"domain": d.domain, "pages": d.pages, "recalled": d.recalled, "fraction": round(d.fraction, 3)}
             for d in top

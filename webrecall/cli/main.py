@@ -121,22 +121,24 @@ def init(as_json: JsonOpt = False) -> None:
 
 
 def round_summary(settings: Settings, rnd: dbm.Round) -> dict[str, Any]:
-    """What `round start/status/run --json` print; pages and pages/s are the API's (`rounds.round_progress`)."""
-    from webrecall.core.lifecycle.rounds import round_progress
+    """What `round start/status/run --json` print; pages and pages/s are the API's (`round_progress`)."""
+    from webrecall.core import totals
+    from webrecall.core.lifecycle.progress import round_progress
 
-    t = rnd.totals or {}
+    t = totals.of(rnd)
     progress = round_progress(settings, rnd.id or 0)
     wall = (rnd.finished_at - rnd.started_at).total_seconds() if rnd.finished_at and rnd.started_at else None
     return {
         "id": rnd.number, "status": rnd.status, "error": rnd.error, "crawl": rnd.crawl_id, "threshold": rnd.threshold,
         "top_k": rnd.top_k, "effective_threshold": rnd.effective_threshold,
-        "pages": progress["pages"], "html_pages": progress["html_pages"],
-        "recalled": t.get("recalled", progress["recall"]["recalled"]),
-        "domains": t.get("domains", 0), "related_domains": t.get("related_domains", 0),
-        "errors": t.get("errors", {}), "pages_per_s": progress["pages_per_s"],
-        "pages_per_task_s": t.get("pages_per_task_s"), "wall_seconds": round(wall, 2) if wall else None,
-        "warcs": t.get("warcs", 0), "warcs_failed": t.get("warcs_failed", 0),
-        "model": t.get("model", {}), "eval": t.get("eval"),
+        "pages": progress.pages, "html_pages": progress.html_pages,
+        "recalled": t.recalled if t.has("recalled") else progress.recall.recalled,
+        "domains": t.domains, "related_domains": t.related_domains,
+        "errors": t.errors or {}, "pages_per_s": progress.pages_per_s,
+        "pages_per_task_s": t.pages_per_task_s, "wall_seconds": round(wall, 2) if wall else None,
+        "warcs": t.warcs, "warcs_failed": t.warcs_failed,
+        "model": t.model.model_dump(mode="json", exclude_unset=True) if t.model else {},
+        "eval": t.eval.model_dump(mode="json", exclude_unset=True) if t.eval else None,
     }  # fmt: skip
 
 
@@ -189,7 +191,8 @@ def round_start(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a recall round to the end (index -> train -> recall -> domain stats), here or on the workers."""
-    from webrecall.core.lifecycle.rounds import RoundSpec, create_round, run_round
+    from webrecall.core.lifecycle.local import run_round
+    from webrecall.core.lifecycle.spec import RoundSpec, create_round
 
     settings = _ready()
     spec = RoundSpec(
@@ -211,24 +214,27 @@ def round_start(
 
 
 def _enqueue(settings: Settings, round_id: int, *, wait: bool, quiet: bool) -> dbm.Round:
-    """Hand the round to the workers (`python -m workers start`: recall/ never imports celery); with `wait`,
-    follow its progress in the database until it ends."""
-    import subprocess
+    """Hand the round to the workers (`webrecall.workers.enqueue_round`); with `wait`, follow its progress in
+    the database until it ends."""
+    from webrecall.core.lifecycle.progress import round_progress
+    from webrecall.core.lifecycle.status import TERMINAL
+    from webrecall.core.queries import round_by_number
+    from webrecall.workers import enqueue_round
 
-    from webrecall.core.lifecycle.rounds import TERMINAL, round_by_number, round_progress
-
-    argv = [sys.executable, "-m", "webrecall.workers", "start", str(round_id)]
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise WebrecallError(f"could not enqueue round {round_id}: {proc.stderr.strip()[-500:]}")
+    try:
+        enqueue_round(settings, round_id)
+    except WebrecallError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any broker failure means the round was not enqueued
+        raise WebrecallError(f"could not enqueue round {round_id}: {exc}") from exc
     while True:
         progress = round_progress(settings, round_id)
-        if not wait or progress["status"] in TERMINAL:
-            return round_by_number(settings, progress["round"])
+        if not wait or progress.status in TERMINAL:
+            return round_by_number(settings, progress.round)
         if not quiet:
-            r = progress["recall"] if progress["status"] in ("recalling", "finalizing") else progress["index"]
-            console.print(f"round {progress['round']} {progress['status']}: {r['warcs_done']}/{r['warcs_total']} "
-                          f"WARC files, {progress['pages_per_s']} pages/s, ETA {progress['eta_seconds']} s")
+            r = progress.recall if progress.status in ("recalling", "finalizing") else progress.index
+            console.print(f"round {progress.round} {progress.status}: {r.warcs_done}/{r.warcs_total} "
+                          f"WARC files, {progress.pages_per_s} pages/s, ETA {progress.eta_seconds} s")
         time.sleep(2.0)
 
 
@@ -264,7 +270,8 @@ def round_status(
     as_json: JsonOpt = False,
 ) -> None:
     """Status, progress and totals of a round."""
-    from webrecall.core.lifecycle.rounds import round_by_number, round_progress, warc_tasks
+    from webrecall.core.lifecycle.progress import round_progress
+    from webrecall.core.queries import round_by_number, warc_tasks
 
     settings = _ready()
     with _reasons():
@@ -276,11 +283,9 @@ def round_status(
         for phase in ("index", "recall")
     }
     progress = round_progress(settings, rnd.id or 0)
-    summary["progress"] = {
-        phase: f"{progress[phase]['warcs_done']}/{progress[phase]['warcs_total']} WARC files"
-        for phase in ("index", "recall")
-    }
-    summary["eta_seconds"] = progress["eta_seconds"]
+    summary["progress"] = {phase: f"{p.warcs_done}/{p.warcs_total} WARC files"
+                           for phase, p in (("index", progress.index), ("recall", progress.recall))}  # fmt: skip
+    summary["eta_seconds"] = progress.eta_seconds
     _emit(summary, as_json, None if as_json else _summary_table(summary))
 
 
@@ -302,13 +307,18 @@ def round_list(as_json: JsonOpt = False) -> None:
 @round_app.command("cancel")
 def round_cancel(number: int, as_json: JsonOpt = False) -> None:
     """Cancel a round: pending WARC tasks are marked cancelled, running ones stop at their next batch."""
-    from webrecall.core.lifecycle.rounds import cancel_round, round_by_number
+    from webrecall.core.lifecycle.status import cancel_round
+    from webrecall.core.queries import round_by_number
 
     settings = _settings()
     with _reasons():
         rnd = round_by_number(settings, number)
     if rnd.status in ("done", "failed", "cancelled"):
         _fail(f"round {number} is already {rnd.status}")
+    if settings.execution == "celery":  # also revoke its queued tasks on the workers
+        from webrecall.workers import cancel_round as cancel_on_workers
+
+        cancel_on_workers(settings, rnd.id or 0)
     rnd = cancel_round(settings, rnd.id or 0)
     _emit({"id": rnd.number, "status": rnd.status}, as_json)
 
@@ -328,7 +338,7 @@ def domains(
     """Per-domain statistics of a round, sorted (`--sort`), `--limit` at a time (`domains show D`: one domain)."""
     from typing import get_args
 
-    from webrecall.core.lifecycle.rounds import round_by_number
+    from webrecall.core.queries import round_by_number
     from webrecall.core.views.stats import DomainSort, domain_page, rule_distance
 
     if ctx.invoked_subcommand is not None:
@@ -558,7 +568,7 @@ def calibrate(
 
     The cascade re-scores on a kept text that is not the cached one: with the default (cached) kept text it is
     off, so the margin is calibrated for `WEBRECALL_TEXT_EXTRACTOR` or, when that is the cache's, trafilatura."""
-    from webrecall.core.lifecycle.rounds import round_classifier
+    from webrecall.core.lifecycle.model_store import round_classifier
     from webrecall.core.model.calibration import calibrate_margin, labelled_scores
 
     settings = _ready()
@@ -627,7 +637,8 @@ def round_run(
 ) -> None:
     """Run, resume or retry a round to the end here (the API's in-process runner). A failed round is retried:
     its failed WARC tasks run again, every finished one (and its model) is kept."""
-    from webrecall.core.lifecycle.rounds import retry_round, round_by_number, run_round, set_status
+    from webrecall.core.lifecycle.run import run
+    from webrecall.core.queries import round_by_number
 
     settings = _ready()
     with _reasons():
@@ -636,11 +647,9 @@ def round_run(
         _fail(f"round {number} is already {rnd.status}")
     if rnd.status == "failed":
         console.print(f"retrying round {number}, which failed: {rnd.error or 'no reason recorded'}")
-        rnd = retry_round(settings, rnd.id or 0)
     try:
-        rnd = run_round(settings, rnd.id or 0, processes=processes)
+        rnd = run(settings, rnd.id or 0, processes=processes)
     except (ValueError, WebrecallError) as exc:
-        set_status(settings, rnd.id or 0, "failed", error=str(exc), finished_at=dbm.utcnow())
         _fail(str(exc))
     _emit_round(settings, rnd, as_json)
 

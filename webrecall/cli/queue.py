@@ -61,9 +61,9 @@ def annotators_remove(name: Annotated[str, typer.Argument(help="Login name")], a
 
 
 def _round_id(db: dbm.Session, number: int) -> int:
-    from webrecall.core.views.stats import round_by_number
+    from webrecall.core.queries import find_round
 
-    rnd = round_by_number(db, number)
+    rnd = find_round(db, number)
     if rnd is None:
         raise ValueError(f"no round {number}")
     return rnd.id or 0

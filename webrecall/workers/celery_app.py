@@ -60,11 +60,11 @@ app = make_app(Settings())
 def _per_process(**_: Any) -> None:
     """Each forked pool process gets its own DB connections and installs the shared rate limit, if any."""
     from webrecall.core import db
-    from webrecall.core.crawl import sources
+    from webrecall.core.crawl import http
     from webrecall.core.crawl.ratelimit import TokenBucket
 
     db.get_engine.cache_clear()
     settings = settings_of(app)
     if settings.remote_reads_per_s > 0:
         url = settings.ratelimit_url or settings.broker_url
-        sources.set_rate_limiter(TokenBucket(url, rate=settings.remote_reads_per_s, burst=settings.remote_read_burst))
+        http.set_rate_limiter(TokenBucket(url, rate=settings.remote_reads_per_s, burst=settings.remote_read_burst))

@@ -1,9 +1,11 @@
-"""Thin Celery tasks over `webrecall.core.lifecycle.rounds`: ids in, a small summary out, one retry policy.
+"""Thin Celery tasks over the round's steps (`webrecall.core.lifecycle.steps`, which the local runner calls
+too): ids in, a small summary out, one retry policy.
 
-A round is one canvas, built when it starts: index group -> train -> recall group -> finalize (the groups
-followed by a task become chords; no task ever waits on another with `.get()`). Task ids are derived from the
-row ids, so a cancel can revoke them without storing anything, and the database stays the source of truth:
-train and finalize look at the task rows before they run, not only at the chord's counter.
+A round is one canvas, built when it starts: index group -> expand -> train -> recall group -> dedup ->
+finalize (the groups followed by a task become chords; no task ever waits on another with `.get()`). Task ids
+are derived from the row ids, so a cancel can revoke them without storing anything, and the database stays the
+source of truth: train and finalize pass the steps' gate (the task rows) before they run, not only the chord's
+counter.
 """
 
 from __future__ import annotations
@@ -13,18 +15,18 @@ from typing import Any
 
 from celery import Celery, Task, chain, group
 from celery.canvas import Signature
-from sqlalchemy.exc import InterfaceError, OperationalError
 
-from webrecall.core.db import Round, WarcTask, session, utcnow
+from webrecall.core.db import WarcTask, session
 from webrecall.core.errors import FatalError, RetryableError
-from webrecall.core.lifecycle import rounds
+from webrecall.core.lifecycle import status, steps
+from webrecall.core.lifecycle.warc_task import RETRY_ON, process_warc_task
 from webrecall.core.pipeline import dedup_stage
+from webrecall.core.queries import pending_tasks, warc_tasks
 from webrecall.core.settings import Settings
+from webrecall.core.totals import of as totals_of
 from webrecall.workers.celery_app import app, settings_of
 
 GATE_COUNTDOWN = 5.0
-RETRY_ON = (RetryableError, OperationalError, InterfaceError)
-"""Retried with backoff: network failures of a source, and the database going away (a PostgreSQL restart)."""
 
 
 def _settings() -> Settings:
@@ -59,15 +61,15 @@ def warc(self: Task, row_id: int) -> dict[str, Any]:
         if row.status == "done":
             return _summary(row)
         round_id = row.round_id
+    should_stop = status.cancel_check(settings, round_id, settings.cancel_check_seconds)
+    result: dict[str, Any] = {}
     try:
-        result = rounds.process_warc_task(settings, row_id, cancel_check_s=settings.cancel_check_seconds)
+        with status.failing_round(settings, round_id):
+            result = process_warc_task(settings, row_id, should_stop=should_stop)
     except RetryableError as exc:
         if self.request.retries < (self.max_retries or 0):
             raise  # autoretry_for: backoff with jitter
-        _give_up(settings, row_id, f"gave up after {self.request.retries} retries: {exc}")
-    except FatalError as exc:
-        rounds.set_status(settings, round_id, "failed", error=str(exc), finished_at=utcnow())
-        raise
+        steps.warc_failed(settings, row_id, f"gave up after {self.request.retries} retries: {exc}")
     if result.get("status") == "cancelled":
         revoke_round(app, settings, round_id)
     with session(settings.db_url) as db:
@@ -80,16 +82,10 @@ def warc(self: Task, row_id: int) -> dict[str, Any]:
 def expand(self: Task, round_id: int) -> Any:
     """Look the labelled patterns up in the crawl's index, then become the group of range-fetch tasks (one per
     WARC file, `webrecall.warc` over `expand` rows) that train follows. Skipped once the round has a model."""
-    from webrecall.core.pipeline.expand import lookup_round
-
     settings = _settings()
-    with session(settings.db_url) as db:
-        rnd = db.get(Round, round_id)
-        if rnd is None or rnd.status == "cancelled" or rnd.model_id is not None:
-            return {"round": round_id, "status": "skipped"}
-    rounds.set_status(settings, round_id, "expanding")
-    lookup_round(settings, round_id)
-    ids = rounds.pending_tasks(settings, round_id, "expand")
+    ids = steps.expand(settings, round_id)
+    if ids is None:
+        return {"round": round_id, "status": "skipped"}
     if not ids:
         return {"round": round_id, "expand": 0}
     fetches = group(self.app.signature("webrecall.warc", args=(i,), task_id=task_id(round_id, "expand", i),
@@ -101,19 +97,9 @@ def expand(self: Task, round_id: int) -> Any:
 def train(self: Task, round_id: int) -> dict[str, Any]:
     """Train the round's model once its index phase is complete (skipped if the round already has one)."""
     settings = _settings()
-    if _stop_or_wait(self, settings, round_id, "index") or _stop_or_wait(self, settings, round_id, "expand"):
-        return {"round": round_id, "status": "cancelled"}
-    with session(settings.db_url) as db:
-        rnd = db.get(Round, round_id)
-        model_id = rnd.model_id if rnd else None
+    model_id = steps.train(settings, round_id) if _go(self, settings, round_id, "index", "expand") else None
     if model_id is None:
-        rounds.set_status(settings, round_id, "training")
-        try:
-            model_id = rounds.train_round(settings, round_id).id
-        except (FatalError, ValueError) as exc:
-            rounds.set_status(settings, round_id, "failed", error=str(exc), finished_at=utcnow())
-            raise
-    rounds.set_status(settings, round_id, "recalling")
+        return {"round": round_id, "status": "cancelled"}
     return {"round": round_id, "model": model_id}
 
 
@@ -121,40 +107,31 @@ def train(self: Task, round_id: int) -> dict[str, Any]:
 def finalize(self: Task, round_id: int) -> dict[str, Any]:
     """Domain stats and totals from the completed shards, once every recall task row is finished."""
     settings = _settings()
-    if _stop_or_wait(self, settings, round_id, "recall"):
+    if not _go(self, settings, round_id, "recall"):
         return {"round": round_id, "status": "cancelled"}
-    rnd = rounds.finalize_round(settings, round_id)
-    return {"round": round_id, "status": rnd.status, "recalled": rnd.totals.get("recalled", 0)}
+    rnd = steps.finalize_round(settings, round_id)
+    return {"round": round_id, "status": rnd.status, "recalled": totals_of(rnd).recalled}
 
 
 @webrecall_task("webrecall.dedup_partition")
 def dedup_partition(self: Task, round_id: int, partition: int) -> dict[str, Any]:
     """One LSH grouping task (buckets of one key-hash partition), once every recall task row is finished."""
     settings = _settings()
-    if _stop_or_wait(self, settings, round_id, "recall"):
+    if not _go(self, settings, round_id, "recall"):
         return {"round": round_id, "status": "cancelled"}
-    return {"round": round_id, "partition": partition, "buckets": dedup_stage.run_partition(settings, round_id,
-                                                                                            partition)}  # fmt: skip
+    with status.failing_round(settings, round_id):
+        buckets = dedup_stage.run_partition(settings, round_id, partition)
+    return {"round": round_id, "partition": partition, "buckets": buckets}
 
 
-def _stop_or_wait(self: Task, settings: Settings, round_id: int, phase: str) -> bool:
-    """True if the round was cancelled; retries later while a `phase` task row is unfinished (the chord's
-    counter can run ahead of the rows after a redelivery, the rows cannot)."""
-    if rounds.is_cancelled(settings, round_id):
-        return True
-    if rounds.pending_tasks(settings, round_id, phase):
+def _go(self: Task, settings: Settings, round_id: int, *phases: str) -> bool:
+    """The steps' gate, the Celery way: False if the round was cancelled; while a task row of `phases` is
+    unfinished, this task is retried later (a countdown, not a worker held waiting)."""
+    gate = steps.gate(settings, round_id, *phases)
+    if gate == "wait":
         wait_budget = int(settings.broker_visibility_timeout / GATE_COUNTDOWN) + 10
         raise self.retry(countdown=GATE_COUNTDOWN, max_retries=wait_budget)
-    return False
-
-
-def _give_up(settings: Settings, row_id: int, error: str) -> None:
-    with session(settings.db_url) as db:
-        row = db.get(WarcTask, row_id)
-        if row is not None:
-            row.status, row.error, row.finished_at = "failed", error, utcnow()
-            db.add(row)
-            db.commit()
+    return gate == "go"
 
 
 def _summary(row: WarcTask) -> dict[str, Any]:
@@ -170,7 +147,7 @@ def round_canvas(celery: Celery, settings: Settings, round_id: int) -> Signature
 
     steps: list[Signature] = []
     for phase in ("index", "recall"):
-        ids = rounds.pending_tasks(settings, round_id, phase)
+        ids = pending_tasks(settings, round_id, phase)
         if ids:
             steps.append(group(sig("webrecall.warc", i, task_id(round_id, phase, i)) for i in ids))
         if phase == "index":  # expand: the labelled patterns' pages across the crawl (a group), then train
@@ -185,9 +162,7 @@ def round_canvas(celery: Celery, settings: Settings, round_id: int) -> Signature
 
 def start_round(celery: Celery, settings: Settings, round_id: int) -> str:
     """Enqueue a created round; returns the id of the canvas' last task. The round's status says the rest."""
-    rnd = rounds.set_status(settings, round_id, "indexing", started_at=utcnow())
-    if rnd.status == "cancelled":
-        raise FatalError(f"round {rnd.number} is cancelled")
+    steps.start(settings, round_id)
     result = round_canvas(celery, settings, round_id).apply_async()
     return str(result.id)
 
@@ -196,7 +171,7 @@ def revoke_round(celery: Celery, settings: Settings, round_id: int) -> int:
     """Revoke the round's unfinished tasks (the database's cancel flag already makes them no-ops)."""
     ids = [task_id(round_id, "expand"), task_id(round_id, "train"), task_id(round_id, "finalize")]
     ids += [task_id(round_id, "dedup", p) for p in range(settings.dedup_partitions)]
-    for row in rounds.warc_tasks(settings, round_id):
+    for row in warc_tasks(settings, round_id):
         if row.status in ("pending", "running"):
             ids.append(task_id(round_id, row.phase, row.id))
     celery.control.revoke(ids)

@@ -18,9 +18,11 @@ from webrecall.cli.demo import read_truth, scripted_annotation
 from webrecall.core import db as dbm
 from webrecall.core.labelling import label_store as labels_mod
 from webrecall.core.lifecycle.finalize import round_report
-from webrecall.core.lifecycle.rounds import RoundSpec, create_round, round_by_number, run_round
+from webrecall.core.lifecycle.local import run_round
+from webrecall.core.lifecycle.spec import RoundSpec, create_round
 from webrecall.core.model.seeds import build_seeds, is_heldout
 from webrecall.core.pipeline.readback import from_previous_round
+from webrecall.core.queries import round_by_number
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import cache_path, index_path, seeds_path
 from webrecall.core.storage.store import Store

@@ -18,7 +18,8 @@ from tests.conftest import CORPUS
 from webrecall.cli.main import app
 from webrecall.core import db as dbm
 from webrecall.core.errors import FatalError
-from webrecall.core.lifecycle.rounds import RoundSpec, create_round, run_round
+from webrecall.core.lifecycle.local import run_round
+from webrecall.core.lifecycle.spec import RoundSpec, create_round
 from webrecall.core.settings import Settings
 
 

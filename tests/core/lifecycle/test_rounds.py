@@ -17,11 +17,13 @@ from tests.conftest import CORPUS
 from webrecall.api.main import create_app
 from webrecall.cli.demo import round_record
 from webrecall.core import db as dbm
+from webrecall.core.growth import of_round
 from webrecall.core.labelling import dashboard
 from webrecall.core.labelling import label_store as labels
 from webrecall.core.lifecycle.finalize import finalize, round_report, topk_threshold
-from webrecall.core.lifecycle.growth import of_round
-from webrecall.core.lifecycle.rounds import RoundSpec, create_round, process_warc_task, round_decision, run_round
+from webrecall.core.lifecycle.local import run_round
+from webrecall.core.lifecycle.spec import RoundSpec, create_round
+from webrecall.core.lifecycle.warc_task import process_warc_task, round_decision
 from webrecall.core.pipeline import partials
 from webrecall.core.pipeline.export import export
 from webrecall.core.pipeline.passes import Decision
@@ -293,3 +295,14 @@ def test_bad_specs_are_refused_with_a_reason(settings, corpus_server):
         create_round(settings, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, seed_patterns=["%a%"]))
     with pytest.raises(Exception, match="unknown crawl id"):
         create_round(settings, RoundSpec(crawl_id="CC-MAIN-NOPE", base_url=corpus_server, seed_patterns=SEEDS))
+
+
+def test_typed_totals_read_the_stored_round_and_keep_its_json_shape(round1):
+    from webrecall.core import totals
+
+    t = totals.of(round1)
+    assert t.as_json() == round1.totals  # validating what finalize wrote changes nothing in the column
+    assert (t.recalled, t.html_pages, t.warcs) == (round1.totals["recalled"], 1500, 3)
+    assert t.eval is not None and t.eval.labeled_pages == 1500
+    assert t.growth is not None and t.growth.new_pages == t.recalled
+    assert t.model is not None and t.model.seeds["positives"] == round1.totals["model"]["seeds"]["positives"]

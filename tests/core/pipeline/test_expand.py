@@ -16,7 +16,9 @@ from webrecall.core import db as dbm
 from webrecall.core.crawl.ccindex import build_index
 from webrecall.core.labelling import label_store as labels_mod
 from webrecall.core.lifecycle.finalize import round_report
-from webrecall.core.lifecycle.rounds import RoundSpec, create_round, process_warc_task, run_round
+from webrecall.core.lifecycle.local import run_round
+from webrecall.core.lifecycle.spec import RoundSpec, create_round
+from webrecall.core.lifecycle.warc_task import process_warc_task
 from webrecall.core.model.seeds import is_heldout
 from webrecall.core.pipeline.dedup import canonical_url, removed_path
 from webrecall.core.pipeline.expand import lookup_round, summary

@@ -14,7 +14,8 @@ from tests.api.conftest import serve_api
 from tests.conftest import CORPUS
 from webrecall.core import db as dbm
 from webrecall.core.lifecycle.finalize import round_report
-from webrecall.core.lifecycle.rounds import RoundSpec, create_round, run_round
+from webrecall.core.lifecycle.local import run_round
+from webrecall.core.lifecycle.spec import RoundSpec, create_round
 from webrecall.core.pipeline.dedup import canonical_url
 from webrecall.core.pipeline.export import export
 from webrecall.core.settings import FastTextParams, Settings

@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from sqlmodel import col, select
 
 from webrecall.api import schemas
 from webrecall.api.deps import SessionDep, SettingsDep
 from webrecall.api.routes import errors
 from webrecall.api.views import domain_public
-from webrecall.core.db import Round
+from webrecall.core.queries import find_round, latest_done
 from webrecall.core.views.domain_view import domain_view
-from webrecall.core.views.stats import DomainSort, domain_page, round_by_number
+from webrecall.core.views.stats import DomainSort, domain_page
 
 router = APIRouter(prefix="/domains", tags=["domains"])
 
@@ -34,11 +33,11 @@ def list_domains(
 ) -> schemas.DomainsPublic:  # fmt: skip
     """A round's domains: pages, recalled pages and fraction, score quantiles, the related flag."""
     if round_no is None:
-        rnd = db.exec(select(Round).where(Round.status == "done").order_by(col(Round.number).desc())).first()
+        rnd = latest_done(db)
         if rnd is None:
             return schemas.DomainsPublic(data=[], count=0)
     else:
-        rnd = round_by_number(db, round_no)
+        rnd = find_round(db, round_no)
         if rnd is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no round {round_no}")
     rows, count = domain_page(

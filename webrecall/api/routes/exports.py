@@ -13,7 +13,7 @@ from webrecall.api.deps import SessionDep, SettingsDep
 from webrecall.api.routes import errors
 from webrecall.api.streams import jsonl, parquet
 from webrecall.core.pipeline.export import EXPORT_SCHEMA, recalled_from
-from webrecall.core.views.stats import round_by_number
+from webrecall.core.queries import find_round
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 CURSOR = r"^\d{1,9}\.\d{1,12}$"
@@ -38,7 +38,7 @@ def export_pages(
     fences: Annotated[bool, Query(description="Keep code blocks as ``` fenced blocks in the text")] = False,
 ) -> StreamingResponse:  # fmt: skip
     """Recalled pages with lineage (round, model version, score, WARC location): url, domain, title, text, ..."""
-    rnd = round_by_number(db, number)
+    rnd = find_round(db, number)
     if rnd is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no round {number}")
     if rnd.status != "done":

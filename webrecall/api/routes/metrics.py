@@ -12,8 +12,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlmodel import col, select
 
 from webrecall.api.deps import SessionDep, SettingsDep
+from webrecall.core import totals
 from webrecall.core.db import Round
-from webrecall.core.lifecycle.rounds import round_progress
+from webrecall.core.lifecycle.progress import round_progress
 from webrecall.core.views.stats import corpus_dedup, service_counts
 
 router = APIRouter(prefix="/metrics", tags=["metrics"])
@@ -66,10 +67,10 @@ def metrics(settings: SettingsDep, db: SessionDep) -> Response:
     latest = counts["latest_round"]
     rate = None
     if latest is not None:
-        rate = (str(latest.number), latest.status, float(round_progress(settings, latest.id or 0)["pages_per_s"]))
+        rate = (str(latest.number), latest.status, round_progress(settings, latest.id or 0).pages_per_s)
     rounds = db.exec(select(Round).where(Round.status == "done").order_by(col(Round.number))).all()
     dedup = [(str(r.number), k, int(v)) for r in rounds
-             for k, v in sorted(((r.totals or {}).get("dedup") or {}).get("round", {}).items())]
+             for k, v in sorted(totals.dedup_round(totals.of(r)).items())]
     dedup += [("all", k, int(v)) for k, v in sorted((corpus_dedup(rounds) or {}).items())]  # fmt: skip
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(counts, rate, dedup))  # type: ignore[arg-type]

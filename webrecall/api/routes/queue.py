@@ -12,7 +12,8 @@ from webrecall.api.routes import AUTH, errors
 from webrecall.api.views import queue_item_public
 from webrecall.core.db import QueueItem
 from webrecall.core.labelling import item_view, queue, review
-from webrecall.core.views.stats import queue_summary, round_by_number
+from webrecall.core.queries import find_round
+from webrecall.core.views.stats import queue_summary
 
 router = APIRouter(prefix="/queue", tags=["queue"])
 
@@ -26,7 +27,7 @@ def get_queue(
 ) -> schemas.QueuePublic:  # fmt: skip
     round_id = None
     if round_no is not None:
-        rnd = round_by_number(db, round_no)
+        rnd = find_round(db, round_no)
         if rnd is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no round {round_no}")
         round_id = rnd.id
@@ -38,7 +39,7 @@ def get_queue(
 
 
 def _round_id(db: SessionDep, number: int) -> int:
-    rnd = round_by_number(db, number)
+    rnd = find_round(db, number)
     if rnd is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no round {number}")
     return rnd.id or 0

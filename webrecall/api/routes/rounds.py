@@ -16,8 +16,9 @@ from webrecall.api.views import round_public
 from webrecall.core.crawl.guard import check_source
 from webrecall.core.db import Round
 from webrecall.core.errors import FatalError, RetryableError
-from webrecall.core.lifecycle.rounds import TERMINAL, RoundSpec, cancel_round, create_round, set_status
-from webrecall.core.views.stats import round_by_number
+from webrecall.core.lifecycle.spec import RoundSpec, create_round
+from webrecall.core.lifecycle.status import TERMINAL, cancel_round, set_status
+from webrecall.core.queries import find_round
 
 router = APIRouter(prefix="/rounds", tags=["rounds"])
 RoundStatus = Literal["pending", "indexing", "training", "recalling", "finalizing", "done", "failed", "cancelled"]
@@ -25,7 +26,7 @@ RoundNo = Annotated[int, Path(ge=1, le=schemas.INT32, description="Round number"
 
 
 def _get(db: SessionDep, number: int) -> Round:
-    rnd = round_by_number(db, number)
+    rnd = find_round(db, number)
     if rnd is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no round {number}")
     return rnd

@@ -8,11 +8,10 @@ reads is `listing`; what a source may be is `guard`.
 
 from __future__ import annotations
 
-import importlib
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from webrecall.core.crawl.http import HTTPReader, get_range, is_http, retry
 from webrecall.core.errors import FatalError, NotFoundError, SkippableError
@@ -64,12 +63,3 @@ def _fsspec_open(location: str) -> Iterator[BinaryIO]:
         yield f
 
 
-_MOVED = {"resolve_crawl": "listing", "select": "listing", "check_ranges": "http", "set_rate_limiter": "http"}
-
-
-def __getattr__(name: str) -> Any:
-    """The names `core.lifecycle` and `workers` still import from here (their own splits are in flight); new code
-    imports them from `listing` / `http`. Lazy, so `listing` can import this module without a cycle."""
-    if name in _MOVED:
-        return getattr(importlib.import_module(f"webrecall.core.crawl.{_MOVED[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

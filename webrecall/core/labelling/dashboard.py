@@ -10,12 +10,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from webrecall.core import totals
 from webrecall.core.db import Annotator, Round, utcnow
+from webrecall.core.growth import of_round
 from webrecall.core.labelling import queue
 from webrecall.core.labelling.label_store import REVIEW, current
 from webrecall.core.labelling.page_items import KIND as PAGE_ITEM
 from webrecall.core.labelling.review import gold_accuracy
-from webrecall.core.lifecycle.growth import of_round
+from webrecall.core.totals import Heldout
 
 
 def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
@@ -82,10 +84,9 @@ def growth(rounds: list[Round]) -> list[dict[str, Any]]:
     """Round-over-round figures for the chart: recalled pages, related domains, growth, model metrics."""
     out = []
     for rnd in rounds:
-        t = rnd.totals or {}
-        heldout = (t.get("model") or {}).get("seed_heldout") or {}
-        out.append({"round": rnd.number, "recalled": t.get("recalled", 0),
-                    "related_domains": t.get("related_domains", 0),
-                    "growth": (of_round(rnd) or {}).get("growth"),
-                    **{k: heldout.get(k) for k in ("precision", "recall", "f1", "roc_auc")}})  # fmt: skip
+        t = totals.of(rnd)
+        heldout = t.model.seed_heldout if t.model and t.model.seed_heldout else Heldout()
+        out.append({"round": rnd.number, "recalled": t.recalled, "related_domains": t.related_domains,
+                    "growth": (of_round(rnd) or {}).get("growth"), "precision": heldout.precision,
+                    "recall": heldout.recall, "f1": heldout.f1, "roc_auc": heldout.roc_auc})  # fmt: skip
     return out

@@ -14,13 +14,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pyarrow as pa
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from webrecall.core.db import DomainStat, QueueItem, Round, WarcTask, session, utcnow
+from webrecall.core import totals
+from webrecall.core.db import DomainStat, QueueItem, Round, session, utcnow
 from webrecall.core.labelling import label_store
 from webrecall.core.labelling.page_items import plan_page_items
 from webrecall.core.labelling.queue import enqueue
 from webrecall.core.lifecycle.finalize import round_index
+from webrecall.core.queries import done_warcs, previous_done
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
 from webrecall.core.urls.patterns import PatternSet
@@ -149,12 +151,6 @@ def compare(previous: list[DomainStat], current: list[DomainStat], *, top: int =
             "dropped_domains": [d.domain for d in dropped[:top]]}  # fmt: skip
 
 
-def previous_round(db: Session, rnd: Round) -> Round | None:
-    """The latest finished round before this one (the one its growth and domains are compared with)."""
-    rows = db.exec(select(Round).where(Round.number < rnd.number, Round.status == "done")).all()
-    return max(rows, key=lambda r: r.number) if rows else None
-
-
 def discover(settings: Settings, round_id: int, *, seed: int = 0, audit_fraction: float = 0.05,
              max_items: int = 200) -> dict[str, Any]:  # fmt: skip
     """Domain comparison + queue for a finished round; stored in its totals. Safe to rerun."""
@@ -162,9 +158,8 @@ def discover(settings: Settings, round_id: int, *, seed: int = 0, audit_fraction
     with session(settings.db_url) as db:
         rnd = db.get(Round, round_id)
         assert rnd is not None
-        done = [t.warc_url for t in db.exec(select(WarcTask).where(WarcTask.round_id == round_id,
-                WarcTask.phase == "recall", WarcTask.status == "done"))]  # fmt: skip
-        prev = previous_round(db, rnd)
+        done = done_warcs(db, round_id)
+        prev = previous_done(db, rnd.number)
         prev_rows = list(db.exec(select(DomainStat).where(DomainStat.round_id == prev.id))) if prev else []
         rows = list(db.exec(select(DomainStat).where(DomainStat.round_id == round_id)))
         label_set, coverage = label_store.pattern_set(db), label_store.coverage_set(db)
@@ -184,7 +179,7 @@ def discover(settings: Settings, round_id: int, *, seed: int = 0, audit_fraction
                          "page": sum(i.kind == "page" for i in items)}}  # fmt: skip
         rnd = db.get(Round, round_id)
         assert rnd is not None
-        rnd.totals = {**rnd.totals, "discovery": out}
+        rnd.totals = totals.merge(rnd, discovery=out)  # validated against `RoundTotals.discovery`
         rnd.finished_at = rnd.finished_at or utcnow()
         db.add(rnd)
         db.commit()

@@ -7,10 +7,11 @@ import re
 from typing import Any
 
 import numpy as np
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from webrecall.core.db import Round
 from webrecall.core.labelling.decisions import domain_pattern
+from webrecall.core.queries import done_warcs, latest_done
 from webrecall.core.settings import Settings
 from webrecall.core.urls.patterns import parse
 
@@ -49,7 +50,7 @@ def item_view(settings: Settings, round_id: int, domain: str, *, samples: int = 
 
     with session(settings.db_url) as db:
         number = round_number(db, round_id)
-        locations = prop.round_locations(db, round_id)
+        locations = done_warcs(db, round_id)
     pages = prop.domain_pages(Store(settings.data_dir), number, locations, {domain})
     texts = dict(zip(pages["url"].to_pylist(), pages["text"].to_pylist(), strict=True)) \
         if "text" in pages.column_names else {}  # fmt: skip
@@ -77,13 +78,12 @@ def pattern_view(settings: Settings, pattern: str, *, round_id: int | None = Non
     pat = parse(pattern)
     with session(settings.db_url) as db:
         if round_id is None or db.get(Round, round_id) is None:
-            latest = db.exec(select(Round).where(col(Round.status) == "done").order_by(col(Round.number).desc()))
-            rnd = latest.first()
+            rnd = latest_done(db)
             round_id = rnd.id if rnd is not None else None
         if round_id is None or pat.host is None:
             return {"pattern": pat.text, "round": None, "pages": 0, "samples": []}
         number = round_number(db, round_id)
-        locations = prop.round_locations(db, round_id)
+        locations = done_warcs(db, round_id)
     table = prop.domain_pages(Store(settings.data_dir), number, locations, {pat.host})
     rows = [r for r in table.to_pylist() if pat.matches(r["url"])]
     if not rows:

@@ -112,14 +112,15 @@ def page_view(settings: Settings, round_id: int, url: str, *, max_chars: int = 4
     the round's page index and the page cache."""
     from webrecall.core.db import session
     from webrecall.core.labelling.item_view import round_number
-    from webrecall.core.labelling.proposals import domain_pages, round_locations
+    from webrecall.core.labelling.proposals import domain_pages
+    from webrecall.core.queries import done_warcs
     from webrecall.core.storage.store import Store
     from webrecall.core.text.extract import unfence
     from webrecall.core.urls.domains import split_url
 
     with session(settings.db_url) as db:
         number = round_number(db, round_id)
-        locations = round_locations(db, round_id)
+        locations = done_warcs(db, round_id)
     pages = domain_pages(Store(settings.data_dir), number, locations, {split_url(url)[0]})
     row = next((r for r in pages.to_pylist() if r["url"] == url), None)
     if row is None:

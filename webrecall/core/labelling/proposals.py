@@ -18,10 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlmodel import Session, col, select
 
-from webrecall.core.db import DomainStat, Round, WarcTask, session
+from webrecall.core.db import DomainStat, session
 from webrecall.core.pipeline.dedup import canonical_url, normalize_text
+from webrecall.core.queries import done_warcs, find_round
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import cache_path, index_path
 from webrecall.core.storage.store import Store
@@ -206,22 +206,14 @@ def propose(
     return out[:max_patterns]
 
 
-def round_locations(db: Session, round_id: int) -> list[str]:
-    """The WARC files a round finished recalling (the only ones whose page index is complete)."""
-    rows = db.exec(select(WarcTask).where(WarcTask.round_id == round_id, WarcTask.phase == "recall",
-                                          WarcTask.status == "done").order_by(col(WarcTask.id)))  # fmt: skip
-    return [t.warc_url for t in rows]
-
-
 def for_domain(settings: Settings, domain: str, *, round_no: int | None = None, samples: int = 5) -> dict[str, Any]:
     """The proposals of one domain in a round (default: the latest), with its DomainStat row."""
     with session(settings.db_url) as db:
-        query = select(Round).order_by(col(Round.number).desc())
-        rnd = db.exec(query.where(Round.number == round_no) if round_no is not None else query).first()
+        rnd = find_round(db, round_no)
         if rnd is None:
             raise ValueError(f"no round {round_no}" if round_no is not None else "no round yet")
         stat = db.get(DomainStat, (rnd.id, domain))
-        locations = round_locations(db, rnd.id or 0)
+        locations = done_warcs(db, rnd.id)
     if stat is None:
         raise ValueError(f"domain {domain!r} has no page in round {rnd.number}")
     pages = domain_pages(Store(settings.data_dir), rnd.number, locations, {domain})

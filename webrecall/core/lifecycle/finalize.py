@@ -13,11 +13,15 @@ from sqlmodel import col, delete, select
 
 from webrecall.core.db import DomainStat, Label, Model, Round, WarcTask, session, utcnow
 from webrecall.core.labelling.label_store import read_jsonl
+from webrecall.core.lifecycle.status import allowed
 from webrecall.core.model.scoring import precision_recall_f1
 from webrecall.core.pipeline import partials
+from webrecall.core.queries import done_warcs, find_round, previous_done
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import domains_partial_path, index_path
 from webrecall.core.storage.store import Store
+from webrecall.core.totals import RoundTotals
+from webrecall.core.totals import of as totals_of
 from webrecall.core.urls.patterns import url_key
 
 INDEX_COLUMNS = ["url", "domain", "site", "score", "text_len", "kept", "lang"]
@@ -134,18 +138,16 @@ def growth(settings: Settings, store: Store, rnd: Round, now: tuple[np.ndarray, 
     """What this round added over the previous one (the definition is `lifecycle.growth`): new pages and characters,
     overlap, and whether to stop (growth under `settings.growth_stop`). `now`: the round's kept URL hashes and text
     lengths (`webrecall.core.pipeline.partials.kept_keys`); the previous round's come from its kept partials."""
-    from webrecall.core.lifecycle.growth import rate
+    from webrecall.core.growth import rate
 
     keys, lengths = now
     with session(settings.db_url) as db:
-        rows = db.exec(select(Round).where(Round.number < rnd.number, Round.status == "done")).all()
-        prev = max(rows, key=lambda r: r.number) if rows else None
+        prev = previous_done(db, rnd.number)
         if prev is None:
             return {"previous_round": None, "new_pages": len(keys), "new_chars": int(lengths.sum()),
                     "recalled_chars_before": 0, "growth": None, "stop": False}  # fmt: skip
-        tasks = db.exec(select(WarcTask).where(WarcTask.round_id == prev.id, WarcTask.phase == "recall")).all()
+        done = done_warcs(db, prev.id)
         labels = db.exec(select(Label).where(Label.round_id == prev.id)).all()
-    done = [t.warc_url for t in tasks if t.status == "done"]
     partials.ensure(store, prev.number, done, task_threshold(settings, prev))
     cut = prev.effective_threshold if prev.top_k is not None else None
     before, before_len = partials.kept_keys(partials.kept_at(partials.kept_tables(store, prev.number, done)(), cut))
@@ -224,8 +226,8 @@ def finalize(settings: Settings, round_id: int) -> Round:
                 out["model"] = {"version": model.version, **model.metrics}
         if "dedup" in (rnd.totals or {}):  # written by the dedup stage just before (core/pipeline/dedup_stage.py)
             out["dedup"] = rnd.totals["dedup"]
-        rnd.totals, rnd.effective_threshold = out, effective
-        if rnd.status != "cancelled":
+        rnd.totals, rnd.effective_threshold = RoundTotals.model_validate(out).as_json(), effective
+        if allowed(rnd.status, "done"):  # the status machine's rule (a cancel is final)
             rnd.status = "done"
         rnd.finished_at = utcnow()
         db.add(rnd)
@@ -234,11 +236,14 @@ def finalize(settings: Settings, round_id: int) -> Round:
         return rnd
 
 
-def dedup_counts(totals: dict[str, Any]) -> dict[str, Any] | None:
+def dedup_counts(totals: RoundTotals) -> dict[str, Any] | None:
     """Removed copies per reason (exact URL, exact text, near-dup) and contaminated pages: this round's pages and
     the whole corpus of rounds 1..n (webrecall/core/pipeline/dedup.py)."""
-    d = totals.get("dedup")
-    return {"round": d.get("round", {}), "overall": d.get("overall", {}), "config": d.get("config", {})} if d else None
+    d = totals.dedup
+    if d is None:
+        return None
+    return {"round": d.round.model_dump(exclude_unset=True), "overall": d.overall.model_dump(exclude_unset=True),
+            "config": d.config}  # fmt: skip
 
 
 def round_report(settings: Settings, number: int | None = None) -> dict[str, Any]:
@@ -247,25 +252,26 @@ def round_report(settings: Settings, number: int | None = None) -> dict[str, Any
     from webrecall.core.labelling.queue import counts
 
     with session(settings.db_url) as db:
-        query = select(Round).order_by(col(Round.number).desc())
-        rnd = db.exec(query.where(Round.number == number) if number is not None else query).first()
+        rnd = find_round(db, number)
         if rnd is None:
             raise ValueError(f"no round {number}" if number is not None else "no round yet")
         queue, conflicts = counts(db, rnd.id), labels_mod.conflict_report(db)
-    from webrecall.core.lifecycle.growth import of_round
+    from webrecall.core.growth import of_round
 
-    t = rnd.totals or {}
-    model = t.get("model", {})
-    disc = t.get("discovery", {})
+    t = totals_of(rnd)
+    model = t.model.model_dump(mode="json", exclude_unset=True) if t.model else {}
+    disc = t.discovery.model_dump(mode="json", exclude_unset=True) if t.discovery else {}
     grown = of_round(rnd)
     return {
-        "round": rnd.number, "status": rnd.status, "recalled": t.get("recalled", 0),
-        "recalled_chars": t.get("recalled_chars", 0), "growth": grown,
+        "round": rnd.number, "status": rnd.status, "recalled": t.recalled,
+        "recalled_chars": t.recalled_chars, "growth": grown,
         "stop": bool(grown and grown["stop"]), "growth_stop": settings.growth_stop,
-        "eval": t.get("eval"), "model": {"version": model.get("version"), "heldout": model.get("seed_heldout"),
-                                         "seeds": model.get("seeds"), "readback": model.get("readback")},
+        "eval": t.eval.model_dump(mode="json", exclude_unset=True) if t.eval else None,
+        "model": {"version": model.get("version"), "heldout": model.get("seed_heldout"),
+                  "seeds": model.get("seeds"), "readback": model.get("readback")},
         "domains": {k: disc.get(k) for k in ("new", "grown", "dropped", "new_domains", "grown_domains",
                                                "dropped_domains")},
-        "related_domains": t.get("related_domains", 0), "queue": queue, "label_conflicts": conflicts,
-        "dedup": dedup_counts(t), "expansion": t.get("expansion"),
+        "related_domains": t.related_domains, "queue": queue, "label_conflicts": conflicts,
+        "dedup": dedup_counts(t),
+        "expansion": t.expansion.model_dump(mode="json", exclude_unset=True) if t.expansion else None,
     }  # fmt: skip

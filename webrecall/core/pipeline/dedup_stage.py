@@ -1,5 +1,5 @@
 """The dedup stage of a round, over the database: which signature files make the corpus, the partition tasks and
-the merge. `core.lifecycle.rounds` calls these in-process; `workers.tasks` runs `run_partition` as Celery tasks.
+the merge. `core.lifecycle.local` calls these in-process; `workers.tasks` runs `run_partition` as Celery tasks.
 
 The corpus deduplicated at round n is the union of the recalled pages of every finished round up to n (and so of
 every crawl they read): a page recalled in rounds 1-3, or captured in two crawls, is one page of it.
@@ -11,10 +11,12 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from webrecall.core import totals
 from webrecall.core.db import Round, WarcTask, session
 from webrecall.core.page import Stats
 from webrecall.core.pipeline import decontam
 from webrecall.core.pipeline.dedup import DedupConfig, group_partition, merge, write_signatures
+from webrecall.core.queries import done_warcs
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import bucket_path, sigs_path
 from webrecall.core.storage.store import Store
@@ -139,8 +141,7 @@ def _floor(settings: Settings, store: Store, rnd: Round) -> float:
     from webrecall.core.lifecycle.finalize import kept_threshold
 
     with session(settings.db_url) as db:
-        done = [t.warc_url for t in db.exec(select(WarcTask).where(
-            WarcTask.round_id == rnd.id, WarcTask.phase == "recall", WarcTask.status == "done"))]  # fmt: skip
+        done = done_warcs(db, rnd.id)
     return kept_threshold(settings, store, rnd, done)
 
 
@@ -161,7 +162,7 @@ def dedup_round(settings: Settings, round_id: int) -> dict[str, Any]:
     with session(settings.db_url) as db:
         row = db.get(Round, round_id)
         assert row is not None
-        row.totals = {**(row.totals or {}), "dedup": result}
+        row.totals = totals.merge(row, dedup=result)  # validated against `RoundTotals.dedup`
         db.add(row)
         db.commit()
     return result

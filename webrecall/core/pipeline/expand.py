@@ -30,10 +30,11 @@ from sqlmodel import col, delete, select
 
 from webrecall.core.crawl.ccindex import Backend, _join, lookup
 from webrecall.core.db import Round, WarcTask, session, utcnow
-from webrecall.core.errors import NotFoundError, WebrecallError
+from webrecall.core.errors import NotFoundError, StopCheck, WebrecallError
 from webrecall.core.labelling import label_store as labels_mod
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import _title, fetch_pages
+from webrecall.core.queries import done_warcs
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import EXPANDED_SCHEMA, PLAN_SCHEMA, expand_path, expand_plan_path, expand_sigs_path
 from webrecall.core.storage.store import Store
@@ -159,6 +160,7 @@ def coalesce(rows: list[dict[str, Any]], *, waste: float = 0.15, span: int = 8 *
 def expand_warc(
     location: str, *, round_no: int, store: Store, stats: Stats, extractor: str = "resiliparse",
     max_record_bytes: int = 8 * 1024 * 1024, timeout: float = 60, retries: int = 5,
+    should_stop: StopCheck | None = None,
 ) -> str:  # fmt: skip
     """Fetch the planned records of one WARC file by coalesced byte ranges and extract them; returns the shard."""
     plan = store.read_table(expand_plan_path(round_no))
@@ -167,7 +169,8 @@ def expand_warc(
     stats.incr("planned", len(rows))
     stats.incr("record_bytes", sum(r["length"] for r in rows))
     fetched = (pair for group in coalesce(rows) for pair in fetch_pages(
-        location, group, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout, retries=retries))
+        location, group, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout, retries=retries,
+        should_stop=should_stop))
     with store.row_writer(rel, EXPANDED_SCHEMA, 256) as out:
         for row, page in fetched:
             with stats.timer("extract"):
@@ -212,10 +215,7 @@ def _done(settings: Settings, round_id: int) -> tuple[int, list[str]]:
     with session(settings.db_url) as db:
         rnd = db.get(Round, round_id)
         assert rnd is not None
-        locs = [t.warc_url for t in db.exec(select(WarcTask).where(
-            WarcTask.round_id == round_id, WarcTask.phase == "expand", WarcTask.status == "done"
-        ).order_by(col(WarcTask.id)))]  # fmt: skip
-        return rnd.number, locs
+        return rnd.number, done_warcs(db, round_id, "expand")
 
 
 def expanded_pages(settings: Settings, round_id: int) -> Iterator[tuple[str, str, str]]:

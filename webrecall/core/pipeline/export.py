@@ -9,12 +9,12 @@ from typing import IO, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlmodel import select
 
-from webrecall.core.db import Round, WarcTask, session
+from webrecall.core.db import session
 from webrecall.core.labelling.label_store import pattern_set
 from webrecall.core.pipeline.dedup import contaminated_for, removed_for
 from webrecall.core.pipeline.expand import positives
+from webrecall.core.queries import done_warcs, find_round, latest_done
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import PAGES_SCHEMA, pages_path
 from webrecall.core.storage.layout import expand_sigs_path as index_sigs_path
@@ -129,20 +129,16 @@ def recalled_from(
     `decontaminate` the pages overlapping a benchmark; either way the rows carry their lineage columns.
     """
     with session(settings.db_url) as db:
-        rnd = db.exec(select(Round).where(Round.number == round_no)).first()
+        rnd = find_round(db, round_no)
         if rnd is None:
             raise ValueError(f"no round {round_no}")
         if rnd.status != "done":
             raise ValueError(f"round {round_no} is {rnd.status}, not done")
         labels = pattern_set(db)
-        done = db.exec(
-            select(WarcTask.warc_url).where(
-                WarcTask.round_id == rnd.id, WarcTask.phase == "recall", WarcTask.status == "done"
-            )
-        ).all()
-        expanded = sorted(db.exec(select(WarcTask.warc_url).where(
-            WarcTask.round_id == rnd.id, WarcTask.phase == "expand", WarcTask.status == "done")).all())  # fmt: skip
-        latest = max([r.number for r in db.exec(select(Round).where(Round.status == "done")).all()] + [round_no])
+        done = done_warcs(db, rnd.id)
+        expanded = sorted(done_warcs(db, rnd.id, "expand"))
+        newest = latest_done(db)
+        latest = max(newest.number if newest else round_no, round_no)
     floor = pa.scalar(max(rnd.effective_threshold or rnd.threshold, min_score or 0.0), pa.float32())
     store = Store(settings.data_dir)
     dups = removed_for(store, round_no, latest)

@@ -22,6 +22,7 @@ from more_itertools import chunked
 
 from webrecall.core.crawl.sources import open_stream, read_range
 from webrecall.core.crawl.warc import iter_pages, read_page
+from webrecall.core.errors import StopCheck, stop_if
 from webrecall.core.model.classifier import Classifier
 from webrecall.core.page import Page, Stats
 from webrecall.core.pipeline.partials import WarcPartials
@@ -73,8 +74,10 @@ def _cache_rows(pages: Iterable[Page], *, extractor: str, stats: Stats) -> Itera
 def index_warc(
     location: str, *, store: Store, stats: Stats, extractor: str = "resiliparse",
     max_record_bytes: int = 8 * 1024 * 1024, timeout: float = 60, retries: int = 5,
+    should_stop: StopCheck | None = None,
 ) -> str:  # fmt: skip
-    """Read a WARC once into the page cache; returns the cache path. Bad records are counted, not fatal."""
+    """Read a WARC once into the page cache; returns the cache path. Bad records are counted, not fatal.
+    `should_stop` is asked between batches (`Cancelled` when it says yes)."""
     rel = cache_path(location)
     with open_stream(location, timeout=timeout, retries=retries) as stream, store.writer(rel, CACHE_SCHEMA) as out:
         stats.incr("stream_opens")
@@ -82,6 +85,7 @@ def index_warc(
         for batch in chunked(_cache_rows(pages, extractor=extractor, stats=stats), BATCH):
             out.write_table(pa.Table.from_pylist(batch, schema=CACHE_SCHEMA))
             stats.incr("html_pages", len(batch))
+            stop_if(should_stop)
     return rel
 
 
@@ -110,10 +114,12 @@ def _coalesce(rows: list[dict], gap: int = 256 * 1024, span: int = 8 * 1024 * 10
 
 
 def fetch_pages(
-    location: str, rows: list[dict], *, stats: Stats, max_record_bytes: int, timeout: float, retries: int
+    location: str, rows: list[dict], *, stats: Stats, max_record_bytes: int, timeout: float, retries: int,
+    should_stop: StopCheck | None = None,
 ) -> Iterator[tuple[dict, Page]]:
     """Read records back by byte range (the page index says where), never the whole file."""
     for group in _coalesce(rows):
+        stop_if(should_stop)
         start = group[0]["offset"]
         end = max(r["offset"] + r["length"] for r in group)
         with stats.timer("range_read"):
@@ -140,7 +146,7 @@ def scoring_texts(data: dict) -> list[str]:
 
 
 def _scored_batches(
-    location: str, *, store: Store, classifier: Classifier, stats: Stats
+    location: str, *, store: Store, classifier: Classifier, stats: Stats, should_stop: StopCheck | None
 ) -> Iterator[tuple[dict, np.ndarray]]:
     """Page-cache batches with their scores. Token lines are cached per tokenizer: a later round that keeps
     the tokenizer (as the loop does) scores with fastText alone, no BPE."""
@@ -150,6 +156,7 @@ def _scored_batches(
         stats.incr("token_cache_hit")
         cached = store.iter_batches(tok_rel, batch_size=BATCH)
         for batch, tok in zip(batches, cached, strict=True):
+            stop_if(should_stop)
             data = batch.to_pydict()
             if tok.column("offset").to_pylist() != data["offset"]:
                 raise RuntimeError(f"token cache {tok_rel} is out of step with the page cache")
@@ -159,6 +166,7 @@ def _scored_batches(
         return
     with store.writer(tok_rel, TOKENS_SCHEMA) as tok_out:
         for batch in batches:
+            stop_if(should_stop)
             data = batch.to_pydict()
             with stats.timer("tokenize"):
                 lines = classifier.tokenize(scoring_texts(data))
@@ -206,6 +214,7 @@ def recall_warc(
     location: str, *, round_no: int, store: Store, classifier: Classifier, decision: Decision, stats: Stats,
     text_extractor: str = "resiliparse", fallback_extractor: str = "resiliparse",
     max_record_bytes: int = 8 * 1024 * 1024, timeout: float = 60, retries: int = 5,
+    should_stop: StopCheck | None = None,
 ) -> tuple[str, str]:  # fmt: skip
     """Score the cached pages of one WARC; write the round's page index and its recalled pages.
 
@@ -221,7 +230,8 @@ def recall_warc(
     if text_extractor == fallback_extractor:
         with store.writer(idx_rel, INDEX_SCHEMA) as idx_out, \
                 store.row_writer(pages_rel, PAGES_SCHEMA, BATCH) as out:  # fmt: skip
-            for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats):
+            for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats,
+                                               should_stop=should_stop):
                 stats.incr("total", len(scores))
                 for i in np.flatnonzero(scores >= decision.threshold):
                     row = {k: data[k][i] for k in CACHE_COLUMNS}
@@ -238,7 +248,8 @@ def recall_warc(
     floor = decision.threshold - decision.margin
     candidates: list[dict] = []
     tables: list[pa.Table] = []  # the index, held (no text: ~100 bytes a page) until the cascade has decided
-    for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats):
+    for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats,
+                                           should_stop=should_stop):
         stats.incr("total", len(scores))
         for i in np.flatnonzero(scores >= floor):
             row = {k: data[k][i] for k in data if k != "text"}
@@ -255,7 +266,8 @@ def recall_warc(
                 yield row, known.pop(row["offset"]), None, text_extractor
         to_fetch = [r for r in candidates if r["offset"] not in reused]
         for row, page in fetch_pages(
-            location, to_fetch, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout, retries=retries
+            location, to_fetch, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout, retries=retries,
+            should_stop=should_stop,
         ):
             made_by = text_extractor
             with stats.timer("extract_keep"):

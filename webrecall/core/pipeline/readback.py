@@ -12,11 +12,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
-from sqlmodel import col, select
 
-from webrecall.core.db import Round, WarcTask, session
+from webrecall.core.db import session
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import fetch_pages, scoring_texts
+from webrecall.core.queries import done_warcs, previous_done
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import cache_path, index_path
 from webrecall.core.storage.store import Store
@@ -83,13 +83,10 @@ def from_previous_round(
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """`build_seeds` keyword arguments from the latest finished round before `round_no`, and read-back counts."""
     with session(settings.db_url) as db:
-        prev = db.exec(
-            select(Round).where(Round.number < round_no, Round.status == "done").order_by(col(Round.number).desc())
-        ).first()
+        prev = previous_done(db, round_no)
         if prev is None:
             return {}, {}
-        locations = [t.warc_url for t in db.exec(select(WarcTask).where(
-            WarcTask.round_id == prev.id, WarcTask.phase == "recall", WarcTask.status == "done"))]  # fmt: skip
+        locations = done_warcs(db, prev.id)
     from webrecall.core.model.seeds import previous_positives
 
     stats = Stats()

@@ -13,7 +13,9 @@ from sqlalchemy import Integer, cast, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from webrecall.core import totals
 from webrecall.core.db import DomainStat, Label, Model, QueueItem, Round, WarcTask
+from webrecall.core.queries import find_round
 
 DomainSort = Literal["fraction", "recalled", "pages", "chars", "recalled_chars", "rule_distance", "domain"]
 """Sort keys of a round's domains: each is a field of the rows returned (`rule_distance`: see `rule_distance`)."""
@@ -37,12 +39,13 @@ def corpus_stats(db: Session) -> dict[str, Any]:
     per_round = []
     for rnd in rounds:
         domains, pages, recalled, chars, recalled_chars, related = by_round.get(rnd.id, (0, 0, 0, 0, 0, 0))
+        t = totals.of(rnd)
         per_round.append({
             "round": rnd.number, "status": rnd.status, "pages": _i(pages), "recalled": _i(recalled),
             "recalled_fraction": round(_i(recalled) / _i(pages), 6) if pages else 0.0,
             "chars": _i(chars), "recalled_chars": _i(recalled_chars), "domains": _i(domains),
-            "related_domains": _i(related), "languages": dict((rnd.totals or {}).get("languages", {})),
-            "dedup": ((rnd.totals or {}).get("dedup") or {}).get("round"),
+            "related_domains": _i(related), "languages": t.languages,
+            "dedup": totals.dedup_round(t) if t.dedup else None,
         })  # fmt: skip
     done = [r for r in per_round if r["status"] == "done"]
     overall = {
@@ -58,18 +61,14 @@ def corpus_stats(db: Session) -> dict[str, Any]:
 
 def corpus_dedup(rounds: Sequence[Round]) -> dict[str, int] | None:
     """Dedup counts of the whole corpus: the newest finished round's dedup covers rounds 1..n."""
-    done = [r for r in rounds if r.status == "done" and (r.totals or {}).get("dedup")]
-    return dict(max(done, key=lambda r: r.number).totals["dedup"]["overall"]) if done else None
-
-
-def round_by_number(db: Session, number: int) -> Round | None:
-    return db.exec(select(Round).where(Round.number == number)).first()
+    done = [(r.number, d) for r in rounds if r.status == "done" and (d := totals.of(r).dedup) is not None]
+    return max(done, key=lambda nd: nd[0])[1].overall.model_dump(exclude_unset=True) if done else None
 
 
 def error_counts(db: Session, rnd: Round) -> dict[str, int]:
     """Errors by reason: the finished round's totals, or a running round's task stats so far."""
-    if rnd.totals.get("errors") is not None:
-        return {k: int(v) for k, v in rnd.totals["errors"].items()}
+    if (errors := totals.of(rnd).errors) is not None:
+        return dict(errors)
     out: dict[str, int] = {}
     rows = db.exec(select(WarcTask.phase, WarcTask.status, WarcTask.stats).where(WarcTask.round_id == rnd.id)).all()
     for phase, status, stats in rows:
@@ -168,7 +167,7 @@ def service_counts(db: Session) -> dict[str, Any]:
         .group_by(col(WarcTask.phase), col(WarcTask.status))
     ).all()  # fmt: skip
     queue = db.exec(select(QueueItem.status, func.count()).group_by(col(QueueItem.status))).all()
-    latest = db.exec(select(Round).order_by(col(Round.number).desc())).first()
+    latest = find_round(db)
     return {
         "rounds": {s: int(n) for s, n in rounds},
         "tasks": [(p, s, int(n), _i(pages)) for p, s, n, pages in tasks],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from webrecall.core import totals
 from webrecall.core.db import Round
 
 FIELDS = ("previous_round", "new_pages", "new_chars", "recalled_chars_before", "lost_pages", "overlap", "growth",
@@ -23,12 +24,7 @@ def rate(new_chars: int, chars_before: int) -> float | None:
 
 def of_round(rnd: Round) -> dict[str, Any] | None:
     """The growth a finished round recorded (None before it is finalized), every field present."""
-    stored = (rnd.totals or {}).get("growth")
-    if not stored:
+    stored = totals.of(rnd).growth  # an old row reads with defaults (and `new_tokens` as `new_chars`)
+    if stored is None or not stored.model_fields_set:
         return None
-    out = {k: stored.get(k) for k in FIELDS}
-    out["new_chars"] = stored.get("new_chars", stored.get("new_tokens", 0))  # rounds finalized before the rename
-    out["stop"] = bool(out["stop"])
-    for key in ("new_pages", "new_chars", "recalled_chars_before", "lost_pages", "labels_received"):
-        out[key] = int(out[key] or 0)
-    return out
+    return stored.model_dump(include=set(FIELDS))

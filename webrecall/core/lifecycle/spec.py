@@ -1,0 +1,111 @@
+"""What an operator asks for (`RoundSpec`), its validation, and the round row with its WARC tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlmodel import Session
+
+from webrecall.core.crawl.http import check_ranges
+from webrecall.core.crawl.listing import resolve_crawl
+from webrecall.core.crawl.listing import select as select_paths
+from webrecall.core.db import Round, WarcTask, session
+from webrecall.core.labelling import label_store
+from webrecall.core.model.seeds import read_seed_file
+from webrecall.core.pipeline import dedup_stage
+from webrecall.core.queries import find_round
+from webrecall.core.settings import Settings
+from webrecall.core.urls.patterns import parse
+
+
+@dataclass(slots=True)
+class RoundSpec:
+    crawl_id: str = ""
+    base_url: str = ""
+    warcs: list[str] = field(default_factory=list)
+    limit: int | None = None
+    sample: float | None = None
+    sample_seed: int = 0
+    seed_patterns: list[str] = field(default_factory=list)
+    seed_file: str | None = None
+    threshold: float | None = None
+    top_k: int | None = None
+    eval_labels: str | None = None
+    """A url-level labels JSONL used only to measure the round (never to train)."""
+    labels_needed: int = 1
+    """Annotators per queued domain (2: double annotation, for agreement); `queue.set_labels_needed` switches it."""
+
+
+def validate(spec: RoundSpec) -> None:
+    """The checks that need no source and no database; ValueError with the reason."""
+    if spec.threshold is not None and spec.top_k is not None:
+        raise ValueError("give a threshold or a top-K budget, not both")
+    if spec.threshold is not None and not 0.0 < spec.threshold < 1.0:
+        raise ValueError("threshold must be between 0 and 1 (exclusive)")
+    if spec.top_k is not None and spec.top_k < 1:
+        raise ValueError("top-K must be a positive number of pages")
+    if not 1 <= spec.labels_needed <= 10:
+        raise ValueError("labels_needed must be between 1 and 10")
+    if not (spec.warcs or spec.crawl_id):
+        raise ValueError("give a crawl id or WARC paths/URLs")
+    for pattern in spec.seed_patterns:
+        parse(pattern)
+
+
+def cascade_margin(settings: Settings) -> float:
+    """The cascade re-scores band pages on the round's own kept text: none when that is the cached text."""
+    return settings.cascade_margin if settings.text_extractor != settings.score_extractor else 0.0
+
+
+def _locations(settings: Settings, spec: RoundSpec, base_url: str) -> list[str]:
+    if spec.warcs:
+        locations = list(spec.warcs)
+    else:
+        locations = resolve_crawl(spec.crawl_id, base_url, timeout=settings.http_timeout, retries=settings.http_retries)
+    locations = select_paths(locations, limit=spec.limit, sample=spec.sample, seed=spec.sample_seed)
+    if not locations:
+        raise ValueError("the selection contains no WARC file")
+    check_ranges(locations, timeout=settings.http_timeout, retries=settings.http_retries)  # before any work
+    return locations
+
+
+def _seeds(db: Session, spec: RoundSpec, previous: Round | None, texts: int) -> tuple[list[str], str | None, int]:
+    """The round's seed patterns, seed file and seed-text count: the spec's, or a later round keeps the
+    previous round's (imported labels are added at training time). The spec is not changed."""
+    patterns, seed_file = list(spec.seed_patterns), spec.seed_file
+    if previous is not None and not (patterns or seed_file):
+        patterns, seed_file = list(previous.params.get("seed_patterns", [])), previous.params.get("seed_file")
+        texts = len(read_seed_file(seed_file)) if seed_file else 0
+    if previous is None and not (patterns or texts or label_store.has_code_labels(db)):
+        raise ValueError("the first round needs seeds: --seed-pattern, --seed-file or imported code labels")
+    return patterns, seed_file, texts
+
+
+def create_round(settings: Settings, spec: RoundSpec) -> Round:
+    """Validate the spec, resolve the WARC list and write the round with its tasks. Raises ValueError/FatalError."""
+    validate(spec)
+    texts = len(read_seed_file(spec.seed_file)) if spec.seed_file else 0  # before the crawl is resolved
+    base_url = spec.base_url or settings.source_base_url
+    locations = _locations(settings, spec, base_url)
+    with session(settings.db_url) as db:
+        previous = find_round(db)
+        patterns, seed_file, seed_texts = _seeds(db, spec, previous, texts)
+        rnd = Round(
+            number=previous.number + 1 if previous else 1, crawl_id=spec.crawl_id, base_url=base_url,
+            threshold=settings.threshold if spec.threshold is None else spec.threshold, top_k=spec.top_k,
+            params={
+                "seed_patterns": patterns, "seed_file": seed_file, "seed_texts": seed_texts,
+                "eval_labels": spec.eval_labels, "limit": spec.limit, "sample": spec.sample,
+                "ft": settings.ft.model_dump(), "score_extractor": settings.score_extractor,
+                "text_extractor": settings.text_extractor, "cascade_margin": cascade_margin(settings),
+                "dedup": dedup_stage.params(settings), "labels_needed": spec.labels_needed,
+            },
+        )  # fmt: skip
+        db.add(rnd)
+        db.flush()
+        for phase in ("index", "recall"):
+            for loc in locations:
+                db.add(WarcTask(round_id=rnd.id or 0, phase=phase, warc_url=loc))
+        db.commit()
+        db.refresh(rnd)
+        return rnd

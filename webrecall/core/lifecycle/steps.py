@@ -1,0 +1,92 @@
+"""The round's steps in order, each one function that both runners call (the local runner in `local`, the
+Celery tasks in `webrecall.workers.tasks`); only how the WARC tasks of a phase are fanned out differs.
+
+    start -> index tasks -> expand (lookup, then expand tasks) -> train -> recall tasks -> dedup -> finalize
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from webrecall.core.db import Round, session, utcnow
+from webrecall.core.errors import FatalError
+from webrecall.core.lifecycle.status import fail_task, failing_round, is_cancelled, set_status
+from webrecall.core.pipeline import dedup_stage
+from webrecall.core.queries import pending_tasks, round_by_number
+from webrecall.core.settings import Settings
+
+Gate = Literal["stop", "wait", "go"]
+
+
+def start(settings: Settings, round_id: int) -> Round:
+    """The round starts (or resumes) indexing; FatalError if it was cancelled before."""
+    rnd = set_status(settings, round_id, "indexing", started_at=utcnow())
+    if rnd.status == "cancelled":
+        raise FatalError(f"round {rnd.number} is cancelled")
+    return rnd
+
+
+def gate(settings: Settings, round_id: int, *phases: str) -> Gate:
+    """Before a step that needs `phases` complete: stop (cancelled), wait (a task row is unfinished; a chord's
+    counter can run ahead of the rows after a redelivery, the rows cannot), or go."""
+    if is_cancelled(settings, round_id):
+        return "stop"
+    return "wait" if any(pending_tasks(settings, round_id, p) for p in phases) else "go"
+
+
+def _has_model(settings: Settings, round_id: int) -> bool:
+    with session(settings.db_url) as db:
+        rnd = db.get(Round, round_id)
+        return rnd is not None and rnd.model_id is not None
+
+
+def expand(settings: Settings, round_id: int) -> list[int] | None:
+    """Look the labelled patterns up across the crawl; returns the expand tasks to run, None when the step is
+    skipped (the round is cancelled or already has its model)."""
+    from webrecall.core.pipeline.expand import lookup_round
+
+    if is_cancelled(settings, round_id) or _has_model(settings, round_id):
+        return None
+    set_status(settings, round_id, "expanding")
+    with failing_round(settings, round_id):
+        lookup_round(settings, round_id)
+    return pending_tasks(settings, round_id, "expand")
+
+
+def train(settings: Settings, round_id: int) -> int | None:
+    """Train the round's model unless it has one; the round then recalls. Returns the model id (None if the
+    round was cancelled); a failure to train fails the round."""
+    from webrecall.core.lifecycle.training import train_round
+
+    if is_cancelled(settings, round_id):
+        return None
+    with session(settings.db_url) as db:
+        rnd = db.get(Round, round_id)
+        model_id = rnd.model_id if rnd else None
+    if model_id is None:
+        set_status(settings, round_id, "training")
+        with failing_round(settings, round_id):
+            model_id = train_round(settings, round_id).id
+    set_status(settings, round_id, "recalling")
+    return model_id
+
+
+def warc_failed(settings: Settings, task_id: int, error: str) -> dict[str, Any]:
+    """A WARC task whose retries are spent: recorded as failed, the round goes on without it."""
+    fail_task(settings, task_id, error)
+    return {"task": task_id, "status": "failed", "error": error, "stats": {}}
+
+
+def finalize_round(settings: Settings, round_id: int) -> Round:
+    """Dedup merge, totals and domain stats, then discovery (domains vs the previous round, the queue)."""
+    from webrecall.core.labelling.discovery import discover
+    from webrecall.core.lifecycle.finalize import finalize
+
+    set_status(settings, round_id, "finalizing")
+    with failing_round(settings, round_id):
+        dedup_stage.dedup_round(settings, round_id)  # the corpus of rounds 1..n, before the round is done
+        rnd = finalize(settings, round_id)
+        if rnd.status != "done":
+            return rnd
+        discover(settings, round_id, seed=rnd.number)
+    return round_by_number(settings, rnd.number)

@@ -1,0 +1,101 @@
+"""A round's model: seeds from the page cache and labels -> BPE + fastText -> saved, versioned, evaluated."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from webrecall.core.db import Model, Round, session
+from webrecall.core.errors import FatalError
+from webrecall.core.labelling import label_store
+from webrecall.core.lifecycle import model_store
+from webrecall.core.model.classifier import Classifier
+from webrecall.core.model.classifier import metrics as metrics_at
+from webrecall.core.model.seeds import SeedSet, build_seeds, read_seed_file, save_seeds
+from webrecall.core.model.thresholds import at_threshold, for_precision
+from webrecall.core.pipeline.passes import cache_path
+from webrecall.core.pipeline.readback import from_previous_round
+from webrecall.core.queries import done_warcs
+from webrecall.core.settings import FastTextParams, Settings
+from webrecall.core.storage.store import Store
+from webrecall.core.text import features
+from webrecall.core.totals import ModelTotals
+
+
+def heldout_thresholds(clf: Classifier, heldout: SeedSet, threshold: float, target: float) -> dict[str, Any]:
+    """What the round's threshold means on its held-out seeds (precision and recall with their counts and Wilson
+    intervals), and the threshold that a target precision would choose there (issue 14)."""
+    scores = clf.score(heldout.texts)
+    out: dict[str, Any] = {
+        "seed_heldout": metrics_at(scores, heldout.labels, threshold=threshold).as_dict(),
+        "threshold_heldout": at_threshold(scores, heldout.labels, threshold).as_dict(),
+    }
+    if target > 0:
+        out["threshold_for_precision"] = for_precision(scores, heldout.labels, target=target).as_dict()
+    return out
+
+
+def _seed_sets(settings: Settings, store: Store, rnd: Round) -> tuple[SeedSet, SeedSet, dict[str, Any]]:
+    from webrecall.core.pipeline.expand import expanded_pages
+
+    with session(settings.db_url) as db:
+        # task order: the same seeds, hence the same model, on SQLite and PostgreSQL
+        caches = [cache_path(loc) for loc in done_warcs(db, rnd.id, "index")]
+        label_set = label_store.pattern_set(db)
+    for pattern in rnd.params.get("seed_patterns", []):
+        label_set.add(pattern, "code")
+    seed_texts = read_seed_file(rnd.params["seed_file"]) if rnd.params.get("seed_file") else []
+    caches = [c for c in caches if store.exists(c)]
+    # the previous round's positives, and its labeled pages outside these cache files (read back by range)
+    prior, readback_counts = from_previous_round(settings, store, rnd.number, label_set, caches)
+    train, heldout = build_seeds(
+        store, caches, labels=label_set, seed_texts=seed_texts,
+        negatives_per_positive=settings.negatives_per_positive, max_pages=settings.max_seed_pages,
+        heldout_fraction=settings.heldout_fraction, seed=rnd.number, expanded=expanded_pages(settings, rnd.id or 0),
+        synthetic_share=settings.synthetic_share,
+        **prior,
+    )  # fmt: skip
+    return train, heldout, readback_counts
+
+
+def train_round(settings: Settings, round_id: int) -> Model:
+    """Train, save and record the round's model; with a target precision met on the held-out seeds, the round's
+    threshold becomes the one chosen there (every worker reads it from the round)."""
+    store = Store(settings.data_dir)
+    with session(settings.db_url) as db:
+        rnd = db.get(Round, round_id)
+        assert rnd is not None
+    train, heldout, readback_counts = _seed_sets(settings, store, rnd)
+    counts = train.counts()
+    if counts["positives"] < 2 or counts["negatives"] < 2:
+        raise FatalError(
+            f"not enough seed pages to train: {counts['positives']} positives, {counts['negatives']} negatives "
+            "(do the seed patterns match any page of these WARC files?)"
+        )
+    version = f"r{rnd.number}-{int(time.time())}"
+    params = FastTextParams(**{**settings.ft.model_dump(), **rnd.params.get("ft", {})})  # the round's own
+    clf = Classifier.train(train.texts, train.labels, params=params, vocab_size=settings.bpe_vocab_size,
+                           version=version, tokenizer=model_store.first_tokenizer(settings, rnd),
+                           signals=features.spec(settings.code_signal_repeat) if settings.code_signal_repeat else None,
+                           )  # fmt: skip
+    save_seeds(store, rnd.number, train)
+    metrics: dict[str, Any] = {"seeds": counts, "heldout": heldout.counts(), "readback": readback_counts}
+    if heldout.labels and 0 < sum(heldout.labels) < len(heldout.labels):
+        metrics.update(heldout_thresholds(clf, heldout, rnd.threshold, settings.threshold_target_precision))
+    metrics = ModelTotals.model_validate(metrics).model_dump(mode="json", exclude_unset=True)  # the totals' shape
+    rel = model_store.save_model(settings, clf)
+    with session(settings.db_url) as db:
+        model = Model(version=version, round_id=round_id, path=rel, params=params.model_dump(), metrics=metrics)
+        db.add(model)
+        db.flush()
+        rnd = db.get(Round, round_id)
+        assert rnd is not None
+        rnd.model_id = model.id
+        chosen = metrics.get("threshold_for_precision")
+        if chosen and settings.threshold_target_precision > 0 and chosen["met"]:
+            rnd.params = {**rnd.params, "threshold_requested": rnd.threshold}
+            rnd.threshold = float(chosen["threshold"])
+        db.add(rnd)
+        db.commit()
+        db.refresh(model)
+        return model

@@ -1,0 +1,125 @@
+"""The unit of work: one WARC file in one phase (index, expand, recall), the same for both runners.
+
+Idempotent: outputs are replaced, the task row is written last. Errors are classified here, per WARC: a broken
+or missing file is skipped, a cancel stops the task, a retryable error goes back to pending for the runner's
+retry policy, a fatal one fails the task (and the runner fails the round).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from webrecall.core.db import Model, Round, WarcTask, session, utcnow
+from webrecall.core.errors import Cancelled, FatalError, NotFoundError, RetryableError, SkippableError, StopCheck
+from webrecall.core.lifecycle import model_store
+from webrecall.core.page import Stats
+from webrecall.core.pipeline import dedup_stage
+from webrecall.core.pipeline.passes import Decision, cache_path, index_warc, recall_warc
+from webrecall.core.settings import Settings
+from webrecall.core.storage.store import Store
+
+RETRY_ON = (RetryableError, OperationalError, InterfaceError)
+"""Retried with backoff by either runner: network failures of a source, the database going away."""
+
+
+def round_decision(settings: Settings, rnd: Round) -> Decision:
+    """How a round's recall phase decides: the threshold and cascade margin recorded with the round (so every
+    worker agrees whatever its own settings); with a top-K budget the floor only pre-filters candidates (the cut
+    is made at finalize), so there is no band to re-score."""
+    if rnd.top_k is not None:
+        return Decision(settings.top_k_floor, 0.0)
+    return Decision(rnd.threshold, float(rnd.params.get("cascade_margin", settings.cascade_margin)))
+
+
+def _cached_pages(store: Store, rel: str) -> int:
+    """HTML pages in a page-cache file, from its Parquet footer (no page is read)."""
+    import pyarrow.parquet as pq
+
+    with store.fs.open(store.path(rel), "rb") as fh:
+        return int(pq.ParquetFile(fh).metadata.num_rows)
+
+
+def _run(settings: Settings, task: WarcTask, rnd: Round, model: Model | None, stats: Stats,
+         should_stop: StopCheck | None) -> None:  # fmt: skip
+    store = Store(settings.data_dir)
+    io: dict[str, Any] = {"max_record_bytes": settings.max_record_bytes, "timeout": settings.http_timeout,
+                          "retries": settings.http_retries, "should_stop": should_stop}  # fmt: skip
+    if task.phase == "expand":  # a labelled pattern's pages in this WARC file, by byte range (core.pipeline.expand)
+        from webrecall.core.pipeline.expand import expand_warc
+
+        expand_warc(task.warc_url, round_no=rnd.number, store=store, stats=stats,
+                    extractor=settings.score_extractor, **io)  # fmt: skip
+        dedup_stage.index_signatures(settings, store, rnd, task.warc_url, stats)
+    elif task.phase == "index":
+        if store.exists(cache_path(task.warc_url)):
+            stats.incr("cache_hit")
+            stats.incr("html_pages", _cached_pages(store, cache_path(task.warc_url)))
+        else:
+            index_warc(task.warc_url, store=store, stats=stats, extractor=settings.score_extractor, **io)
+    else:
+        if model is None:
+            raise FatalError(f"round {rnd.number} has no model to score with")
+        recall_warc(
+            task.warc_url, round_no=rnd.number, store=store, classifier=model_store.model_classifier(settings, model),
+            decision=round_decision(settings, rnd), stats=stats,
+            text_extractor=str(rnd.params.get("text_extractor", settings.text_extractor)),
+            fallback_extractor=str(rnd.params.get("score_extractor", settings.score_extractor)), **io,
+        )  # fmt: skip
+        dedup_stage.signatures(settings, store, rnd, task.warc_url, stats)
+
+
+def process_warc_task(settings: Settings, task_id: int, *, should_stop: StopCheck | None = None) -> dict[str, Any]:
+    """Run one WARC task; `should_stop` is asked between batches (the runner decides how, and how often)."""
+    with session(settings.db_url) as db:
+        task = db.get(WarcTask, task_id)
+        if task is None:
+            raise FatalError(f"WARC task {task_id} does not exist")
+        rnd = db.get(Round, task.round_id)
+        assert rnd is not None
+        if rnd.status == "cancelled":
+            return {"task": task_id, "status": "cancelled"}
+        task.status, task.attempts, task.started_at = "running", task.attempts + 1, utcnow()
+        db.add(task)
+        db.commit()
+        model = db.get(Model, rnd.model_id) if rnd.model_id else None
+    stats = Stats()
+    status, error = "done", ""
+    start = time.perf_counter()
+    try:
+        _run(settings, task, rnd, model, stats, should_stop)
+    except (SkippableError, NotFoundError) as exc:  # this WARC is broken or gone: recorded, the round goes on
+        status, error = "skipped", str(exc)
+    except Cancelled:
+        status, error = "cancelled", f"round {rnd.number} was cancelled"
+    except (RetryableError, FatalError) as exc:
+        retry = isinstance(exc, RetryableError)
+        _record(settings, task_id, *(("pending", f"retrying: {exc}") if retry else ("failed", str(exc))))
+        raise
+    except (OperationalError, InterfaceError):  # the database went away, not this WARC: the caller retries it
+        raise
+    except Exception as exc:  # noqa: BLE001 - classified per WARC: recorded, the round goes on
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+    stats.seconds["task"] = time.perf_counter() - start
+    result = stats.as_dict()
+    with session(settings.db_url) as db:
+        row = db.get(WarcTask, task_id)
+        assert row is not None
+        row.status, row.error, row.stats, row.finished_at = status, error, result, utcnow()
+        row.pages = int(stats["records"]) if task.phase == "index" else int(stats["total"])
+        row.html_pages = int(stats["html_pages"]) if task.phase == "index" else int(stats["total"])
+        row.recalled = int(stats["kept"]) if task.phase == "recall" else 0
+        db.add(row)
+        db.commit()
+    return {"task": task_id, "phase": task.phase, "status": status, "error": error, "stats": result}
+
+
+def _record(settings: Settings, task_id: int, status: str, error: str) -> None:
+    with session(settings.db_url) as db:
+        row = db.get(WarcTask, task_id)
+        if row is not None:
+            row.status, row.error = status, error
+            db.add(row)
+            db.commit()
