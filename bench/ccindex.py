@@ -188,9 +188,9 @@ def _model_quality(settings: Any, number: int, texts: list[str], truth: list[boo
 def bench_dev() -> dict[str, Any]:
 
     from webrecall.core import db as dbm
+    from webrecall.core import label_store as labels_mod
     from webrecall.core import totals
     from webrecall.core.crawl.ccindex import build_index
-    from webrecall.core.labelling import label_store as labels_mod
     from webrecall.core.lifecycle.local import run_round
     from webrecall.core.lifecycle.spec import RoundSpec, create_round
     from webrecall.core.settings import Settings

@@ -19,9 +19,9 @@ from sqlmodel import select
 
 from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, NEWS, POSTGRES, ROOT, World
 from webrecall.annotator.widgets import md
+from webrecall.core import label_store as labels
 from webrecall.core.db import Label, session
 from webrecall.core.labelling import claims, decisions, queue
-from webrecall.core.labelling import label_store as labels
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

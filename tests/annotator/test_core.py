@@ -10,9 +10,9 @@ import pytest
 from sqlmodel import select
 
 from tests.annotator.conftest import GIT_DOCS, KERNEL, POSTGRES, World
+from webrecall.core import label_store as labels
 from webrecall.core.db import Label, QueueItem, Round, session, utcnow
 from webrecall.core.labelling import accounts, claims, dashboard, decisions, item_view, queue, review
-from webrecall.core.labelling import label_store as labels
 
 
 def test_accounts_and_tokens(world: World) -> None:

@@ -12,12 +12,12 @@ from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from tests.annotator.conftest import APP, KERNEL, ROUND_WARCS, World
+from webrecall.core import label_store as labels
 from webrecall.core.db import Label, QueueItem, session, utcnow
 from webrecall.core.labelling import claims, decisions, queue
-from webrecall.core.labelling import label_store as labels
 from webrecall.core.labelling.page_items import FENCE, KIND, label_page, plan_page_items, text_blocks
-from webrecall.core.lifecycle.finalize import round_index
 from webrecall.core.model.seeds import build_seeds
+from webrecall.core.pipeline.partials import round_index
 from webrecall.core.pipeline.passes import cache_path
 from webrecall.core.storage.store import Store
 from webrecall.core.urls.patterns import url_key

@@ -13,9 +13,9 @@ from streamlit.testing.v1 import AppTest
 
 from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, POSTGRES, ROUND_WARCS, World
 from webrecall.annotator.widgets import md
+from webrecall.core import label_store as labels
 from webrecall.core.db import Label, QueueItem, Round, WarcTask, session, utcnow
 from webrecall.core.labelling import accounts, claims, decisions, item_view, queue, review
-from webrecall.core.labelling import label_store as labels
 from webrecall.core.storage.layout import index_path
 from webrecall.core.storage.store import Store
 

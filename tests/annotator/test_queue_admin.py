@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from tests.annotator.conftest import GIT_DOCS, GOLD, KERNEL, NEWS, POSTGRES, World
 from webrecall.api.main import create_app
 from webrecall.cli.main import app as cli
+from webrecall.core import label_store as labels
 from webrecall.core.db import QueueItem, Round, session
 from webrecall.core.labelling import accounts, claims, dashboard, decisions, queue, review
-from webrecall.core.labelling import label_store as labels
 from webrecall.core.settings import Settings
 
 TOKEN = "test-token-0123456789"

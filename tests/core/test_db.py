@@ -5,7 +5,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, select
 
 from webrecall.core import db as dbm
-from webrecall.core.labelling import label_store as labels
+from webrecall.core import label_store as labels
 
 
 def test_migrations_create_every_table_and_match_the_models(tmp_path):

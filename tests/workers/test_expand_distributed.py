@@ -18,8 +18,8 @@ from tests.conftest import CORPUS
 from tests.services import ROOT
 from tests.workers.test_distributed import cluster, wait_round  # noqa: F401 - the shared fixture
 from webrecall.core import db as dbm
+from webrecall.core import label_store as labels_mod
 from webrecall.core.crawl.ccindex import build_index
-from webrecall.core.labelling import label_store as labels_mod
 from webrecall.core.pipeline.dedup import canonical_url
 from webrecall.core.pipeline.expand import summary
 from webrecall.core.pipeline.export import export

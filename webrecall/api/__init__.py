@@ -1,1 +1,1 @@
-"""The HTTP API: a thin FastAPI adapter over `recall/` (see `api.main`)."""
+"""The HTTP API: a thin FastAPI adapter over the core (see `webrecall.api.main`)."""

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from webrecall.core.crawl.listing import CRAWL_ID
-from webrecall.core.labelling.label_store import normalize_label
+from webrecall.core.label_store import normalize_label
 from webrecall.core.urls.patterns import parse
 
 MAX_WARCS = 100_000

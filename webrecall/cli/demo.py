@@ -21,8 +21,8 @@ from webrecall.core import db as dbm
 from webrecall.core import totals
 from webrecall.core.crawl.listing import latest_crawl
 from webrecall.core.growth import of_round
+from webrecall.core.label_store import read_jsonl
 from webrecall.core.labelling import queue
-from webrecall.core.labelling.label_store import read_jsonl
 from webrecall.core.labelling.page_items import KIND as PAGE_ITEM
 from webrecall.core.labelling.page_items import label_page
 from webrecall.core.labelling.proposals import Proposal, domain_pages, propose

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from webrecall.cli.main import JsonOpt, _emit, _ready, _reasons, annotators_app, app, round_app
+from webrecall.cli.base import JsonOpt, _emit, _ready, _reasons, annotators_app, app, round_app
 from webrecall.core import db as dbm
 
 gold_app = typer.Typer(help="Gold items: domains with known answers mixed into the queue.", no_args_is_help=True)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.core.conftest import DEV_LABELS
 from webrecall.core import db as dbm
-from webrecall.core.labelling import label_store as labels_mod
+from webrecall.core import label_store as labels_mod
 from webrecall.core.labelling import queue
 from webrecall.core.labelling.page_items import KIND, label_page, plan_page_items
 from webrecall.core.urls.domains import split_url

@@ -16,7 +16,7 @@ from sqlmodel import select
 from tests.conftest import CORPUS
 from webrecall.cli.demo import read_truth, scripted_annotation
 from webrecall.core import db as dbm
-from webrecall.core.labelling import label_store as labels_mod
+from webrecall.core import label_store as labels_mod
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.local import run_round
 from webrecall.core.lifecycle.spec import RoundSpec, create_round

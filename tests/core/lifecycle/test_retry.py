@@ -78,7 +78,7 @@ def test_round_status_shows_why_a_round_failed_and_round_run_retries_it(env: Set
     # the operator adds what was missing (labels) and retries: the index pass is not read again
     labels = [{"pattern": p, "label": "code"} for p in ("docs.python.org/", "www.postgresql.org/docs/")]
     with dbm.session(env.db_url) as db:
-        from webrecall.core.labelling.label_store import import_labels
+        from webrecall.core.label_store import import_labels
 
         import_labels(db, labels, annotator="operator")
     corpus_httpd.clear()

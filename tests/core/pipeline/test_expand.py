@@ -13,8 +13,8 @@ from sqlmodel import select
 
 from tests.conftest import CORPUS
 from webrecall.core import db as dbm
+from webrecall.core import label_store as labels_mod
 from webrecall.core.crawl.ccindex import build_index
-from webrecall.core.labelling import label_store as labels_mod
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.local import run_round
 from webrecall.core.lifecycle.spec import RoundSpec, create_round

@@ -13,7 +13,7 @@ from webrecall.api.deps import SessionDep, SettingsDep, TokenDep
 from webrecall.api.routes import AUTH, errors
 from webrecall.api.streams import NDJSONResponse, jsonl
 from webrecall.core.db import Label, session
-from webrecall.core.labelling.label_store import import_labels
+from webrecall.core.label_store import import_labels
 
 router = APIRouter(prefix="/labels", tags=["labels"])
 PAGE = 1000

@@ -13,8 +13,8 @@ from sqlmodel import Session, col, select
 from webrecall.core import totals
 from webrecall.core.db import Annotator, Round, utcnow
 from webrecall.core.growth import of_round
+from webrecall.core.label_store import REVIEW, current
 from webrecall.core.labelling import queue
-from webrecall.core.labelling.label_store import REVIEW, current
 from webrecall.core.labelling.page_items import KIND as PAGE_ITEM
 from webrecall.core.labelling.review import gold_accuracy
 from webrecall.core.totals import Heldout

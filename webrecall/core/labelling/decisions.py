@@ -13,9 +13,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from webrecall.core.db import Label, QueueItem, Round
+from webrecall.core.label_store import REVIEW, UNDO, current, parse_rows
 from webrecall.core.labelling import queue
 from webrecall.core.labelling.claims import LEASE_SECONDS, held_item
-from webrecall.core.labelling.label_store import REVIEW, UNDO, current, parse_rows
 from webrecall.core.urls.patterns import parse
 
 REASONS = ("docs", "Q&A", "tutorial", "blog", "forum", "spam", "other")

@@ -16,12 +16,11 @@ from typing import Any
 import pyarrow as pa
 from sqlmodel import select
 
-from webrecall.core import totals
+from webrecall.core import label_store, totals
 from webrecall.core.db import DomainStat, QueueItem, Round, session, utcnow
-from webrecall.core.labelling import label_store
 from webrecall.core.labelling.page_items import plan_page_items
 from webrecall.core.labelling.queue import enqueue
-from webrecall.core.lifecycle.finalize import round_index
+from webrecall.core.pipeline.partials import round_index
 from webrecall.core.queries import done_warcs, previous_done
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from webrecall.core.db import Label, QueueItem, Round, utcnow
 from webrecall.core.errors import WebrecallError
-from webrecall.core.labelling.label_store import parse_rows
+from webrecall.core.label_store import parse_rows
 
 
 class LeaseError(WebrecallError):

@@ -10,8 +10,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from webrecall.core.db import Label, QueueItem, utcnow
+from webrecall.core.label_store import REVIEW, current, normalize_label, parse_rows, resolved
 from webrecall.core.labelling import queue
-from webrecall.core.labelling.label_store import REVIEW, current, normalize_label, parse_rows, resolved
 from webrecall.core.urls.patterns import parse
 
 

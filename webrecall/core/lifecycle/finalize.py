@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from sqlmodel import col, delete, select
 
 from webrecall.core.db import DomainStat, Label, Model, Round, WarcTask, session, utcnow
-from webrecall.core.labelling.label_store import read_jsonl
+from webrecall.core.label_store import read_jsonl
 from webrecall.core.lifecycle.status import allowed
 from webrecall.core.model.scoring import precision_recall_f1
 from webrecall.core.pipeline import partials
@@ -23,44 +23,6 @@ from webrecall.core.storage.store import Store
 from webrecall.core.totals import RoundTotals
 from webrecall.core.totals import of as totals_of
 from webrecall.core.urls.patterns import url_key
-
-INDEX_COLUMNS = ["url", "domain", "site", "score", "text_len", "kept", "lang"]
-
-
-def round_index(store: Store, round_no: int, locations: list[str], columns: list[str] | None = None) -> pa.Table:
-    """The round's page index over its completed WARC files (completed shards only)."""
-    tables = [store.read_table(index_path(round_no, loc), columns=columns or INDEX_COLUMNS) for loc in locations]
-    tables = [t for t in tables if t.num_rows]
-    if not tables:
-        return pa.table({c: pa.array([], pa.string()) for c in (columns or INDEX_COLUMNS)})
-    return pa.concat_tables(tables)
-
-
-def topk_threshold(scores: np.ndarray, k: int, floor: float) -> float:
-    """The score of the K-th best page (ties keep a few more), never under the candidate floor."""
-    if len(scores) == 0:
-        return 1.0
-    if k >= len(scores):
-        return floor
-    kth = float(np.partition(scores, len(scores) - k)[len(scores) - k])
-    return max(kth, floor)
-
-
-def task_threshold(settings: Settings, rnd: Round) -> float:
-    """The threshold the round's recall tasks kept pages at (a top-K round's: the floor), as its partials did."""
-    return settings.top_k_floor if rnd.top_k is not None else float(rnd.threshold)
-
-
-def kept_threshold(settings: Settings, store: Store, rnd: Round, locations: list[str], *,
-                   pages: int | None = None) -> float:  # fmt: skip
-    """The score a page of the round needs to be kept: its threshold, or the cut of its top-K budget over the
-    kept partials of `locations` (exact, `webrecall.core.pipeline.partials.topk_cut`)."""
-    if rnd.top_k is None:
-        return float(rnd.threshold)
-    partials.ensure(store, rnd.number, locations, settings.top_k_floor)
-    pages = partials.page_count(store, rnd.number, locations) if pages is None else pages
-    kept = partials.kept_tables(store, rnd.number, locations)
-    return partials.topk_cut(kept, rnd.top_k, settings.top_k_floor, pages=pages)
 
 
 def domain_rows(merged: partials.Merged, round_id: int, related_fraction: float,
@@ -148,7 +110,7 @@ def growth(settings: Settings, store: Store, rnd: Round, now: tuple[np.ndarray, 
                     "recalled_chars_before": 0, "growth": None, "stop": False}  # fmt: skip
         done = done_warcs(db, prev.id)
         labels = db.exec(select(Label).where(Label.round_id == prev.id)).all()
-    partials.ensure(store, prev.number, done, task_threshold(settings, prev))
+    partials.ensure(store, prev.number, done, partials.task_threshold(settings, prev))
     cut = prev.effective_threshold if prev.top_k is not None else None
     before, before_len = partials.kept_keys(partials.kept_at(partials.kept_tables(store, prev.number, done)(), cut))
     is_new = ~np.isin(keys, before, assume_unique=True)
@@ -173,11 +135,11 @@ def finalize(settings: Settings, round_id: int) -> Round:
         assert rnd is not None
         tasks = db.exec(select(WarcTask).where(WarcTask.round_id == round_id)).all()
     done = [t.warc_url for t in tasks if t.phase == "recall" and t.status == "done"]
-    partials.ensure(store, rnd.number, done, task_threshold(settings, rnd))
+    partials.ensure(store, rnd.number, done, partials.task_threshold(settings, rnd))
     merged = partials.merge_domains(store.read_table(domains_partial_path(rnd.number, loc)) for loc in done)
     effective, cut = rnd.threshold, None
     if rnd.top_k is not None:
-        effective = cut = kept_threshold(settings, store, rnd, done, pages=merged.pages)
+        effective = cut = partials.kept_threshold(settings, store, rnd, done, pages=merged.pages)
     kept = partials.kept_tables(store, rnd.number, done)
     recalled_by = partials.recalled_by_domain(partials.kept_at(kept(), cut)) if cut is not None else None
     errors: Counter[str] = Counter()
@@ -248,7 +210,7 @@ def dedup_counts(totals: RoundTotals) -> dict[str, Any] | None:
 
 def round_report(settings: Settings, number: int | None = None) -> dict[str, Any]:
     """The operator's view of a finished round: did it grow, is the model good, what waits for annotators."""
-    from webrecall.core.labelling import label_store as labels_mod
+    from webrecall.core import label_store as labels_mod
     from webrecall.core.labelling.queue import counts
 
     with session(settings.db_url) as db:

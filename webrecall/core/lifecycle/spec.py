@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session
 
+from webrecall.core import label_store
 from webrecall.core.crawl.http import check_ranges
 from webrecall.core.crawl.listing import resolve_crawl
 from webrecall.core.crawl.listing import select as select_paths
 from webrecall.core.db import Round, WarcTask, session
-from webrecall.core.labelling import label_store
 from webrecall.core.model.seeds import read_seed_file
 from webrecall.core.pipeline import dedup_stage
 from webrecall.core.queries import find_round

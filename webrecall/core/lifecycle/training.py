@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from webrecall.core import label_store
 from webrecall.core.db import Model, Round, session
 from webrecall.core.errors import FatalError
-from webrecall.core.labelling import label_store
 from webrecall.core.lifecycle import model_store
 from webrecall.core.model.classifier import Classifier
 from webrecall.core.model.classifier import metrics as metrics_at

@@ -138,7 +138,7 @@ def _floor(settings: Settings, store: Store, rnd: Round) -> float:
         return float(rnd.threshold)
     if rnd.effective_threshold is not None:
         return float(rnd.effective_threshold)
-    from webrecall.core.lifecycle.finalize import kept_threshold
+    from webrecall.core.pipeline.partials import kept_threshold
 
     with session(settings.db_url) as db:
         done = done_warcs(db, rnd.id)

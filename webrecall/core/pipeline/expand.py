@@ -28,10 +28,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlmodel import col, delete, select
 
+from webrecall.core import label_store as labels_mod
 from webrecall.core.crawl.ccindex import Backend, _join, lookup
 from webrecall.core.db import Round, WarcTask, session, utcnow
 from webrecall.core.errors import NotFoundError, StopCheck, WebrecallError
-from webrecall.core.labelling import label_store as labels_mod
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import _title, fetch_pages
 from webrecall.core.queries import done_warcs

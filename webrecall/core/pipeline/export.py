@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from webrecall.core.db import session
-from webrecall.core.labelling.label_store import pattern_set
+from webrecall.core.label_store import pattern_set
 from webrecall.core.pipeline.dedup import contaminated_for, removed_for
 from webrecall.core.pipeline.expand import positives
 from webrecall.core.queries import done_warcs, find_round, latest_done

@@ -24,6 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from webrecall.core.db import Round
+from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import (
     DOMAINS_SCHEMA,
     KEPT_SCHEMA,
@@ -261,3 +263,39 @@ def kept_keys(kept_tables: Iterable[pa.Table]) -> tuple[np.ndarray, np.ndarray]:
     h, n = np.concatenate(hashes), np.concatenate(lengths)
     rev_unique, first = np.unique(h[::-1], return_index=True)  # first in reversed order: the last copy
     return rev_unique, n[::-1][first]
+
+
+def round_index(store: Store, round_no: int, locations: list[str], columns: list[str] | None = None) -> pa.Table:
+    """The round's page index over its completed WARC files (completed shards only)."""
+    tables = [store.read_table(index_path(round_no, loc), columns=columns or INDEX_COLUMNS) for loc in locations]
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
+        return pa.table({c: pa.array([], pa.string()) for c in (columns or INDEX_COLUMNS)})
+    return pa.concat_tables(tables)
+
+
+def topk_threshold(scores: np.ndarray, k: int, floor: float) -> float:
+    """The score of the K-th best page (ties keep a few more), never under the candidate floor."""
+    if len(scores) == 0:
+        return 1.0
+    if k >= len(scores):
+        return floor
+    kth = float(np.partition(scores, len(scores) - k)[len(scores) - k])
+    return max(kth, floor)
+
+
+def task_threshold(settings: Settings, rnd: Round) -> float:
+    """The threshold the round's recall tasks kept pages at (a top-K round's: the floor), as its partials did."""
+    return settings.top_k_floor if rnd.top_k is not None else float(rnd.threshold)
+
+
+def kept_threshold(settings: Settings, store: Store, rnd: Round, locations: list[str], *,
+                   pages: int | None = None) -> float:  # fmt: skip
+    """The score a page of the round needs to be kept: its threshold, or the cut of its top-K budget over the
+    kept partials of `locations` (exact, `webrecall.core.pipeline.partials.topk_cut`)."""
+    if rnd.top_k is None:
+        return float(rnd.threshold)
+    ensure(store, rnd.number, locations, settings.top_k_floor)
+    pages = page_count(store, rnd.number, locations) if pages is None else pages
+    kept = kept_tables(store, rnd.number, locations)
+    return topk_cut(kept, rnd.top_k, settings.top_k_floor, pages=pages)
