@@ -39,8 +39,7 @@ LANG_P = np.array([50, 8, 6, 6, 5, 5, 5, 4, 3, 3, 2, 3], np.float64)
 
 CHILD = """
 import json, resource, sys, time
-from webrecall.core.lifecycle.finalize import finalize
-from webrecall.core.settings import Settings
+{imports}
 settings = Settings(data_dir=sys.argv[1], database_url="", top_k_floor=0.1)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
@@ -49,11 +48,15 @@ seconds = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = rnd.totals
 keep = ("recalled", "recalled_chars", "html_pages", "domains", "related_domains", "languages", "growth")
-import recall
-print(json.dumps({"recall": recall.__file__, "seconds": round(seconds, 2), "peak_rss_mb": round(peak / 1024),
+print(json.dumps({{"package": package.__file__, "seconds": round(seconds, 2), "peak_rss_mb": round(peak / 1024),
                   "rss_after_imports_mb": round(base / 1024), "effective_threshold": rnd.effective_threshold,
-                  "totals": {k: t.get(k) for k in keep}}))
+                  "totals": {{k: t.get(k) for k in keep}}}}))
 """
+IMPORTS = {  # the base commit's flat `recall` package, and today's `webrecall`
+    "before": "import recall as package\nfrom recall.report import finalize\nfrom recall.settings import Settings",
+    "after": "import webrecall as package\nfrom webrecall.core.lifecycle.finalize import finalize\n"
+             "from webrecall.core.settings import Settings",
+}
 
 
 def generate(data_dir: str, *, rows: int, warcs: int, domains: int, top_k: int, seed: int = 0) -> dict:
@@ -162,7 +165,8 @@ def before_tree(commit: str, into: str) -> str:
 
 def run(variant: str, pythonpath: str, data_dir: str, round_id: int) -> dict:
     env = {**os.environ, "PYTHONPATH": pythonpath}
-    out = subprocess.run([sys.executable, "-c", CHILD, data_dir, str(round_id)], env=env, check=True,
+    child = CHILD.format(imports=IMPORTS[variant])
+    out = subprocess.run([sys.executable, "-c", child, data_dir, str(round_id)], env=env, check=True,
                          capture_output=True, text=True, cwd=pythonpath)  # fmt: skip
     result = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"  {variant:6s} round {round_id}: {result['seconds']:8.2f} s  peak RSS {result['peak_rss_mb']:6d} MB",
