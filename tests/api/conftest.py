@@ -53,7 +53,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 @contextmanager
 def serve_api(data: Path, **env_overrides: str) -> Iterator[LiveAPI]:
-    """`uvicorn api.main:app` on a free loopback port in its own process group (its round runners stop with it)."""
+    """uvicorn `webrecall.api.main:app` on a free loopback port, in its own process group (its runners stop with it)."""
     port = free_port()
     env = {**os.environ, "WEBRECALL_DATA_DIR": str(data), "WEBRECALL_DATABASE_URL": "", "WEBRECALL_API_TOKEN": TOKEN,
            "WEBRECALL_EXECUTION": "inprocess", "WEBRECALL_PROCESSES": "2", "WEBRECALL_ENV": "development",
@@ -79,9 +79,11 @@ def serve_api(data: Path, **env_overrides: str) -> Iterator[LiveAPI]:
         yield LiveAPI(url=url, data_dir=data, client=client, proc=proc)
     finally:
         client.close()
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
+        try:  # the group may be gone already (a server that failed to start): nothing to stop then
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=20)
+        except ProcessLookupError:
+            pass
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from tests.api.conftest import AUTH, serve_api, wait_for
+from webrecall.core import db as dbm
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
@@ -26,6 +27,7 @@ def test_round_via_api_on_celery_workers_and_postgres(tmp_path, corpus_server, r
     data.mkdir()
     env = {"database_url": postgres_db, "data_dir": str(data), "broker_url": broker}
     celery_workers(2, **env)
+    dbm.migrate(postgres_db)  # `webrecall init`, as the compose `migrate` service runs it before the API starts
     with serve_api(data, WEBRECALL_EXECUTION="celery", WEBRECALL_DATABASE_URL=postgres_db,
                    WEBRECALL_BROKER_URL=broker, WEBRECALL_ALLOWED_BASE_URLS=corpus_server) as api:  # fmt: skip
         health = api.client.get("/health").json()

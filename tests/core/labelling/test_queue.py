@@ -69,7 +69,7 @@ def test_complete_appends_labels_with_context_and_double_labeling_needs_two_peop
             ("alice", item.id, 1, "pattern"), ("bob", item.id, 1, "pattern")]  # fmt: skip
         assert labels[0].shown == {"samples": ["https://a.org/docs/x"]} and labels[0].reason == "api"
         assert queue.counts(db, 1) == {"items": 1, "status": {"done": 1}, "kind": {"uncertain": 1}, "labels": 2,
-                                          "done_kind": {"uncertain": 1}}
+                                          "done_kind": {"uncertain": 1}, "labelled_kind": {"uncertain": 1}}
 
 
 def test_bad_labels_write_nothing_and_keep_the_claim(db_url):
