@@ -108,3 +108,20 @@ def test_export_refuses_bad_input_and_never_replaces_a_good_file(done: Settings,
     out = cli.invoke(app, ["export", "--round", "1", "--output", "/nonexistent/dir/x.jsonl"])
     assert out.exit_code == 2 and "does not exist" in out.output and "Traceback" not in out.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pages.jsonl"]  # no temporary file left behind
+
+
+def test_labels_round_trip_and_rounds_are_listed_newest_first(cli: CliRunner, tmp_path: Path) -> None:
+    rows = [{"pattern": "docs.python.org/3/library/", "label": "code"},
+            {"pattern": "example.com/", "label": "non-code"}]
+    source = tmp_path / "labels.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert cli.invoke(app, ["labels", "import", str(source), "--annotator", "op"]).exit_code == 0
+    target = tmp_path / "out.jsonl"
+    assert cli.invoke(app, ["labels", "export", "--output", str(target)]).exit_code == 0
+    exported = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [(r["pattern"], r["label"], r["annotator"]) for r in exported[-2:]] == [
+        ("docs.python.org/3/library/", "code", "op"), ("example.com/", "non-code", "op")]
+    assert [r["id"] for r in exported] == sorted(r["id"] for r in exported)  # the append-only log, oldest first
+    listed = json.loads(cli.invoke(app, ["round", "list", "--json"]).stdout)
+    assert [r["id"] for r in listed] == sorted((r["id"] for r in listed), reverse=True)
+    assert listed[0]["status"] == "done"

@@ -218,11 +218,11 @@ def round_status(
 @round_app.command("list")
 def round_list(as_json: JsonOpt = False) -> None:
     """All rounds, newest first."""
-    from sqlmodel import col, select
+    from webrecall.core.queries import all_rounds
 
     settings = _ready()
     with dbm.session(settings.db_url) as db:
-        rounds = db.exec(select(dbm.Round).order_by(col(dbm.Round.number).desc())).all()
+        rounds = all_rounds(db)
     data = [round_summary(settings, r) for r in rounds]
     table = Table("round", "status", "html pages", "recalled", "domains")
     for r in data:
@@ -423,12 +423,10 @@ def labels_import(
 @labels_app.command("export")
 def labels_export(output: Annotated[Path | None, typer.Option(help="File (default: stdout)")] = None) -> None:
     """The label history as JSONL (append-only: every label ever given)."""
-    from sqlmodel import col, select
-
     settings = _ready()
     out = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
     with dbm.session(settings.db_url) as db:
-        for label in db.exec(select(dbm.Label).order_by(col(dbm.Label.id))):
+        for label in label_store.history(db):
             out.write(json.dumps(label.model_dump(), default=str, ensure_ascii=False) + "\n")
     if output:
         out.close()

@@ -70,6 +70,11 @@ UNDO, REVIEW = "undo", "review"
 `shown["undoes"]`, so the history stays append-only; a 'review' label settles a conflict on its pattern."""
 
 
+def history(db: Session) -> Iterator[Label]:
+    """Every label ever written, oldest first (the append-only log `labels export` writes)."""
+    yield from db.exec(select(Label).order_by(col(Label.id)))
+
+
 def current(db: Session) -> dict[tuple[str, str], Label]:
     """The latest label per (pattern, annotator); labels retracted by an undo row do not count."""
     rows = list(db.exec(select(Label).order_by(col(Label.id))))

@@ -29,6 +29,11 @@ def round_by_number(settings: Settings, number: int | None = None) -> Round:
     return rnd
 
 
+def all_rounds(db: Session) -> Sequence[Round]:
+    """Every round, newest first."""
+    return db.exec(select(Round).order_by(col(Round.number).desc())).all()
+
+
 def latest_done(db: Session) -> Round | None:
     """The latest finished round (what read-side views show by default)."""
     return db.exec(select(Round).where(Round.status == "done").order_by(col(Round.number).desc())).first()
