@@ -188,8 +188,7 @@ def _model_quality(settings: Any, number: int, texts: list[str], truth: list[boo
 def bench_dev() -> dict[str, Any]:
 
     from webrecall.core import db as dbm
-    from webrecall.core import label_store as labels_mod
-    from webrecall.core import totals
+    from webrecall.core import label_store, totals
     from webrecall.core.crawl.ccindex import build_index
     from webrecall.core.lifecycle.local import run_round
     from webrecall.core.lifecycle.spec import RoundSpec, create_round
@@ -215,7 +214,7 @@ def bench_dev() -> dict[str, Any]:
                 "eval_labels": str(labels_path)}  # fmt: skip
         r1 = run_round(settings, create_round(settings, RoundSpec(**spec)).id, processes=2)
         with dbm.session(settings.db_url) as db:
-            labels_mod.import_labels(db, [{"pattern": p, "label": "code"} for p in CODE], annotator="bench")
+            label_store.import_labels(db, [{"pattern": p, "label": "code"} for p in CODE], annotator="bench")
         server.bytes_served.clear()
         start = time.perf_counter()
         r2 = run_round(settings, create_round(settings, RoundSpec(**spec)).id, processes=2)

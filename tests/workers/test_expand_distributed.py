@@ -18,7 +18,7 @@ from tests.conftest import CORPUS
 from tests.services import ROOT
 from tests.workers.test_distributed import cluster, wait_round  # noqa: F401 - the shared fixture
 from webrecall.core import db as dbm
-from webrecall.core import label_store as labels_mod
+from webrecall.core import label_store
 from webrecall.core.crawl.ccindex import build_index
 from webrecall.core.pipeline.dedup import canonical_url
 from webrecall.core.pipeline.expand import summary
@@ -54,7 +54,7 @@ def test_distributed_expansion_fetches_every_labelled_page(cluster, tmp_path):  
         r1 = wait_round(settings, start(), timeout=600)
         assert r1.status == "done", r1.error
         with dbm.session(settings.db_url) as db:
-            labels_mod.import_labels(db, [{"pattern": p, "label": "code"} for p in CODE], annotator="test")
+            label_store.import_labels(db, [{"pattern": p, "label": "code"} for p in CODE], annotator="test")
         round_id = start()
         r2 = wait_round(settings, round_id, timeout=900)
     finally:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.core.conftest import DEV_LABELS
 from webrecall.core import db as dbm
-from webrecall.core import label_store as labels_mod
+from webrecall.core import label_store
 from webrecall.core.labelling import queue
 from webrecall.core.labelling.page_items import KIND, label_page, plan_page_items
 from webrecall.core.urls.domains import split_url
@@ -53,11 +53,11 @@ def test_one_key_makes_a_url_label_for_the_next_round(index: pa.Table, db_url: s
         second = queue.claim(db, "ann")
         assert second is not None
         label_page(db, second.id, "ann", code=False)
-        got = labels_mod.pattern_set(db)
+        got = label_store.pattern_set(db)
         assert got.match(url)[1] == "code" and got.match(second.details["url"])[1] == "non-code"
         assert got.match(url + "other") is None  # a URL label covers that page only
         counts = queue.counts(db, 1)
         assert counts["done_kind"] == {KIND: 2} and counts["labels"] == 2
-        coverage = labels_mod.coverage_set(db)
+        coverage = label_store.coverage_set(db)
     later = plan_page_items(index, 2, threshold=0.5, coverage=coverage, skip_domains=set(), max_items=100)
     assert url not in {i.details["url"] for i in later}  # a labelled page is not asked again

@@ -16,7 +16,7 @@ from sqlmodel import select
 from tests.conftest import CORPUS
 from webrecall.cli.demo import read_truth, scripted_annotation
 from webrecall.core import db as dbm
-from webrecall.core import label_store as labels_mod
+from webrecall.core import label_store
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.local import run_round
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
@@ -96,7 +96,7 @@ def test_seeds_read_unrecalled_labeled_pages_back_by_byte_range(loop, corpus_htt
     with dbm.session(settings.db_url) as db:
         warcs = [t.warc_url for t in db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == r1.id,
                  dbm.WarcTask.phase == "recall").order_by(dbm.WarcTask.id))]  # fmt: skip
-        label_set = labels_mod.pattern_set(db)
+        label_set = label_store.pattern_set(db)
     for pattern in SEEDS:
         label_set.add(pattern, "code")
     gone = store.path(cache_path(warcs[0]))

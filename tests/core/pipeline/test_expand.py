@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from tests.conftest import CORPUS
 from webrecall.core import db as dbm
-from webrecall.core import label_store as labels_mod
+from webrecall.core import label_store
 from webrecall.core.crawl.ccindex import build_index
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.local import run_round
@@ -49,7 +49,7 @@ def expanded(tmp_path_factory):
     spec = {"crawl_id": "CC-MAIN-DEV", "base_url": url, "limit": 2, "seed_patterns": ["docs.python.org/"]}
     r1 = run_round(settings, create_round(settings, RoundSpec(**spec)).id, processes=2)
     with dbm.session(settings.db_url) as db:
-        labels_mod.import_labels(db, [*({"pattern": p, "label": "code"} for p in CODE),
+        label_store.import_labels(db, [*({"pattern": p, "label": "code"} for p in CODE),
                                       {"pattern": NON_CODE, "label": "non-code"}], annotator="test")  # fmt: skip
     server.bytes_served.clear()
     r2 = run_round(settings, create_round(settings, RoundSpec(**spec)).id, processes=2)

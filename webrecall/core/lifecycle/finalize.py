@@ -210,14 +210,14 @@ def dedup_counts(totals: RoundTotals) -> dict[str, Any] | None:
 
 def round_report(settings: Settings, number: int | None = None) -> dict[str, Any]:
     """The operator's view of a finished round: did it grow, is the model good, what waits for annotators."""
-    from webrecall.core import label_store as labels_mod
+    from webrecall.core import label_store
     from webrecall.core.labelling.queue import counts
 
     with session(settings.db_url) as db:
         rnd = find_round(db, number)
         if rnd is None:
             raise ValueError(f"no round {number}" if number is not None else "no round yet")
-        queue, conflicts = counts(db, rnd.id), labels_mod.conflict_report(db)
+        queue, conflicts = counts(db, rnd.id), label_store.conflict_report(db)
     from webrecall.core.growth import of_round
 
     t = totals_of(rnd)

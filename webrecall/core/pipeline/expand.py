@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlmodel import col, delete, select
 
-from webrecall.core import label_store as labels_mod
+from webrecall.core import label_store
 from webrecall.core.crawl.ccindex import Backend, _join, lookup
 from webrecall.core.db import Round, WarcTask, session, utcnow
 from webrecall.core.errors import NotFoundError, StopCheck, WebrecallError
@@ -52,8 +52,8 @@ export leaves its `score` empty."""
 
 def labelled_patterns(db: Any) -> list[tuple[str, str]]:
     """(pattern, label) of the agreed pattern labels, code or non-code (URL-level labels name one page only)."""
-    agreed, _ = labels_mod.resolved(db)
-    scopes = {label.pattern: label.scope for label in labels_mod.current(db).values()}
+    agreed, _ = label_store.resolved(db)
+    scopes = {label.pattern: label.scope for label in label_store.current(db).values()}
     return sorted((p, lab) for p, lab in agreed.items() if scopes.get(p) == "pattern" and lab in ("code", "non-code"))
 
 
