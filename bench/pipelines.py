@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from folds import SCORE_BATCH, THRESHOLD, judge, load_model, plain_model
+from warc_readers import fastwarc_records
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -100,19 +101,8 @@ def best_of(repeat: int, fn: Callable[[], tuple]) -> tuple[float, tuple]:
     return best, out
 
 
-def raw_pass(path: str) -> int:
-    from fastwarc.warc import ArchiveIterator
-
-    records = 0
-    with open(path, "rb") as fh:
-        for record in ArchiveIterator(fh, parse_http=True, verify_digests=False):
-            record.reader.read()
-            records += 1
-    return records
-
-
 def run_raw(warc: str, repeat: int) -> dict:
-    seconds, records = best_of(repeat, lambda: raw_pass(warc))
+    seconds, records = best_of(repeat, lambda: fastwarc_records(warc))
     return {"pages": records, "unit": "records", "seconds": seconds, **_peaks()}
 
 
