@@ -62,11 +62,6 @@ def _measures(tp: int, fp: int, fn: int, tn: int) -> dict[str, Any]:
             "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}  # fmt: skip
 
 
-def measure(urls: list[str], kept: list[bool], labels_path: str) -> dict[str, Any]:
-    """Precision/recall of the recalled set against a url-level labels file, on the pages of this round."""
-    return _measures(*_confusion(_truth(labels_path), urls, kept))
-
-
 def _confusion(truth: dict[str, bool], urls: list[str], kept: list[bool]) -> tuple[int, int, int, int]:
     tp = fp = fn = tn = 0
     for url, k in zip(urls, kept, strict=True):
@@ -78,7 +73,8 @@ def _confusion(truth: dict[str, bool], urls: list[str], kept: list[bool]) -> tup
 
 
 def measure_round(store: Store, round_no: int, locations: list[str], labels_path: str) -> dict[str, Any]:
-    """`measure` over a round's index, one WARC at a time: memory is the labels file and one WARC's index."""
+    """Precision/recall of the recalled set against a url-level labels file, on the pages of this round: over the
+    round's index one WARC at a time, so memory is the labels file and one WARC's index."""
     truth, counts = _truth(labels_path), np.zeros(4, np.int64)
     for loc in locations:
         table = store.read_table(index_path(round_no, loc), columns=["url", "kept"])
