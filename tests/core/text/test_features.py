@@ -114,3 +114,17 @@ def test_an_unparseable_page_gives_nothing() -> None:
     assert (got.text, got.signals, got.code.blocks) == ("", "", 0)
     with pytest.raises(ValueError, match="unknown extractor"):
         page_text("<p>x</p>", "no-such-extractor")
+
+
+def test_the_operator_pre_test_never_hides_a_match(pages: dict[str, tuple[str, str]]) -> None:
+    """`_OP_CHARS` is a cheap necessary condition of `_OPERATOR`: on every line of real pages, and on one example of
+    each operator form, a line the pre-test rejects is a line the full pattern rejects."""
+    from webrecall.core.text.features import _OP_CHARS, _OPERATOR, _has_operator
+
+    forms = ["a == b", "a && b", "a || b", "p->x", "x => y", "std::vec", "i += 1", "i -= 1", "f(x", "if (x) {",
+             "end;", "  }", "a[0]", "os.path.join("]  # fmt: skip
+    lines = forms + [ln.strip() for text, _ in pages.values() for ln in text.splitlines() if ln.strip()]
+    matched = [ln for ln in lines if _OPERATOR.search(ln)]
+    assert all(_OPERATOR.search(f) for f in forms) and len(matched) > len(forms) + 20
+    assert all(_OP_CHARS.search(ln) for ln in matched)
+    assert [_has_operator(ln) for ln in lines] == [_OPERATOR.search(ln) is not None for ln in lines]

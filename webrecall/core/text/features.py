@@ -51,20 +51,40 @@ _JSON = re.compile(r'^\s*(?:"[^"]*"\s*:|[\[{]\s*$|[\]}],?\s*$)')
 _WORD = re.compile(r"[^\W\d_]{2,}")
 
 
+_OP_CHARS = re.compile(r"[=&|>:()\[\];{}]")
+"""Every `_OPERATOR` alternative needs one of these characters: a line without any cannot match (a cheap test
+that spares most prose lines the alternation)."""
+_PROSE_ENDS = ".!?\"'"
+_SYMBOLS = frozenset("{}[]()<>=;:+-*/&|!#$%\\_.,'\"")
+
+
+def _has_operator(s: str) -> bool:
+    return _OP_CHARS.search(s) is not None and _OPERATOR.search(s) is not None
+
+
+def _is_code(s: str, op: bool) -> bool:
+    """`is_code_line` of a stripped, non-empty line whose `_has_operator` is `op`."""
+    if len(s) > 400:
+        return False
+    if _JSON.match(s) and not _has_operator(s.replace('":', "")):
+        return False
+    if _KEYWORD.match(s) and (len(s) < 80 or op):
+        return True
+    if not op:
+        return False
+    words = len(_WORD.findall(s))
+    symbols = sum(1 for ch in s if ch in _SYMBOLS)
+    return symbols >= 2 and symbols * 4 >= words or s.endswith((";", "{", "}"))
+
+
+def _is_prose(s: str, op: bool) -> bool:
+    return s[-1:] in _PROSE_ENDS and not op and len(_WORD.findall(s)) >= 8
+
+
 def is_code_line(line: str) -> bool:
     """A line that looks like source code or a shell command in any common language."""
     s = line.strip()
-    if not s or len(s) > 400:
-        return False
-    if _JSON.match(s) and not _OPERATOR.search(s.replace('":', "")):
-        return False
-    if _KEYWORD.match(s) and (len(s) < 80 or _OPERATOR.search(s)):
-        return True
-    if not _OPERATOR.search(s):
-        return False
-    words = len(_WORD.findall(s))
-    symbols = sum(1 for ch in s if ch in "{}[]()<>=;:+-*/&|!#$%\\_.,'\"")
-    return symbols >= 2 and symbols * 4 >= words or s.endswith((";", "{", "}"))
+    return bool(s) and _is_code(s, _has_operator(s))
 
 
 def is_json_line(line: str) -> bool:
@@ -73,28 +93,36 @@ def is_json_line(line: str) -> bool:
 
 def is_prose_line(line: str) -> bool:
     s = line.strip()
-    return len(_WORD.findall(s)) >= 8 and s[-1:] in ".!?\"'" and not _OPERATOR.search(s)
+    return bool(s) and _is_prose(s, _has_operator(s))
+
+
+def _shapes(lines: list[str]) -> tuple[int, int]:
+    """(code-like, prose-like) lines among non-empty lines: one operator search per line serves both tests."""
+    code = prose = 0
+    for line in lines:
+        s = line.strip()
+        op = _has_operator(s)
+        code += _is_code(s, op)
+        prose += _is_prose(s, op)
+    return code, prose
 
 
 def line_stats(text: str) -> dict[str, int]:
     """Line shapes of a text: how many lines, code-like lines, indented lines, prose-like lines."""
     lines = [ln for ln in text[:MAX_TEXT_CHARS].splitlines() if ln.strip()]
+    code, prose = _shapes(lines)
     return {
         "tl": len(lines),
-        "tcl": sum(map(is_code_line, lines)),
+        "tcl": code,
         "til": sum(1 for ln in lines if ln[:1] in " \t" and len(ln) - len(ln.lstrip()) >= 2),
-        "tpl": sum(map(is_prose_line, lines)),
+        "tpl": prose,
     }
 
 
 def block_stats(blocks: list[str]) -> dict[str, int]:
     lines = [ln for b in blocks for ln in b.splitlines() if ln.strip()]
-    return {
-        "bl": len(lines),
-        "bcl": sum(map(is_code_line, lines)),
-        "bjl": sum(map(is_json_line, lines)),
-        "bpl": sum(map(is_prose_line, lines)),
-    }
+    code, prose = _shapes(lines)
+    return {"bl": len(lines), "bcl": code, "bjl": sum(map(is_json_line, lines)), "bpl": prose}
 
 
 def html_signals(tree: Any) -> str:
