@@ -92,3 +92,19 @@ def test_train_evaluate_save_load(dev_pages, tmp_path):
     assert again.version == "r1" and again.meta["epochs_used"] == clf.meta["epochs_used"]
     np.testing.assert_array_equal(again.score(test_texts), scores[:-2])
     assert load_cached(tmp_path / "m") is load_cached(str(tmp_path / "m"))
+
+
+def test_a_diverging_learning_rate_is_halved_not_fatal(dev_pages):
+    """fastText raises "Encountered NaN" when SGD diverges; training retries at half the rate and says so."""
+    from webrecall.core.model.classifier import LR_HALVINGS
+
+    texts, labels, _ = dev_pages
+    tokenizer = BpeTokenizer.train(texts[:300], vocab_size=2000)
+    params = FastTextParams(lr=1000.0, min_epoch_updates=0, epoch=5)
+    clf = Classifier.train(texts[:300], labels[:300], params=params, tokenizer=tokenizer)
+    assert clf.meta["lr_used"] in {1000.0 / 2**k for k in range(1, LR_HALVINGS + 1)}  # lr 1000 diverges here
+    with pytest.raises(RuntimeError, match="NaN"):  # a rate that still diverges after every halving fails loudly
+        Classifier.train(texts[:300], labels[:300], params=params.model_copy(update={"lr": 1e6}), tokenizer=tokenizer)
+    ok = Classifier.train(texts[:300], labels[:300], params=FastTextParams(min_epoch_updates=0, epoch=5),
+                          tokenizer=tokenizer)  # fmt: skip
+    assert ok.meta["lr_used"] == 1.0

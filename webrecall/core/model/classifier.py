@@ -102,19 +102,7 @@ class Classifier:
             with path.open("w", encoding="utf-8") as f:
                 for i in order:
                     f.write(f"{POSITIVE if pairs[i][1] else NEGATIVE} {lines[i]}\n")
-            model = fasttext.train_supervised(
-                input=str(path),
-                dim=params.dim,
-                lr=params.lr,
-                wordNgrams=params.word_ngrams,
-                minCount=params.min_count,
-                epoch=epochs,
-                bucket=params.bucket,
-                loss=params.loss,
-                thread=params.threads,
-                seed=params.seed,
-                verbose=0,
-            )
+            model, lr = _train_fasttext(fasttext, str(path), params, epochs)
         meta = {
             "version": version,
             "params": params.model_dump(),
@@ -122,6 +110,7 @@ class Classifier:
             "max_tokens": tokenizer.max_tokens,
             "train": {"n": len(pairs), "positives": sum(y for _, y in pairs), "tokens": tokens},
             "epochs_used": epochs,
+            "lr_used": lr,
             "train_seconds": round(time.perf_counter() - start, 2),
         }
         if signals:
@@ -180,6 +169,32 @@ class Classifier:
 
     def evaluate(self, texts: list[str], labels: list[bool], *, threshold: float = 0.5) -> Metrics:
         return metrics(self.score(texts), labels, threshold=threshold)
+
+
+LR_HALVINGS = 6
+"""Times training is retried at half the learning rate when fastText diverges ("Encountered NaN")."""
+
+
+def _train_fasttext(fasttext: Any, path: str, params: FastTextParams, epochs: int) -> tuple[Any, float]:
+    """fastText trained on `path`; (model, the learning rate that trained it).
+
+    SGD at a high learning rate can diverge on some seed sets (fastText then raises "Encountered NaN": seen at
+    dim 64 on all of DEV at lr 1.0); the seeds are the same at half the rate, so a round retries rather than
+    fails, and its model's meta says which rate trained it."""
+    lr = params.lr
+    for attempt in range(LR_HALVINGS + 1):
+        try:
+            model = fasttext.train_supervised(
+                input=path, dim=params.dim, lr=lr, wordNgrams=params.word_ngrams, minCount=params.min_count,
+                epoch=epochs, bucket=params.bucket, loss=params.loss, thread=params.threads, seed=params.seed,
+                verbose=0,
+            )  # fmt: skip
+            return model, lr
+        except RuntimeError as exc:
+            if "NaN" not in str(exc) or attempt == LR_HALVINGS:
+                raise
+            lr /= 2
+    raise AssertionError("unreachable")
 
 
 def _lines(tokenizer: BpeTokenizer, signals: dict[str, Any] | None, texts: list[str]) -> list[str]:
