@@ -46,3 +46,32 @@ def test_margin_zero_when_the_fast_score_already_keeps_them_all():
 def test_unmeasurable_input_is_a_clear_error(args, kwargs, message):
     with pytest.raises(ValueError, match=message):
         calibrate_margin(*args, **kwargs)
+
+
+def test_calibration_scores_pages_as_a_round_scores_them(dev_pages, tmp_path):
+    """`labelled_scores`' fast score of a page is the score recall_warc gives it (code signals included), so the
+    margin calibrated on it is the margin the cascade applies; the second text carries the same signals line."""
+    from tests.conftest import CORPUS
+    from webrecall.core.model.calibration import labelled_scores
+    from webrecall.core.model.classifier import Classifier
+    from webrecall.core.page import Stats
+    from webrecall.core.pipeline.passes import Decision, index_warc, recall_warc
+    from webrecall.core.settings import FastTextParams
+    from webrecall.core.storage.store import Store
+    from webrecall.core.text.features import spec
+
+    texts, labels, urls = dev_pages
+    clf = Classifier.train(texts[:400], labels[:400], params=FastTextParams(min_epoch_updates=0, epoch=5),
+                           vocab_size=2000, signals=spec(8))  # fmt: skip
+    warc = str(next((CORPUS / "crawl-data" / "CC-MAIN-DEV").glob("segments/*/warc/*-00001.warc.gz")))
+    store = Store(str(tmp_path))
+    index_warc(warc, store=store, stats=Stats())
+    idx_rel, _ = recall_warc(warc, round_no=1, store=store, classifier=clf, decision=Decision(0.5), stats=Stats())
+    index = store.read_table(idx_rel, columns=["url", "score"]).to_pydict()
+    by_url = dict(zip(index["url"], index["score"], strict=True))
+    truth = dict(zip(urls, labels, strict=True))
+    fast, full, ys = labelled_scores([warc], truth, clf, full_extractor="resiliparse-plain")
+    labelled = [u for u in index["url"] if u in truth]
+    assert len(ys) == len(labelled) > 100
+    assert fast == pytest.approx([by_url[u] for u in labelled], abs=1e-6)
+    assert full == pytest.approx(fast, abs=0.05)  # the same page unfenced, behind the same signals line

@@ -26,6 +26,7 @@ from webrecall.core.crawl.warc import iter_pages
 from webrecall.core.model.classifier import Classifier
 from webrecall.core.page import Stats
 from webrecall.core.text.extract import extract
+from webrecall.core.text.features import page_text, with_signals
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ def labelled_scores(
     fast_extractor: str = "resiliparse", full_extractor: str = "trafilatura", stats: Stats | None = None,
     timeout: float = 60, retries: int = 5,
 ) -> tuple[list[float], list[float], list[bool]]:  # fmt: skip
-    """(fast score, trafilatura score, label) of every labelled HTML page in the WARC files."""
+    """(fast score, trafilatura score, label) of every labelled HTML page in the WARC files, each text behind the
+    page's code-signals line as a round scores it (a model without signals ignores the line)."""
     stats = stats if stats is not None else Stats()
     fast: list[str] = []
     full: list[str] = []
@@ -95,8 +97,10 @@ def labelled_scores(
             for page in iter_pages(stream, warc_path=location, stats=stats):
                 if page.url not in labels:
                     continue
-                fast.append(extract(page.html, fast_extractor))
-                full.append(extract(page.html, full_extractor))
+                got = page_text(page.html, fast_extractor)  # text and markup signals, as the index pass caches them
+                # both carry the markup signals, as recall_warc scores the cached text and re-scores the kept one
+                fast.append(with_signals(got.text, got.signals))
+                full.append(with_signals(extract(page.html, full_extractor), got.signals))
                 ys.append(labels[page.url])
     if not ys:
         raise ValueError("no labelled page found in these WARC files")
