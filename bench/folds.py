@@ -52,9 +52,20 @@ def host_fold(url: str) -> int:
     return _host_fold(split_url(url)[0])
 
 
-def model_dirs(corpus: Path) -> tuple[Path, ...]:
-    """Key: fastText params, BPE vocab, DEV labels, the fold split and the training code; `-fold<k>` = trained
-    on fold k only."""
+def signals_spec(signals: bool) -> dict | None:
+    """The code-signals spec a round trains with (`code_signal_repeat`, on by default), or None for a model of the
+    text alone (the plain baseline's: its trafilatura text has no markup to count)."""
+    from webrecall.core.settings import Settings
+    from webrecall.core.text.features import spec
+
+    repeat = Settings().code_signal_repeat
+    return spec(repeat) if signals and repeat else None
+
+
+def model_dirs(corpus: Path, *, signals: bool = True) -> tuple[Path, ...]:
+    """Key: fastText params, BPE vocab, code signals, DEV labels, the fold split and the training code;
+    `-fold<k>` = trained on fold k only. `signals=True` is the model a round trains (ours); False the text-only
+    model of the plain baseline."""
     from webrecall.core.settings import Settings
 
     settings = Settings()
@@ -62,9 +73,10 @@ def model_dirs(corpus: Path) -> tuple[Path, ...]:
         {
             "ft": settings.ft.model_dump(),
             "vocab": settings.bpe_vocab_size,
+            "signals": signals_spec(signals),
             "labels": _sha(corpus / "labels" / "CC-MAIN-DEV.jsonl"),
-            "code": _sha(*(ROOT / "webrecall/core" / f
-                            for f in ("model/classifier.py", "text/tokenizer.py", "text/extract.py"))),
+            "code": _sha(*(ROOT / "webrecall/core" / f for f in ("model/classifier.py", "text/tokenizer.py",
+                                                                  "text/extract.py", "text/features.py"))),
             "folds": FOLD_SCHEME,
         },
         sort_keys=True,
@@ -73,10 +85,11 @@ def model_dirs(corpus: Path) -> tuple[Path, ...]:
     return tuple(CACHE / f"model-{digest}-fold{k}" for k in range(FOLDS))
 
 
-def ensure_models(corpus: Path) -> tuple[Path, ...]:
-    outs = model_dirs(corpus)
+def ensure_models(corpus: Path, *, signals: bool = True) -> tuple[Path, ...]:
+    outs = model_dirs(corpus, signals=signals)
     todo = [k for k, out in enumerate(outs) if not (out / "meta.json").exists()]  # written last by Classifier.save
-    plain_todo = [k for k, out in enumerate(outs) if not plain_model(out).exists()]
+    # datatrove's plain models go with the text-only pair (the baseline's), whose training pages they share
+    plain_todo = [] if signals else [k for k, out in enumerate(outs) if not plain_model(out).exists()]
     if not todo and not plain_todo:
         return outs
     from webrecall.core.model.classifier import Classifier
@@ -84,19 +97,24 @@ def ensure_models(corpus: Path) -> tuple[Path, ...]:
     from webrecall.core.pipeline.passes import index_warc
     from webrecall.core.settings import Settings
     from webrecall.core.storage.store import Store
+    from webrecall.core.text.features import with_signals
 
-    settings, labels = Settings(), read_labels(corpus, "CC-MAIN-DEV")
+    settings, labels, spec = Settings(), read_labels(corpus, "CC-MAIN-DEV"), signals_spec(signals)
     folds: list[tuple[list[str], list[bool], set[str]]] = [([], [], set()) for _ in range(FOLDS)]
+    plain_texts: list[list[str]] = [[] for _ in range(FOLDS)]
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="webrecall-bench-dev-") as tmp:
         store = Store(tmp)
         for path in warc_files(corpus, "CC-MAIN-DEV"):
-            table = store.read_table(index_warc(path, store=store, stats=Stats()), columns=["url", "domain", "text"])
-            cols = (table["url"].to_pylist(), table["domain"].to_pylist(), table["text"].to_pylist())
-            for url, host, text in zip(*cols, strict=True):
+            table = store.read_table(index_warc(path, store=store, stats=Stats()),
+                                     columns=["url", "domain", "text", "signals"])
+            cols = (table["url"].to_pylist(), table["domain"].to_pylist(), table["text"].to_pylist(),
+                    table["signals"].to_pylist())
+            for url, host, text, sig in zip(*cols, strict=True):
                 if url in labels:
                     texts, ys, hosts = folds[host_fold(url)]
-                    texts.append(text)
+                    texts.append(with_signals(text, sig) if spec else text)  # as a round's seeds carry them
+                    plain_texts[host_fold(url)].append(text)
                     ys.append(labels[url])
                     hosts.add(host)
     sizes = ", ".join(f"fold {k}: {len(f[0])} pages ({sum(f[1])} code, {len(f[2])} hosts)" for k, f in enumerate(folds))
@@ -104,12 +122,13 @@ def ensure_models(corpus: Path) -> tuple[Path, ...]:
     for k in todo:
         texts, ys, hosts = folds[k]
         out = outs[k]
-        clf = Classifier.train(texts, ys, params=settings.ft, vocab_size=settings.bpe_vocab_size, version=out.name)
+        clf = Classifier.train(texts, ys, params=settings.ft, vocab_size=settings.bpe_vocab_size, version=out.name,
+                               signals=spec)
         clf.meta["fold"] = {"k": k, "of": FOLDS, "scheme": FOLD_SCHEME, "hosts": len(hosts)}
         print(f"model: fold {k} trained in {clf.meta['train_seconds']}s -> {out}", file=sys.stderr)
         clf.save(out)
     for k in plain_todo:
-        train_plain(folds[k][0], folds[k][1], settings.ft, plain_model(outs[k]))
+        train_plain(plain_texts[k], folds[k][1], settings.ft, plain_model(outs[k]))
     return outs
 
 

@@ -11,7 +11,9 @@ Run: .venv/bin/python bench/run.py [--repeat 2] [--corpus PATH]   (datatrove: pi
 - raw read: fastwarc over every record, the floor no reader can beat.
 - fidelity (untimed, cached): code blocks verbatim / present and template-line share per extractor on DEV pages.
 Every BENCH page is also a DEV page, so DEV is split into 2 folds by sha1(host) % 2 and model A is trained on
-fold 0, model B on fold 1. Each timed pass loads and scores with model A only (as in production); model B scores
+fold 0, model B on fold 1. Ours uses the models a round trains (BPE + code signals, the defaults); the baseline
+uses the same training on the text alone (its trafilatura text has no markup to count), datatrove a plain
+fastText model of the same pages. Each timed pass loads and scores with model A only (as in production); model B scores
 afterwards, untimed, and each page's kept decision is taken from the model that never saw its host.
 Each runs in a fresh subprocess pinned to one core (best of --repeat); results go to bench/results/latest.json.
 """
@@ -49,10 +51,13 @@ ROWS = ("baseline", "datatrove", "ours", "raw")
 STEPS = ("train", "calibrate", "fidelity", *ROWS)
 
 def child(
-    name: str, corpus: Path, models: tuple[Path, ...] | None, repeat: int, margin: float, text_extractor: str
-) -> dict:
+    name: str, corpus: Path, models: tuple[Path, ...] | None, repeat: int, margin: float, text_extractor: str,
+    base_models: tuple[Path, ...] | None = None,
+) -> dict:  # fmt: skip
+    """`models`: what a round trains (code signals on, the default), for ours; `base_models`: the same training on
+    the text alone, for the plain baseline and datatrove (their trafilatura text has no markup to count)."""
     if name == "train":  # its own process too, so the parent stays small when it forks the others
-        return {"models": [str(m) for m in ensure_models(corpus)]}
+        return {"models": [str(m) for m in (*ensure_models(corpus), *ensure_models(corpus, signals=False))]}
     if name == "calibrate":
         return calibrate(corpus, models or ensure_models(corpus))
     if name == "fidelity":
@@ -62,9 +67,9 @@ def child(
     if name == "raw":
         result = run_raw(warc, repeat)
     elif name == "baseline":
-        result = run_baseline(warc, models or ensure_models(corpus), repeat)
+        result = run_baseline(warc, base_models or ensure_models(corpus, signals=False), repeat)
     elif name == "datatrove":
-        result = run_datatrove(warc, models or ensure_models(corpus), repeat)
+        result = run_datatrove(warc, base_models or ensure_models(corpus, signals=False), repeat)
     else:
         result = run_ours(warc, models or ensure_models(corpus), repeat, margin, text_extractor)
     return {**result, "pinned_core": core}
@@ -74,10 +79,11 @@ def child(
 
 
 def spawn(
-    name: str, corpus: Path, models: tuple[Path, ...], repeat: int, margin: float = 0.0,
+    name: str, corpus: Path, models: tuple[tuple[Path, ...], tuple[Path, ...]], repeat: int, margin: float = 0.0,
     text_extractor: str = "resiliparse",
 ) -> dict:  # fmt: skip
-    cmd = [sys.executable, __file__, "--only", name, "--json", "--corpus", str(corpus), "--models", *map(str, models)]
+    cmd = [sys.executable, __file__, "--only", name, "--json", "--corpus", str(corpus)]
+    cmd += ["--models", *map(str, models[0]), "--base-models", *map(str, models[1])]
     cmd += ["--margin", str(margin), "--text-extractor", text_extractor]
     print(f"running {name} ...", file=sys.stderr, flush=True)
     proc = subprocess.run([*cmd, "--repeat", str(repeat)], capture_output=True, text=True, cwd=ROOT)
@@ -185,8 +191,9 @@ def main() -> None:
     parser.add_argument("--only", choices=STEPS, help="run one pipeline in this process (used by the parent)")
     parser.add_argument("--json", action="store_true", help="with --only: print the result as one JSON line")
     parser.add_argument(
-        "--models", type=Path, nargs=FOLDS, help="fold model directories (default: train or reuse bench/.cache)"
+        "--models", type=Path, nargs=FOLDS, help="ours' fold model directories (default: train or reuse bench/.cache)"
     )
+    parser.add_argument("--base-models", type=Path, nargs=FOLDS, help="the baseline's and datatrove's (text only)")
     parser.add_argument("--margin", type=float, default=None, help="cascade margin (default: calibrated)")
     parser.add_argument("--text-extractor", default="resiliparse", choices=("resiliparse", "trafilatura"),
                         help="ours' kept text: cached (default) or trafilatura (refetch + cascade)")  # fmt: skip
@@ -197,11 +204,12 @@ def main() -> None:
     if args.only:
         margin = args.margin if args.margin is not None else 0.0
         models_arg = tuple(args.models) if args.models else None
-        result = child(args.only, corpus, models_arg, args.repeat, margin, args.text_extractor)
+        base_arg = tuple(args.base_models) if args.base_models else None
+        result = child(args.only, corpus, models_arg, args.repeat, margin, args.text_extractor, base_arg)
         print(json.dumps(result) if args.json else json.dumps(result, indent=2))
         return
 
-    models = model_dirs(corpus)
+    models = (model_dirs(corpus), model_dirs(corpus, signals=False))
     spawn("train", corpus, models, 1)  # a no-op when bench/.cache already holds these models
     calibration: dict = {}
     margin = 0.0
@@ -252,7 +260,9 @@ def main() -> None:
                         if calibration else {"margin_used": 0.0}),
         "calibration_curve": calibration.get("curve", []),
     }  # fmt: skip
-    metas = [{"dir": str(m), **json.loads((m / "meta.json").read_text(encoding="utf-8"))} for m in models]
+    metas = [{"dir": str(m), "used_by": "ours" if k == 0 else "baseline, datatrove",
+              **json.loads((m / "meta.json").read_text(encoding="utf-8"))}
+             for k, pair in enumerate(models) for m in pair]  # fmt: skip
     out = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": platform.python_version(),
         "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "corpus": str(corpus),

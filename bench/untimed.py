@@ -19,7 +19,7 @@ TARGET_KEPT = 0.99  # issue 8: keep >= 99% of the baseline's kept code pages
 def calibrate(corpus: Path, models: tuple[Path, ...]) -> dict:
     """The cascade margin, calibrated on held-out labels: the DEV pages that are not BENCH pages, each scored on its
     resiliparse and its trafilatura text by the model that never saw its host (`webrecall.core.model.calibration`)."""
-    out = CACHE / f"calibration-v2-{models[0].name}-t{TARGET_KEPT}.json"
+    out = CACHE / f"calibration-v3-{models[0].name}-t{TARGET_KEPT}.json"
     if out.exists():
         return json.loads(out.read_text(encoding="utf-8"))
     from webrecall.core.crawl.warc import iter_pages
@@ -27,6 +27,7 @@ def calibrate(corpus: Path, models: tuple[Path, ...]) -> dict:
     from webrecall.core.page import Stats
     from webrecall.core.settings import Settings
     from webrecall.core.text.extract import extract
+    from webrecall.core.text.features import page_text, with_signals
 
     settings, start = Settings(), time.perf_counter()
     labels, bench = read_labels(corpus, "CC-MAIN-DEV"), read_labels(corpus, "CC-MAIN-BENCH")
@@ -38,8 +39,10 @@ def calibrate(corpus: Path, models: tuple[Path, ...]) -> dict:
             for page in iter_pages(fh, warc_path=path, stats=Stats()):
                 if page.url in labels and page.url not in bench:
                     urls.append(page.url)
-                    fast.append(extract(page.html, settings.score_extractor))
-                    full.append(extract(page.html, settings.text_extractor))
+                    got = page_text(page.html, settings.score_extractor)  # as the index pass caches it
+                    # both texts carry the page's markup signals, as recall_warc scores and re-scores them
+                    fast.append(with_signals(got.text, got.signals))
+                    full.append(with_signals(extract(page.html, settings.text_extractor), got.signals))
     scores = [[], []]  # type: ignore[var-annotated]
     for k, model in enumerate(models):
         clf = load_model(model)
