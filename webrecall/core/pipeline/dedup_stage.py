@@ -138,10 +138,11 @@ def _floor(settings: Settings, store: Store, rnd: Round) -> float:
         return float(rnd.threshold)
     if rnd.effective_threshold is not None:
         return float(rnd.effective_threshold)
-    from webrecall.core.pipeline.partials import kept_threshold
+    from webrecall.core.pipeline.partials import ensure, kept_threshold
 
     with session(settings.db_url) as db:
         done = done_warcs(db, rnd.id)
+    ensure(store, rnd.number, done, settings.top_k_floor)
     return kept_threshold(settings, store, rnd, done)
 
 

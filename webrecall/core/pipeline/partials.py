@@ -292,10 +292,10 @@ def task_threshold(settings: Settings, rnd: Round) -> float:
 def kept_threshold(settings: Settings, store: Store, rnd: Round, locations: list[str], *,
                    pages: int | None = None) -> float:  # fmt: skip
     """The score a page of the round needs to be kept: its threshold, or the cut of its top-K budget over the
-    kept partials of `locations` (exact, `webrecall.core.pipeline.partials.topk_cut`)."""
+    kept partials of `locations` (exact, `webrecall.core.pipeline.partials.topk_cut`). The caller has made sure
+    the partials exist (`ensure`, once: on a remote store each check is a request per WARC)."""
     if rnd.top_k is None:
         return float(rnd.threshold)
-    ensure(store, rnd.number, locations, settings.top_k_floor)
     pages = page_count(store, rnd.number, locations) if pages is None else pages
     kept = kept_tables(store, rnd.number, locations)
     return topk_cut(kept, rnd.top_k, settings.top_k_floor, pages=pages)
