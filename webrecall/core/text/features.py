@@ -24,6 +24,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from webrecall.core.text.fidelity import CodeCounts
@@ -78,7 +79,7 @@ def _is_code(s: str, op: bool) -> bool:
 
 
 def _is_prose(s: str, op: bool) -> bool:
-    return s[-1:] in _PROSE_ENDS and not op and len(_WORD.findall(s)) >= 8
+    return s[-1:] in _PROSE_ENDS and not op and next(islice(_WORD.finditer(s), 7, None), None) is not None
 
 
 def is_code_line(line: str) -> bool:
