@@ -101,7 +101,6 @@ def ensure_models(corpus: Path, *, signals: bool = True) -> tuple[Path, ...]:
 
     settings, labels, spec = Settings(), read_labels(corpus, "CC-MAIN-DEV"), signals_spec(signals)
     folds: list[tuple[list[str], list[bool], set[str]]] = [([], [], set()) for _ in range(FOLDS)]
-    plain_texts: list[list[str]] = [[] for _ in range(FOLDS)]
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="webrecall-bench-dev-") as tmp:
         store = Store(tmp)
@@ -114,7 +113,6 @@ def ensure_models(corpus: Path, *, signals: bool = True) -> tuple[Path, ...]:
                 if url in labels:
                     texts, ys, hosts = folds[host_fold(url)]
                     texts.append(with_signals(text, sig) if spec else text)  # as a round's seeds carry them
-                    plain_texts[host_fold(url)].append(text)
                     ys.append(labels[url])
                     hosts.add(host)
     sizes = ", ".join(f"fold {k}: {len(f[0])} pages ({sum(f[1])} code, {len(f[2])} hosts)" for k, f in enumerate(folds))
@@ -128,7 +126,7 @@ def ensure_models(corpus: Path, *, signals: bool = True) -> tuple[Path, ...]:
         print(f"model: fold {k} trained in {clf.meta['train_seconds']}s -> {out}", file=sys.stderr)
         clf.save(out)
     for k in plain_todo:
-        train_plain(plain_texts[k], folds[k][1], settings.ft, plain_model(outs[k]))
+        train_plain(folds[k][0], folds[k][1], settings.ft, plain_model(outs[k]))  # text-only pair: plain texts
     return outs
 
 
