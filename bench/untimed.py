@@ -22,27 +22,15 @@ def calibrate(corpus: Path, models: tuple[Path, ...]) -> dict:
     out = CACHE / f"calibration-v3-{models[0].name}-t{TARGET_KEPT}.json"
     if out.exists():
         return json.loads(out.read_text(encoding="utf-8"))
-    from webrecall.core.crawl.warc import iter_pages
-    from webrecall.core.model.calibration import calibrate_margin, cascade_keeps
-    from webrecall.core.page import Stats
+    from webrecall.core.model.calibration import calibrate_margin, cascade_keeps, labelled_texts
     from webrecall.core.settings import Settings
-    from webrecall.core.text.extract import extract
-    from webrecall.core.text.features import page_text, with_signals
 
     settings, start = Settings(), time.perf_counter()
     labels, bench = read_labels(corpus, "CC-MAIN-DEV"), read_labels(corpus, "CC-MAIN-BENCH")
-    urls: list[str] = []
-    fast: list[str] = []
-    full: list[str] = []
-    for path in warc_files(corpus, "CC-MAIN-DEV"):
-        with open(path, "rb") as fh:
-            for page in iter_pages(fh, warc_path=path, stats=Stats()):
-                if page.url in labels and page.url not in bench:
-                    urls.append(page.url)
-                    got = page_text(page.html, settings.score_extractor)  # as the index pass caches it
-                    # both texts carry the page's markup signals, as recall_warc scores and re-scores them
-                    fast.append(with_signals(got.text, got.signals))
-                    full.append(with_signals(extract(page.html, settings.text_extractor), got.signals))
+    held_out = {u: y for u, y in labels.items() if u not in bench}
+    urls, fast, full, ys = labelled_texts(warc_files(corpus, "CC-MAIN-DEV"), held_out,
+                                          fast_extractor=settings.score_extractor,
+                                          full_extractor=settings.text_extractor)  # fmt: skip
     scores = [[], []]  # type: ignore[var-annotated]
     for k, model in enumerate(models):
         clf = load_model(model)
@@ -50,7 +38,6 @@ def calibrate(corpus: Path, models: tuple[Path, ...]) -> dict:
     by = [judge(u) for u in urls]
     fast_oof = [scores[m][0][i] for i, m in enumerate(by)]
     full_oof = [scores[m][1][i] for i, m in enumerate(by)]
-    ys = [labels[u] for u in urls]
     result = calibrate_margin(fast_oof, full_oof, ys, threshold=THRESHOLD, target=TARGET_KEPT)
     cascade = cascade_keeps(np.array(fast_oof), np.array(full_oof), threshold=THRESHOLD, margin=result.margin)
     truth = dict(zip(urls, ys, strict=True))

@@ -81,14 +81,14 @@ def calibrate_margin(
     )  # fmt: skip
 
 
-def labelled_scores(
-    locations: Iterable[str], labels: Mapping[str, bool], classifier: Classifier, *,
-    fast_extractor: str = "resiliparse", full_extractor: str = "trafilatura", stats: Stats | None = None,
-    timeout: float = 60, retries: int = 5,
-) -> tuple[list[float], list[float], list[bool]]:  # fmt: skip
-    """(fast score, trafilatura score, label) of every labelled HTML page in the WARC files, each text behind the
-    page's code-signals line as a round scores it (a model without signals ignores the line)."""
+def labelled_texts(
+    locations: Iterable[str], labels: Mapping[str, bool], *, fast_extractor: str = "resiliparse",
+    full_extractor: str = "trafilatura", stats: Stats | None = None, timeout: float = 60, retries: int = 5,
+) -> tuple[list[str], list[str], list[str], list[bool]]:  # fmt: skip
+    """(url, fast text, full text, label) of every labelled HTML page in the WARC files, each text behind the page's
+    code-signals line as a round scores it (a model without signals ignores the line)."""
     stats = stats if stats is not None else Stats()
+    urls: list[str] = []
     fast: list[str] = []
     full: list[str] = []
     ys: list[bool] = []
@@ -99,9 +99,21 @@ def labelled_scores(
                     continue
                 got = page_text(page.html, fast_extractor)  # text and markup signals, as the index pass caches them
                 # both carry the markup signals, as recall_warc scores the cached text and re-scores the kept one
+                urls.append(page.url)
                 fast.append(with_signals(got.text, got.signals))
                 full.append(with_signals(extract(page.html, full_extractor), got.signals))
                 ys.append(labels[page.url])
+    return urls, fast, full, ys
+
+
+def labelled_scores(
+    locations: Iterable[str], labels: Mapping[str, bool], classifier: Classifier, *,
+    fast_extractor: str = "resiliparse", full_extractor: str = "trafilatura", stats: Stats | None = None,
+    timeout: float = 60, retries: int = 5,
+) -> tuple[list[float], list[float], list[bool]]:  # fmt: skip
+    """(fast score, trafilatura score, label) of every labelled HTML page in the WARC files (`labelled_texts`)."""
+    _, fast, full, ys = labelled_texts(locations, labels, fast_extractor=fast_extractor, full_extractor=full_extractor,
+                                       stats=stats, timeout=timeout, retries=retries)  # fmt: skip
     if not ys:
         raise ValueError("no labelled page found in these WARC files")
     return classifier.score(fast).tolist(), classifier.score(full).tolist(), ys
