@@ -139,9 +139,7 @@ def train_plain(texts: list[str], ys: list[bool], params, out: Path) -> None:
     same fold pages and hyper-parameters as the BPE model, so only the tokenization differs."""
     import random
 
-    import fasttext
-
-    from webrecall.core.model.classifier import NEGATIVE, POSITIVE, epochs_for
+    from webrecall.core.model.classifier import NEGATIVE, POSITIVE, epochs_for, train_fasttext
 
     start = time.perf_counter()
     lines = [
@@ -152,11 +150,7 @@ def train_plain(texts: list[str], ys: list[bool], params, out: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="webrecall-bench-plain-") as tmp:
         path = Path(tmp) / "train.txt"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        model = fasttext.train_supervised(
-            input=str(path), dim=params.dim, lr=params.lr, wordNgrams=params.word_ngrams, minCount=params.min_count,
-            epoch=epochs_for(params, tokens), bucket=params.bucket, loss=params.loss, thread=params.threads,
-            seed=params.seed, verbose=0,
-        )  # fmt: skip
+        model, _, _ = train_fasttext(str(path), params, epochs_for(params, tokens))  # the round's own training call
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save_model(str(out))
     print(f"model: plain fastText trained in {time.perf_counter() - start:.0f}s -> {out}", file=sys.stderr)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from webrecall.core.model.allocator import zeroed_allocations
 from webrecall.core.model.scoring import precision_recall_f1
 from webrecall.core.settings import FastTextParams
 from webrecall.core.text.features import prefix, spec_id, split_signals
@@ -78,8 +79,6 @@ class Classifier:
         """Train BPE (unless `tokenizer` is given: later rounds keep round 1's, as the papers keep one) + fastText.
 
         `signals`: a `core.text.features.spec`; the model then reads code-structure tokens before each page's BPE."""
-        import fasttext
-
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
         pairs = [(t, y) for t, y in zip(texts, labels, strict=True) if t.strip()]
@@ -102,7 +101,7 @@ class Classifier:
             with path.open("w", encoding="utf-8") as f:
                 for i in order:
                     f.write(f"{POSITIVE if pairs[i][1] else NEGATIVE} {lines[i]}\n")
-            model, lr, seed = _train_fasttext(fasttext, str(path), params, epochs)
+            model, lr, seed = train_fasttext(str(path), params, epochs)
         meta = {
             "version": version,
             "params": params.model_dump(),
@@ -178,22 +177,27 @@ LR_HALVINGS = 6
 """Then retries at half the rate, as many times: a rate that still diverges is a configuration error."""
 
 
-def _train_fasttext(fasttext: Any, path: str, params: FastTextParams, epochs: int) -> tuple[Any, float, int]:
-    """fastText trained on `path`; (model, the learning rate and the seed that trained it).
+def train_fasttext(path: str, params: FastTextParams, epochs: int) -> tuple[Any, float, int]:
+    """fastText trained on the labelled lines in `path`; (model, the learning rate and the seed that trained it).
 
-    SGD at lr 1.0 can diverge (fastText raises "Encountered NaN"): seen once in ~15 trainings at dim 64, and not
-    again on the same input in 5 re-trainings, so divergence there is rare and not repeatable. A retry at the same
-    rate with another seed comes first (a lower rate underfits: the one model trained at 0.25 after it scored
-    BENCH F1 0.51 against 0.74); the rate is halved only when the seeds do not help. The model's meta records both,
-    so a round says how it was trained."""
+    Heap memory is zero-filled while it trains (`allocator.zeroed_allocations`: fastText leaves 90% of its input
+    matrix uninitialised). SGD at a too high rate still diverges (fastText raises "Encountered NaN"): a retry at
+    the same rate with another seed comes first, since a lower rate may underfit (the one bench fold model that fell
+    back to lr 0.25, before the guard, scored BENCH F1 0.51 against 0.74); the rate is halved only when the seeds do
+    not help. The model's meta records both, so a round
+    says how it was trained."""
+    import fasttext
+
     attempts = [(params.lr, params.seed + k) for k in range(SEED_RETRIES + 1)]
     attempts += [(params.lr / 2**k, params.seed) for k in range(1, LR_HALVINGS + 1)]
     for n, (lr, seed) in enumerate(attempts):
         try:
-            model = fasttext.train_supervised(
-                input=path, dim=params.dim, lr=lr, wordNgrams=params.word_ngrams, minCount=params.min_count,
-                epoch=epochs, bucket=params.bucket, loss=params.loss, thread=params.threads, seed=seed, verbose=0,
-            )  # fmt: skip
+            with zeroed_allocations():
+                model = fasttext.train_supervised(
+                    input=path, dim=params.dim, lr=lr, wordNgrams=params.word_ngrams, minCount=params.min_count,
+                    epoch=epochs, bucket=params.bucket, loss=params.loss, thread=params.threads, seed=seed,
+                    verbose=0,
+                )  # fmt: skip
             return model, lr, seed
         except RuntimeError as exc:
             if "NaN" not in str(exc) or n == len(attempts) - 1:
