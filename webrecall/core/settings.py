@@ -25,7 +25,7 @@ class FastTextParams(BaseSettings):
     """Not the papers' 256: on CC-MAIN-BENCH with the round's code signals (out of fold, README 'Model defaults'),
     dim 64 keeps exactly the same 41 pages as 256 and scores 3.5x faster (0.26 vs 0.94 ms a page: most of a later
     round's time); training 25 s vs 36 s, model file 53 MB vs 211 MB. A training that diverges is retried with other
-    seeds, then at lower rates (classifier._train_fasttext)."""
+    seeds, then at lower rates (classifier.train_fasttext)."""
     lr: float = 1.0
     word_ngrams: int = 3
     min_count: int = 3
