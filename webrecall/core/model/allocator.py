@@ -10,8 +10,12 @@ learning rate down to 1/64 of the default, and a distributed round recalling oth
 in-process. Zeroed, the rows are what a fresh process gets, whatever ran before.
 
 glibc's M_PERTURB option fills each allocation with the complement of its byte: 255 gives zeros. It is set while
-at least one training runs and cleared after. Elsewhere than glibc there is no such option and the guard does
-nothing (a fresh process per training would be the fallback there).
+at least one training runs and cleared after. glibc fills what it carves from freed memory; what it maps fresh is
+zero already. Not filled: a block it makes by growing the heap's top chunk, whose start can be old memory. The
+matrix at the default bucket (200,000 rows x dim 64 = 51 MB) is above glibc's largest mmap threshold (32 MB), so
+it never takes that path; a matrix under 32 MB (a much smaller bucket or dim) can, in a long-lived process.
+Elsewhere than glibc there is no such option and the guard does nothing (a fresh process per training would be
+the fallback there).
 """
 
 from __future__ import annotations
