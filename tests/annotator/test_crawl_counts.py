@@ -1,4 +1,4 @@
-"""Issue 17: on the Label page a proposed pattern's page count across the whole crawl (from the crawl's URL index,
+"""Issue 17: on the Label and Review pages a pattern's page count across the whole crawl (from the crawl's URL index,
 here the columnar index of CC-MAIN-DEV's 8 WARC files) sits beside the count in the round's sample (2 files)."""
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.annotator.conftest import APP, KERNEL, LABELS, World
+from tests.annotator.conftest import APP, KERNEL, LABELS, POSTGRES, World
 from tests.conftest import CORPUS
 from webrecall.core.crawl.ccindex import build_index
-from webrecall.core.labelling import item_view
+from webrecall.core.db import session
+from webrecall.core.labelling import claims, decisions, item_view
 from webrecall.core.urls.patterns import parse
 
 
@@ -47,3 +48,30 @@ def test_without_an_index_the_label_page_shows_the_samples_count_only(world: Wor
     at = _label_page("alice")
     assert not any("across the whole crawl" in c.value for c in at.caption) and not at.exception
     assert not any("in crawl" in d.value.columns for d in at.dataframe)
+
+
+def _disagree_on_postgres(world: World) -> None:
+    with session(world.db_url) as db:
+        for name, forum in (("alice", "code"), ("bob", "mixed")):
+            while (item := claims.next_item(db, name)) is not None:
+                decisions.decide_domain(db, item, name, forum if item.domain == POSTGRES else "code")
+
+
+def test_review_page_shows_the_whole_crawls_count_beside_the_rounds(world: World, dev_index: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    _disagree_on_postgres(world)
+    urls = [json.loads(line)["url"] for line in LABELS.open(encoding="utf-8")]
+    pattern = f"{POSTGRES}/"
+    whole = sum(parse(pattern).matches(u) for u in urls)
+    monkeypatch.setenv("WEBRECALL_INDEX_BASE_URL", dev_index)
+    at = _label_page("rita").switch_page("app_pages/review.py").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["In the whole crawl"] == f"{whole:,}" and not at.exception
+    assert whole > int(metrics["Pages (round 1)"].replace(",", ""))  # the round read 2 of the 8 files
+
+
+def test_without_an_index_the_review_page_shows_the_rounds_count_only(world: World) -> None:
+    _disagree_on_postgres(world)
+    at = _label_page("rita").switch_page("app_pages/review.py").run()
+    labels = [m.label for m in at.metric]
+    assert "Pages (round 1)" in labels and "In the whole crawl" not in labels and not at.exception

@@ -148,6 +148,15 @@ def _has_index(index_base: str, expand_backend: str, crawl_id: str) -> bool:
                      crawl_id)  # fmt: skip
 
 
+def pattern_crawl_count(pattern: str, round_id: int | None) -> int | None:
+    """One pattern's HTML pages across the whole crawl of `round_id` (None: no round, or its crawl has no index)."""
+    if round_id is None:
+        return None
+    s = settings()
+    counts = _crawl_counts(s.db_url, s.index_base_url, s.expand_backend, round_id, (pattern,))
+    return None if counts is None else counts.get(pattern)
+
+
 def crawl_counts(item: QueueItem, view: dict[str, Any]) -> dict[str, int] | None:
     """Each proposal's pages across the whole crawl, from the crawl's URL index (None: the crawl has none)."""
     s = settings()

@@ -145,16 +145,20 @@ def pages(n: int) -> str:
     return count(n, "page")
 
 
-def pattern_figures(seen: dict[str, Any]) -> None:
-    """A pattern's pages in a round: how many, how many recalled, and where their scores lie."""
+def pattern_figures(seen: dict[str, Any], crawl: int | None = None) -> None:
+    """A pattern's pages in a round: how many, how many recalled, and where their scores lie; with the crawl's URL
+    index (`crawl`), its HTML pages across the whole crawl too (the round reads a sample of the WARC files)."""
+    whole = f" ({pages(crawl)} across the whole crawl)" if crawl is not None else ""
     if not seen["pages"]:
-        st.info("No page of the latest round matches this pattern.")
+        st.info(f"No page of the latest round matches this pattern{whole}.")
         return
-    cols = st.columns(4)
-    cols[0].metric(f"Pages (round {seen['round']})", f"{seen['pages']:,}")
+    cols = st.columns(5 if crawl is not None else 4)
+    cols[0].metric(f"Pages (round {seen['round']})", f"{seen['pages']:,}", help="in the round's sample of WARC files")
     cols[1].metric("Recalled", f"{seen['fraction']:.0%}", help=f"{seen['recalled']:,} of {pages(seen['pages'])}")
     cols[2].metric("Median score", f"{seen['score_p50']:.2f}")
     cols[3].metric("Scores p10–p90", f"{seen['score_p10']:.2f}–{seen['score_p90']:.2f}")
+    if crawl is not None:
+        cols[4].metric("In the whole crawl", f"{crawl:,}", help="HTML pages under the pattern in the crawl's URL index")
     if not seen["samples"]:
         st.caption("None of these pages has extracted text to show.")
 

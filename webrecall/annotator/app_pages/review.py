@@ -38,7 +38,7 @@ with disagreements:
                            args=(user.name, case["pattern"], label))  # fmt: skip
             rounds = [r["round_id"] for r in case["labels"] if r["round_id"] is not None]
             seen = session.pattern_view(case["pattern"], max(rounds) if rounds else None)
-            widgets.pattern_figures(seen)
+            widgets.pattern_figures(seen, session.pattern_crawl_count(case["pattern"], seen["round_id"]))
             for sample in seen["samples"]:
                 widgets.sample_card(sample)
 with gold:

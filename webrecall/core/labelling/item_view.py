@@ -81,19 +81,19 @@ def pattern_view(settings: Settings, pattern: str, *, round_id: int | None = Non
             rnd = latest_done(db)
             round_id = rnd.id if rnd is not None else None
         if round_id is None or pat.host is None:
-            return {"pattern": pat.text, "round": None, "pages": 0, "samples": []}
+            return {"pattern": pat.text, "round": None, "round_id": None, "pages": 0, "samples": []}
         number = round_number(db, round_id)
         locations = done_warcs(db, round_id)
     table = prop.domain_pages(Store(settings.data_dir), number, locations, {pat.host})
     rows = [r for r in table.to_pylist() if pat.matches(r["url"])]
     if not rows:
-        return {"pattern": pat.text, "round": number, "pages": 0, "samples": []}
+        return {"pattern": pat.text, "round": number, "round_id": round_id, "pages": 0, "samples": []}
     scores = np.array([r["score"] for r in rows], dtype=np.float64)
     p10, p50, p90 = (round(float(x), 4) for x in np.quantile(scores, [0.1, 0.5, 0.9]))
     recalled = sum(bool(r["kept"]) for r in rows)
     picked = prop.spread_samples(rows, samples, 300)
     texts = {r["url"]: r.get("text") or "" for r in rows}
-    return {"pattern": pat.text, "round": number, "pages": len(rows), "recalled": recalled,
+    return {"pattern": pat.text, "round": number, "round_id": round_id, "pages": len(rows), "recalled": recalled,
             "fraction": round(recalled / len(rows), 4), "score_p10": p10, "score_p50": p50, "score_p90": p90,
             "samples": [{**x, "lines": snippet_lines(texts.get(x["url"]) or x["snippet"])}
                         for x in picked]}  # fmt: skip
