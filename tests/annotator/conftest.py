@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import CORPUS
 from webrecall.core.db import DomainStat, QueueItem, Round, WarcTask, migrate, session
-from webrecall.core.labelling import accounts, queue, review
+from webrecall.core.labelling import accounts, claims, decisions, queue, review
 from webrecall.core.model.classifier import Classifier
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import index_warc
@@ -141,3 +141,12 @@ def world(world_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("WEBRECALL_DATABASE_URL", db_url)
     monkeypatch.setenv("WEBRECALL_DATA_DIR", str(tmp_path / "data"))
     yield World(Settings(), db_url, tmp_path / "data")
+
+
+def disagree_on_postgres(world: World) -> None:
+    """Every queued domain decided by alice and bob; they disagree on www.postgresql.org (code vs mixed): one open
+    case for the Review page."""
+    with session(world.db_url) as db:
+        for name, forum in (("alice", "code"), ("bob", "mixed")):
+            while (item := claims.next_item(db, name)) is not None:
+                decisions.decide_domain(db, item, name, forum if item.domain == POSTGRES else "code")

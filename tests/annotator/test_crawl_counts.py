@@ -8,11 +8,10 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.annotator.conftest import APP, KERNEL, LABELS, POSTGRES, World
+from tests.annotator.conftest import APP, KERNEL, LABELS, POSTGRES, World, disagree_on_postgres
 from tests.conftest import CORPUS
 from webrecall.core.crawl.ccindex import build_index
-from webrecall.core.db import session
-from webrecall.core.labelling import claims, decisions, item_view
+from webrecall.core.labelling import item_view
 from webrecall.core.urls.patterns import parse
 
 
@@ -50,16 +49,9 @@ def test_without_an_index_the_label_page_shows_the_samples_count_only(world: Wor
     assert not any("in crawl" in d.value.columns for d in at.dataframe)
 
 
-def _disagree_on_postgres(world: World) -> None:
-    with session(world.db_url) as db:
-        for name, forum in (("alice", "code"), ("bob", "mixed")):
-            while (item := claims.next_item(db, name)) is not None:
-                decisions.decide_domain(db, item, name, forum if item.domain == POSTGRES else "code")
-
-
 def test_review_page_shows_the_whole_crawls_count_beside_the_rounds(world: World, dev_index: str,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    _disagree_on_postgres(world)
+    disagree_on_postgres(world)
     urls = [json.loads(line)["url"] for line in LABELS.open(encoding="utf-8")]
     pattern = f"{POSTGRES}/"
     whole = sum(parse(pattern).matches(u) for u in urls)
@@ -71,7 +63,7 @@ def test_review_page_shows_the_whole_crawls_count_beside_the_rounds(world: World
 
 
 def test_without_an_index_the_review_page_shows_the_rounds_count_only(world: World) -> None:
-    _disagree_on_postgres(world)
+    disagree_on_postgres(world)
     at = _label_page("rita").switch_page("app_pages/review.py").run()
     labels = [m.label for m in at.metric]
     assert "Pages (round 1)" in labels and "In the whole crawl" not in labels and not at.exception

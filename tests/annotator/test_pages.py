@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, POSTGRES, ROUND_WARCS, World
+from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, POSTGRES, ROUND_WARCS, World, disagree_on_postgres
 from webrecall.annotator.widgets import md
 from webrecall.core import label_store as labels
 from webrecall.core.db import Label, QueueItem, Round, WarcTask, session, utcnow
@@ -121,10 +121,7 @@ def test_lease_expiry(world: World) -> None:
 
 
 def test_review_page_resolves_and_shows_gold(world: World) -> None:
-    with session(world.db_url) as db:
-        for name, forum in (("alice", "code"), ("bob", "mixed")):
-            while (item := claims.next_item(db, name)) is not None:
-                decisions.decide_domain(db, item, name, forum if item.domain == POSTGRES else "code")
+    disagree_on_postgres(world)
     with pytest.raises(ValueError, match="Known pages"):  # an annotator has no Review page
         app("alice").switch_page("app_pages/review.py")
     at = app("rita").switch_page("app_pages/review.py").run()

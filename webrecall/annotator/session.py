@@ -148,20 +148,20 @@ def _has_index(index_base: str, expand_backend: str, crawl_id: str) -> bool:
                      crawl_id)  # fmt: skip
 
 
+def _round_crawl_counts(round_id: int, patterns: tuple[str, ...]) -> dict[str, int] | None:
+    s = settings()
+    return _crawl_counts(s.db_url, s.index_base_url, s.expand_backend, round_id, patterns)
+
+
 def pattern_crawl_count(pattern: str, round_id: int | None) -> int | None:
     """One pattern's HTML pages across the whole crawl of `round_id` (None: no round, or its crawl has no index)."""
-    if round_id is None:
-        return None
-    s = settings()
-    counts = _crawl_counts(s.db_url, s.index_base_url, s.expand_backend, round_id, (pattern,))
+    counts = _round_crawl_counts(round_id, (pattern,)) if round_id is not None else None
     return None if counts is None else counts.get(pattern)
 
 
 def crawl_counts(item: QueueItem, view: dict[str, Any]) -> dict[str, int] | None:
     """Each proposal's pages across the whole crawl, from the crawl's URL index (None: the crawl has none)."""
-    s = settings()
-    return _crawl_counts(s.db_url, s.index_base_url, s.expand_backend, item.round_id,
-                         tuple(p["pattern"] for p in view["proposals"]))  # fmt: skip
+    return _round_crawl_counts(item.round_id, tuple(p["pattern"] for p in view["proposals"]))
 
 
 @st.cache_data(ttl=900, max_entries=64, show_spinner="Loading the page...")

@@ -184,8 +184,7 @@ def train_fasttext(path: str, params: FastTextParams, epochs: int) -> tuple[Any,
     matrix uninitialised). SGD at a too high rate still diverges (fastText raises "Encountered NaN"): a retry at
     the same rate with another seed comes first, since a lower rate may underfit (the one bench fold model that fell
     back to lr 0.25, before the guard, scored BENCH F1 0.51 against 0.74); the rate is halved only when the seeds do
-    not help. The model's meta records both, so a round
-    says how it was trained."""
+    not help. The model's meta records both, so a round says how it was trained."""
     import fasttext
 
     attempts = [(params.lr, params.seed + k) for k in range(SEED_RETRIES + 1)]
