@@ -113,7 +113,7 @@ def test_a_diverging_learning_rate_is_halved_not_fatal(dev_pages):
 
 
 def test_a_one_off_divergence_retries_at_the_same_rate_with_the_next_seed(dev_pages, monkeypatch):
-    """A divergence that a seed change cures (as the one seen at dim 64) keeps the rate: a lower one underfits."""
+    """A divergence that a seed change cures keeps the rate (a lower one may underfit); the seed is recorded."""
     import fasttext
 
     texts, labels, _ = dev_pages
