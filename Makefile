@@ -28,6 +28,7 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python bench/run.py --repeat 2
+	$(BIN)/python bench/stages.py --repeat 5
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache .mypy_cache
