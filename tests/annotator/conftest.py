@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import CORPUS
+from webrecall.core.crawl.ccindex import build_index
 from webrecall.core.db import DomainStat, QueueItem, Round, WarcTask, migrate, session
 from webrecall.core.labelling import accounts, claims, decisions, queue, review
 from webrecall.core.model.classifier import Classifier
@@ -130,6 +131,14 @@ def world_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("annotator-world")
     _build(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def dev_index(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The columnar URL index of CC-MAIN-DEV's 8 WARC files (the world's round read 2 of them)."""
+    out = tmp_path_factory.mktemp("dev-index")
+    build_index(CORPUS, out, crawls=["CC-MAIN-DEV"], row_group_rows=200, languages=False)
+    return str(out)
 
 
 @pytest.fixture

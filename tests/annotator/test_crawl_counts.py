@@ -9,17 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.annotator.conftest import APP, KERNEL, LABELS, POSTGRES, World, disagree_on_postgres
-from tests.conftest import CORPUS
-from webrecall.core.crawl.ccindex import build_index
 from webrecall.core.labelling import item_view
 from webrecall.core.urls.patterns import parse
-
-
-@pytest.fixture(scope="module")
-def dev_index(tmp_path_factory: pytest.TempPathFactory) -> str:
-    out = tmp_path_factory.mktemp("dev-index")
-    build_index(CORPUS, out, crawls=["CC-MAIN-DEV"], row_group_rows=200, languages=False)
-    return str(out)
 
 
 def _label_page(user: str) -> AppTest:
