@@ -7,6 +7,7 @@ Built once per session (bcrypt is slow on purpose; the trained model is cached u
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -31,6 +32,7 @@ from webrecall.core.pipeline.passes import index_warc
 from webrecall.core.settings import FastTextParams, Settings
 from webrecall.core.storage.layout import INDEX_SCHEMA, index_path
 from webrecall.core.storage.store import Store
+from webrecall.core.urls.patterns import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "webrecall" / "annotator" / "streamlit_app.py")
@@ -150,6 +152,18 @@ def world(world_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("WEBRECALL_DATABASE_URL", db_url)
     monkeypatch.setenv("WEBRECALL_DATA_DIR", str(tmp_path / "data"))
     yield World(Settings(), db_url, tmp_path / "data")
+
+
+def dev_pages_under(pattern: str) -> int:
+    """A pattern's pages across CC-MAIN-DEV's 8 WARC files, from the labels (every page has one): what the crawl's
+    URL index must count for it."""
+    pat = parse(pattern)
+    return sum(pat.matches(u) for u in _dev_urls())
+
+
+@functools.cache
+def _dev_urls() -> tuple[str, ...]:
+    return tuple(json.loads(line)["url"] for line in LABELS.open(encoding="utf-8"))
 
 
 def disagree_on_postgres(world: World) -> None:

@@ -3,14 +3,11 @@ here the columnar index of CC-MAIN-DEV's 8 WARC files) sits beside the count in 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.annotator.conftest import APP, KERNEL, LABELS, POSTGRES, World, disagree_on_postgres
+from tests.annotator.conftest import APP, KERNEL, POSTGRES, World, dev_pages_under, disagree_on_postgres
 from webrecall.core.labelling import item_view
-from webrecall.core.urls.patterns import parse
 
 
 def _label_page(user: str) -> AppTest:
@@ -21,13 +18,12 @@ def _label_page(user: str) -> AppTest:
 
 def test_label_page_shows_the_whole_crawls_count_beside_the_samples(world: World, dev_index: str,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    urls = [json.loads(line)["url"] for line in LABELS.open(encoding="utf-8")]  # every page of DEV's 8 files
     monkeypatch.setenv("WEBRECALL_INDEX_BASE_URL", dev_index)
     at = _label_page("alice")
     assert at.title[0].value == KERNEL and not at.exception
     table = next(d.value for d in at.dataframe if "in crawl" in d.value.columns)
     view = item_view.item_view(world.settings, 1, KERNEL)
-    whole = [sum(parse(p["pattern"]).matches(u) for u in urls) for p in view["proposals"]]
+    whole = [dev_pages_under(p["pattern"]) for p in view["proposals"]]
     assert list(table["in crawl"]) == whole and list(table["pages"]) == [p["pages"] for p in view["proposals"]]
     assert whole[0] > table["pages"][0] and all(table["in crawl"] >= table["pages"])  # 8 files, the sample's 2
     caption = next(c.value for c in at.caption if "across the whole crawl" in c.value)
@@ -43,9 +39,7 @@ def test_without_an_index_the_label_page_shows_the_samples_count_only(world: Wor
 def test_review_page_shows_the_whole_crawls_count_beside_the_rounds(world: World, dev_index: str,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     disagree_on_postgres(world)
-    urls = [json.loads(line)["url"] for line in LABELS.open(encoding="utf-8")]
-    pattern = f"{POSTGRES}/"
-    whole = sum(parse(pattern).matches(u) for u in urls)
+    whole = dev_pages_under(f"{POSTGRES}/")
     monkeypatch.setenv("WEBRECALL_INDEX_BASE_URL", dev_index)
     at = _label_page("rita").switch_page("app_pages/review.py").run()
     metrics = {m.label: m.value for m in at.metric}
