@@ -15,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CACHE = ROOT / "bench" / ".cache"
+DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 THRESHOLD = 0.5
 SCORE_BATCH = 512
 FOLDS = 2

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from folds import (
+    DEFAULT_CORPUS,
     FOLD_SCHEME,
     FOLDS,
     ROOT,
@@ -45,7 +46,6 @@ from folds import (
 from pipelines import _pin, run_baseline, run_datatrove, run_ours, run_raw
 from untimed import FIDELITY_EXTRACTORS, calibrate, fidelity
 
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 ROWS = ("baseline", "datatrove", "ours", "raw")
 STEPS = ("train", "calibrate", "fidelity", *ROWS)

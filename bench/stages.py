@@ -22,11 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from folds import ROOT, ensure_models, load_model, warc_files
+from folds import DEFAULT_CORPUS, ROOT, ensure_models, load_model, warc_files
+from pipelines import _pin
 from rich.console import Console
 from rich.table import Table
 
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 RESULTS = ROOT / "bench" / "results"
 
 LOOPS = {
@@ -99,8 +99,7 @@ def main() -> None:
     corpus = args.corpus.resolve()
     warc = warc_files(corpus, "CC-MAIN-BENCH")[0]
     model_dir = ensure_models(corpus)[0]
-    core = min(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {core})
+    _pin()
     n, seconds = measure(warc, model_dir, args.repeat)
     ms = {k: 1000 * v / n for k, v in seconds.items()}
     latest = RESULTS / "latest.json"
