@@ -27,7 +27,7 @@ GOOD_PAGES = 12  # docs.python.org pages (recalled by a round seeded with them) 
 OTHER_PAGES = 8  # ... and pages of other sites
 TRUNCATE_AT = 0.6  # CC-MAIN-DEV-00001 is cut at 60% of its bytes
 
-# name -> (what the reader must count it as, in the round's errors), see RELIABILITY.md
+# name -> (what the reader must count it as, in the round's errors), see docs/reliability.md
 HOSTILE = {
     "https://e2e.invalid/huge.html": "too_large",  # a 50 MB HTML page (over the 8 MB record cap)
     "https://e2e.invalid/gzip-bomb.html": "too_large",  # 200 MB of zeros, gzip Content-Encoding, ~200 KB stored
