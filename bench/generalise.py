@@ -1,9 +1,10 @@
-"""Issue 14's generalisation check on CC-MAIN-DEV, and CC-MAIN-BENCH F1, for each input variant.
+"""The generalisation check on CC-MAIN-DEV, and CC-MAIN-BENCH F1, for each input variant.
 
     .venv/bin/python bench/generalise.py [--variant today --variant signals ...] [--seed 0] [--no-bench]
 
-Positives from 4 docs hosts only (core.model.generalise.TRAIN_HOSTS), negatives from half of the web hosts, threshold
-chosen on held-out seeds for a target precision; see core/model/generalise.py. Writes bench/results/generalise.json.
+Positives from 4 docs hosts only (core.evaluation.generalise.TRAIN_HOSTS), negatives from half of the web hosts,
+threshold chosen on held-out seeds for a target precision; see core/evaluation/generalise.py.
+Writes bench/results/generalise.json.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Where ours' time goes, stage by stage, and what the cheaper loops would cost: the measure behind issue 13's 10x.
+"""Where ours' time goes, stage by stage, and what the cheaper loops would cost: the measure behind the 10x target.
 
 Every stage runs over all CC-MAIN-BENCH pages before the next one starts, with the functions the index and recall
 passes call (`iter_pages`, `parse`, `html_signals`, `tree_text`, the model's BPE tokenizer, `line_stats`,
