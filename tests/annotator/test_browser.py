@@ -1,6 +1,6 @@
 """End to end in headless Chromium (Debian's, driven by Playwright) against a real `streamlit run` server:
 log in, label with the keyboard, see the labels in the database. With WEBRECALL_SCREENSHOTS=1 it also
-refreshes docs/screenshots/ (the README's pictures)."""
+refreshes docs/screenshots/ (the pictures of docs/annotator.md)."""
 
 from __future__ import annotations
 

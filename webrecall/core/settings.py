@@ -12,7 +12,7 @@ DEV_TOKEN = "dev-token-change-me"
 
 
 class FastTextParams(BaseSettings):
-    """fastText hyper-parameters. The papers' values, except lr, epoch and bucket (see README: 'Model defaults').
+    """fastText hyper-parameters. The papers' values, except lr, epoch and bucket (see docs/models-and-benchmarks.md).
 
     lr 1.0, not 0.1: a page of ~1,700 BPE tokens (x3 with word n-grams) averages its embeddings into a tiny
     hidden vector, so with a few thousand seed pages lr 0.1 never leaves the all-code prediction (train
@@ -22,7 +22,7 @@ class FastTextParams(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WEBRECALL_FT_", extra="ignore")
 
     dim: int = 64
-    """Not the papers' 256: on CC-MAIN-BENCH with the round's code signals (out of fold, README 'Model defaults'),
+    """Not the papers' 256: on CC-MAIN-BENCH with the round's code signals (out of fold, docs/models-and-benchmarks.md),
     dim 64 keeps exactly the same 41 pages as 256 and scores 3.5x faster (0.26 vs 0.94 ms a page: most of a later
     round's time); training 25 s vs 36 s, model file 53 MB vs 211 MB. A training that diverges is retried with other
     seeds, then at lower rates (classifier.train_fasttext)."""
