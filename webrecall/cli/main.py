@@ -525,7 +525,7 @@ def generalise(
     bench: Annotated[bool, typer.Option(help="Also CC-MAIN-BENCH F1 (two more models per variant)")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Issue 14's check: positives from 4 docs hosts of CC-MAIN-DEV only; recall on held-out hosts and manual pages."""
+    """The generalisation check: positives from 4 docs hosts of CC-MAIN-DEV only; recall on held-out hosts and pages."""
     from webrecall.core.evaluation import generalise as gen
 
     settings = _ready()
