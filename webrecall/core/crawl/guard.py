@@ -38,7 +38,8 @@ def check_source(location: str, allowed: list[str]) -> str:
         prefix = b.path.rstrip("/") + "/"
         if same_origin and (parts.path.rstrip("/") + "/").startswith(prefix):
             return location.strip()
-    raise ValueError(f"source {location!r} is not allowed: not under a configured base URL ({', '.join(allowed)})")
+    listed = dict.fromkeys(b.strip().rstrip("/") + "/" for b in allowed)  # the same base may be configured twice
+    raise ValueError(f"source {location!r} is not allowed: not under a configured base URL ({', '.join(listed)})")
 
 
 def redirect_target(url: str, location: str) -> str:
