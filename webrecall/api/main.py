@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from webrecall.api.deps import require_token
+from webrecall.api.docs import add_redoc
 from webrecall.api.middleware import BodyLimit, HeadAsGet, validation_error
 from webrecall.api.routes import domains, exports, health, labels, metrics, models, queue, rounds, stats
 from webrecall.core import db as dbm
@@ -51,11 +52,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
 
     app: FastAPI = FastAPIOffline(  # /docs and /redoc with their assets served from the package: no CDN
-        title="webrecall", version="0.1.0", lifespan=lifespan,
+        title="webrecall", version="0.1.0", lifespan=lifespan, redoc_url=None,
         description="Recall the code-related pages of a web crawl: rounds, corpus stats, domains, the annotation "
         "queue, labels, exports and models. State-changing routes need `Authorization: Bearer <token>`; "
         "read routes too unless WEBRECALL_PUBLIC_READS is true (the default).",
     )  # fmt: skip
+    add_redoc(app)
     app.state.settings = settings
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation_error)
