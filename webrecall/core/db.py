@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import JSON, Column, Integer, UniqueConstraint, event
 from sqlalchemy.engine import Engine
@@ -24,6 +24,16 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def check_storable(text: str, *, what: str = "text") -> None:
+    """ValueError for text no database column can hold: NUL (PostgreSQL's text refuses it) and lone surrogates
+    (no UTF-8 encoding exists for them; JSON's `\\ud800` escape makes one)."""
+    for ch in text:
+        if ch == "\0":
+            raise ValueError(f"{what} contains a NUL character")
+        if "\ud800" <= ch <= "\udfff":
+            raise ValueError(f"{what} contains a lone surrogate U+{ord(ch):04X} (not valid Unicode text)")
 
 
 class Round(SQLModel, table=True):
@@ -108,6 +118,12 @@ class Label(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+QueueKind = Literal["uncertain", "audit", "gold", "page"]
+"""'uncertain' (by priority), 'audit' (the random stratified slice), 'gold' (known answer, mixed in), 'page' (one
+page of a small site: `labelling.page_items`). The one list of kinds: the queue writes them, the API filters by them."""
+QUEUE_KINDS: tuple[str, ...] = get_args(QueueKind)
+
+
 class QueueItem(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("round_id", "domain"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -116,7 +132,7 @@ class QueueItem(SQLModel, table=True):
     priority: float = Field(default=0.0, index=True)
     reason: str = ""
     kind: str = Field(default="uncertain", index=True)
-    """'uncertain' (by priority), 'audit' (the random stratified slice) or 'gold' (known answer, mixed in)."""
+    """One of QUEUE_KINDS."""
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     labels_needed: int = 1
     """2 for items chosen for double labeling."""

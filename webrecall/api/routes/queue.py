@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
@@ -10,7 +10,7 @@ from webrecall.api import schemas
 from webrecall.api.deps import SessionDep, TokenDep
 from webrecall.api.routes import AUTH, errors
 from webrecall.api.views import queue_item_public
-from webrecall.core.db import QueueItem
+from webrecall.core.db import QueueItem, QueueKind
 from webrecall.core.labelling import item_view, queue, review
 from webrecall.core.queries import find_round
 from webrecall.core.views.stats import queue_summary
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/queue", tags=["queue"])
 def get_queue(
     db: SessionDep,
     round_no: Annotated[int | None, Query(alias="round", ge=1, le=schemas.INT32)] = None,
-    kind: Annotated[Literal["uncertain", "audit", "gold"] | None, Query()] = None,
+    kind: Annotated[QueueKind | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
 ) -> schemas.QueuePublic:  # fmt: skip
     round_id = None

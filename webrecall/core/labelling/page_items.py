@@ -19,13 +19,13 @@ from typing import Any
 import pyarrow as pa
 from sqlmodel import Session
 
-from webrecall.core.db import QueueItem
+from webrecall.core.db import QueueItem, QueueKind
 from webrecall.core.labelling.queue import complete
 from webrecall.core.settings import Settings
 from webrecall.core.text.extract import FENCE
 from webrecall.core.urls.patterns import PatternSet
 
-KIND = "page"
+KIND: QueueKind = "page"
 BAND = 0.3
 """Scores within this distance of the threshold are uncertain."""
 SMALL_DOMAIN_PAGES = 10
