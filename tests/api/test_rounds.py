@@ -11,6 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.api.conftest import AUTH, LiveAPI, wait_for
+from webrecall.core.db import session
+from webrecall.core.labelling import accounts
+from webrecall.core.settings import Settings
 from webrecall.core.text.extract import unfence
 
 SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
@@ -105,6 +108,10 @@ def test_labels_import_and_export(live_api: LiveAPI, round1: dict) -> None:
     labels = [{"pattern": "docs.djangoproject.com/en/", "label": "code"},
               {"url": "https://example.com/a", "label": "non-code", "round": 1}]  # fmt: skip
     body = {"annotator": "alice", "labels": labels}
+    resp = live_api.client.post("/labels", json=body, headers=AUTH)
+    assert resp.status_code == 400 and "unknown annotator account 'alice'" in resp.text
+    with session(Settings(data_dir=str(live_api.data_dir), database_url="").db_url) as db:
+        accounts.create_account(db, "alice", "alice-password")
     resp = live_api.client.post("/labels", json=body, headers=AUTH)
     assert resp.status_code == 201 and resp.json() == {"imported": 2}
     lines = [json.loads(x) for x in live_api.client.get("/labels", params={"annotator": "alice"}).text.splitlines()]

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import CORPUS, ROOT
+from tests.core.urls.test_patterns import UNSAFE
 from webrecall.cli.main import app
 
 DEV = CORPUS / "crawl-data" / "CC-MAIN-DEV" / "segments" / "1716000000000.0" / "warc"
@@ -107,3 +108,40 @@ def test_round_cancel_marks_the_unstarted_tasks(env, corpus_server):
     assert [t.status for t in tasks] == ["cancelled"] * 4
     status = run("round", "status", str(rnd.number))
     assert status["tasks"]["recall"] == {"cancelled": 2} and status["eta_seconds"] is None
+
+
+@pytest.mark.parametrize(("bad", "reason"), UNSAFE)
+def test_unsafe_patterns_are_refused_by_import_and_round_start(env, tmp_path, bad, reason):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"pattern": "docs.python.org/", "label": "code"}) + "\n"
+                    + json.dumps({"pattern": bad, "label": "code"}) + "\n")  # fmt: skip
+    result = CliRunner().invoke(app, ["labels", "import", str(rows)])
+    assert result.exit_code == 2 and reason in " ".join(result.output.split()), result.output
+    assert "row 2" in result.output
+    result = CliRunner().invoke(app, ["round", "start", "--warc", str(DEV / "CC-MAIN-DEV-00000.warc.gz"),
+                                      "--seed-pattern", bad])  # fmt: skip
+    assert result.exit_code == 2 and reason in " ".join(result.output.split()), result.output
+
+
+def test_labels_retract_from_the_cli(env, tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"pattern": "docs.python.org/", "label": "code"}) + "\n")
+    run("labels", "import", str(rows))
+    (label,) = _export(tmp_path)
+    done = run("labels", "retract", str(label["id"]), "--reason", "imported by mistake")
+    assert (done["retracted"], done["pattern"], done["label"], done["reason"]) == \
+        (label["id"], "docs.python.org/", "code", "imported by mistake")  # fmt: skip
+    history = _export(tmp_path)
+    assert [(r["source"], r["shown"].get("undoes"), r["reason"]) for r in history[1:]] == \
+        [("undo", label["id"], "imported by mistake")]  # fmt: skip
+    for args, reason in [([str(label["id"]), "--reason", "again"], "already retracted"),
+                         ([str(done["id"]), "--reason", "x"], "itself a retraction"),
+                         (["4242", "--reason", "x"], "no label 4242"), ([str(label["id"]), "--reason", " "], "reason")]:
+        result = CliRunner().invoke(app, ["labels", "retract", *args])
+        assert result.exit_code == 2 and reason in result.output, result.output
+
+
+def _export(tmp_path) -> list[dict]:
+    out = tmp_path / "history.jsonl"
+    assert CliRunner().invoke(app, ["labels", "export", "--output", str(out)]).exit_code == 0
+    return [json.loads(line) for line in out.read_text().splitlines()]

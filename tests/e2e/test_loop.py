@@ -122,7 +122,7 @@ def test_two_rounds_through_the_api(stack: Stack, monkeypatch: pytest.MonkeyPatc
         assert queue["count"] > 0 and queue["data"], queue
         labels = scripted_labels(queue["data"], pages)
         assert labels
-        resp = dep.client.post("/labels", json={"annotator": "e2e-script", "labels": labels}, headers=AUTH)
+        resp = dep.client.post("/labels", json={"labels": labels}, headers=AUTH)
         assert resp.status_code == 201 and resp.json()["imported"] == len(labels), resp.text
 
         t0 = time.perf_counter()

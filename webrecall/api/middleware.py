@@ -92,12 +92,17 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
+def _printable(text: str) -> str:
+    """Lone surrogates (from a JSON `\\ud800` escape) as visible escapes: UTF-8 has no encoding for them."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _short(value: Any) -> Any:
     encoded = jsonable_encoder(value)
     text = encoded if isinstance(encoded, str) else json.dumps(encoded, ensure_ascii=False, default=str)
-    if len(text) <= MAX_ECHO:
+    if len(text) <= MAX_ECHO and _printable(text) == text:
         return encoded
-    return f"{text[:MAX_ECHO]}... ({len(text):,} characters, cut)"
+    return _printable(f"{text[:MAX_ECHO]}... ({len(text):,} characters, cut)" if len(text) > MAX_ECHO else text)
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -107,7 +112,8 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     detail = []
     for error in errors[:MAX_ERRORS]:
         item = {k: v for k, v in error.items() if k not in ("input", "ctx", "url")}
-        item["msg"] = str(item.get("msg", ""))[: MAX_ECHO * 2]
+        item["loc"] = [_printable(x) if isinstance(x, str) else x for x in item.get("loc", ())]  # a dict key
+        item["msg"] = _printable(str(item.get("msg", ""))[: MAX_ECHO * 2])
         if "input" in error:
             item["input"] = _short(error["input"])
         if "ctx" in error:

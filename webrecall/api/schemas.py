@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from webrecall.core.crawl.listing import CRAWL_ID
+from webrecall.core.db import check_storable
 from webrecall.core.label_store import normalize_label
-from webrecall.core.urls.patterns import parse
+from webrecall.core.urls.patterns import label_url_key, parse
 
 MAX_WARCS = 100_000
 """A Common Crawl snapshot has ~90,000 WARC files; more in one round is a typo."""
@@ -24,8 +25,27 @@ Domain = Annotated[str, StringConstraints(to_lower=True, pattern=r"^[A-Za-z0-9][
 """A host; `Docs.Python.org` is the same host as `docs.python.org`."""
 
 
+def _storable(value: Any) -> Any:
+    """Every string of a request body, keys included, checked for what no column can hold (a 422, not a 500)."""
+    if isinstance(value, str):
+        check_storable(value, what="the text")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item)
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return _storable(value)
 
 
 class ModelParams(Strict):
@@ -308,6 +328,13 @@ class LabelCreate(Strict):
     def _pattern(cls, value: str | None) -> str | None:
         return parse(value).text if value is not None else None
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None:
+            label_url_key(value)  # ValueError with the reason
+        return value
+
     @model_validator(mode="after")
     def _target(self) -> LabelCreate:
         if (self.pattern is None) == (self.url is None):
@@ -323,12 +350,29 @@ class LabelsCreate(Strict):
             {"pattern": "%ask.csdn.net/questions%", "label": "code", "reason": "Q&A"}]}]},
     )  # fmt: skip
 
-    annotator: str = Field(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$")
+    annotator: str = Field("", max_length=100, pattern=r"^[\w.@+-]*$", description="The annotator account the "
+                           "labels are given for; left out, they are operator labels (no vote in agreement)")
     labels: list[LabelCreate] = Field(min_length=1, max_length=10_000)
 
 
 class LabelsImported(BaseModel):
     imported: int
+
+
+class LabelRetract(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] = Field(
+        description="Why the label is retracted (kept in the history)")
+
+
+class RetractionPublic(BaseModel):
+    id: int = Field(description="The retraction's own row in the label history")
+    retracted: int = Field(description="The id of the label it retracts")
+    pattern: str
+    scope: str
+    label: str = Field(description="The retracted label")
+    annotator: str
+    reason: str
+    created_at: datetime
 
 
 class ComponentHealth(BaseModel):

@@ -420,6 +420,24 @@ def labels_import(
     _emit({"imported": n, "file": str(file)}, as_json)
 
 
+@labels_app.command("retract")
+def labels_retract(
+    label_id: Annotated[int, typer.Argument(help="The label's id (`labels export` shows it)")],
+    reason: Annotated[str, typer.Option(help="Why: kept in the history with the retraction")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Retract a label: an undo row joins the history and the next round ignores the label."""
+    settings = _ready()
+    with _reasons(), dbm.session(settings.db_url) as db:
+        try:
+            row = label_store.retract(db, label_id, reason=reason, by="cli")
+        except LookupError as exc:
+            _fail(str(exc))
+        data = {"id": row.id, "retracted": label_id, "pattern": row.pattern, "label": row.shown["label"],
+                "annotator": row.annotator, "reason": row.reason}  # fmt: skip
+    _emit(data, as_json, _pairs(f"label {label_id} retracted", list(data.items())))
+
+
 @labels_app.command("export")
 def labels_export(output: Annotated[Path | None, typer.Option(help="File (default: stdout)")] = None) -> None:
     """The label history as JSONL (append-only: every label ever given)."""

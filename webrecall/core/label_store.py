@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from webrecall.core.db import Label
-from webrecall.core.urls.patterns import PatternSet, exact, parse, url_key
+from webrecall.core.db import Annotator, Label, Round, check_storable
+from webrecall.core.urls.patterns import Pattern, PatternSet, compile_pattern, exact, label_url_key, parse
 
 LABELS = ("code", "non-code", "mixed")
 _ALIASES = {"noncode": "non-code", "non_code": "non-code", "other": "non-code", "not-code": "non-code"}
@@ -24,8 +24,11 @@ def normalize_label(value: object) -> str:
     return text
 
 
-def parse_rows(rows: Iterable[dict[str, Any]], *, annotator: str = "", source: str = "") -> Iterator[Label]:
-    """Validate rows `{"pattern"|"url": ..., "label": ..., "annotator"?, "reason"?, "round"?}` into Labels."""
+def parse_rows(rows: Iterable[dict[str, Any]], *, annotator: str = "", source: str = "",
+               rounds: Mapping[int, int] | None = None) -> Iterator[Label]:  # fmt: skip
+    """Validate rows `{"pattern"|"url": ..., "label": ..., "annotator"?, "reason"?, "round"?}` into Labels.
+
+    `rounds` maps the round numbers a row may name to their ids (a row naming another round is refused)."""
     for n, row in enumerate(rows, 1):
         if not isinstance(row, dict):
             raise ValueError(f"row {n}: expected a JSON object")
@@ -34,17 +37,29 @@ def parse_rows(rows: Iterable[dict[str, Any]], *, annotator: str = "", source: s
             if row.get("pattern"):
                 pattern, scope = parse(str(row["pattern"])).text, "pattern"
             elif row.get("url"):
-                pattern, scope = url_key(str(row["url"])), "url"
+                pattern, scope = label_url_key(str(row["url"])), "url"
             else:
                 raise ValueError("needs a 'pattern' or a 'url'")
+            round_id = _round_id(row.get("round"), rounds or {})
+            reason = str(row.get("reason") or row.get("kind") or "")
+            check_storable(reason, what="reason")
         except ValueError as exc:
             raise ValueError(f"row {n}: {exc}") from None
-        round_no = row.get("round")
         yield Label(
             pattern=pattern, scope=scope, label=label, annotator=str(row.get("annotator") or annotator),
-            round_id=int(round_no) if isinstance(round_no, int) else None,
-            reason=str(row.get("reason") or row.get("kind") or ""), source=source,
+            round_id=round_id, reason=reason, source=source,
         )  # fmt: skip
+
+
+def _round_id(number: object, rounds: Mapping[int, int]) -> int | None:
+    if number is None:
+        return None
+    if not isinstance(number, int) or isinstance(number, bool):
+        raise ValueError(f"round {number!r} is not a round number")
+    if number not in rounds:
+        known = f"rounds are {min(rounds)}-{max(rounds)}" if rounds else "there is no round yet"
+        raise ValueError(f"unknown round {number} ({known})")
+    return rounds[number]
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -57,9 +72,18 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                     raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from None
 
 
-def import_labels(db: Session, rows: Iterable[dict[str, Any]], *, annotator: str = "", source: str = "") -> int:
-    """Append all rows or none (validation happens before the first write)."""
-    labels = list(parse_rows(rows, annotator=annotator, source=source))
+def import_labels(db: Session, rows: Iterable[dict[str, Any]], *, annotator: str = "", source: str = "",
+                  accounts_only: bool = False) -> int:  # fmt: skip
+    """Append all rows or none (validation happens before the first write). `accounts_only`: every named
+    annotator must be an account (an unnamed one makes an operator label, which is no annotator's vote)."""
+    rounds = {r.number: r.id or 0 for r in db.exec(select(Round))}
+    labels = list(parse_rows(rows, annotator=annotator, source=source, rounds=rounds))
+    if accounts_only:
+        names = {label.annotator for label in labels} - {""}
+        known = set(db.exec(select(Annotator.name).where(col(Annotator.name).in_(names)))) if names else set()
+        if unknown := sorted(names - known):
+            raise ValueError(f"unknown annotator account {', '.join(map(repr, unknown))} (create it with "
+                             "`webrecall annotators add`, or leave the annotator out for an operator label)")
     db.add_all(labels)
     db.commit()
     return len(labels)
@@ -78,12 +102,53 @@ def history(db: Session) -> Iterator[Label]:
 def current(db: Session) -> dict[tuple[str, str], Label]:
     """The latest label per (pattern, annotator); labels retracted by an undo row do not count."""
     rows = list(db.exec(select(Label).order_by(col(Label.id))))
-    undone = {int(r.shown.get("undoes", 0)) for r in rows if r.source == UNDO}
+    undone = _retracted_ids(rows)
     latest: dict[tuple[str, str], Label] = {}
     for label in rows:
         if label.source != UNDO and label.id not in undone:
             latest[(label.pattern, label.annotator)] = label
     return latest
+
+
+def _retracted_ids(rows: Iterable[Label]) -> dict[int, int]:
+    """id of a retracted label -> id of the undo row that retracted it."""
+    return {int(r.shown.get("undoes", 0)): r.id or 0 for r in rows if r.source == UNDO}
+
+
+def retract(db: Session, label_id: int, *, reason: str, by: str = "operator") -> Label:
+    """Retract a label with an undo row (the history stays append-only; the next round ignores the label).
+    LookupError if there is no such label; ValueError if it is an undo row or was retracted already."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("give the reason for the retraction")
+    check_storable(reason, what="reason")
+    label = db.get(Label, label_id)
+    if label is None:
+        raise LookupError(f"no label {label_id}")
+    if label.source == UNDO:
+        raise ValueError(f"label {label_id} is itself a retraction (of label {label.shown.get('undoes')})")
+    undos = db.exec(select(Label).where(Label.source == UNDO, Label.pattern == label.pattern)).all()
+    if (by_row := _retracted_ids(undos).get(label_id)) is not None:
+        raise ValueError(f"label {label_id} was already retracted (by label {by_row})")
+    row = Label(pattern=label.pattern, scope=label.scope, label=UNDO, annotator=label.annotator,
+                round_id=label.round_id, reason=reason, source=UNDO,
+                shown={"undoes": label_id, "label": label.label, "retracted_by": by})  # fmt: skip
+    db.add(row)
+    db.commit()
+    db.refresh(row)
+    return row
+
+
+def retracted_set(db: Session) -> PatternSet[str]:
+    """The retracted labels that no standing label of the same pattern replaced, as a matcher (their label as
+    payload): what a later round must stop learning from, even through an earlier round's training set."""
+    rows = list(db.exec(select(Label).order_by(col(Label.id))))
+    undone, standing = _retracted_ids(rows), {p for p, _ in current(db)}
+    out: PatternSet[str] = PatternSet()
+    for label in rows:
+        if label.id in undone and label.pattern not in standing:
+            out.add(_matcher(label.pattern, label.scope), label.label)
+    return out
 
 
 def resolved(db: Session) -> tuple[dict[str, str], dict[str, set[str]]]:
@@ -108,20 +173,27 @@ def pattern_set(db: Session) -> PatternSet[str]:
     scopes = {label.pattern: label.scope for label in current(db).values()}
     out: PatternSet[str] = PatternSet()
     for pattern, label in agreed.items():
-        out.add(exact(pattern) if scopes.get(pattern) == "url" else pattern, label)
+        out.add(_matcher(pattern, scopes.get(pattern, "pattern")), label)
     return out
 
 
 def has_code_labels(db: Session) -> bool:
-    return db.exec(select(Label.id).where(Label.label == "code").limit(1)).first() is not None
+    """Any standing code label (a retracted one seeds nothing)."""
+    return any(label.label == "code" for label in current(db).values())
 
 
 def coverage_set(db: Session) -> PatternSet[str]:
     """Every current label as a matcher, conflicting ones included: the URLs nobody needs to be asked about."""
     out: PatternSet[str] = PatternSet()
     for label in current(db).values():
-        out.add(exact(label.pattern) if label.scope == "url" else label.pattern, label.label)
+        out.add(_matcher(label.pattern, label.scope), label.label)
     return out
+
+
+def _matcher(pattern: str, scope: str) -> Pattern:
+    """A stored label's matcher. Stored patterns were validated when written, so they are compiled as they are:
+    a label written under older limits still matches (in linear time) instead of failing every later round."""
+    return exact(pattern) if scope == "url" else compile_pattern(pattern)
 
 
 def conflict_report(db: Session) -> list[dict[str, object]]:

@@ -27,6 +27,7 @@ from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import cache_path, index_path, seeds_path
 from webrecall.core.storage.store import Store
 from webrecall.core.text.features import with_signals
+from webrecall.core.urls.patterns import PatternSet, parse
 
 SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
 LABELS = CORPUS / "labels" / "CC-MAIN-DEV.jsonl"
@@ -155,3 +156,45 @@ def test_cli_shows_proposals_and_the_round_report(loop, monkeypatch):
     assert out.exit_code == 0 and json.loads(out.stdout)["growth"]["previous_round"] == 1
     out = CliRunner().invoke(app, ["domains", "--related", "--json"])
     assert out.exit_code == 0 and json.loads(out.stdout)["count"] >= 10
+
+
+def _positives(settings: Settings, number: int) -> set[str]:
+    """The URLs of the positives a round numbered `number` trains on, built as training builds them (the labels,
+    the previous round's positives and its labelled pages read back, this round's page cache)."""
+    store = Store(settings.data_dir)
+    with dbm.session(settings.db_url) as db:
+        warcs = [t.warc_url for t in db.exec(select(dbm.WarcTask).where(dbm.WarcTask.phase == "index"))]
+        label_set = label_store.pattern_set(db)
+    for pattern in SEEDS:
+        label_set.add(pattern, "code")
+    caches = sorted({cache_path(w) for w in warcs})
+    kwargs, _ = from_previous_round(settings, store, number, label_set, caches)
+    train, _ = build_seeds(store, caches, labels=label_set, seed=number, **kwargs)
+    return {u for u, y in zip(train.urls, train.labels, strict=True) if y and u}
+
+
+def test_a_retracted_label_no_longer_seeds_the_next_round(loop, monkeypatch):
+    """Runs last: it retracts one of the scripted annotator's code labels (with `webrecall labels retract`)."""
+    from typer.testing import CliRunner
+
+    from webrecall.cli.main import app
+
+    settings = loop[0]
+    before = _positives(settings, 3)
+    seeds = PatternSet([(p, "code") for p in SEEDS])
+    with dbm.session(settings.db_url) as db:
+        code = [lb for lb in label_store.current(db).values() if lb.label == "code" and lb.scope == "pattern"]
+    # the code label that put the most pages into the training set, none of them under a seed pattern
+    taught = {lb.id: {u for u in before if parse(lb.pattern).matches(u) and not seeds.matches(u)} for lb in code}
+    label = max(code, key=lambda lb: len(taught[lb.id]))
+    assert len(taught[label.id]) >= 5, {lb.pattern: len(v) for lb in code for v in [taught[lb.id]]}
+    monkeypatch.setenv("WEBRECALL_DATA_DIR", settings.data_dir)
+    monkeypatch.setenv("WEBRECALL_DATABASE_URL", "")
+    out = CliRunner().invoke(app, ["labels", "retract", str(label.id), "--reason", "test: a wrong label"])
+    assert out.exit_code == 0, out.output
+    after = _positives(settings, 3)
+    with dbm.session(settings.db_url) as db:
+        still = label_store.pattern_set(db)  # another standing code label may cover some of its pages
+    gone = {u for u in taught[label.id] if not ((m := still.match(u)) and m[1] == "code")}
+    assert gone and not gone & after, (label.pattern, len(gone), len(gone & after))
+    assert len(after) > len(before) // 2  # the rest of the training set stays

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from sqlmodel import col, select
 
 from webrecall.api import schemas
@@ -13,7 +13,7 @@ from webrecall.api.deps import SessionDep, SettingsDep, TokenDep
 from webrecall.api.routes import AUTH, errors
 from webrecall.api.streams import NDJSONResponse, jsonl
 from webrecall.core.db import Label, session
-from webrecall.core.label_store import import_labels
+from webrecall.core.label_store import import_labels, retract
 
 router = APIRouter(prefix="/labels", tags=["labels"])
 PAGE = 1000
@@ -21,13 +21,31 @@ PAGE = 1000
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses={**AUTH, **errors(400)})
 def post_labels(body: schemas.LabelsCreate, db: SessionDep, _: TokenDep) -> schemas.LabelsImported:
-    """Append labels `{pattern | url, label, reason?, round?}` for one annotator: all rows or none."""
+    """Append labels `{pattern | url, label, reason?, round?}` for one annotator account, or as operator labels
+    without one: all rows or none. An unknown round or annotator is a 400 with the reason."""
     rows = [r.model_dump(exclude_none=True) for r in body.labels]
     try:
-        n = import_labels(db, rows, annotator=body.annotator, source="api")
+        n = import_labels(db, rows, annotator=body.annotator, source="api", accounts_only=True)
     except ValueError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     return schemas.LabelsImported(imported=n)
+
+
+@router.post("/{label_id}/retract", status_code=status.HTTP_201_CREATED, responses={**AUTH, **errors(404, 409)})
+def retract_label(
+    label_id: Annotated[int, Path(ge=1, le=schemas.INT32)], body: schemas.LabelRetract, db: SessionDep, _: TokenDep
+) -> schemas.RetractionPublic:
+    """Retract a label: a retraction row joins the history (nothing is deleted) and the next round ignores the
+    label. 404 for no such label; 409 if it is a retraction itself or was retracted already."""
+    try:
+        row = retract(db, label_id, reason=body.reason, by="api")
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return schemas.RetractionPublic(id=row.id or 0, retracted=label_id, pattern=row.pattern, scope=row.scope,
+                                    label=str(row.shown["label"]), annotator=row.annotator, reason=row.reason,
+                                    created_at=row.created_at)  # fmt: skip
 
 
 @router.get("", response_class=NDJSONResponse, responses={200: {"description": "One label per line"}})

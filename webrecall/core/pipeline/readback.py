@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from webrecall.core import label_store
 from webrecall.core.db import session
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import fetch_pages, scoring_texts
@@ -78,6 +79,15 @@ def scores(store: Store, round_no: int, locations: Iterable[str]) -> dict[str, f
     return out
 
 
+def still_positive(url: str, labels: PatternSet[str], retracted: PatternSet[str]) -> bool:
+    """Whether a previous round's positive may train again: not under a label that now says otherwise, nor only
+    under a retracted one (the previous round learnt it from that label)."""
+    hit = labels.match(url) if url else None
+    if hit is not None:
+        return hit[1] == "code"
+    return not url or retracted.match(url) is None
+
+
 def from_previous_round(
     settings: Settings, store: Store, round_no: int, labels: PatternSet[str], caches: Iterable[str]
 ) -> tuple[dict[str, Any], dict[str, float]]:
@@ -87,6 +97,7 @@ def from_previous_round(
         if prev is None:
             return {}, {}
         locations = done_warcs(db, prev.id)
+        retracted = label_store.retracted_set(db)
     from webrecall.core.model.seeds import previous_positives
 
     stats = Stats()
@@ -96,6 +107,7 @@ def from_previous_round(
     ))  # fmt: skip
     seen = scores(store, prev.number, locations)
     low = min(LOW_SCORE, (prev.effective_threshold or prev.threshold) / 2)
-    kwargs = {"previous": previous_positives(store, prev.number), "readback": pages,
+    previous = [(u, t) for u, t in previous_positives(store, prev.number) if still_positive(u, labels, retracted)]
+    kwargs = {"previous": previous, "readback": pages,
               "negative_ok": lambda url: seen.get(url, 0.0) < low}  # fmt: skip
     return kwargs, {"previous_round": prev.number, **stats.as_dict()}
