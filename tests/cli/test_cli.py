@@ -145,3 +145,22 @@ def _export(tmp_path) -> list[dict]:
     out = tmp_path / "history.jsonl"
     assert CliRunner().invoke(app, ["labels", "export", "--output", str(out)]).exit_code == 0
     return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_a_round_over_a_corrupt_warc_says_what_it_lost(env, tmp_path):
+    from tests.core.crawl.test_resync import _corrupt, _members
+
+    data = (DEV / "CC-MAIN-DEV-00001.warc.gz").read_bytes()
+    offset, length, _ = next(m for m in _members(data) if m[2].endswith("response") and m[1] > 6000
+                             and m[0] > len(data) // 2)  # fmt: skip
+    broken = tmp_path / "CC-MAIN-DEV-00001.warc.gz"
+    broken.write_bytes(_corrupt(data, offset + 1000))
+    summary = run("round", "start", "--warc", str(broken), "--seed-pattern", "docs.python.org/",
+                  "--seed-pattern", "www.postgresql.org/docs/", "--processes", "1")  # fmt: skip
+    assert summary["status"] == "done" and summary["html_pages"] == 499
+    assert summary["errors"] == {"corrupt": 1, "resync_bytes_skipped": length}
+    report = run("round", "report")
+    assert report["errors"] == summary["errors"]
+    table = CliRunner().invoke(app, ["round", "report"], env={"COLUMNS": "200"})
+    assert "corrupt 1, resync_bytes_skipped" in table.output

@@ -166,7 +166,8 @@ class RoundPublic(BaseModel):
     recalled: int
     domains: int
     related_domains: int
-    errors: dict[str, int] = Field(description="Skipped pages and failed WARC files by reason")
+    errors: dict[str, int] = Field(description="Skipped pages and failed WARC files by reason; `corrupt`: records "
+                                   "lost in corrupt stretches of WARC files, `resync_bytes_skipped`: their bytes")
     model: ModelPublic | None
     eval: dict[str, Any] | None
     growth: Growth | None

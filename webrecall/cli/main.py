@@ -379,8 +379,8 @@ def _report_tables(data: dict[str, Any]) -> list[Table]:
     main = _pairs(f"round {data['round']} report: {data['status']}", [
         ("recalled pages", data["recalled"]), ("recalled chars", data["recalled_chars"]), ("growth", growth),
         ("stop", f"{'yes' if data['stop'] else 'no'} (stops under {data['growth_stop']:.0%})"),
-        ("related domains", data["related_domains"]), ("model", model.get("version")),
-        ("seeds", seeds), *quality, ("queue items", queue.get("status")),
+        ("related domains", data["related_domains"]), ("skipped and failed", data.get("errors")),
+        ("model", model.get("version")), ("seeds", seeds), *quality, ("queue items", queue.get("status")),
         ("labels through the queue", queue.get("labels")), ("label conflicts", len(data["label_conflicts"])),
     ])  # fmt: skip
     doms = data["domains"] or {}

@@ -10,12 +10,14 @@ import codecs
 import io
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import BinaryIO
 
 import numpy as np
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
+from webrecall.core.crawl.resync import CHUNK as RESYNC_CHUNK
+from webrecall.core.crawl.resync import ReplayStream
 from webrecall.core.page import Page, Stats
 
 MAX_RECORD_BYTES = 8 * 1024 * 1024
@@ -58,50 +60,107 @@ def iter_pages(
     stream: BinaryIO, *, warc_path: str, stats: Stats, max_record_bytes: int = MAX_RECORD_BYTES
 ) -> Iterator[Page]:
     """Stream HTML pages of a WARC (gzip, LZ4 or plain); a page is yielded once the next record's offset
-    gives its stored length, so offsets/lengths are byte ranges in the file as stored."""
+    gives its stored length, so offsets/lengths are byte ranges in the file as stored.
+
+    A corrupt stretch in a per-record gzip file (Common Crawl's) costs only the records in it: reading goes on
+    at the next whole gzip member (`resync`), counted as `dropped_corrupt` (records lost) and
+    `resync_bytes_skipped`. Memory stays bounded: only the bytes since the current record's start are kept."""
+    source = ReplayStream(stream, keep=2 * max_record_bytes + 4 * RESYNC_CHUNK)
+    gzipped = source.head(2) == b"\x1f\x8b"
+    cap = 4 * max_record_bytes
+    start = 0
+    while True:
+        failure = yield from _run(source, start, warc_path=warc_path, stats=stats, max_bytes=max_record_bytes,
+                                  gzipped=gzipped)  # fmt: skip
+        if failure is None:
+            return
+        reason, bad_from, scan_from, lost = failure
+        found = source.next_member(scan_from, cap=cap) if gzipped else None
+        if found is None:  # nothing whole after it (a file cut short): counted as it failed
+            stats.drop(reason)
+            return
+        start, damaged = found
+        for _ in range(max(lost + damaged, 1)):
+            stats.drop("corrupt")
+        stats.incr("resync_bytes_skipped", start - bad_from)
+        source.restart(start)
+
+
+_Failure = tuple[str, int, int, int]
+"""(drop reason, where the bad bytes start, where to look for the next member, records known lost)."""
+
+
+def _run(
+    source: ReplayStream, start: int, *, warc_path: str, stats: Stats, max_bytes: int, gzipped: bool
+) -> Generator[Page, None, _Failure | None]:
+    """One fastwarc pass from `start` until the end or the first failure (returned, for a resync)."""
     pending: Page | None = None
     last_pos = -1
     try:
-        records = ArchiveIterator(stream, parse_http=False, verify_digests=False)
+        records = ArchiveIterator(source, parse_http=False, verify_digests=False)  # type: ignore[arg-type]  # it reads and tells only
     except BaseException as exc:  # noqa: BLE001 - pyo3 panics derive from BaseException
         _reraise_control(exc)
         stats.drop("unparseable")
-        return
+        return None
     while True:
-        done, broken = None, False
+        done, failure, record = None, None, None
         with stats.timer("warc"):
             try:
                 record = next(records)
             except StopIteration:
-                break
+                pass
             except BaseException as exc:  # noqa: BLE001
                 _reraise_control(exc)
-                stats.drop(_classify(exc))
-                break
-            stats.incr("records")
-            pos = record.stream_pos
-            if pos <= last_pos:  # whole-file gzip: records share one member and cannot be fetched by range
-                pending = None
-                stats.drop("unparseable")
-                break
-            last_pos = pos
-            done, pending = pending, None
-            if done is not None:
-                done.length = pos - done.offset
-            try:
-                pending = _page(record, warc_path=warc_path, offset=pos, stats=stats, max_bytes=max_record_bytes)
-            except _StreamBroken as exc:
-                stats.drop(exc.args[0])
-                broken = True
+                failure = _classify(exc)
+            if record is not None:
+                stats.incr("records")
+                pos = record.stream_pos
+                if pos <= last_pos:  # whole-file gzip: records share one member and cannot be fetched by range
+                    stats.drop("unparseable")
+                    return None
+                last_pos = pos
+                source.mark(pos)
+                done, pending = pending, None
+                if done is not None:
+                    done.length = pos - done.offset
+                try:
+                    pending = _page(record, warc_path=warc_path, offset=pos, stats=stats, max_bytes=max_bytes)
+                except _StreamBroken as exc:
+                    failure = exc.args[0]
         if done is not None:
             stats.incr("kept")
             yield done
-        if broken:
-            return
-    if pending is not None:
-        pending.length = _tell(stream, default=pending.offset) - pending.offset
-        stats.incr("kept")
-        yield pending
+        if record is not None and failure is not None:  # this record is the damaged one
+            return failure, last_pos, last_pos + 1, 1
+        if record is not None:
+            continue
+        # the end as fastwarc sees it, or a failure between records: where does the last record end?
+        if not gzipped:
+            if failure is not None:
+                stats.drop(failure)
+            elif pending is not None:
+                pending.length = source.tell() - pending.offset
+                stats.incr("kept")
+                yield pending
+            return None
+        if last_pos < 0:  # nothing read in this pass
+            if failure is None and not source.has_data(start):
+                return None
+            return failure or "unparseable", start, start + 1, 0
+        kind, end = source.member(last_pos, cap=4 * max_bytes)
+        if kind == "whole":
+            if pending is not None:
+                pending.length = end - pending.offset
+                stats.incr("kept")
+                yield pending
+            if failure is None and not source.has_data(end):
+                return None  # the file ends with its last record
+            return failure or "unparseable", end, end, 0
+        if pending is not None:  # the page's own member is damaged after all
+            return failure or "unparseable", last_pos, last_pos + 1, 1
+        if failure is None and source.eof and source.pos >= source.end:
+            return None  # a record too big to check again, and fastwarc read the file to its end
+        return failure or "unparseable", last_pos, last_pos + 1, 0
 
 
 def read_page(
@@ -351,10 +410,3 @@ def _classify(exc: BaseException) -> str:
 def _reraise_control(exc: BaseException) -> None:
     if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit | MemoryError):
         raise exc
-
-
-def _tell(stream: BinaryIO, *, default: int) -> int:
-    try:
-        return stream.tell()
-    except (OSError, ValueError, AttributeError):
-        return default

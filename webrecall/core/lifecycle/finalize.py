@@ -143,8 +143,8 @@ def finalize(settings: Settings, round_id: int) -> Round:
     seconds = 0.0
     for t in tasks:
         for key, value in t.stats.items():
-            if key.startswith("dropped_") and t.phase == "index":
-                errors[key[len("dropped_") :]] += int(value)
+            if t.phase == "index" and (key.startswith("dropped_") or key == "resync_bytes_skipped"):
+                errors[key.removeprefix("dropped_")] += int(value)
         if t.phase == "index":
             totals["pages"] += t.pages
             totals["html_pages"] += t.html_pages
@@ -229,7 +229,7 @@ def round_report(settings: Settings, number: int | None = None) -> dict[str, Any
                   "seeds": model.get("seeds"), "readback": model.get("readback")},
         "domains": {k: disc.get(k) for k in ("new", "grown", "dropped", "new_domains", "grown_domains",
                                                "dropped_domains")},
-        "related_domains": t.related_domains, "queue": queue, "label_conflicts": conflicts,
+        "related_domains": t.related_domains, "errors": t.errors or {}, "queue": queue, "label_conflicts": conflicts,
         "dedup": dedup_counts(t),
         "expansion": t.expansion.model_dump(mode="json", exclude_unset=True) if t.expansion else None,
     }  # fmt: skip

@@ -74,8 +74,8 @@ def error_counts(db: Session, rnd: Round) -> dict[str, int]:
     for phase, status, stats in rows:
         if phase == "index":
             for key, value in (stats or {}).items():
-                if key.startswith("dropped_"):
-                    out[key[len("dropped_") :]] = out.get(key[len("dropped_") :], 0) + int(value)
+                if key.startswith("dropped_") or key == "resync_bytes_skipped":
+                    out[key.removeprefix("dropped_")] = out.get(key.removeprefix("dropped_"), 0) + int(value)
         if status in ("failed", "skipped"):
             out[f"warc_{status}"] = out.get(f"warc_{status}", 0) + 1
     return out
