@@ -114,3 +114,37 @@ def test_reopen_gives_a_finished_item_back_to_its_annotator_unless_someone_holds
         with pytest.raises(queue.LeaseError):
             queue.reopen(db, item.id, "bob")
         assert queue.complete(db, item.id, "alice", []).status == "done"
+
+
+@pytest.mark.services
+def test_claims_racing_on_postgres_never_share_an_item(postgres_db):
+    """On SQLite `BEGIN IMMEDIATE` serialises claims whatever the query; on PostgreSQL only `FOR UPDATE SKIP LOCKED`
+    keeps eight annotators claiming at once from taking the same row."""
+    dbm.migrate(postgres_db)
+    with dbm.session(postgres_db) as db:
+        rnd = dbm.Round(number=1)
+        db.add(rnd)
+        db.commit()
+        queue.enqueue(db, [QueueItem(round_id=rnd.id or 0, domain=f"d{i}.org", priority=float(i % 7))
+                           for i in range(200)])  # fmt: skip
+    got: list[tuple[str, int]] = []
+    lock, start = threading.Lock(), threading.Barrier(8)
+
+    def worker(name: str) -> None:
+        with dbm.session(postgres_db) as db:
+            start.wait()
+            while (item := queue.claim(db, name)) is not None:
+                with lock:
+                    got.append((name, item.id or 0))
+
+    threads = [threading.Thread(target=worker, args=(f"ann{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [i for _, i in got]
+    assert len(ids) == len(set(ids)) == 200, f"{len(ids) - len(set(ids))} claims of an item someone else held"
+    assert len({name for name, _ in got}) > 1  # they did race
+    with dbm.session(postgres_db) as db:
+        holders = {i.id: i.claimed_by for i in db.exec(select(QueueItem))}
+    assert holders == {i: name for name, i in got}
