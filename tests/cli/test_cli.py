@@ -164,3 +164,25 @@ def test_a_round_over_a_corrupt_warc_says_what_it_lost(env, tmp_path):
     assert report["errors"] == summary["errors"]
     table = CliRunner().invoke(app, ["round", "report"], env={"COLUMNS": "200"})
     assert "corrupt 1, resync_bytes_skipped" in table.output
+
+
+def _is_table(output: str) -> bool:
+    return "│" in output and "{" not in output and '"' not in output
+
+
+def test_commands_print_tables_unless_asked_for_json(env, tmp_path, corpus_server):
+    from webrecall.core.lifecycle.spec import RoundSpec, create_round
+    from webrecall.core.settings import Settings
+
+    out = CliRunner().invoke(app, ["init"])
+    assert out.exit_code == 0 and _is_table(out.output) and "webrecall init" in out.output, out.output
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"pattern": "docs.python.org/", "label": "code"}) + "\n")
+    out = CliRunner().invoke(app, ["labels", "import", str(rows)])
+    assert out.exit_code == 0 and _is_table(out.output) and "imported" in out.output, out.output
+    out = CliRunner().invoke(app, ["annotators", "add", "carol", "--password", "carol-password"])
+    assert out.exit_code == 0 and _is_table(out.output) and "carol" in out.output, out.output
+    rnd = create_round(Settings(), RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, limit=1,
+                                             seed_patterns=["docs.python.org/"]))  # fmt: skip
+    out = CliRunner().invoke(app, ["round", "cancel", str(rnd.number)])
+    assert out.exit_code == 0 and _is_table(out.output) and "cancelled" in out.output, out.output

@@ -52,12 +52,26 @@ def test_domains_sorts_says_how_many_and_keeps_names_whole(done: Settings, cli: 
     data = json.loads(out.stdout)
     assert data["count"] == len(rows) and len(data["data"]) == 5
     assert [d["pages"] for d in data["data"]] == sorted((d.pages for d in rows), reverse=True)[:5]
-    table = cli.invoke(app, ["domains", "--sort", "recalled_chars", "--limit", str(len(rows))])
+    table = cli.invoke(app, ["domains", "--sort", "recalled_chars", "--limit", str(len(rows))], env={"COLUMNS": "120"})
     assert table.exit_code == 0 and f"{len(rows)} of {len(rows)} domains, by recalled_chars" in table.output
-    assert all(d.domain in table.output for d in rows)  # no name cut short, even the longest at 80 columns
+    assert all(d.domain in table.output for d in rows)  # every name whole on its line where there is room
     assert f"5 of {len(rows)} domains" in cli.invoke(app, ["domains", "--limit", "5"]).output
     bad = cli.invoke(app, ["domains", "--sort", "tokens"])
     assert bad.exit_code == 2 and "unknown sort 'tokens'" in bad.output
+
+
+@pytest.mark.parametrize("args", [["round", "list"], ["round", "status", "1"], ["round", "report"], ["domains"],
+                                  ["domains", "show", "docs.python.org"], ["annotators", "list"], ["gold", "list"]])
+def test_tables_cut_no_header_or_number_in_80_columns(cli: CliRunner, args: list[str]) -> None:
+    out = cli.invoke(app, args, env={"COLUMNS": "80"})
+    assert out.exit_code == 0, out.output
+    assert "…" not in out.output, out.output  # a column may wrap at a space, never cut a word short ("pag…")
+    assert max(len(line) for line in out.output.splitlines()) <= 80
+
+
+def test_export_prints_a_table_unless_asked_for_json(cli: CliRunner, tmp_path: Path) -> None:
+    out = cli.invoke(app, ["export", "--round", "1", "--output", str(tmp_path / "x.jsonl")])
+    assert out.exit_code == 0 and "round 1 export" in out.output and "{" not in out.output, out.output
 
 
 def test_round_report_is_tables_and_json(done: Settings, cli: CliRunner) -> None:

@@ -45,14 +45,31 @@ def _json_default(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
-def _emit(data: Any, as_json: bool, table: Table | list[Table] | None = None) -> None:
+def _emit(data: Any, as_json: bool, table: Table | list[Table] | None = None, *, title: str = "") -> None:
+    """`--json`: one JSON object; else the tables given, or `data` (a dict) as a two-column table."""
     if as_json:
         sys.stdout.write(json.dumps(data, default=_json_default, ensure_ascii=False) + "\n")
-    elif table is not None:
-        for t in table if isinstance(table, list) else [table]:
-            Console().print(t)
-    else:
-        Console().print_json(json.dumps(data, default=_json_default))
+        return
+    if table is None:
+        table = _pairs(title, list(data.items()) if isinstance(data, dict) else [("", data)])
+    for t in table if isinstance(table, list) else [table]:
+        Console().print(_whole_headers(t))
+
+
+def _whole_headers(table: Table) -> Table:
+    """In a narrow terminal a table wraps, never cuts ("pag…"): a header word sets its column's least width,
+    a number column is exactly as wide as its widest number or header word (the rest is left to text columns),
+    and long text folds onto more lines."""
+    for column in table.columns:
+        least = max((len(w) for w in str(column.header).split()), default=0)
+        if column.justify == "right":
+            widest = max((len(str(c)) for c in column.cells), default=0)
+            column.min_width = column.max_width = max(least, widest)
+        else:
+            column.min_width = max(column.min_width or 0, least)
+        if column.overflow == "ellipsis":
+            column.overflow = "fold"
+    return table
 
 
 def _text(value: Any) -> str:

@@ -43,7 +43,7 @@ def init(as_json: JsonOpt = False) -> None:
     settings = _settings()
     _data_dir(settings)
     dbm.migrate(settings.db_url)
-    _emit({"database": settings.db_url, "data_dir": settings.data_dir, "status": "ok"}, as_json)
+    _emit({"database": settings.db_url, "data_dir": settings.data_dir, "status": "ok"}, as_json, title="webrecall init")
 
 
 def round_summary(settings: Settings, rnd: dbm.Round) -> dict[str, Any]:
@@ -246,7 +246,7 @@ def round_cancel(number: int, as_json: JsonOpt = False) -> None:
 
         cancel_on_workers(settings, rnd.id or 0)
     rnd = cancel_round(settings, rnd.id or 0)
-    _emit({"id": rnd.number, "status": rnd.status}, as_json)
+    _emit({"id": rnd.number, "status": rnd.status}, as_json, title=f"round {rnd.number}")
 
 
 @domains_app.callback(invoke_without_command=True)
@@ -284,7 +284,7 @@ def domains(
     shown = f"{offset + 1}-{offset + len(rows)}" if offset else f"{len(rows)}"
     caption = f"{shown} of {total:,} domains{' (related)' if related else ''}, by {sort}"
     table = Table(title=f"round {rnd.number} domains", caption=caption)
-    table.add_column("domain", no_wrap=True, min_width=max((len(r["domain"]) for r in rows), default=6))
+    table.add_column("domain", overflow="fold", ratio=1)  # the one to wrap when the terminal is narrow
     for name in ("pages", "recalled", "fraction", "recalled chars", "p50 score", "related"):
         table.add_column(name, justify="right")
     for r in rows:
@@ -417,7 +417,7 @@ def labels_import(
     with _reasons():
         with dbm.session(settings.db_url) as db:
             n = label_store.import_labels(db, label_store.read_jsonl(file), annotator=annotator, source=str(file))
-    _emit({"imported": n, "file": str(file)}, as_json)
+    _emit({"imported": n, "file": str(file)}, as_json, title="labels import")
 
 
 @labels_app.command("retract")
@@ -495,7 +495,7 @@ def export_cmd(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _emit({"rows": rows, "output": str(output), "format": fmt}, as_json)
+    _emit({"rows": rows, "output": str(output), "format": fmt}, as_json, title=f"round {round_no} export")
 
 
 @app.command()
@@ -724,7 +724,7 @@ def annotators_add(
     with _reasons():
         with dbm.session(settings.db_url) as db:
             account = create_account(db, name, password, role)
-    _emit({"name": account.name, "role": account.role, "status": "created"}, as_json)
+    _emit({"name": account.name, "role": account.role, "status": "created"}, as_json, title="annotator account")
 
 
 @app.command()

@@ -35,7 +35,8 @@ def _set_active(name: str, active: bool, as_json: bool) -> None:
 
     with _reasons(), dbm.session(_ready().db_url) as db:
         account = set_active(db, name, active)
-    _emit({"name": account.name, "active": account.active, "status": "enabled" if active else "disabled"}, as_json)
+    _emit({"name": account.name, "active": account.active, "status": "enabled" if active else "disabled"}, as_json,
+          title="annotator account")
 
 
 @annotators_app.command("disable")
@@ -57,7 +58,7 @@ def annotators_remove(name: Annotated[str, typer.Argument(help="Login name")], a
 
     with _reasons(), dbm.session(_ready().db_url) as db:
         remove_account(db, name)
-    _emit({"name": name, "status": "removed"}, as_json)
+    _emit({"name": name, "status": "removed"}, as_json, title="annotator account")
 
 
 def _round_id(db: dbm.Session, number: int) -> int:
@@ -81,7 +82,7 @@ def round_labels_needed(
 
     with _reasons(), dbm.session(_ready().db_url) as db:
         out = set_labels_needed(db, _round_id(db, number), labels_needed)
-    _emit({"round": number, "labels_needed": labels_needed, **out}, as_json)
+    _emit({"round": number, "labels_needed": labels_needed, **out}, as_json, title=f"round {number} queue")
 
 
 def _answers(values: list[str]) -> dict[str, str]:
@@ -109,7 +110,7 @@ def gold_add(
         added = add_gold(db, _round_id(db, round_no), domain, _answers(answer), priority=priority)
         if not added:
             raise ValueError(f"{domain} is already queued in round {round_no}")
-    _emit({"domain": domain.lower(), "round": round_no, "status": "added"}, as_json)
+    _emit({"domain": domain.lower(), "round": round_no, "status": "added"}, as_json, title="gold item")
 
 
 @gold_app.command("list")
@@ -138,4 +139,4 @@ def gold_remove(
 
     with _reasons(), dbm.session(_ready().db_url) as db:
         item = remove_gold(db, item_id)
-    _emit({"id": item.id, "domain": item.domain, "status": "removed"}, as_json)
+    _emit({"id": item.id, "domain": item.domain, "status": "removed"}, as_json, title="gold item")
