@@ -77,6 +77,11 @@ class Pattern:
     head: str
     steps: tuple[tuple[str, str], ...]
     anchored: bool
+    prefix_regex: re.Pattern[str] | None = None
+    """A prefix pattern with `*`s: each `*` and the literal after it as an atomic group that takes the first
+    place the literal fits and never gives it back (from a fixed start, the first place is always the best)."""
+    like_literals: tuple[str, ...] | None = None
+    """A `%` pattern without `*`: its literals after the head."""
 
     def matches(self, url: str) -> bool:
         return self.match_key(url_key(url))
@@ -84,13 +89,24 @@ class Pattern:
     def match_key(self, key: str) -> bool:
         """Whether `key` (a `url_key`) matches, without backtracking.
 
-        The URL is scanned once per wildcard: the positions where the pattern can stand after each literal are
-        kept as a sorted list (after `%` only the first one counts), and the next literal is looked up with
-        `str.find` from those positions only. Work is O(len(key)) per wildcard, whatever the pattern."""
+        `%` only: each literal at its first place after the one before (the earliest end is always the best).
+        With `*` in a `%` pattern: the URL is scanned once per wildcard, keeping the positions where the pattern
+        can stand after each literal (after `%` only the first one counts) and looking the next literal up with
+        `str.find` from those only. Work is O(len(key)) per wildcard, whatever the pattern."""
+        if self.prefix_regex is not None:
+            return self.prefix_regex.match(key) is not None
         if not key.startswith(self.head):
             return False
         if not self.steps:
             return len(key) == len(self.head) if self.anchored else True
+        if (lits := self.like_literals) is not None:
+            pos = len(self.head)
+            for lit in lits[:-1]:
+                found = key.find(lit, pos)
+                if found < 0:
+                    return False
+                pos = found + len(lit)
+            return key.endswith(lits[-1]) and len(key) - len(lits[-1]) >= pos
         n, ends = len(key), [len(self.head)]
         last = len(self.steps) - 1
         for i, (wild, lit) in enumerate(self.steps):
@@ -141,7 +157,12 @@ def compile_pattern(text: str) -> Pattern:
     if not like and host is None and "/" not in text and _HOST_CHARS.match(text):
         host = text  # a bare host such as `docs.python.org` is a prefix on that host
     steps = tuple(zip(pieces[1::2], pieces[2::2], strict=True))
-    return Pattern(text=text, host=host, specificity=len(literal), head=pieces[0], steps=steps, anchored=like)
+    regex = None
+    if steps and not like:  # `*` only, from a fixed start: one regex, no backtracking into a settled `*`
+        regex = re.compile(re.escape(pieces[0]) + "".join(f"(?>[^/?#]*?{re.escape(lit)})" for _, lit in steps if lit))
+    lits = tuple(lit for _, lit in steps) if like and "*" not in text else None
+    return Pattern(text=text, host=host, specificity=len(literal), head=pieces[0], steps=steps, anchored=like,
+                   prefix_regex=regex, like_literals=lits)  # fmt: skip
 
 
 def parse(pattern: str) -> Pattern:
