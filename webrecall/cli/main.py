@@ -440,7 +440,8 @@ def labels_retract(
 
 @labels_app.command("export")
 def labels_export(output: Annotated[Path | None, typer.Option(help="File (default: stdout)")] = None) -> None:
-    """The label history as JSONL (append-only: every label ever given)."""
+    """The label history as JSONL (append-only: every label ever given; a retraction is a row with source "undo"
+    and the retracted label's id in shown.undoes)."""
     settings = _ready()
     out = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
     with dbm.session(settings.db_url) as db:

@@ -54,7 +54,8 @@ def export_labels(
     annotator: Annotated[str | None, Query(max_length=100)] = None,
     after_id: Annotated[int, Query(ge=0, le=schemas.INT32, description="Resume after this label id")] = 0,
 ) -> NDJSONResponse:
-    """Every label ever given, oldest first (a later label by the same annotator on a pattern wins)."""
+    """Every label ever given, oldest first (a later label by the same annotator on a pattern wins). A
+    retraction is a row of its own: `source` "undo", the retracted label's id in `shown.undoes`, why in `reason`."""
 
     def rows() -> Iterator[dict[str, Any]]:
         last = after_id
