@@ -31,7 +31,7 @@ def post_labels(body: schemas.LabelsCreate, db: SessionDep, _: TokenDep) -> sche
     return schemas.LabelsImported(imported=n)
 
 
-@router.post("/{label_id}/retract", status_code=status.HTTP_201_CREATED, responses={**AUTH, **errors(404, 409)})
+@router.post("/{label_id}/retract", status_code=status.HTTP_201_CREATED, responses={**AUTH, **errors(400, 404, 409)})
 def retract_label(
     label_id: Annotated[int, Path(ge=1, le=schemas.INT32)], body: schemas.LabelRetract, db: SessionDep, _: TokenDep
 ) -> schemas.RetractionPublic:
