@@ -145,6 +145,15 @@ class ModelsPublic(BaseModel):
     count: int
 
 
+class Redactions(BaseModel):
+    """Secrets and personal data an export of the round replaces by placeholders (its kept and expanded pages,
+    before dedup)."""
+
+    pages: int = Field(description="Pages with at least one value replaced")
+    total: int = Field(description="Values replaced")
+    kinds: dict[str, int] = Field(description="Values replaced by kind: email, ip_address, aws_access_key, ...")
+
+
 class RoundPublic(BaseModel):
     id: int = Field(description="The round number")
     status: str
@@ -174,6 +183,8 @@ class RoundPublic(BaseModel):
     dedup: dict[str, Any] | None = Field(
         default=None, description="Copies removed per reason (exact_url, exact_text, near_dup) and contaminated "
         "pages: `round` (this round's pages), `overall` (the corpus of rounds 1..n), `config`")
+    redactions: Redactions | None = Field(default=None, description="What its export redacts (none before the "
+                                          "round's pages were counted)")
 
 
 class RoundsPublic(BaseModel):
@@ -193,6 +204,7 @@ class RoundStats(BaseModel):
     related_domains: int
     languages: dict[str, int]
     dedup: dict[str, int] | None = Field(default=None, description="This round's pages by dedup outcome")
+    redactions: Redactions | None = Field(default=None, description="What an export of this round redacts")
 
 
 class OverallStats(BaseModel):
@@ -205,6 +217,8 @@ class OverallStats(BaseModel):
     labels: int
     models: int
     dedup: dict[str, int] | None = Field(default=None, description="The corpus (rounds 1..n) by dedup outcome")
+    redactions: Redactions | None = Field(default=None, description="What an export of the latest finished "
+                                          "round redacts")
 
 
 class StatsPublic(BaseModel):

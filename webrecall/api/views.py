@@ -43,6 +43,7 @@ def round_public(db: Session, settings: Settings, rnd: Round) -> schemas.RoundPu
         model=model_public(model, rnd.number) if model else None,
         eval=totals.eval.model_dump(mode="json", exclude_unset=True) if totals.eval else None,
         growth=schemas.Growth(**growth) if growth else None, dedup=report.dedup_counts(totals),
+        redactions=schemas.Redactions(**totals.redactions.model_dump()) if totals.redactions else None,
     )  # fmt: skip
 
 

@@ -382,6 +382,7 @@ def _report_tables(data: dict[str, Any]) -> list[Table]:
         ("related domains", data["related_domains"]), ("skipped and failed", data.get("errors")),
         ("model", model.get("version")), ("seeds", seeds), *quality, ("queue items", queue.get("status")),
         ("labels through the queue", queue.get("labels")), ("label conflicts", len(data["label_conflicts"])),
+        ("redacted in export", _redacted(data.get("redactions"))),
     ])  # fmt: skip
     doms = data["domains"] or {}
     prev = g.get("previous_round")
@@ -404,6 +405,13 @@ def _report_tables(data: dict[str, Any]) -> list[Table]:
             conflicts.add_row(c["pattern"], ", ".join(f"{a}: {lb}" for a, lb in c["labels"].items()))
         tables.append(conflicts)
     return tables
+
+
+def _redacted(r: dict[str, Any] | None) -> str:
+    if not r:
+        return "-"
+    kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(r["kinds"].items(), key=lambda kv: -kv[1]))
+    return f"{r['total']:,} values in {r['pages']:,} pages" + (f" ({kinds})" if kinds else "")
 
 
 @labels_app.command("import")
@@ -460,10 +468,12 @@ def export_cmd(
     dedup: Annotated[bool, typer.Option(help="Leave out removed copies (exact URL, exact text, near-dup)")] = True,
     decontaminate: Annotated[bool, typer.Option(help="Leave out pages overlapping a benchmark")] = True,
     fences: Annotated[bool, typer.Option(help="Keep code blocks as ``` fenced blocks in the text")] = False,
+    redact: Annotated[bool, typer.Option(help="Replace secrets, e-mail and IP addresses by typed placeholders "
+                                              "(<SECRET:kind>, <EMAIL>, <IP_ADDRESS>)")] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a round's recalled pages (url, domain, text, score, round, model, text_extractor, dedup_of,
-    contaminated, ...).
+    contaminated, redactions, ...).
 
     The pages go to a temporary file beside `output`, renamed over it only once the export succeeded: a failed
     export never leaves a partial file or replaces a good one."""
@@ -488,7 +498,7 @@ def export_cmd(
     try:
         with os.fdopen(fd, "wb") as fh:
             rows = export(settings, round_no, fh, fmt=fmt, min_score=min_score, dedup=dedup,  # type: ignore[arg-type]
-                          decontaminate=decontaminate, fences=fences)
+                          decontaminate=decontaminate, fences=fences, redact=redact)
         os.replace(tmp, target)
     except (ValueError, WebrecallError, OSError) as exc:
         Path(tmp).unlink(missing_ok=True)

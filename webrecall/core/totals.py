@@ -114,6 +114,15 @@ class Expansion(Part):
     warc_bytes_ratio: float | None = None
 
 
+class Redactions(Part):
+    """What an export of the round's kept and expanded pages replaces by placeholders (`webrecall.core.text.redact`),
+    before dedup: pages with at least one, and values by kind (`email`, `ip_address`, `aws_access_key`, ...)."""
+
+    pages: int = 0
+    total: int = 0
+    kinds: dict[str, int] = Field(default_factory=dict)
+
+
 class DiscoveryQueue(Part):
     added: int = 0
     uncertain: int = 0
@@ -154,6 +163,7 @@ class RoundTotals(Part):
     eval: Eval | None = None
     model: ModelTotals | None = None
     dedup: Dedup | None = None
+    redactions: Redactions | None = None
     discovery: Discovery | None = None
 
     def has(self, name: str) -> bool:

@@ -12,7 +12,7 @@ from webrecall.api import schemas
 from webrecall.api.deps import SessionDep, SettingsDep
 from webrecall.api.routes import errors
 from webrecall.api.streams import jsonl, parquet
-from webrecall.core.pipeline.export import EXPORT_SCHEMA, recalled_from
+from webrecall.core.pipeline.export import EXPORT_SCHEMA, json_row, recalled_from
 from webrecall.core.queries import find_round
 
 router = APIRouter(prefix="/exports", tags=["exports"])
@@ -36,8 +36,12 @@ def export_pages(
     dedup: Annotated[bool, Query(description="Leave out removed copies (exact URL, exact text, near-dup)")] = True,
     decontaminate: Annotated[bool, Query(description="Leave out pages overlapping a benchmark")] = True,
     fences: Annotated[bool, Query(description="Keep code blocks as ``` fenced blocks in the text")] = False,
+    redact: Annotated[bool, Query(description="Replace secrets, e-mail and IP addresses by typed placeholders "
+                                              "(`<SECRET:kind>`, `<EMAIL>`, `<IP_ADDRESS>`)")] = True,
 ) -> StreamingResponse:  # fmt: skip
-    """Recalled pages with lineage (round, model version, score, WARC location): url, domain, title, text, ..."""
+    """Recalled pages with lineage (round, model version, score, WARC location): url, domain, title, text, ...;
+    secrets and personal data in the text replaced by placeholders unless `redact=false`, each row's `redactions`
+    counting them by kind."""
     rnd = find_round(db, number)
     if rnd is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no round {number}")
@@ -45,7 +49,7 @@ def export_pages(
         raise HTTPException(status.HTTP_409_CONFLICT, f"round {number} is {rnd.status}, not done")
     shard, row = (int(x) for x in cursor.split(".")) if cursor else (0, 0)
     batches = recalled_from(settings, number, min_score=min_score, shard=shard, row=row, dedup=dedup,
-                            decontaminate=decontaminate, fences=fences)
+                            decontaminate=decontaminate, fences=fences, redact=redact)
     name = f"webrecall-round-{number}-pages"
     if format == "parquet":
         body = parquet((b for _, b, _ in batches), EXPORT_SCHEMA)
@@ -55,7 +59,7 @@ def export_pages(
     def rows() -> Iterator[dict[str, Any]]:
         for index, batch, numbers in batches:
             for page, n in zip(batch.to_pylist(), numbers.to_pylist(), strict=True):
-                page["score"] = round(float(page["score"]), 6) if page["score"] is not None else None  # index pages
+                page = json_row(page)
                 page["cursor"] = f"{index}.{n + 1}"
                 yield page
 

@@ -24,8 +24,8 @@ class _Snapshot:
     """A collector over one scrape's figures (prometheus_client renders and escapes them)."""
 
     def __init__(self, counts: dict[str, Any], latest_rate: tuple[str, str, float] | None,
-                 dedup: list[tuple[str, str, int]]) -> None:  # fmt: skip
-        self.counts, self.latest_rate, self.dedup = counts, latest_rate, dedup
+                 dedup: list[tuple[str, str, int]], redacted: list[tuple[str, str, int]]) -> None:  # fmt: skip
+        self.counts, self.latest_rate, self.dedup, self.redacted = counts, latest_rate, dedup, redacted
 
     def collect(self) -> Iterator[Metric]:
         c = self.counts
@@ -51,6 +51,12 @@ class _Snapshot:
         for round_no, outcome, n in self.dedup:
             dedup.add_metric([round_no, outcome], n)
         yield dedup
+        redacted = GaugeMetricFamily(
+            "webrecall_redacted_values", "Secrets and personal data an export of the round replaces by placeholders, "
+            "by kind (email, ip_address, aws_access_key, ...), per finished round.", labels=["round", "kind"])
+        for round_no, kind, n in self.redacted:
+            redacted.add_metric([round_no, kind], n)
+        yield redacted
         queue = GaugeMetricFamily("webrecall_queue_items", "Annotation queue items by status.", labels=["status"])
         for status, n in sorted(c["queue"].items()):
             queue.add_metric([status], n)
@@ -72,6 +78,8 @@ def metrics(settings: SettingsDep, db: SessionDep) -> Response:
     dedup = [(str(r.number), k, int(v)) for r in rounds
              for k, v in sorted(totals.dedup_round(totals.of(r)).items())]
     dedup += [("all", k, int(v)) for k, v in sorted((corpus_dedup(rounds) or {}).items())]  # fmt: skip
+    redacted = [(str(r.number), kind, n) for r in rounds if (t := totals.of(r).redactions) is not None
+                for kind, n in sorted(t.kinds.items())]  # fmt: skip
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(counts, rate, dedup))  # type: ignore[arg-type]
+    registry.register(_Snapshot(counts, rate, dedup, redacted))  # type: ignore[arg-type]
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -13,6 +13,7 @@ from webrecall.core.db import Round
 from webrecall.core.labelling.decisions import domain_pattern
 from webrecall.core.queries import done_warcs, latest_done
 from webrecall.core.settings import Settings
+from webrecall.core.text.redact import redact
 from webrecall.core.urls.patterns import parse
 
 
@@ -37,8 +38,9 @@ def code_like(line: str) -> bool:
 
 
 def snippet_lines(text: str, *, max_lines: int = 12, width: int = 160) -> list[tuple[str, bool]]:
-    """The first non-empty lines of a page's text, each with whether it looks like code."""
-    lines = [ln.strip()[:width] for ln in (text or "").splitlines() if ln.strip()][:max_lines]
+    """The first non-empty lines of a page's text, each with whether it looks like code; secrets and personal data
+    shown as their placeholders, as the export writes them (nobody copies a live key out of the UI)."""
+    lines = [ln.strip()[:width] for ln in redact(text or "")[0].splitlines() if ln.strip()][:max_lines]
     return [(ln, code_like(ln)) for ln in lines]
 
 

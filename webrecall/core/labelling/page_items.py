@@ -23,6 +23,7 @@ from webrecall.core.db import QueueItem, QueueKind
 from webrecall.core.labelling.queue import complete
 from webrecall.core.settings import Settings
 from webrecall.core.text.extract import FENCE
+from webrecall.core.text.redact import redact
 from webrecall.core.urls.patterns import PatternSet
 
 KIND: QueueKind = "page"
@@ -126,7 +127,7 @@ def page_view(settings: Settings, round_id: int, url: str, *, max_chars: int = 4
     if row is None:
         return {"round": number, "url": url, "title": "", "score": None, "kept": None, "blocks": [], "cut": False,
                 "chars": 0, "code_blocks": 0}  # fmt: skip
-    text = row.get("text") or ""
+    text = redact(row.get("text") or "")[0]  # placeholders, as the export writes them
     blocks, cut = text_blocks(text, max_chars=max_chars)
     return {"round": number, "url": url, "title": row.get("title") or "", "score": round(float(row["score"]), 4),
             "kept": bool(row["kept"]), "blocks": blocks, "cut": cut, "chars": len(unfence(text)),

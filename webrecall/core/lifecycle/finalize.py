@@ -18,7 +18,7 @@ from webrecall.core.model.scoring import precision_recall_f1
 from webrecall.core.pipeline import partials
 from webrecall.core.queries import done_warcs, find_round, previous_done
 from webrecall.core.settings import Settings
-from webrecall.core.storage.layout import domains_partial_path, index_path
+from webrecall.core.storage.layout import domains_partial_path, index_path, sigs_path
 from webrecall.core.storage.store import Store
 from webrecall.core.totals import RoundTotals
 from webrecall.core.totals import of as totals_of
@@ -122,6 +122,33 @@ def growth(settings: Settings, store: Store, rnd: Round, now: tuple[np.ndarray, 
     }  # fmt: skip
 
 
+def redactions(store: Store, rnd: Round, tasks: list[WarcTask], cut: float | None) -> dict[str, Any] | None:
+    """What an export would redact in the round's kept and expanded pages, by kind. The signature step of each
+    recall and expand task counts it (it reads every kept text anyway), so this is a sum of task stats; a top-K
+    round's recall tasks kept every page above its floor, so their pages are counted from the signature files at
+    the cut instead. None for a round whose tasks predate the counts."""
+    done = [t for t in tasks if t.status == "done" and t.phase in ("recall", "expand")]
+    if not any("redacted_pages" in t.stats for t in done):
+        return None
+    kinds: Counter[str] = Counter()
+    pages = 0
+    for t in done:
+        if t.phase == "recall" and cut is not None:
+            rel = sigs_path(rnd.number, t.warc_url)
+            if not store.exists(rel) or "redactions" not in store.column_names(rel):
+                continue
+            table = store.read_table(rel, columns=["score", "redactions"])
+            kept = table.filter(pc.greater_equal(table["score"], pa.scalar(cut, pa.float32())))
+            for found in kept["redactions"].to_pylist():
+                pages += bool(found)
+                kinds.update(dict(found or ()))
+            continue
+        pages += int(t.stats.get("redacted_pages", 0))
+        kinds.update({k[len("redacted_") :]: int(v) for k, v in t.stats.items()
+                      if k.startswith("redacted_") and k != "redacted_pages"})  # fmt: skip
+    return {"pages": pages, "total": sum(kinds.values()), "kinds": dict(sorted(kinds.items()))}
+
+
 def finalize(settings: Settings, round_id: int) -> Round:
     """Round totals, domain statistics, growth and measures from the WARCs' partial aggregates (pipeline.partials):
     memory O(domains), never the round's page index. A top-K round's cut is written back to its index."""
@@ -166,6 +193,8 @@ def finalize(settings: Settings, round_id: int) -> Round:
         "languages": dict(merged.languages.most_common(20)),
     }  # fmt: skip
     out["growth"] = growth(settings, store, rnd, partials.kept_keys(partials.kept_at(kept(), cut)))
+    if (redacted := redactions(store, rnd, list(tasks), cut)) is not None:
+        out["redactions"] = redacted
     from webrecall.core.pipeline.expand import summary as expansion
 
     if exp := expansion(settings, round_id):  # labelled patterns across the whole crawl (core.pipeline.expand)
@@ -232,4 +261,5 @@ def round_report(settings: Settings, number: int | None = None) -> dict[str, Any
         "related_domains": t.related_domains, "errors": t.errors or {}, "queue": queue, "label_conflicts": conflicts,
         "dedup": dedup_counts(t),
         "expansion": t.expansion.model_dump(mode="json", exclude_unset=True) if t.expansion else None,
+        "redactions": t.redactions.model_dump(mode="json") if t.redactions else None,
     }  # fmt: skip

@@ -43,6 +43,7 @@ from webrecall.core.storage.layout import (
     sigs_path,
 )
 from webrecall.core.storage.store import Store, warc_id
+from webrecall.core.text import redact
 
 REASONS = ("exact_url", "exact_text", "near_dup")
 _ARCHIVE = re.compile(r"^(?:https?://)?(?:web\.)?archive\.org/web/[0-9a-z_*]+/", re.IGNORECASE)
@@ -176,16 +177,21 @@ def signature_rows(
     rows: Iterable[dict], *, round_no: int, cfg: DedupConfig, crawl: str = "", benchmarks: Any = None,
     stats: Stats | None = None,
 ) -> Iterator[dict]:  # fmt: skip
-    """Signature rows of kept pages (dicts with url, warc, offset, score, text), as written to the sigs file."""
+    """Signature rows of kept pages (dicts with url, warc, offset, score, text), as written to the sigs file, with
+    what an export would redact in each (counted here, where every kept text is read anyway; finalize sums it)."""
     for row in rows:
         text = row.get("text") or ""
         sig = signature(text, cfg)
         norm = normalize_text(text)
         hits = benchmarks.matches(text) if benchmarks is not None and text else []
+        redactions = redact.count(text)
         if stats is not None:
             stats.incr("dedup_signatures")
             stats.incr("dedup_no_shingle", sig is None)
             stats.incr("contaminated", bool(hits))
+            stats.incr("redacted_pages", bool(redactions))
+            for kind, n in redactions.items():
+                stats.incr(f"redacted_{kind}", n)
         yield {
             "id": page_id(round_no, row["warc"], row["offset"]), "round": round_no, "warc": row["warc"],
             "offset": row["offset"], "url": row["url"], "crawl": crawl_of(row["warc"], crawl),
@@ -193,7 +199,7 @@ def signature_rows(
             "text_key": key64(norm.encode()) if norm else None,
             "bands": band_keys(sig, cfg) if sig is not None else None,
             "sig": sig.tolist() if sig is not None else None,
-            "contaminated": ",".join(hits) or None,
+            "contaminated": ",".join(hits) or None, "redactions": list(redactions.items()),
         }  # fmt: skip
 
 

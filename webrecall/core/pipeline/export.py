@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import IO, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -16,10 +17,11 @@ from webrecall.core.pipeline.dedup import contaminated_for, removed_for
 from webrecall.core.pipeline.expand import positives
 from webrecall.core.queries import done_warcs, find_round, latest_done
 from webrecall.core.settings import Settings
-from webrecall.core.storage.layout import PAGES_SCHEMA, pages_path
+from webrecall.core.storage.layout import PAGES_SCHEMA, REDACTIONS, pages_path
 from webrecall.core.storage.layout import expand_sigs_path as index_sigs_path
 from webrecall.core.storage.store import Store
 from webrecall.core.text.extract import unfence
+from webrecall.core.text.redact import redact_utf8
 from webrecall.core.urls.patterns import PatternSet
 
 Format = Literal["jsonl", "parquet"]
@@ -27,11 +29,12 @@ Format = Literal["jsonl", "parquet"]
 
 def recalled_batches(
     settings: Settings, round_no: int, *, min_score: float | None = None, dedup: bool = True,
-    decontaminate: bool = True, fences: bool = False,
+    decontaminate: bool = True, fences: bool = False, redact: bool = True,
 ) -> Iterator[pa.RecordBatch]:  # fmt: skip
     """The recalled pages of a round: completed WARC shards only, at or above the round's effective threshold."""
     return (batch for _, batch, _ in recalled_from(settings, round_no, min_score=min_score, dedup=dedup,
-                                                   decontaminate=decontaminate, fences=fences))  # fmt: skip
+                                                   decontaminate=decontaminate, fences=fences,
+                                                   redact=redact))  # fmt: skip
 
 
 EXPORT_SCHEMA = PAGES_SCHEMA.append(pa.field("label", pa.string())).append(pa.field("label_pattern", pa.string()))
@@ -44,6 +47,9 @@ EXPORT_SCHEMA = EXPORT_SCHEMA.append(pa.field("source", pa.string())).append(pa.
 """... and where the page came from: `recall` (the round's model kept it; it has a score) or `index` (under an
 agreed code label, fetched through the crawl's index from a WARC file outside the round's sample, pipeline/expand.py;
 no score, no model) with `index_pattern`, the labelled pattern whose lookup found it."""
+EXPORT_SCHEMA = EXPORT_SCHEMA.append(pa.field("redactions", REDACTIONS))
+"""... and what was replaced in its text by a placeholder, by kind (`webrecall.core.text.redact`): {} when nothing
+was, null when the export was asked not to redact."""
 
 
 FENCED_EXTRACTORS = frozenset({"resiliparse"})
@@ -51,9 +57,11 @@ FENCED_EXTRACTORS = frozenset({"resiliparse"})
 
 
 def _with_lineage(batch: pa.RecordBatch, labels: PatternSet[str], dups: dict, dirty: dict, *, fences: bool,
-                  source: str = "recall", index_pattern: pa.Array | None = None) -> pa.RecordBatch:  # fmt: skip
+                  redact: bool, source: str = "recall",
+                  index_pattern: pa.Array | None = None) -> pa.RecordBatch:  # fmt: skip
     """The pages' columns in PAGES_SCHEMA order (a shard written before `text_extractor` existed has it null),
-    code fences kept or removed, the label lineage and the dedup lineage."""
+    code fences kept or removed, secrets and personal data redacted or not, the label lineage and the dedup
+    lineage."""
     n = batch.num_rows
     columns = [batch.column(f.name) if f.name in batch.schema.names else pa.nulls(n, f.type) for f in PAGES_SCHEMA]
     if not fences:
@@ -62,6 +70,7 @@ def _with_lineage(batch: pa.RecordBatch, labels: PatternSet[str], dups: dict, di
             texts = columns[PAGES_SCHEMA.get_field_index("text")].to_pylist()
             plain = [unfence(t) if t and e in FENCED_EXTRACTORS else t for t, e in zip(texts, extractors, strict=True)]
             columns[PAGES_SCHEMA.get_field_index("text")] = pa.array(plain, pa.string())
+    redactions = _redacted(columns) if redact else pa.nulls(n, REDACTIONS)
     matches = [labels.match(url) for url in batch.column("url").to_pylist()]
     label = pa.array([m[1] if m else None for m in matches], pa.string())
     pattern = pa.array([m[0].text if m else None for m in matches], pa.string())
@@ -73,7 +82,37 @@ def _with_lineage(batch: pa.RecordBatch, labels: PatternSet[str], dups: dict, di
                pa.array([dirty.get(k) for k in keys], pa.string())]  # fmt: skip
     origin = [pa.array([source] * n, pa.string()),
               index_pattern if index_pattern is not None else pa.nulls(n, pa.string())]
-    return pa.RecordBatch.from_arrays([*columns, label, pattern, *lineage, *origin], schema=EXPORT_SCHEMA)
+    return pa.RecordBatch.from_arrays([*columns, label, pattern, *lineage, *origin, redactions], schema=EXPORT_SCHEMA)
+
+
+def _redacted(columns: list[pa.Array]) -> pa.Array:
+    """The export's redaction hook: replaces the text column in place, returns the counts by kind per row. Each
+    text is scanned as it lies in the column's UTF-8 buffer; only texts with something to replace become Python
+    strings, and the column is rebuilt by `take` (the others are copied as bytes)."""
+    at = PAGES_SCHEMA.get_field_index("text")
+    texts = columns[at].cast(pa.string())
+    offsets = np.frombuffer(texts.buffers()[1], np.int32)[texts.offset : texts.offset + len(texts) + 1]
+    data = memoryview(texts.buffers()[2] or b"")
+    new: list[str] = []
+    take = np.arange(len(texts))
+    counts: list[list[tuple[str, int]]] = []
+    for i in range(len(texts)):
+        got = redact_utf8(data[offsets[i] : offsets[i + 1]]) if offsets[i + 1] > offsets[i] else None
+        counts.append(list(got[1].items()) if got else [])
+        if got:
+            take[i] = len(texts) + len(new)
+            new.append(got[0])
+    if new:
+        columns[at] = pa.concat_arrays([texts, pa.array(new, pa.string())]).take(pa.array(take))
+    return pa.array(counts, REDACTIONS)
+
+
+def json_row(row: dict) -> dict:
+    """An export row as JSON wants it: the score rounded (index pages have none), redactions as an object."""
+    row["score"] = round(float(row["score"]), 6) if row["score"] is not None else None
+    if row.get("redactions") is not None:
+        row["redactions"] = dict(row["redactions"])
+    return row
 
 
 def _expanded_batch(table: pa.Table, extractor: str) -> tuple[pa.RecordBatch, pa.Array]:
@@ -90,26 +129,26 @@ def _expanded_batch(table: pa.Table, extractor: str) -> tuple[pa.RecordBatch, pa
 
 def export(settings: Settings, round_no: int, out: IO[bytes], *, fmt: Format = "jsonl",
            min_score: float | None = None, dedup: bool = True, decontaminate: bool = True,
-           fences: bool = False) -> int:  # fmt: skip
+           fences: bool = False, redact: bool = True) -> int:  # fmt: skip
     """Write the round's recalled pages to a binary stream; returns the number of rows.
 
     `fences`: keep the ``` lines around code blocks that the cached text carries (downstream tools can tell
-    code from prose); without them the text is the same minus those lines."""
+    code from prose); without them the text is the same minus those lines. `redact`: replace secrets and personal
+    data by placeholders (`webrecall.core.text.redact`), each row counting what it lost."""
     if fmt not in ("jsonl", "parquet"):
         raise ValueError(f"unknown export format {fmt!r}; valid: jsonl, parquet")
     rows = 0
     writer = pq.ParquetWriter(out, EXPORT_SCHEMA, compression="zstd") if fmt == "parquet" else None
     try:
         batches = recalled_batches(settings, round_no, min_score=min_score, dedup=dedup, decontaminate=decontaminate,
-                                   fences=fences)
+                                   fences=fences, redact=redact)
         for batch in batches:
             rows += batch.num_rows
             if writer is not None:
                 writer.write_batch(batch)
                 continue
             for row in batch.to_pylist():
-                row["score"] = round(float(row["score"]), 6) if row["score"] is not None else None
-                out.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+                out.write(json.dumps(json_row(row), ensure_ascii=False).encode() + b"\n")
     finally:
         if writer is not None:
             writer.close()
@@ -118,7 +157,7 @@ def export(settings: Settings, round_no: int, out: IO[bytes], *, fmt: Format = "
 
 def recalled_from(
     settings: Settings, round_no: int, *, min_score: float | None = None, shard: int = 0, row: int = 0,
-    dedup: bool = True, decontaminate: bool = True, fences: bool = False,
+    dedup: bool = True, decontaminate: bool = True, fences: bool = False, redact: bool = True,
 ) -> Iterator[tuple[int, pa.RecordBatch, pa.Array]]:  # fmt: skip
     """`recalled_batches` from a position, with one: (shard index, batch, row numbers in the shard).
 
@@ -126,7 +165,8 @@ def recalled_from(
     (their positives: `source` `index`, exported whatever `min_score`, since a label covers them), fixed once the
     round is done, so (shard, row) after the last row received is a resume cursor; earlier shards are not read at
     all. `dedup` leaves out the copies that the newest dedup of a round covering this one removed (`pipeline.dedup`),
-    `decontaminate` the pages overlapping a benchmark; either way the rows carry their lineage columns.
+    `decontaminate` the pages overlapping a benchmark; either way the rows carry their lineage columns. `redact`
+    replaces secrets and personal data in the text by placeholders, batch by batch (`_redacted`).
     """
     with session(settings.db_url) as db:
         rnd = find_round(db, round_no)
@@ -164,7 +204,8 @@ def recalled_from(
                 mask = pc.and_(mask, keep)
             kept = batch.filter(mask)
             if kept.num_rows:
-                yield index, _with_lineage(kept, labels, dups, dirty, fences=fences), numbers.filter(mask)
+                lineage = _with_lineage(kept, labels, dups, dirty, fences=fences, redact=redact)
+                yield index, lineage, numbers.filter(mask)
     extractor = str((rnd.params or {}).get("score_extractor", settings.score_extractor))
     for index, location in enumerate(expanded, start=len(done)):
         if index < shard or (table := positives(store, round_no, location)) is None or not table.num_rows:
@@ -175,5 +216,5 @@ def recalled_from(
             mask = pc.and_(mask, keep)
         batch, patterns = _expanded_batch(table.filter(mask), extractor)
         if batch.num_rows:
-            yield index, _with_lineage(batch, labels, dups, dirty, fences=fences, source="index",
+            yield index, _with_lineage(batch, labels, dups, dirty, fences=fences, redact=redact, source="index",
                                        index_pattern=patterns), numbers.filter(mask)  # fmt: skip

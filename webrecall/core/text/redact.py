@@ -401,32 +401,37 @@ def _scratch(prefilter: _Prefilter) -> Any:
     return scratch
 
 
-def _flagged(text: str, prefilter: _Prefilter) -> tuple[bytes, dict[int, set[int]], set[int]]:
-    """The text as UTF-8, the byte offset of each flagged line's start with the pattern ids that flagged it, and
-    the ids of whole-text detectors that fired."""
-    data = text.encode("utf-8", "surrogatepass")
-    lines: dict[int, set[int]] = {}
-    whole: set[int] = set()
-
-    def on_match(pattern: int, start: int, end: int, flags: int, context: object) -> None:
-        if pattern in prefilter.whole_text:
-            whole.add(pattern)
-            return
-        at = end - 1 if end and data[end - 1 : end] != b"\n" else max(end - 2, 0)
-        lines.setdefault(data.rfind(b"\n", 0, at) + 1, set()).add(pattern)
-
-    prefilter.database.scan(data, match_event_handler=on_match, scratch=_scratch(prefilter))
-    return data, lines, whole
+def _flagged(data: bytes | memoryview, prefilter: _Prefilter) -> list[tuple[int, int]]:
+    """(pattern id, end offset) of each prefilter match in UTF-8 `data`."""
+    ends: list[tuple[int, int]] = []
+    prefilter.database.scan(data, match_event_handler=lambda pattern, start, end, flags, context:
+                            ends.append((pattern, end)), scratch=_scratch(prefilter))  # fmt: skip
+    return ends
 
 
 def find(text: str) -> list[Finding]:
     """The values to replace in `text`, in order, without overlaps (where two overlap the higher rank wins, then
     the longer)."""
+    return _find(text.encode("utf-8", "surrogatepass"), text)[0]
+
+
+def _find(data: bytes | memoryview, text: str | None) -> tuple[list[Finding], str | None]:
+    """`find` over the UTF-8 of a text, and the text: decoded from it only when a prefilter matched."""
     prefilter = _prefilter()
-    data, lines, whole = _flagged(text, prefilter)
-    if not lines and not whole:
-        return []
-    found = [f for i in whole for f in prefilter.detectors[i](text)]
+    ends = _flagged(data, prefilter)
+    if not ends:
+        return [], text
+    data = bytes(data)
+    if text is None:
+        text = data.decode("utf-8", "surrogatepass")
+    lines: dict[int, set[int]] = {}
+    whole = {pattern for pattern, _ in ends if pattern in prefilter.whole_text}
+    found = [f for pattern in whole for f in prefilter.detectors[pattern](text)]
+    for pattern, end in ends:
+        if pattern in whole:
+            continue
+        at = end - 1 if data[end - 1 : end] != b"\n" else max(end - 2, 0)
+        lines.setdefault(data.rfind(b"\n", 0, at) + 1, set()).add(pattern)
     ascii_only = len(data) == len(text)
     char_at = 0
     for start in sorted(lines):
@@ -441,7 +446,7 @@ def find(text: str) -> list[Finding]:
         detectors = dict.fromkeys(prefilter.detectors[i] for i in sorted(lines[start]))  # one run per detector
         for detect in detectors:
             found += [Finding(f.start + offset, f.end + offset, f.kind, f.rank) for f in detect(line)]
-    return _resolve(found)
+    return _resolve(found), text
 
 
 def _line_at(text: str, line: str, at: int) -> int:
@@ -463,14 +468,30 @@ def _resolve(found: Iterable[Finding]) -> list[Finding]:
 def redact(text: str) -> tuple[str, dict[str, int]]:
     """`text` with each secret and personal value replaced by its placeholder, and the count of each kind."""
     found = find(text)
-    if not found:
-        return text, {}
+    return (_replaced(text, found), dict(Counter(f.kind for f in found))) if found else (text, {})
+
+
+def _replaced(text: str, found: list[Finding]) -> str:
     parts, at = [], 0
     for f in found:
         parts += [text[at : f.start], placeholder(f.kind)]
         at = f.end
     parts.append(text[at:])
-    return "".join(parts), dict(Counter(f.kind for f in found))
+    return "".join(parts)
+
+
+def redact_utf8(data: bytes | memoryview) -> tuple[str, dict[str, int]] | None:
+    """`redact` of a text given as UTF-8 (a slice of an Arrow string column's buffer): None when nothing is to be
+    replaced, and then the text is never decoded (most pages: the prefilter finds nothing)."""
+    found, text = _find(data, None)
+    if not found or text is None:
+        return None
+    return _replaced(text, found), dict(Counter(f.kind for f in found))
+
+
+def count(text: str) -> dict[str, int]:
+    """What `redact` would replace in `text`, by kind, without building the redacted text."""
+    return dict(Counter(f.kind for f in find(text))) if text else {}
 
 
 def redact_texts(texts: Sequence[str | None]) -> tuple[list[str | None], list[dict[str, int]]]:

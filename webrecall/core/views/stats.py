@@ -46,6 +46,7 @@ def corpus_stats(db: Session) -> dict[str, Any]:
             "chars": _i(chars), "recalled_chars": _i(recalled_chars), "domains": _i(domains),
             "related_domains": _i(related), "languages": t.languages,
             "dedup": totals.dedup_round(t) if t.dedup else None,
+            "redactions": t.redactions.model_dump() if t.redactions else None,
         })  # fmt: skip
     done = [r for r in per_round if r["status"] == "done"]
     overall = {
@@ -54,7 +55,7 @@ def corpus_stats(db: Session) -> dict[str, Any]:
         "recalled_fraction": done[-1]["recalled_fraction"] if done else 0.0,
         "labels": _i(db.exec(select(func.count()).select_from(Label)).one()),
         "models": _i(db.exec(select(func.count()).select_from(Model)).one()),
-        "dedup": corpus_dedup(rounds),
+        "dedup": corpus_dedup(rounds), "redactions": done[-1]["redactions"] if done else None,
     }  # fmt: skip
     return {"overall": overall, "rounds": per_round}
 
