@@ -78,7 +78,7 @@ _PLUGINS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("basic_auth", "BasicAuthDetector", ("password",)),
 )
 
-_WORDS = r"pass|pwd|secret|key|token|auth|credential|contrase|salt|signature"
+_WORDS = r"pass|pwd|secret|key|token|auth|credential|contrase|salt"
 """Every secret-named assignment names one of these (detect-secrets' keyword list is a subset)."""
 _VALUE = r"[^\s\"'`]{8}"
 _ASSIGNMENTS = (
@@ -90,17 +90,26 @@ _ASSIGNMENTS = (
 for a quoted random string, `name "value";`) and eight characters of value at least."""
 _BEARER = re.compile(r"\bbearer\s+([A-Za-z0-9._~+/-]{20,}=*)", re.IGNORECASE)
 _NAME_BEFORE = re.compile(rf"(?:{_WORDS})\w*[\"'\]]?\s*(?:=>|:=|[=:,(])\s*[\"'`]$", re.IGNORECASE)
-"""A quoted string right after a secret-named assignment (`API_KEY = "`, `"client_secret": "`, `token=("`)."""
+"""A quoted string right after a secret-named assignment or argument (`API_KEY = "`, `"client_secret": "`,
+`set("token", "`): where a high-entropy string is taken."""
+_NAME_ASSIGNED = re.compile(rf"(?:{_WORDS})\w*[\"'\]]?\s*(?:=>|:=|[=:])\s*[\"'`]$", re.IGNORECASE)
+"""A quoted string assigned to a secret-named variable or key: where any strong literal is taken."""
+_QUOTED = re.compile(r"([\"'`])([^\"'`\s]{8,200})\1")
 _BARE_END = re.compile(r"[\s&;,()\[\]{}<>]")
 """Where a config-style bare value ends (`password=abc&user=x`, `Password=abc;Database=y`, `pw = Field(`)."""
 _NAME_LIKE = re.compile(r"[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)+")
 """`scram-sha-256`, `pbkdf2_sha256`, `utf-8`: a name written in lower case with separators, not a password."""
-_DOTTED_NAME = re.compile(r"[A-Za-z_$@][\w$]*(?:(?:\.|->|::)[A-Za-z_$][\w$]*)+(?:\(\))?")
+_NAME_PATH = re.compile(r"[A-Za-z_$@][A-Za-z_$]*\d*(?:(?:\.|->|::)[A-Za-z_$][A-Za-z_$]*\d*)*(?:\(\))?")
+"""`userPassword1`, `settings.DB_PASSWORD`, `self->key`: names (digits at their ends only), not random values."""
+_BARE = re.compile(rf"(?:{_WORDS})\w*[ \t]*[=:][ \t]*([^\s\"'`,;&()\[\]{{}}<>=:][^\s\"'`,;&()\[\]{{}}<>]{{7,199}})",
+                   re.IGNORECASE)  # fmt: skip
+"""A config-style bare value (`DB_PASSWORD=...`, `secret: ...`) that detect-secrets' patterns skip."""
 _PLACEHOLDER = re.compile(
     r"^(?:x+|\*+|\.+|-+|_+|#+|0+|1234\d*|passw(?:or)?d\d*|pass|secret|s3cr3t|changeme|change_?me|test\w*|"
     r"dummy\w*|fake\w*|foo\w*|bar|baz|admin\w*|root|toor|none|null|nil|empty|undefined|true|false|redacted|"
-    r"hidden|placeholder|sample\w*|demo\w*|default|guest|user\w*|mysecret\w*|supersecret\w*|qwerty\w*)$"
-    r"|^[$%]|^<.*>$|^\{.*\}$|\{\{|\$\{|%\(|%s|your|example|xxx|\*\*\*|\.\.\.|\bmy[-_]?(?:pass|secret|key|token|pwd)",
+    r"hidden|placeholder|sample\w*|demo\w*|default|guest|user\w*|some[-_]\w+|mysecret\w*|supersecret\w*|qwerty\w*)$"
+    r"|^\$[A-Za-z_]\w*$|^%[A-Za-z_]\w*%$|^<.*>$|^\{.*\}$|^\[.*\]$|^\(.*\)$|\{\{|\$\{|%\(|(?-i:%s)"
+    r"|your|example|xxxx|\*\*\*|\.\.\.|\bmy[-_]?(?:pass|secret|key|token|pwd)",
     re.IGNORECASE,
 )
 """Values that stand for a secret without being one: documented examples and the usual placeholders."""
@@ -185,9 +194,10 @@ def _vendor(regex: re.Pattern[str], kind: str) -> Detector:
             value = line[start:end]
             if not value or (check is not None and not check(value)):
                 continue
-            if kind == "password":  # a URL's `user:pass@`, judged percent-decoded
-                if _is_placeholder(value) or not _strong(unquote(value)):
-                    continue
+            if kind == "password":  # a URL's `user:pass@` (a literal: no code reference here), percent-decoded
+                plain = unquote(value)
+                if len(plain) < 8 or _is_placeholder(plain) or plain == line[m.start() + 3 : start - 1]:
+                    continue  # `scott:tiger`, `user:<password>`, `postgres:postgres`
             elif "example" in value.lower() or _low_variety(value):
                 continue
             yield Finding(start, end, kind, VENDOR)
@@ -230,9 +240,10 @@ def _keywords() -> tuple[re.Pattern[str], tuple[tuple[re.Pattern[str], int], ...
 
 
 def _assignments(line: str) -> Iterator[Finding]:
-    """A secret-named assignment (detect-secrets' keyword patterns), high-entropy strings assigned to a
-    secret-named variable, and bearer tokens."""
-    from detect_secrets.filters.heuristic import is_indirect_reference, is_templated_secret
+    """A literal assigned to a secret-named variable (detect-secrets' keyword patterns, and the same shapes for the
+    values they skip: those starting with a symbol), high-entropy strings assigned or passed under a secret name,
+    and bearer tokens."""
+    from detect_secrets.filters.heuristic import is_indirect_reference
 
     words, regexes = _keywords()
     first = words.search(line)
@@ -244,14 +255,19 @@ def _assignments(line: str) -> Iterator[Finding]:
         quoted = start > 0 and line[start - 1] in "\"'`"
         if not quoted and (cut := _BARE_END.search(line, start, end)) is not None:
             end = cut.start()
-        value = line[start:end]
-        if (not value or is_templated_secret(value) or _is_placeholder(value) or not _strong(value)
-                or _DOTTED_NAME.fullmatch(value) or (not quoted and is_indirect_reference(line))):  # fmt: skip
-            continue
-        name = (line[m.start() : start] + line[end : m.end()]).lower()
-        kind = "password" if any(w in name for w in ("pass", "pwd", "contrase")) else "secret"
-        yield Finding(start, end, kind, GENERIC)
+        compared = not quoted and ("==" in line[m.start() : start] or "!=" in line[m.start() : start])
+        if compared or not _literal(line[start:end], quoted=quoted) or (not quoted and is_indirect_reference(line)):
+            continue  # `if password1 != password2:` compares two names; `pw = get_pw(x)` calls
+        yield Finding(start, end, _secret_kind(line[m.start() : start]), GENERIC)
         break
+    else:
+        for m in _QUOTED.finditer(line):
+            if _NAME_ASSIGNED.search(line, max(0, m.start() - 80), m.start() + 1) and _literal(m.group(2), quoted=True):
+                yield Finding(m.start(2), m.end(2), _secret_kind(line[max(0, m.start() - 40) : m.start()]), GENERIC)
+        for m in _BARE.finditer(line):
+            config = line[m.start(1) - 1] in "=:"  # `KEY=value`: a config or shell literal, even a single word
+            if _literal(m.group(1), quoted=config):
+                yield Finding(m.start(1), m.end(1), _secret_kind(line[m.start() : m.start(1)]), GENERIC)
     for plugin in _entropy_plugins():
         for m in plugin.regex.finditer(line):
             value = m.group(2)
@@ -262,6 +278,21 @@ def _assignments(line: str) -> Iterator[Finding]:
     for m in _BEARER.finditer(line):
         if _high_entropy(m.group(1)) and not _is_placeholder(m.group(1)):
             yield Finding(m.start(1), m.end(1), "bearer_token", GENERIC)
+
+
+def _literal(value: str, *, quoted: bool) -> bool:
+    """A value that looks like a chosen secret, not a placeholder or a name: a quoted `"Customer.address_id"` or a
+    bare `userPassword1` / `settings.DB_PASSWORD` is a reference."""
+    from detect_secrets.filters.heuristic import is_templated_secret
+
+    if not value or is_templated_secret(value) or _is_placeholder(value) or not _strong(value):
+        return False
+    named = _NAME_PATH.fullmatch(value)
+    return not named or (quoted and not any(sep in value for sep in (".", "->", "::")))
+
+
+def _secret_kind(name: str) -> str:
+    return "password" if any(w in name.lower() for w in ("pass", "pwd", "contrase")) else "secret"
 
 
 @lru_cache(maxsize=1)
