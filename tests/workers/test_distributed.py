@@ -6,6 +6,7 @@ exactly the same pages.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
@@ -23,6 +24,7 @@ from webrecall.core import db as dbm
 from webrecall.core.lifecycle.local import run_round
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
 from webrecall.core.lifecycle.status import TERMINAL
+from webrecall.core.pipeline.export import export
 from webrecall.core.settings import FastTextParams, Settings
 from webrecall.core.storage.layout import pages_path
 from webrecall.core.storage.store import Store
@@ -40,6 +42,14 @@ def recalled(settings: Settings, round_id: int) -> list[str]:
         rows = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == round_id, dbm.WarcTask.phase == "recall"))
         paths = [pages_path(rnd.number, t.warc_url) for t in rows if t.status == "done"]
     return [u for p in paths for u in store.read_table(p, columns=["url"])["url"].to_pylist()]
+
+
+def exported(settings: Settings, number: int) -> dict[str, tuple[str, dict[str, int]]]:
+    """url -> (text, redactions) of the round's export (redacted, as by default)."""
+    buf = io.BytesIO()
+    export(settings, number, buf)
+    rows = [json.loads(line) for line in buf.getvalue().splitlines()]
+    return {r["url"]: (r["text"], r["redactions"]) for r in rows}
 
 
 def domain_counts(settings: Settings, round_id: int) -> dict[str, tuple[int, int]]:
@@ -67,7 +77,7 @@ def baseline(tmp_path_factory, corpus_server):
     rnd = create_round(s, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, limit=3, seed_patterns=SEEDS))
     rnd = run_round(s, rnd.id, processes=2)
     assert rnd.status == "done"
-    return rnd, recalled(s, rnd.id), domain_counts(s, rnd.id)
+    return rnd, recalled(s, rnd.id), domain_counts(s, rnd.id), exported(s, rnd.number)
 
 
 @pytest.fixture
@@ -84,7 +94,7 @@ def cluster(redis_url, postgres_db, tmp_path, celery_workers):
 
 
 def assert_same_as_baseline(settings: Settings, rnd: dbm.Round, baseline) -> None:
-    base, base_urls, base_domains = baseline
+    base, base_urls, base_domains, base_export = baseline
     urls = recalled(settings, rnd.id)
     assert rnd.status == "done", rnd.error
     assert len(urls) == len(set(urls))  # no duplicate
@@ -92,6 +102,9 @@ def assert_same_as_baseline(settings: Settings, rnd: dbm.Round, baseline) -> Non
     for key in ("pages", "html_pages", "recalled", "domains", "related_domains", "warcs", "errors"):
         assert rnd.totals[key] == base.totals[key], key
     assert domain_counts(settings, rnd.id) == base_domains
+    # the export redacts the same values wherever the round ran, and the workers' counts sum to the same totals
+    assert exported(settings, rnd.number) == base_export
+    assert rnd.totals["redactions"] == base.totals["redactions"] and base.totals["redactions"]["total"] > 0
 
 
 def test_distributed_round_equals_the_in_process_run(baseline, cluster, corpus_server):

@@ -190,3 +190,25 @@ def test_expanded_positives_join_the_export_with_lineage_and_dedup(expanded):
     dirty = {(r["warc"], r["offset"]) for r in everything if r["contaminated"]}
     assert len([r for r in exported if r["source"] == "index"]) == len(set(code) - removed - dirty)
     assert len(exported) == len(everything) - len({(r["warc"], r["offset"]) for r in everything} & (removed | dirty))
+
+
+def test_expanded_pages_are_redacted_like_the_recalled_ones(expanded):
+    """The export's redaction covers the pages fetched through the index too (the httpd, SQLite and Django docs
+    carry addresses), and the round's totals, counted by the recall and expand tasks, are what an export that
+    leaves nothing out redacts."""
+    from webrecall.core.text.redact import redact
+
+    settings, _, _, _, r2 = expanded
+    raw = _export(settings, r2.number, dedup=False, decontaminate=False, redact=False)
+    rows = _export(settings, r2.number, dedup=False, decontaminate=False)
+    assert [(r["warc"], r["offset"]) for r in raw] == [(r["warc"], r["offset"]) for r in rows]
+    for before, after in zip(raw, rows, strict=True):
+        assert before["redactions"] is None and (after["text"], after["redactions"]) == redact(before["text"])
+    index = [r for r in rows if r["source"] == "index"]
+    assert sum(bool(r["redactions"]) for r in index) >= 5
+    kinds: dict[str, int] = {}
+    for r in rows:
+        for kind, n in r["redactions"].items():
+            kinds[kind] = kinds.get(kind, 0) + n
+    assert r2.totals["redactions"] == {"pages": sum(bool(r["redactions"]) for r in rows),
+                                       "total": sum(kinds.values()), "kinds": dict(sorted(kinds.items()))}  # fmt: skip
