@@ -24,6 +24,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -184,7 +185,8 @@ def signature_rows(
         sig = signature(text, cfg)
         norm = normalize_text(text)
         hits = benchmarks.matches(text) if benchmarks is not None and text else []
-        redactions = redact.count(text)
+        with stats.timer("redact") if stats is not None else nullcontext():
+            redactions = redact.count(text)
         if stats is not None:
             stats.incr("dedup_signatures")
             stats.incr("dedup_no_shingle", sig is None)

@@ -88,22 +88,22 @@ def _with_lineage(batch: pa.RecordBatch, labels: PatternSet[str], dups: dict, di
 def _redacted(columns: list[pa.Array]) -> pa.Array:
     """The export's redaction hook: replaces the text column in place, returns the counts by kind per row. Each
     text is scanned as it lies in the column's UTF-8 buffer; only texts with something to replace become Python
-    strings, and the column is rebuilt by `take` (the others are copied as bytes)."""
+    strings, and the column is rebuilt with those replaced (the others are copied as bytes)."""
     at = PAGES_SCHEMA.get_field_index("text")
     texts = columns[at].cast(pa.string())
-    offsets = np.frombuffer(texts.buffers()[1], np.int32)[texts.offset : texts.offset + len(texts) + 1]
+    offsets = np.frombuffer(texts.buffers()[1], np.int32)[texts.offset : texts.offset + len(texts) + 1].tolist()
     data = memoryview(texts.buffers()[2] or b"")
     new: list[str] = []
-    take = np.arange(len(texts))
+    changed = np.zeros(len(texts), np.bool_)
     counts: list[list[tuple[str, int]]] = []
     for i in range(len(texts)):
         got = redact_utf8(data[offsets[i] : offsets[i + 1]]) if offsets[i + 1] > offsets[i] else None
         counts.append(list(got[1].items()) if got else [])
         if got:
-            take[i] = len(texts) + len(new)
+            changed[i] = True
             new.append(got[0])
     if new:
-        columns[at] = pa.concat_arrays([texts, pa.array(new, pa.string())]).take(pa.array(take))
+        columns[at] = pc.replace_with_mask(texts, pa.array(changed), pa.array(new, pa.string()))
     return pa.array(counts, REDACTIONS)
 
 
