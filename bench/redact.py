@@ -96,7 +96,7 @@ def placed_recall(texts: list[str], n: int, seed: int) -> dict:
 
 def docs_false_positives(texts: list[str], kinds: list[str]) -> dict:
     from tests.core.text import secret_cases as cases
-    from webrecall.core.text.redact import find, redact
+    from webrecall.core.text.redact import redact
 
     code_lines = 0
     changed: Counter[str] = Counter()
@@ -104,22 +104,10 @@ def docs_false_positives(texts: list[str], kinds: list[str]) -> dict:
     for text, kind in zip(texts, kinds, strict=True):
         if kind != "docs":
             continue
-        lines, inside, code = text.split("\n"), False, set()
-        for i, line in enumerate(lines):
-            if line.startswith("```"):
-                inside = not inside
-            elif inside and line.strip():
-                code.add(i)
+        code, by_line = cases.lines_found(text)
         code_lines += len(code)
-        starts = [0]
-        for line in lines:
-            starts.append(starts[-1] + len(line) + 1)
-        by_line: dict[int, set[str]] = {}
-        for f in find(text):
-            line_no = next(i for i in range(len(lines)) if starts[i] <= f.start < starts[i + 1])
-            by_line.setdefault(line_no, set()).add(f.kind)
-            found[f.kind] += 1
         for line_no, what in by_line.items():
+            found.update(what)
             if line_no in code:
                 changed["all"] += 1
                 changed["email_only" if what == {"email"} else "secrets_or_ips"] += 1
@@ -127,7 +115,7 @@ def docs_false_positives(texts: list[str], kinds: list[str]) -> dict:
             "code_lines_changed": changed["all"], "share": round(changed["all"] / code_lines, 5),
             "code_lines_changed_by_secrets_or_ips": changed["secrets_or_ips"],
             "share_secrets_or_ips": round(changed["secrets_or_ips"] / code_lines, 5),
-            "code_lines_changed_by_emails": changed["email_only"], "values_found_by_kind": dict(found),
+            "code_lines_changed_by_emails": changed["email_only"], "lines_with_a_value_by_kind": dict(found),
             "documented_examples": len(cases.DOCUMENTED),
             "documented_examples_changed": sum(redact(x)[0] != x for x in cases.DOCUMENTED)}  # fmt: skip
 

@@ -45,6 +45,19 @@ def load_labelled(labels: Path = DEV_LABELS, extractor: str = "resiliparse") -> 
     return result
 
 
+def export_rows(settings, number: int, **kw: bool) -> list[dict]:  # type: ignore[no-untyped-def]
+    """A round's JSONL export as rows (`webrecall.core.pipeline.export.export` with `kw`), as many as it said."""
+    import io
+
+    from webrecall.core.pipeline.export import export
+
+    buf = io.BytesIO()
+    n = export(settings, number, buf, **kw)
+    rows = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert len(rows) == n
+    return rows
+
+
 @pytest.fixture(scope="session")
 def dev_pages() -> tuple[list[str], list[bool], list[str]]:
     """The CC-MAIN-DEV pages as resiliparse text (the scoring extractor): (texts, labels, urls)."""

@@ -4,7 +4,6 @@ from the other 6 files by byte range and trains on them."""
 
 from __future__ import annotations
 
-import io
 import json
 
 import pyarrow.parquet as pq
@@ -12,6 +11,7 @@ import pytest
 from sqlmodel import select
 
 from tests.conftest import CORPUS
+from tests.core.conftest import export_rows
 from webrecall.core import db as dbm
 from webrecall.core import label_store
 from webrecall.core.crawl.ccindex import build_index
@@ -22,7 +22,6 @@ from webrecall.core.lifecycle.warc_task import process_warc_task
 from webrecall.core.model.seeds import is_heldout
 from webrecall.core.pipeline.dedup import canonical_url, removed_path
 from webrecall.core.pipeline.expand import lookup_round, summary
-from webrecall.core.pipeline.export import export
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import expand_path, expand_plan_path, seeds_path
 from webrecall.core.storage.layout import expand_path as shard_path
@@ -142,14 +141,6 @@ def test_the_api_serves_the_expansion_of_a_round(expanded):
         assert client.get("/rounds/9/expansion").status_code == 404
 
 
-def _export(settings, number: int, **kw) -> list[dict]:
-    buf = io.BytesIO()
-    n = export(settings, number, buf, **kw)
-    rows = [json.loads(line) for line in buf.getvalue().splitlines()]
-    assert len(rows) == n
-    return rows
-
-
 def test_expanded_positives_join_the_export_with_lineage_and_dedup(expanded):
     """The code patterns' pages fetched through the index are in round 2's corpus: exported after the recalled
     pages with `source: index` and the pattern, no score; the dedup stage saw their signatures, so each page is
@@ -167,7 +158,7 @@ def test_expanded_positives_join_the_export_with_lineage_and_dedup(expanded):
     sigs = sum(pq.read_metadata(store.path(index_sigs_path(r2.number, loc))).num_rows for loc in locations)
     assert sigs == len(code)  # one signature per expanded positive, none for the hard negatives
 
-    everything = _export(settings, r2.number, dedup=False, decontaminate=False)
+    everything = export_rows(settings, r2.number, dedup=False, decontaminate=False)
     index_rows = [r for r in everything if r["source"] == "index"]
     assert {(r["warc"], r["offset"]) for r in index_rows} == set(code)  # every positive, once
     assert {r["source"] for r in everything} == {"recall", "index"}
@@ -182,7 +173,7 @@ def test_expanded_positives_join_the_export_with_lineage_and_dedup(expanded):
     dedup = r2.totals["dedup"]["round"]
     recalled = sum(r["source"] == "recall" for r in everything)
     assert dedup["pages"] == recalled + len(code)  # the dedup stage covered the index pages too
-    exported = _export(settings, r2.number)
+    exported = export_rows(settings, r2.number)
     urls = [canonical_url(r["url"]) for r in exported]
     assert len(urls) == len(set(urls))  # each page once, recalled or fetched through the index
     removed = {(r["warc"], r["offset"]) for r in store.read_table(removed_path(r2.number)).to_pylist()
@@ -199,8 +190,8 @@ def test_expanded_pages_are_redacted_like_the_recalled_ones(expanded):
     from webrecall.core.text.redact import redact
 
     settings, _, _, _, r2 = expanded
-    raw = _export(settings, r2.number, dedup=False, decontaminate=False, redact=False)
-    rows = _export(settings, r2.number, dedup=False, decontaminate=False)
+    raw = export_rows(settings, r2.number, dedup=False, decontaminate=False, redact=False)
+    rows = export_rows(settings, r2.number, dedup=False, decontaminate=False)
     assert [(r["warc"], r["offset"]) for r in raw] == [(r["warc"], r["offset"]) for r in rows]
     for before, after in zip(raw, rows, strict=True):
         assert before["redactions"] is None and (after["text"], after["redactions"]) == redact(before["text"])

@@ -4,7 +4,6 @@ with their lineage; the counts reach the report, the API (real uvicorn), /stats 
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
@@ -12,26 +11,18 @@ from typer.testing import CliRunner
 
 from tests.api.conftest import serve_api
 from tests.conftest import CORPUS
+from tests.core.conftest import export_rows
 from webrecall.core import db as dbm
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.local import run_round
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
 from webrecall.core.pipeline.dedup import canonical_url
-from webrecall.core.pipeline.export import export
 from webrecall.core.settings import FastTextParams, Settings
 
 pytestmark = pytest.mark.slow
 SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
 DEV = str(CORPUS / "crawl-data/CC-MAIN-DEV/segments/1716000000000.0/warc/CC-MAIN-DEV-00003.warc.gz")
 BENCH = str(CORPUS / "crawl-data/CC-MAIN-BENCH/segments/1716000000000.0/warc/CC-MAIN-BENCH-00000.warc.gz")
-
-
-def _rows(settings: Settings, number: int, **kw: bool) -> list[dict]:
-    buf = io.BytesIO()
-    n = export(settings, number, buf, **kw)
-    rows = [json.loads(line) for line in buf.getvalue().splitlines()]
-    assert len(rows) == n
-    return rows
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +42,7 @@ def rounds(tmp_path_factory, dev_pages):
     dbm.migrate(settings.db_url)
     r1 = run_round(settings, create_round(settings, RoundSpec(warcs=[DEV, BENCH], seed_patterns=SEEDS)).id,
                    processes=2)  # fmt: skip
-    before = {"all": _rows(settings, 1, dedup=False, decontaminate=False), "exported": _rows(settings, 1)}
+    before = {"all": export_rows(settings, 1, dedup=False, decontaminate=False), "exported": export_rows(settings, 1)}
     r2 = run_round(settings, create_round(settings, RoundSpec(warcs=[BENCH])).id, processes=2)
     assert r1.status == r2.status == "done"
     return settings, r1, r2, urls[quoted], before
@@ -83,11 +74,11 @@ def test_rounds_are_one_corpus(rounds):
     """Round 2 recalls BENCH pages that round 1 recalled too: the latest round's copy stays, round 1's copies point
     to it, and the two rounds' exports together hold each page once."""
     settings, _, r2, _, _ = rounds
-    one_all = _rows(settings, 1, dedup=False, decontaminate=False)
-    one, two = _rows(settings, 1, decontaminate=False), _rows(settings, 2, decontaminate=False)
+    one_all = export_rows(settings, 1, dedup=False, decontaminate=False)
+    one, two = export_rows(settings, 1, decontaminate=False), export_rows(settings, 2, decontaminate=False)
     two_urls = {canonical_url(r["url"]) for r in two}
     assert two and len(one) < len(one_all)
-    assert len(two) == len(_rows(settings, 2, dedup=False, decontaminate=False))  # one crawl file: no copy inside
+    assert len(two) == len(export_rows(settings, 2, dedup=False, decontaminate=False))  # one crawl file: no copy inside
     assert not two_urls & {canonical_url(r["url"]) for r in one}
     for r in one_all:
         if canonical_url(r["url"]) in two_urls:
@@ -99,10 +90,10 @@ def test_rounds_are_one_corpus(rounds):
 
 def test_contaminated_page_is_flagged_and_left_out_by_default(rounds):
     settings, r1, _, quoted_url, _ = rounds
-    flagged = [r for r in _rows(settings, 1, dedup=False, decontaminate=False) if r["contaminated"]]
+    flagged = [r for r in export_rows(settings, 1, dedup=False, decontaminate=False) if r["contaminated"]]
     assert [r["url"] for r in flagged] == [quoted_url]
     assert flagged[0]["contaminated"] == "devquote:Q/1"
-    assert quoted_url not in {r["url"] for r in _rows(settings, 1)}
+    assert quoted_url not in {r["url"] for r in export_rows(settings, 1)}
     assert r1.totals["dedup"]["round"]["contaminated"] == 1
 
 
@@ -126,14 +117,14 @@ def test_counts_reach_the_report_api_stats_metrics_and_cli(rounds):
                    for s in f.samples}  # fmt: skip
         assert samples[("all", "exact_url")] == exact
         lines = api.client.get("/exports/rounds/1/pages", params={"dedup": "false", "decontaminate": "false"})
-        assert len(lines.text.splitlines()) == len(_rows(settings, 1, dedup=False, decontaminate=False))
-        assert len(api.client.get("/exports/rounds/1/pages").text.splitlines()) == len(_rows(settings, 1))
+        assert len(lines.text.splitlines()) == len(export_rows(settings, 1, dedup=False, decontaminate=False))
+        assert len(api.client.get("/exports/rounds/1/pages").text.splitlines()) == len(export_rows(settings, 1))
     from webrecall.cli.main import app
 
     out = __import__("pathlib").Path(settings.data_dir) / "export.jsonl"
     env = {"WEBRECALL_DATA_DIR": settings.data_dir, "WEBRECALL_DATABASE_URL": ""}
-    for flags, expected in (([], len(_rows(settings, 1))),
-                            (["--no-dedup", "--no-decontaminate"], len(_rows(settings, 1, dedup=False,
+    for flags, expected in (([], len(export_rows(settings, 1))),
+                            (["--no-dedup", "--no-decontaminate"], len(export_rows(settings, 1, dedup=False,
                                                                               decontaminate=False)))):  # fmt: skip
         res = CliRunner().invoke(app, ["export", "--round", "1", "--output", str(out), "--json", *flags], env=env)
         assert res.exit_code == 0, res.output

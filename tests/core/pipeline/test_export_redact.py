@@ -21,6 +21,7 @@ from warcio.warcwriter import WARCWriter
 
 from tests.api.conftest import serve_api
 from tests.conftest import CORPUS
+from tests.core.conftest import export_rows
 from tests.core.text import secret_cases as cases
 from webrecall.core import db as dbm
 from webrecall.core.crawl.warc import read_page
@@ -71,14 +72,6 @@ def _placed_warc(path: Path, rng: random.Random) -> dict[str, list[cases.Placed]
     return placed
 
 
-def _rows(settings: Settings, number: int, **kw: bool) -> list[dict]:
-    buf = io.BytesIO()
-    n = export(settings, number, buf, **kw)
-    rows = [json.loads(line) for line in buf.getvalue().splitlines()]
-    assert len(rows) == n
-    return rows
-
-
 @pytest.fixture(scope="module")
 def placed_round(tmp_path_factory):
     """A top-K round (its cut is made at finalize: the totals are counted at the cut) over the rewritten WARC."""
@@ -90,7 +83,7 @@ def placed_round(tmp_path_factory):
     spec = RoundSpec(warcs=[str(warc)], seed_patterns=SEEDS, top_k=400)
     rnd = run_round(settings, create_round(settings, spec).id, processes=2)
     assert rnd.status == "done", rnd.error
-    raw = {r["url"]: r for r in _rows(settings, rnd.number, redact=False)}
+    raw = {r["url"]: r for r in export_rows(settings, rnd.number, redact=False)}
     placed = {url: values for url, values in placed.items() if url in raw}  # the pages the round kept
     assert len(placed) >= PAGES // 2
     return settings, rnd, placed, raw
@@ -98,7 +91,7 @@ def placed_round(tmp_path_factory):
 
 def test_placed_secrets_never_reach_the_export(placed_round):
     settings, rnd, placed, raw = placed_round
-    rows = {r["url"]: r for r in _rows(settings, rnd.number)}
+    rows = {r["url"]: r for r in export_rows(settings, rnd.number)}
     assert rows.keys() == raw.keys()
     for url, values in placed.items():
         for p in values:
@@ -123,7 +116,7 @@ def test_parquet_carries_the_same_text_and_counts(placed_round):
     table = pq.read_table(buf)
     kind = table.schema.field("redactions").type
     assert kind.key_type == pa.string() and kind.item_type == pa.int32()
-    rows = {r["url"]: r for r in _rows(settings, rnd.number)}
+    rows = {r["url"]: r for r in export_rows(settings, rnd.number)}
     for r in table.select(["url", "text", "redactions"]).to_pylist():
         assert r["text"] == rows[r["url"]]["text"] and dict(r["redactions"]) == rows[r["url"]]["redactions"]
 
@@ -133,7 +126,7 @@ def test_round_totals_count_what_the_export_redacts(placed_round):
     leaves nothing out (no dedup, no decontamination)."""
     settings, rnd, _, _ = placed_round
     totals = rnd.totals["redactions"]
-    rows = _rows(settings, rnd.number, dedup=False, decontaminate=False)
+    rows = export_rows(settings, rnd.number, dedup=False, decontaminate=False)
     kinds: dict[str, int] = {}
     for r in rows:
         for kind, n in r["redactions"].items():

@@ -4,6 +4,7 @@ placed in real page text: the recall set of the redaction tests and of bench/red
 from __future__ import annotations
 
 import base64
+import bisect
 import ipaddress
 import json
 import random
@@ -164,3 +165,22 @@ def place(text: str, placed: Placed, rng: random.Random) -> str:
     fenced = [i for i, line in enumerate(lines) if line.startswith("```")]
     at = rng.choice(fenced[::2]) + 1 if len(fenced) >= 2 else rng.randint(0, len(lines))
     return "\n".join([*lines[:at], placed.lines, *lines[at:]])
+
+
+def lines_found(text: str) -> tuple[set[int], dict[int, set[str]]]:
+    """The page's code lines (non-empty lines inside ``` fences), and the kinds found on each line that has any."""
+    from webrecall.core.text.redact import find
+
+    lines, inside, code = text.split("\n"), False, set()
+    for i, line in enumerate(lines):
+        if line.startswith("```"):
+            inside = not inside
+        elif inside and line.strip():
+            code.add(i)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    found: dict[int, set[str]] = {}
+    for f in find(text):
+        found.setdefault(bisect.bisect_right(starts, f.start) - 1, set()).add(f.kind)
+    return code, found

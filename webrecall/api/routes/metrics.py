@@ -45,18 +45,12 @@ class _Snapshot:
                                      labels=["round", "status"])  # fmt: skip
             rate.add_metric(list(self.latest_rate[:2]), self.latest_rate[2])
             yield rate
-        dedup = GaugeMetricFamily(
+        yield _per_round(
             "webrecall_dedup_pages", "Recalled pages by dedup outcome (kept, exact_url, exact_text, near_dup, "
-            'contaminated), per round and for the corpus of all rounds (round="all").', labels=["round", "outcome"])
-        for round_no, outcome, n in self.dedup:
-            dedup.add_metric([round_no, outcome], n)
-        yield dedup
-        redacted = GaugeMetricFamily(
+            'contaminated), per round and for the corpus of all rounds (round="all").', "outcome", self.dedup)
+        yield _per_round(
             "webrecall_redacted_values", "Secrets and personal data an export of the round replaces by placeholders, "
-            "by kind (email, ip_address, aws_access_key, ...), per finished round.", labels=["round", "kind"])
-        for round_no, kind, n in self.redacted:
-            redacted.add_metric([round_no, kind], n)
-        yield redacted
+            "by kind (email, ip_address, aws_access_key, ...), per finished round.", "kind", self.redacted)
         queue = GaugeMetricFamily("webrecall_queue_items", "Annotation queue items by status.", labels=["status"])
         for status, n in sorted(c["queue"].items()):
             queue.add_metric([status], n)
@@ -64,6 +58,13 @@ class _Snapshot:
         yield GaugeMetricFamily("webrecall_queue_depth", "Pending annotation queue items.",
                                 value=c["queue"].get("pending", 0))  # fmt: skip
         yield GaugeMetricFamily("webrecall_labels", "Labels given (append-only history).", value=c["labels"])
+
+
+def _per_round(name: str, doc: str, label: str, rows: list[tuple[str, str, int]]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=["round", label])
+    for round_no, value, n in rows:
+        family.add_metric([round_no, value], n)
+    return family
 
 
 @router.get("", response_class=Response,

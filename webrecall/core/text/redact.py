@@ -7,16 +7,18 @@
   in URLs (`scheme://user:pass@host`) and secret-named assignments (`password = "..."`, `DB_PASSWORD=...`,
   `api_key: "..."`). Hand-written, because the library has no such detector: the extent of a private key's body
   (the library flags its BEGIN line only), high-entropy strings *assigned to a secret-named variable* (the
-  library's entropy plugins flag any quoted random string, hashes and ids included), and `Bearer` tokens.
+  library's entropy plugins flag any quoted random string, hashes and ids included), assigned values that start
+  with a symbol (the library's keyword patterns skip them), and `Bearer` tokens.
 - **Personal data** as FineWeb's PII formatter (datatrove) does it: e-mail addresses, and IP addresses replaced
   only when public (`ipaddress.is_global`). Beyond it: e-mails match in any case and need a real public suffix
   (so `react@18.2.0` or `logo@2x.png` are no addresses), IPv6 global unicast addresses count too.
 - **Not secrets**: documented example values (anything containing `example`, e.g. AWS's `AKIAIOSFODNN7EXAMPLE`),
   placeholders (`<token>`, `${PASSWORD}`, `your-api-key`, `xxxx`, `changeme`, ...), words rather than chosen
-  passwords (`scott:tiger`: under eight characters or fewer than three kinds of character and low entropy),
-  RFC 2606/6761 domains (`example.com`, `.test`, `.invalid`, ...), loopback, private (RFC 1918), documentation
-  (RFC 5737, RFC 3849) and unspecified addresses, and version-number lookalikes (`v1.2.3.4`, `1.2.3.4.5`,
-  `Section 2.3.1.4`, single-digit quads such as `1.2.3.4`).
+  passwords (`scott:tiger`: under eight characters, or fewer than three kinds of character and low entropy),
+  names (`settings.DB_PASSWORD`), RFC 2606/6761 domains (`example.com`, `.test`, `.invalid`, ...), loopback,
+  private (RFC 1918), documentation (RFC 5737, RFC 3849), multicast and unspecified addresses, networks
+  (`/24`), and version-number lookalikes (`v1.2.3.4`, `1.2.3.4.5`, `Section 2.3.1.4`, `2.20.1.1`: three
+  one-digit numbers or more, 1 in 4,000 public addresses).
 
 Each value is replaced by `<EMAIL>`, `<IP_ADDRESS>` or `<SECRET:kind>`, the value only: quotes, `key=`, the URL
 around a password and a key's BEGIN/END lines stay, so a string literal stays a string literal.
@@ -31,7 +33,7 @@ import ipaddress
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -472,7 +474,8 @@ def _find(data: bytes | memoryview, text: str | None) -> tuple[list[Finding], st
             offset, line = start, text[start:stop]
         else:  # the same line in the text: the first whole line equal to it from the previous one on
             line = data[start:stop].decode("utf-8", "surrogatepass")
-            offset = _line_at(text, line, char_at)
+            if (offset := _line_at(text, line, char_at)) < 0:
+                continue
             char_at = offset + len(line)
         detectors = dict.fromkeys(prefilter.detectors[i] for i in sorted(lines[start]))  # one run per detector
         for detect in detectors:
@@ -481,6 +484,7 @@ def _find(data: bytes | memoryview, text: str | None) -> tuple[list[Finding], st
 
 
 def _line_at(text: str, line: str, at: int) -> int:
+    """Where `line` stands as a whole line of `text`, from `at` on (-1: nowhere)."""
     while True:
         at = text.find(line, at)
         if at <= 0 or text[at - 1] == "\n":
@@ -523,14 +527,3 @@ def redact_utf8(data: bytes | memoryview) -> tuple[str, dict[str, int]] | None:
 def count(text: str) -> dict[str, int]:
     """What `redact` would replace in `text`, by kind, without building the redacted text."""
     return dict(Counter(f.kind for f in find(text))) if text else {}
-
-
-def redact_texts(texts: Sequence[str | None]) -> tuple[list[str | None], list[dict[str, int]]]:
-    """`redact` over a batch of texts (None stays None, counting nothing)."""
-    out: list[str | None] = []
-    counts: list[dict[str, int]] = []
-    for text in texts:
-        new, n = redact(text) if text else (text, {})
-        out.append(new)
-        counts.append(n)
-    return out, counts
