@@ -80,7 +80,7 @@ _PLUGINS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("basic_auth", "BasicAuthDetector", ("password",)),
 )
 
-_WORDS = r"pass|pwd|secret|key|token|auth|credential|contrase|salt"
+_WORDS = r"pass|pwd|secret|key|token|auth(?!or)|credential|contrase|salt"
 """Every secret-named assignment names one of these (detect-secrets' keyword list is a subset)."""
 _VALUE = r"[^\s\"'`]{8}"
 _ASSIGNMENTS = (
