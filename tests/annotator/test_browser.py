@@ -291,3 +291,34 @@ def test_label_page_polish(world: World, server: str) -> None:
         expect(page.get_by_role("button", name="Deploy")).to_have_count(0)
         expect(page.get_by_text("audit:none")).to_have_count(0)
         browser.close()
+
+
+def test_undo_on_the_empty_queue_screen_brings_the_item_back_whole(world: World, server: str) -> None:
+    """Label the last item, U on the "queue is empty" screen, then 1: the item came back with an empty pattern
+    field, and every label key failed ("needs a 'pattern'") until a reload."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with session(world.db_url) as db:
+        while (item := claims.next_item(db, "alice")) is not None and item.domain != GOLD:
+            decisions.decide_domain(db, item, "alice", "code")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        _log_in(page, server, "alice")
+        heading = page.get_by_role("heading", name=GOLD, exact=True)
+        expect(heading).to_be_visible(timeout=20_000)
+        heading.click()
+        _press(page, "7")
+        expect(page.get_by_text("The queue is empty")).to_be_visible(timeout=20_000)
+        _press(page, "U")
+        expect(heading).to_be_visible(timeout=20_000)
+        _settle(page)
+        expect(page.locator(EDITOR)).to_have_value(f"{GOLD}/")
+        _press(page, "1")
+        expect(page.get_by_text(f"{GOLD}/: code")).to_be_visible(timeout=20_000)
+        _no_exception(page)
+        expect(page.locator('[data-testid="stAlertContentError"]')).to_have_count(0)
+        browser.close()
+    with session(world.db_url) as db:
+        mine = {p: lb.label for (p, a), lb in labels.current(db).items() if a == "alice"}
+    assert mine[f"{GOLD}/"] == "code" and "" not in mine

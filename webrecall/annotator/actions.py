@@ -48,6 +48,25 @@ def select_pattern(item: QueueItem, view: dict, index: int) -> None:
     st.session_state[edit_key(item)] = view["proposals"][index]["pattern"]
 
 
+def restore_selection(item: QueueItem, view: dict, agreed: dict[str, str]) -> None:
+    """Fill the pattern editor: at the kept selection, or at the first pattern nobody has decided yet."""
+    if selection_key(item) in st.session_state:
+        return select_pattern(item, view, selected(item))
+    patterns = [p["pattern"] for p in view["proposals"]]
+    select_pattern(item, view, next((i for i, p in enumerate(patterns) if p not in agreed), 0))
+
+
+def forget_items() -> None:
+    """Drop every item's selection and editor value while no item is drawn (the "queue is empty" screen).
+
+    That run ends in `st.stop()`, which keeps the editor's last value on the server while the browser forgets the
+    widget: an item that came back (an undo there) showed an empty editor, the server believed the old pattern,
+    and the next key sent the empty one ("needs a 'pattern'") on every press until a reload. Without the stale
+    value the item is drawn afresh, its editor filled from the server."""
+    for key in [k for k in st.session_state if str(k).startswith(("selected-", "edit-", "pattern-"))]:
+        del st.session_state[key]
+
+
 def step(item: QueueItem, view: dict, delta: int) -> None:
     select_pattern(item, view, selected(item) + delta)
 

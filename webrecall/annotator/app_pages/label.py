@@ -15,6 +15,7 @@ session.show_flash()
 if item is None:
     st.title("Label")
     st.success("The queue is empty. Thank you!")
+    actions.forget_items()
     st.button("Undo last decision", shortcut="U", on_click=actions.undo, args=(user.name,))
     st.stop()
 
@@ -46,9 +47,8 @@ view = session.view(item)
 decided = session.decisions(user, item)
 before = session.earlier(item)
 agreed = {p: v for p, v in before["agreed"].items() if p not in decided}
-if actions.selection_key(item) not in st.session_state:  # start at the first pattern nobody has decided yet
-    patterns = [p["pattern"] for p in view["proposals"]]
-    actions.select_pattern(item, view, next((i for i, p in enumerate(patterns) if p not in agreed), 0))
+if actions.edit_key(item) not in st.session_state:  # a new item, or one back after a run that did not draw it
+    actions.restore_selection(item, view, agreed)
 index = min(actions.selected(item), len(view["proposals"]) - 1)
 selected = view["proposals"][index]
 crawl = session.crawl_counts(item, view)  # None when the crawl has no URL index
