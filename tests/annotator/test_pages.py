@@ -292,3 +292,23 @@ def test_one_page_domains_empty_pages_and_queue_reasons_read_well(world: World) 
     samples = [s for p in view["proposals"] for s in p["samples"]]
     assert samples and all(s["snippet"] and s["lines"] for s in samples)
     assert "https://docs.djangoproject.com/en/3.2/topics/http/" not in {s["url"] for s in samples}
+
+
+def test_a_label_stays_on_the_claimed_domains_site(world: World) -> None:
+    """Editing the pattern field to another host (or a look-alike IDN host) stored a label for it; now the field is
+    refused with the reason, and a pattern on the site is stored in its ASCII form."""
+    at = app("alice")
+    assert title(at) == KERNEL
+    for foreign in ("evil.example.com/", "mirrors.edge.kernеl.org/pub/"):  # the second with a Cyrillic е
+        at.text_input(key="edit-1").set_value(foreign).run()
+        click(at, "Code")
+        assert any("outside the claimed domain's site (kernel.org)" in e.value for e in at.error), foreign
+    at.text_input(key="edit-1").set_value("KERNEL.org/pub/").run()  # the whole site: allowed
+    click(at, "Not code")
+    with session(world.db_url) as db:
+        rows = db.exec(select(Label)).all()
+        assert [(r.pattern, r.label) for r in rows] == [("kernel.org/pub/", "non-code")]
+        item = claims.next_item(db, "alice")
+        with pytest.raises(ValueError, match="outside"):  # the queue's own write path refuses it too
+            queue.complete(db, item.id, "alice", [{"pattern": "evil.example.com/", "label": "code"}])
+        assert db.get(QueueItem, item.id).status == "claimed" and len(db.exec(select(Label)).all()) == 1

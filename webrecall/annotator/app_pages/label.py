@@ -70,7 +70,8 @@ with tree:  # what to decide on, and the keys that decide
     nav = st.container(horizontal=True)
     nav.button("Previous", shortcut="K", on_click=actions.step, args=(item, view, -1), icon=":material/arrow_upward:")
     nav.button("Next", shortcut="J", on_click=actions.step, args=(item, view, 1), icon=":material/arrow_downward:")
-    st.text_input("Pattern to label (edit to narrow or widen it)", key=actions.edit_key(item))
+    st.text_input("Pattern to label (edit to narrow or widen it)", key=actions.edit_key(item),
+                  help="It must stay on this domain's site: its registered domain or a subdomain of it.")
     st.caption("Reason (optional, for the next decision only)")
     reasons = st.container(horizontal=True)
     for reason, key in zip(REASONS, "DQTBFSO", strict=True):

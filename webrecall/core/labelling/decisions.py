@@ -16,6 +16,7 @@ from webrecall.core.db import Label, QueueItem, Round
 from webrecall.core.label_store import REVIEW, UNDO, current, parse_rows
 from webrecall.core.labelling import queue
 from webrecall.core.labelling.claims import LEASE_SECONDS, held_item
+from webrecall.core.labelling.scope import confine
 from webrecall.core.urls.patterns import parse
 
 REASONS = ("docs", "Q&A", "tutorial", "blog", "forum", "spam", "other")
@@ -28,12 +29,13 @@ def domain_pattern(domain: str) -> str:
 
 def decide(db: Session, item_id: int, annotator: str, pattern: str, label: str, *, reason: str = "",
            shown: dict[str, Any] | None = None, lease_seconds: int = LEASE_SECONDS) -> Label:  # fmt: skip
-    """Append one pattern label for a held item and renew its lease (LeaseError if the claim was lost)."""
+    """Append one pattern label for a held item and renew its lease (LeaseError if the claim was lost). The pattern
+    must stay on the item's site (`scope.confine`: ValueError with the reason otherwise)."""
     if reason and reason not in REASONS:
         raise ValueError(f"reason {reason!r} is not one of {', '.join(REASONS)}")
-    (row,) = parse_rows([{"pattern": pattern, "label": label, "reason": reason}], annotator=annotator,
-                        source=f"queue:{item_id}")  # fmt: skip
     item = queue.renew(db, item_id, annotator, lease_seconds=lease_seconds)
+    (row,) = parse_rows([{"pattern": confine(pattern, item.domain) if pattern.strip() else pattern, "label": label,
+                          "reason": reason}], annotator=annotator, source=f"queue:{item_id}")  # fmt: skip
     row.queue_item_id, row.round_id, row.shown = item_id, item.round_id, shown or {}
     db.add(row)
     db.commit()

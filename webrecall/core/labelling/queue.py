@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from webrecall.core.db import Label, QueueItem, Round, utcnow
 from webrecall.core.errors import WebrecallError
 from webrecall.core.label_store import parse_rows
+from webrecall.core.labelling.scope import confine
 
 
 class LeaseError(WebrecallError):
@@ -154,10 +155,17 @@ def unskip(db: Session, item_id: int, annotator: str, *, lease_seconds: int = 30
 
 def complete(db: Session, item_id: int, annotator: str, labels: Iterable[dict[str, Any]], *,
              shown: dict[str, Any] | None = None) -> QueueItem:  # fmt: skip
-    """Append the annotator's pattern labels and finish the item (or free it for its second annotator)."""
+    """Append the annotator's pattern labels and finish the item (or free it for its second annotator). Every
+    pattern or URL must stay on the item's site (`scope.confine`)."""
     rows = list(labels)
     parsed = list(parse_rows(rows, annotator=annotator, source=f"queue:{item_id}"))  # validate before locking
     item = _held(db, item_id, annotator)
+    for row in rows:
+        try:
+            confine(str(row.get("pattern") or row.get("url") or ""), item.domain)
+        except ValueError:
+            db.rollback()
+            raise
     for label in parsed:
         label.annotator, label.queue_item_id, label.round_id = annotator, item_id, item.round_id
         label.shown = shown or {}

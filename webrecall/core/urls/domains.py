@@ -22,6 +22,16 @@ def registered_domain(host: str) -> str:
     return host
 
 
+@lru_cache(maxsize=65536)
+def site(host: str) -> str:
+    """The registered domain with the public suffix list's private suffixes counted too: `alice.github.io` is a site
+    of its own (`registered_domain` gives `github.io`, the unit of the paper's domain rule)."""
+    parts = _extractor()(host, include_psl_private_domains=True)
+    if parts.suffix and parts.domain:
+        return f"{parts.domain}.{parts.suffix}"
+    return host
+
+
 def split_url(url: str) -> tuple[str, str, str]:
     """(host, registered domain, path+query) of a URL; the host is the paper's 'base URL' domain key."""
     try:
