@@ -138,7 +138,8 @@ class QueueItem(SQLModel, table=True):
     """2 for items chosen for double labeling."""
     labeled_by: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     status: str = Field(default="pending", index=True)
-    """pending -> claimed -> done (or skipped); an expired claim returns to pending."""
+    """pending -> claimed -> done; an expired claim returns to pending; `superseded` once a later round queues the
+    same domain again (labelling.queue.supersede)."""
     claimed_by: str = ""
     lease_until: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)

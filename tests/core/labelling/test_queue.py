@@ -148,3 +148,35 @@ def test_claims_racing_on_postgres_never_share_an_item(postgres_db):
     with dbm.session(postgres_db) as db:
         holders = {i.id: i.claimed_by for i in db.exec(select(QueueItem))}
     assert holders == {i: name for name, i in got}
+
+
+def test_a_new_round_supersedes_the_open_items_of_the_domains_it_queues_again(db_url):
+    """Round 2 queued while round 1's items were open: each domain was served twice, and its round-1 item came back
+    right after its round-2 one was labelled."""
+    _fill(db_url, {"a.org": 3.0, "b.org": 2.0, "c.org": 1.0, "gold.org": 0.5})
+    with dbm.session(db_url) as db:
+        gold = db.exec(select(QueueItem).where(QueueItem.domain == "gold.org")).one()
+        gold.kind = "gold"
+        db.add(gold)
+        db.add(dbm.Round(number=2))
+        db.commit()
+        held = queue.claim(db, "alice")  # a.org, round 1: alice is reading it when round 2 starts
+        assert held.domain == "a.org"
+        r2 = db.exec(select(dbm.Round).where(dbm.Round.number == 2)).one().id
+        queue.enqueue(db, [QueueItem(round_id=r2, domain=d) for d in ("a.org", "b.org", "gold.org", "d.org")])
+        status = {(i.round_id, i.domain): i.status for i in db.exec(select(QueueItem))}
+        assert status[(1, "b.org")] == "superseded" and status[(1, "c.org")] == "pending"
+        assert status[(1, "a.org")] == "claimed" and status[(1, "gold.org")] == "pending"  # held; gold stays
+        assert db.get(QueueItem, held.id).details["superseded_by"] == 2
+        queue.release(db, held.id, "alice")  # her claim ends: the item does not go back to the queue
+        assert db.get(QueueItem, held.id).status == "superseded"
+        served = []
+        while (item := queue.claim(db, "bob")) is not None:
+            served.append((item.round_id, item.domain))
+            queue.complete(db, item.id, "bob", [])
+        assert sorted(served) == [(1, "c.org"), (1, "gold.org"), (r2, "a.org"), (r2, "b.org"), (r2, "d.org"),
+                                  (r2, "gold.org")]  # each domain once, and the gold item  # fmt: skip
+        assert queue.counts(db, 1)["status"] == {"superseded": 2, "done": 2}
+        _fill(db_url, {"d.org": 1.0, "e.org": 1.0})  # a late rerun of round 1's discovery
+        status = {(i.round_id, i.domain): i.status for i in db.exec(select(QueueItem).where(QueueItem.round_id == 1))}
+        assert status[(1, "d.org")] == "superseded" and status[(1, "e.org")] == "pending"

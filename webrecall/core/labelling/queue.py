@@ -53,7 +53,39 @@ def enqueue(db: Session, items: Iterable[QueueItem]) -> int:
     new = [i for i in items if (i.round_id, i.domain) not in existing]
     db.add_all(new)
     db.commit()
+    supersede(db, {i.domain for i in new})
     return len(new)
+
+
+SUPERSEDED = "superseded"
+
+
+def supersede(db: Session, domains: set[str]) -> int:
+    """Close the open items of `domains` that a later round queued again (status `superseded`, with the round that
+    did it in `details`): each domain or page is asked once, for the newest round. Without this a domain queued in
+    rounds 1 and 2 was served twice, and its round-1 item showed the annotator's own round-2 label as "labelled
+    before". An item someone holds now keeps its claim and is superseded when it is freed; gold items stay (they
+    measure the annotators and are retired by hand)."""
+    if not domains:
+        return 0
+    number = {r.id: r.number for r in db.exec(select(Round))}
+    _begin_write(db)
+    rows = db.exec(select(QueueItem).where(col(QueueItem.domain).in_(sorted(domains))).with_for_update()).all()
+    newest: dict[str, int] = {}
+    for item in rows:
+        newest[item.domain] = max(newest.get(item.domain, 0), number.get(item.round_id, 0))
+    now, closed = utcnow(), 0
+    for item in rows:
+        later = newest[item.domain]
+        if item.kind == "gold" or item.status not in ("pending", "claimed") or number.get(item.round_id, 0) >= later:
+            continue
+        item.details = {**item.details, "superseded_by": later, "superseded_at": now.isoformat()}
+        if item.status == "pending" or lease_left(item, now) <= 0:
+            _free(item)
+            closed += 1
+        db.add(item)
+    db.commit()
+    return closed
 
 
 def claim(db: Session, annotator: str, *, lease_seconds: int = 300, round_id: int | None = None,
@@ -73,6 +105,10 @@ def claim(db: Session, annotator: str, *, lease_seconds: int = 300, round_id: in
         query = query.where(col(QueueItem.kind).in_(list(kinds)))
     query = query.order_by(col(QueueItem.priority).desc(), col(QueueItem.id)).limit(64)
     for item in db.exec(query.with_for_update(skip_locked=True)):
+        if item.details.get("superseded_by"):  # a lapsed claim on an item a later round queued again
+            _free(item)
+            db.add(item)
+            continue
         if annotator in (item.labeled_by or []):
             continue  # double labeling needs two different people
         item.status, item.claimed_by = "claimed", annotator
@@ -107,6 +143,9 @@ def renew(db: Session, item_id: int, annotator: str, *, lease_seconds: int = 300
 
 
 def _free(item: QueueItem, status: str = "pending") -> None:
+    """Release the claim; an item a later round queued again goes to `superseded` instead of back to the queue."""
+    if status == "pending" and item.details.get("superseded_by"):
+        status = SUPERSEDED
     item.status, item.claimed_by, item.lease_until, item.updated_at = status, "", None, utcnow()
 
 
