@@ -322,3 +322,27 @@ def test_undo_on_the_empty_queue_screen_brings_the_item_back_whole(world: World,
     with session(world.db_url) as db:
         mine = {p: lb.label for (p, a), lb in labels.current(db).items() if a == "alice"}
     assert mine[f"{GOLD}/"] == "code" and "" not in mine
+
+
+def test_a_skip_is_the_annotators_own(world: World, server: str) -> None:
+    """Two annotators in two browsers: alice skips (0) the first domain; bob still gets it (it used to leave the
+    queue for the whole team), and alice does not get it again."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        alice = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        bob = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        _log_in(alice, server, "alice")
+        heading = alice.get_by_role("heading", name=KERNEL, exact=True)
+        expect(heading).to_be_visible(timeout=20_000)
+        heading.click()
+        _press(alice, "0")
+        expect(alice.get_by_text(f"{KERNEL} skipped")).to_be_visible(timeout=20_000)
+        expect(alice.get_by_role("heading", name=md(POSTGRES), exact=True)).to_be_visible(timeout=20_000)
+        _log_in(bob, server, "bob")
+        expect(bob.get_by_role("heading", name=KERNEL, exact=True)).to_be_visible(timeout=20_000)
+        _no_exception(bob)
+        browser.close()
+    with session(world.db_url) as db:
+        assert claims.held_item(db, "bob").domain == KERNEL and claims.held_item(db, "alice").domain == POSTGRES

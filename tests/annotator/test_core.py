@@ -66,7 +66,8 @@ def test_undo_takes_back_skips_and_labels_newest_first(world: World) -> None:
         second = claims.next_item(db, "alice")
         decisions.decide(db, second.id, "alice", f"{second.domain}/a/", "code")
         assert decisions.undo_last(db, "alice").pattern == f"{second.domain}/a/"  # the label came last
-        assert db.get(QueueItem, first.id).status == "skipped"
+        assert db.get(QueueItem, first.id).status == "pending"  # for the others
+        assert queue.last_skip(db, "alice").queue_item_id == first.id
         undone = decisions.undo_last(db, "alice")  # then the skip: claimed again, the held item goes back
         assert isinstance(undone, QueueItem) and undone.id == first.id
         assert claims.held_item(db, "alice").id == first.id

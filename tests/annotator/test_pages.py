@@ -88,16 +88,18 @@ def test_label_pattern_domain_and_undo(world: World) -> None:
     click(at, "Done, next domain")
     click(at, "Skip domain")
     with session(world.db_url) as db:
-        assert db.get(QueueItem, 1).status == "done" and db.get(QueueItem, 2).status == "skipped"
+        assert db.get(QueueItem, 1).status == "done" and db.get(QueueItem, 2).status == "pending"  # for the others
+        assert queue.last_skip(db, "alice").queue_item_id == 2
     click(at, "Undo last decision")  # the skip is the latest decision: the domain comes back, the labels stand
     assert title(at) == POSTGRES
     with session(world.db_url) as db:
         item = db.get(QueueItem, 2)
-        assert (item.status, item.claimed_by) == ("claimed", "alice") and "skipped_by" not in item.details
+        assert (item.status, item.claimed_by) == ("claimed", "alice") and queue.last_skip(db, "alice") is None
         assert len(labels.current(db)) == 2 and db.get(QueueItem, 1).status == "done"
     click(at, "Skip domain")
+    assert title(at) != POSTGRES  # not hers again
     with session(world.db_url) as db:
-        assert db.get(QueueItem, 2).status == "skipped"
+        assert db.get(QueueItem, 2).claimed_by != "alice" and claims.next_item(db, "bob").domain == POSTGRES
     assert not at.exception
 
 

@@ -67,3 +67,29 @@ def test_conflicts_are_reported_and_count_as_covered(tmp_path):
         assert labels.pattern_set(db).match("https://example.org/blog/1")[1] == "code"  # b changed their mind
         assert labels.pattern_set(db).match("https://example.org/shop/1") is None  # conflict: not for training
         assert labels.coverage_set(db).matches("https://example.org/shop/1")  # but nobody is asked again
+
+
+def test_the_skips_migration_turns_team_wide_skips_into_the_annotators_own(tmp_path):
+    """Before per-annotator skips an item skipped by one annotator left the queue ('skipped'); the upgrade keeps who
+    skipped it, and why, and gives the item back to the others."""
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = dbm._alembic_config(url)
+    command.upgrade(config, "0002")
+    with dbm.get_engine(url).begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO round (id, number, status, crawl_id, base_url, threshold, params, totals, error, created_at) "
+            "VALUES (1, 1, 'done', '', '', 0.5, '{}', '{}', '', '2026-01-01')")
+        conn.exec_driver_sql(
+            "INSERT INTO queueitem (round_id, domain, priority, reason, kind, details, labels_needed, labeled_by, "
+            "status, claimed_by, created_at, updated_at) VALUES (1, 'a.org', 1, '', 'uncertain', "
+            "'{\"pages\": 3, \"skipped_by\": \"alice\", \"skip_reason\": \"site gone\", "
+            "\"skipped_at\": \"2026-11-30T10:00:00+00:00\"}', 1, '[]', 'skipped', '', '2026-01-01', '2026-01-01')")
+    dbm.migrate(url)
+    with dbm.session(url) as db:
+        item = db.exec(select(dbm.QueueItem)).one()
+        skip = db.exec(select(dbm.QueueSkip)).one()
+    assert (item.status, item.details) == ("pending", {"pages": 3})
+    assert (skip.queue_item_id, skip.annotator, skip.reason) == (item.id, "alice", "site gone")
+    assert skip.created_at.isoformat().startswith("2026-11-30T10:00:00")

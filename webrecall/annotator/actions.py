@@ -136,7 +136,7 @@ def skip_domain(user: str, item: QueueItem) -> None:
             queue.skip(s, item.id or 0, user, take_reason())
     except LeaseError as exc:
         return _lost(item, exc)
-    flash("info", md(f"{item.domain} skipped (press U to undo)"))
+    flash("info", md(f"{item.domain} skipped: it stays in the queue for the others (press U to undo)"))
 
 
 def finish(user: str, item: QueueItem, view: dict) -> None:

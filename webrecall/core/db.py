@@ -146,6 +146,18 @@ class QueueItem(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class QueueSkip(SQLModel, table=True):
+    """One annotator's skip of a queue item: the item leaves that annotator's queue only and stays open for the
+    others (as in Prodigy and Argilla); an undo deletes the row."""
+
+    __table_args__ = (UniqueConstraint("queue_item_id", "annotator"),)
+    id: int | None = Field(default=None, primary_key=True)
+    queue_item_id: int = Field(foreign_key="queueitem.id", index=True)
+    annotator: str = Field(index=True)
+    reason: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Annotator(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True, unique=True)

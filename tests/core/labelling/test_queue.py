@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from webrecall.core import db as dbm
 from webrecall.core.db import QueueItem, utcnow
@@ -69,7 +70,7 @@ def test_complete_appends_labels_with_context_and_double_labeling_needs_two_peop
             ("alice", item.id, 1, "pattern"), ("bob", item.id, 1, "pattern")]  # fmt: skip
         assert labels[0].shown == {"samples": ["https://a.org/docs/x"]} and labels[0].reason == "api"
         assert queue.counts(db, 1) == {"items": 1, "status": {"done": 1}, "kind": {"uncertain": 1}, "labels": 2,
-                                          "done_kind": {"uncertain": 1}, "labelled_kind": {"uncertain": 1}}
+                                          "done_kind": {"uncertain": 1}, "labelled_kind": {"uncertain": 1}, "skips": 0}
 
 
 def test_bad_labels_write_nothing_and_keep_the_claim(db_url):
@@ -81,8 +82,26 @@ def test_bad_labels_write_nothing_and_keep_the_claim(db_url):
         assert db.exec(select(dbm.Label)).all() == []
         assert queue.release(db, item.id, "alice").status == "pending"
         item = queue.claim(db, "alice")
-        assert queue.skip(db, item.id, "alice", "site gone").status == "skipped"
-        assert queue.claim(db, "bob") is None
+        assert queue.skip(db, item.id, "alice", "site gone").status == "pending"
+        assert queue.claim(db, "alice") is None and queue.claim(db, "bob").id == item.id  # open for the others
+
+
+def test_a_skip_is_one_annotators(db_url):
+    """Skip (0) used to take the item out of the queue for the whole team; as in Prodigy and Argilla, it is the
+    skipping annotator's only, and the item goes back to the queue for the others."""
+    _fill(db_url, {"a.org": 2.0, "b.org": 1.0})
+    with dbm.session(db_url) as db:
+        item = queue.claim(db, "alice")
+        queue.skip(db, item.id, "alice", "site gone")
+        assert queue.claim(db, "alice").domain == "b.org"  # not a.org again for her
+        taken = queue.claim(db, "bob")
+        assert (taken.domain, taken.claimed_by) == ("a.org", "bob")  # the others still get it
+        queue.complete(db, taken.id, "bob", [{"pattern": "a.org/", "label": "code"}])
+        skip = queue.last_skip(db, "alice")
+        assert (skip.queue_item_id, skip.reason) == (item.id, "site gone") and queue.last_skip(db, "bob") is None
+        assert queue.counts(db, 1)["skips"] == 1
+        undone = queue.unskip(db, item.id, "alice")  # bob finished it meanwhile: only her skip goes
+        assert undone.status == "done" and queue.last_skip(db, "alice") is None
 
 
 def test_concurrent_claims_never_share_an_item(db_url):
@@ -180,3 +199,47 @@ def test_a_new_round_supersedes_the_open_items_of_the_domains_it_queues_again(db
         _fill(db_url, {"d.org": 1.0, "e.org": 1.0})  # a late rerun of round 1's discovery
         status = {(i.round_id, i.domain): i.status for i in db.exec(select(QueueItem).where(QueueItem.round_id == 1))}
         assert status[(1, "d.org")] == "superseded" and status[(1, "e.org")] == "pending"
+
+
+@pytest.mark.services
+def test_skips_and_racing_claims_on_postgres(postgres_db):
+    """Eight annotators race on PostgreSQL (row locks with SKIP LOCKED, not SQLite's one writer), each skipping
+    some items: every item is finished exactly once, never by an annotator who skipped it."""
+    dbm.migrate(postgres_db)
+    with dbm.session(postgres_db) as db:
+        db.add(dbm.Round(number=1))
+        db.commit()
+    _fill(postgres_db, {f"d{i:02d}.org": float(i % 7) for i in range(60)})
+    skipped: dict[int, set[str]] = {}
+    errors: list[Exception] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        try:
+            with dbm.session(postgres_db) as db:
+                while True:
+                    if (item := queue.claim(db, name)) is None:  # all taken: done, or another's skip frees one
+                        open_ = db.exec(select(QueueItem).where(col(QueueItem.status).in_(["pending", "claimed"])))
+                        if all(name in skipped.get(i.id, ()) for i in open_):
+                            return
+                        time.sleep(0.01)
+                        continue
+                    if (item.id + int(name[1:])) % 4 == 0:  # this annotator cannot judge it
+                        queue.skip(db, item.id, name)
+                        with lock:
+                            skipped.setdefault(item.id, set()).add(name)
+                    else:
+                        queue.complete(db, item.id, name, [])
+        except Exception as exc:  # a LeaseError here would mean two holders
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(f"a{n}",)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with dbm.session(postgres_db) as db:
+        items = db.exec(select(QueueItem)).all()
+    assert errors == [] and skipped
+    assert all(i.status == "done" and len(i.labeled_by) == 1 for i in items)
+    assert all(not (set(i.labeled_by) & skipped.get(i.id, set())) for i in items)

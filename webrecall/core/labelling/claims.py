@@ -52,6 +52,7 @@ def peek_next(db: Session, annotator: str, *, exclude: int | None = None) -> Que
     """The item a claim would hand out next (read only): its proposals can be prepared ahead of time."""
     query = select(QueueItem).where(
         or_(col(QueueItem.status) == "pending",
-            and_(col(QueueItem.status) == "claimed", col(QueueItem.lease_until) < utcnow()))
+            and_(col(QueueItem.status) == "claimed", col(QueueItem.lease_until) < utcnow())),
+        queue.not_skipped_by(annotator),
     ).order_by(col(QueueItem.priority).desc(), col(QueueItem.id)).limit(16)  # fmt: skip
     return next((i for i in db.exec(query) if annotator not in i.labeled_by and i.id != exclude), None)

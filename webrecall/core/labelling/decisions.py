@@ -7,7 +7,6 @@ Every decision is written the moment it is made. Undo is a new row in the append
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -73,12 +72,10 @@ def undo_last(db: Session, annotator: str, *, lease_seconds: int = LEASE_SECONDS
     to the queue and that one is claimed again (unless someone else holds it)."""
     last = next(iter(history(db, annotator, limit=1)), None)
     skipped = queue.last_skip(db, annotator)
-    if skipped is not None and (
-        last is None or datetime.fromisoformat(skipped.details["skipped_at"]) > last.created_at
-    ):
+    if skipped is not None and (last is None or skipped.created_at > last.created_at):
         held = held_item(db, annotator)
-        item = queue.unskip(db, skipped.id or 0, annotator, lease_seconds=lease_seconds)
-        if held is not None:
+        item = queue.unskip(db, skipped.queue_item_id, annotator, lease_seconds=lease_seconds)
+        if held is not None and held.id != item.id and item.claimed_by == annotator:
             queue.release(db, held.id or 0, annotator)
         return item
     if last is None:

@@ -1,4 +1,4 @@
-"""The annotation queue: enqueue, claim with a lease, renew, release, complete, skip, reopen, expire.
+"""The annotation queue: enqueue, claim with a lease, renew, release, complete, skip (per annotator), reopen, expire.
 
 Several annotators (Streamlit sessions, scripts) pull from one queue, so a claim must hand each item to one
 of them only. PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED` (concurrent claims pass each other). SQLite: the
@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, exists, or_
 from sqlmodel import Session, col, select
 
-from webrecall.core.db import Label, QueueItem, Round, utcnow
+from webrecall.core.db import Label, QueueItem, QueueSkip, Round, utcnow
 from webrecall.core.errors import WebrecallError
 from webrecall.core.label_store import parse_rows
 from webrecall.core.labelling.scope import confine
@@ -99,6 +99,7 @@ def claim(db: Session, annotator: str, *, lease_seconds: int = 300, round_id: in
         or_(col(QueueItem.status) == "pending",
             and_(col(QueueItem.status) == "claimed", col(QueueItem.lease_until) < now))
     )  # fmt: skip
+    query = query.where(not_skipped_by(annotator))
     if round_id is not None:
         query = query.where(QueueItem.round_id == round_id)
     if kinds is not None:
@@ -159,37 +160,45 @@ def release(db: Session, item_id: int, annotator: str) -> QueueItem:
 
 
 def skip(db: Session, item_id: int, annotator: str, reason: str = "") -> QueueItem:
-    """Take the item out of the queue without a label (e.g. the site is gone); kept for the record."""
+    """This annotator passes on the item (they cannot judge it): it leaves their queue and goes back to the others'
+    (a `QueueSkip` row, the record of who skipped what and why)."""
     item = _held(db, item_id, annotator)
-    _free(item, "skipped")
-    item.details = {**item.details, "skipped_by": annotator, "skip_reason": reason, "skipped_at": utcnow().isoformat()}
+    _free(item)
     db.add(item)
+    db.add(QueueSkip(queue_item_id=item_id, annotator=annotator, reason=reason))
     db.commit()
     return item
 
 
-def last_skip(db: Session, annotator: str) -> QueueItem | None:
-    """The item this annotator skipped most recently, if it is still skipped (an undo puts it back)."""
-    rows = db.exec(select(QueueItem).where(QueueItem.status == "skipped")).all()
-    mine = [r for r in rows if r.details.get("skipped_by") == annotator and r.details.get("skipped_at")]
-    return max(mine, key=lambda r: r.details["skipped_at"], default=None)
+def last_skip(db: Session, annotator: str) -> QueueSkip | None:
+    """This annotator's most recent skip still standing (an undo deletes it)."""
+    query = select(QueueSkip).where(QueueSkip.annotator == annotator)
+    return db.exec(query.order_by(col(QueueSkip.created_at).desc(), col(QueueSkip.id).desc())).first()
 
 
 def unskip(db: Session, item_id: int, annotator: str, *, lease_seconds: int = 300) -> QueueItem:
-    """Undo a skip: the item is claimed again by the annotator who skipped it."""
+    """Undo a skip: the item is this annotator's to label again, claimed for them at once if it is free (if someone
+    else holds it or it is finished, only the skip goes)."""
     now = utcnow()
     _begin_write(db)
+    query = select(QueueSkip).where(QueueSkip.queue_item_id == item_id, QueueSkip.annotator == annotator)
+    mine = db.exec(query).first()
     item = db.exec(select(QueueItem).where(QueueItem.id == item_id).with_for_update()).first()
-    if item is None or item.status != "skipped" or item.details.get("skipped_by") != annotator:
+    if item is None or mine is None:
         db.rollback()
         raise LeaseError(f"queue item {item_id} is not skipped by {annotator!r}")
-    item.status, item.claimed_by = "claimed", annotator
-    item.lease_until, item.updated_at = now + timedelta(seconds=lease_seconds), now
-    details = {k: v for k, v in item.details.items() if k not in ("skipped_by", "skip_reason", "skipped_at")}
-    item.details = {**details, "unskipped_at": now.isoformat()}
-    db.add(item)
+    db.delete(mine)
+    if item.status == "pending" or (item.status == "claimed" and lease_left(item, now) <= 0):
+        item.status, item.claimed_by = "claimed", annotator
+        item.lease_until, item.updated_at = now + timedelta(seconds=lease_seconds), now
+        db.add(item)
     db.commit()
     return item
+
+
+def not_skipped_by(annotator: str) -> Any:
+    """A claim's filter: items this annotator has not skipped (in SQL, so the skips never crowd a claim's page)."""
+    return ~exists().where(col(QueueSkip.queue_item_id) == col(QueueItem.id), col(QueueSkip.annotator) == annotator)
 
 
 def complete(db: Session, item_id: int, annotator: str, labels: Iterable[dict[str, Any]], *,
@@ -290,7 +299,10 @@ def counts(db: Session, round_id: int | None = None) -> dict[str, Any]:
     label_query = select(Label).where(col(Label.queue_item_id).is_not(None))
     if round_id is not None:
         label_query = label_query.where(Label.round_id == round_id)
-    return {"items": len(items), "status": dict(Counter(i.status for i in items)),
+    skips = select(QueueSkip).join(QueueItem, col(QueueItem.id) == col(QueueSkip.queue_item_id))
+    if round_id is not None:
+        skips = skips.where(QueueItem.round_id == round_id)
+    return {"items": len(items), "status": dict(Counter(i.status for i in items)), "skips": len(db.exec(skips).all()),
             "kind": dict(Counter(i.kind for i in items)), "labels": len(db.exec(label_query).all()),
             "done_kind": dict(Counter(i.kind for i in items if i.status == "done")),
             "labelled_kind": dict(Counter(i.kind for i in items if i.labeled_by))}  # fmt: skip
