@@ -34,6 +34,13 @@ def _begin_write(db: Session) -> None:
         db.connection().exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _locked(query: Any, *, skip_locked: bool = False) -> Any:
+    """`query` taking row locks, its rows read afresh: sessions keep their objects across commits
+    (`expire_on_commit=False`), so without `populate_existing` a locked row could be judged by its stale copy (on
+    PostgreSQL, racing annotators then both finished an item)."""
+    return query.with_for_update(skip_locked=skip_locked).execution_options(populate_existing=True)
+
+
 def round_labels_needed(db: Session, round_id: int) -> int:
     """How many annotators label each item of a round: its `labels_needed` parameter (1 unless switched on)."""
     rnd = db.get(Round, round_id)
@@ -70,7 +77,7 @@ def supersede(db: Session, domains: set[str]) -> int:
         return 0
     number = {r.id: r.number for r in db.exec(select(Round))}
     _begin_write(db)
-    rows = db.exec(select(QueueItem).where(col(QueueItem.domain).in_(sorted(domains))).with_for_update()).all()
+    rows = db.exec(_locked(select(QueueItem).where(col(QueueItem.domain).in_(sorted(domains))))).all()
     newest: dict[str, int] = {}
     for item in rows:
         newest[item.domain] = max(newest.get(item.domain, 0), number.get(item.round_id, 0))
@@ -105,7 +112,7 @@ def claim(db: Session, annotator: str, *, lease_seconds: int = 300, round_id: in
     if kinds is not None:
         query = query.where(col(QueueItem.kind).in_(list(kinds)))
     query = query.order_by(col(QueueItem.priority).desc(), col(QueueItem.id)).limit(64)
-    for item in db.exec(query.with_for_update(skip_locked=True)):
+    for item in db.exec(_locked(query, skip_locked=True)):
         if item.details.get("superseded_by"):  # a lapsed claim on an item a later round queued again
             _free(item)
             db.add(item)
@@ -124,7 +131,7 @@ def claim(db: Session, annotator: str, *, lease_seconds: int = 300, round_id: in
 def _held(db: Session, item_id: int, annotator: str) -> QueueItem:
     """The item, locked, if this annotator holds its claim (an expired lease nobody took over still counts)."""
     _begin_write(db)
-    item = db.exec(select(QueueItem).where(QueueItem.id == item_id).with_for_update()).first()
+    item = db.exec(_locked(select(QueueItem).where(QueueItem.id == item_id))).first()
     if item is None:
         db.rollback()
         raise LeaseError(f"queue item {item_id} does not exist")
@@ -183,7 +190,7 @@ def unskip(db: Session, item_id: int, annotator: str, *, lease_seconds: int = 30
     _begin_write(db)
     query = select(QueueSkip).where(QueueSkip.queue_item_id == item_id, QueueSkip.annotator == annotator)
     mine = db.exec(query).first()
-    item = db.exec(select(QueueItem).where(QueueItem.id == item_id).with_for_update()).first()
+    item = db.exec(_locked(select(QueueItem).where(QueueItem.id == item_id))).first()
     if item is None or mine is None:
         db.rollback()
         raise LeaseError(f"queue item {item_id} is not skipped by {annotator!r}")
@@ -229,7 +236,7 @@ def reopen(db: Session, item_id: int, annotator: str, *, lease_seconds: int = 30
     """Claim an item again for an annotator who finished it (their undo), unless someone else holds it now."""
     now = utcnow()
     _begin_write(db)
-    item = db.exec(select(QueueItem).where(QueueItem.id == item_id).with_for_update()).first()
+    item = db.exec(_locked(select(QueueItem).where(QueueItem.id == item_id))).first()
     taken = item is not None and item.status == "claimed" and item.claimed_by != annotator and lease_left(item, now) > 0
     if item is None or annotator not in (item.labeled_by or []) or taken:
         db.rollback()
@@ -246,8 +253,8 @@ def expire(db: Session, *, now: datetime | None = None) -> int:
     """Return claims whose lease ran out to the queue; claim() also takes them over, this keeps counts honest."""
     now = now or utcnow()
     _begin_write(db)
-    stale = db.exec(select(QueueItem).where(QueueItem.status == "claimed", col(QueueItem.lease_until) < now)
-                    .with_for_update(skip_locked=True)).all()  # fmt: skip
+    query = select(QueueItem).where(QueueItem.status == "claimed", col(QueueItem.lease_until) < now)
+    stale = db.exec(_locked(query, skip_locked=True)).all()
     for item in stale:
         _free(item)
         db.add(item)
@@ -269,7 +276,7 @@ def set_labels_needed(db: Session, round_id: int, labels_needed: int) -> dict[st
     db.add(rnd)
     out = {"items": 0, "reopened": 0, "finished": 0}
     query = select(QueueItem).where(QueueItem.round_id == round_id, QueueItem.kind != "gold")
-    for item in db.exec(query.with_for_update()):
+    for item in db.exec(_locked(query)):
         out["items"] += 1
         item.labels_needed = labels_needed
         if item.status == "done" and len(item.labeled_by) < labels_needed:
