@@ -15,7 +15,7 @@ from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, POSTGRES, ROUN
 from webrecall.annotator.widgets import md
 from webrecall.core import label_store as labels
 from webrecall.core.db import Label, QueueItem, Round, WarcTask, session, utcnow
-from webrecall.core.labelling import accounts, claims, decisions, item_view, queue, review
+from webrecall.core.labelling import accounts, claims, dashboard, decisions, item_view, queue, review
 from webrecall.core.storage.layout import index_path
 from webrecall.core.storage.store import Store
 
@@ -314,3 +314,26 @@ def test_a_label_stays_on_the_claimed_domains_site(world: World) -> None:
         with pytest.raises(ValueError, match="outside"):  # the queue's own write path refuses it too
             queue.complete(db, item.id, "alice", [{"pattern": "evil.example.com/", "label": "code"}])
         assert db.get(QueueItem, item.id).status == "claimed" and len(db.exec(select(Label)).all()) == 1
+
+
+def test_progress_counts_every_label_source_with_one_today(world: World) -> None:
+    """bob's API labels counted 0 on the Progress page although they had a kappa; items today counted only items
+    with a label of today (an item finished with "Done" and no label was missing)."""
+    with session(world.db_url) as db:
+        item = claims.next_item(db, "alice")
+        decisions.decide(db, item.id, "alice", GIT_DOCS, "code")
+        decisions.decide_domain(db, item, "alice", "code")  # item 1: two labels
+        item = claims.next_item(db, "alice")
+        decisions.finish(db, item.id, "alice")  # item 2: done with no label
+        api = [{"pattern": GIT_DOCS, "label": "code"}, {"pattern": f"{KERNEL}/", "label": "mixed"},
+               {"url": f"https://{GOLD}/3/", "label": "code"}]  # fmt: skip
+        labels.import_labels(db, api, annotator="bob", source="api")
+        data = dashboard.progress(db)
+    people = {p["annotator"]: p for p in data["annotators"]}
+    assert (people["bob"]["labels"], people["bob"]["labeled_today"], people["bob"]["items_today"]) == (3, 3, 0)
+    assert (people["alice"]["labels"], people["alice"]["items_today"]) == (2, 2)
+    assert people["bob"]["kappa"] is not None and data["today"] == utcnow().date().isoformat()
+    at = app("alice").switch_page("app_pages/progress.py").run()
+    shown = at.dataframe[1].value.set_index("annotator")
+    assert shown.loc["bob", "labels"] == 3 and shown.loc["alice", "items_today"] == 2
+    assert any("in UTC" in c.value for c in at.caption) and not at.exception

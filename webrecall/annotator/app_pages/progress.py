@@ -18,7 +18,9 @@ st.caption(f"Labelled so far: {widgets.count(domain_items, 'domain item')} and "
            f"{widgets.count(page_items, 'page item')} (single pages of sites too small for a domain item).")
 st.dataframe(widgets.frame(data["rounds"]), hide_index=True)
 st.subheader("Annotators")
-st.caption("Agreement is Cohen's kappa over the patterns that two annotators both labeled.")
+st.caption(f"Labels count every standing label an annotator gave (this app, the API, imports); items are the queue "
+           f"items they finished. Today is {data['today']} in UTC (since 00:00 UTC). Agreement is Cohen's kappa over "
+           "the patterns that two annotators both labeled.")  # fmt: skip
 st.dataframe(widgets.frame(data["annotators"]), hide_index=True)
 st.subheader("Round over round")
 widgets.growth_charts(data["growth"])

@@ -4,14 +4,14 @@ inter-annotator agreement (Cohen's kappa), gold accuracy, and the rounds' growth
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import date
+from datetime import date, datetime
 from itertools import combinations
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from webrecall.core import totals
-from webrecall.core.db import Annotator, Round, utcnow
+from webrecall.core.db import Annotator, Label, QueueItem, Round, utcnow
 from webrecall.core.growth import of_round
 from webrecall.core.label_store import REVIEW, current
 from webrecall.core.labelling import queue
@@ -50,10 +50,37 @@ def agreement(db: Session, *, round_id: int | None = None) -> dict[str, Any]:
     return {"kappa": cohen_kappa(pooled), "pairs": len(pooled), "by_annotator": by_annotator}
 
 
+def today_utc() -> date:
+    """The one "today" of the Progress and Label pages and the API: the UTC date (annotators in several zones share
+    one day boundary, and the API's clients see the same figures)."""
+    return utcnow().date()
+
+
+def votes(db: Session) -> list[Label]:
+    """Every standing label a named annotator gave, whatever the source (the Label page, the API, a CLI import);
+    not a reviewer's resolution, as in `agreement`."""
+    return [r for r in current(db).values() if r.annotator and r.source != REVIEW]
+
+
+def finished_on(db: Session, annotator: str, day: date, *, round_id: int | None = None) -> int:
+    """Queue items this annotator finished on `day` (with labels or with none). Items finished before the queue
+    kept the time fall back on the annotator's labels on them."""
+    query = select(QueueItem)
+    if round_id is not None:
+        query = query.where(QueueItem.round_id == round_id)
+    items = [i for i in db.exec(query) if annotator in (i.labeled_by or [])]
+    timed = {i.id: i.details["finished"][annotator] for i in items if annotator in i.details.get("finished", {})}
+    untimed = {i.id for i in items if i.id not in timed}
+    by_labels = {r.queue_item_id for r in votes(db) if r.annotator == annotator and r.queue_item_id in untimed
+                 and r.created_at.date() == day}  # fmt: skip
+    return sum(datetime.fromisoformat(t).date() == day for t in timed.values()) + len(by_labels)
+
+
 def progress(db: Session, *, today: date | None = None) -> dict[str, Any]:
-    """Per round and per annotator: labeled today, queue left, agreement; and the rounds' growth and metrics."""
-    today = today or utcnow().date()
-    labels = [r for r in current(db).values() if r.queue_item_id is not None]
+    """Per round and per annotator: labels (every source), labels and items of today (UTC), queue left, agreement;
+    and the rounds' growth and metrics."""
+    today = today or today_utc()
+    labels = votes(db)
     rounds = list(db.exec(select(Round).order_by(col(Round.number))))
     per_round = []
     for rnd in rounds:
@@ -62,8 +89,8 @@ def progress(db: Session, *, today: date | None = None) -> dict[str, Any]:
         per_round.append({
             "round": rnd.number, "status": rnd.status, "queue_left": sum(counts["status"].get(s, 0) for s in
                                                                          ("pending", "claimed")),
-            "queue_done": counts["status"].get("done", 0), "labels": len(mine),
-            "labeled_today": sum(r.created_at.date() == today for r in mine),
+            "queue_done": counts["status"].get("done", 0), "queue_superseded": counts["status"].get("superseded", 0),
+            "labels": len(mine), "labeled_today": sum(r.created_at.date() == today for r in mine),
             "domain_items_labelled": sum(n for k, n in counts["labelled_kind"].items() if k != PAGE_ITEM),
             "page_items_labelled": counts["labelled_kind"].get(PAGE_ITEM, 0),
             "kappa": agreement(db, round_id=rnd.id)["kappa"],
@@ -73,11 +100,10 @@ def progress(db: Session, *, today: date | None = None) -> dict[str, Any]:
     names = sorted({r.annotator for r in labels} | {a.name for a in db.exec(select(Annotator))})
     per_annotator = [{
         "annotator": n, "labeled_today": sum(r.annotator == n and r.created_at.date() == today for r in labels),
-        "items_today": len({r.queue_item_id for r in labels if r.annotator == n and r.created_at.date() == today}),
-        "labels": sum(r.annotator == n for r in labels), "kappa": overall.get(n, {}).get("kappa"),
-        "gold_accuracy": accuracy.get(n),
+        "items_today": finished_on(db, n, today), "labels": sum(r.annotator == n for r in labels),
+        "kappa": overall.get(n, {}).get("kappa"), "gold_accuracy": accuracy.get(n),
     } for n in names]  # fmt: skip
-    return {"rounds": per_round, "annotators": per_annotator, "growth": growth(rounds)}
+    return {"rounds": per_round, "annotators": per_annotator, "growth": growth(rounds), "today": today.isoformat()}
 
 
 def growth(rounds: list[Round]) -> list[dict[str, Any]]:

@@ -226,6 +226,7 @@ def complete(db: Session, item_id: int, annotator: str, labels: Iterable[dict[st
         label.shown = shown or {}
     db.add_all(parsed)
     item.labeled_by = [*item.labeled_by, annotator]
+    item.details = {**item.details, "finished": {**item.details.get("finished", {}), annotator: utcnow().isoformat()}}
     _free(item, "done" if len(item.labeled_by) >= item.labels_needed else "pending")
     db.add(item)
     db.commit()
@@ -242,6 +243,8 @@ def reopen(db: Session, item_id: int, annotator: str, *, lease_seconds: int = 30
         db.rollback()
         raise LeaseError(f"queue item {item_id} cannot be reopened for {annotator!r}")
     item.labeled_by = [a for a in item.labeled_by if a != annotator]
+    item.details = {**item.details, "finished": {k: v for k, v in item.details.get("finished", {}).items()
+                                                 if k != annotator}}  # fmt: skip
     item.status, item.claimed_by = "claimed", annotator
     item.lease_until, item.updated_at = now + timedelta(seconds=lease_seconds), now
     db.add(item)
