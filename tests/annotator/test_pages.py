@@ -262,7 +262,7 @@ def test_a_domain_queued_again_shows_its_earlier_labels_and_prefills_the_agreed(
         db.commit()
         queue.enqueue(db, [QueueItem(round_id=second.id, domain=POSTGRES, priority=9.0, reason="near_threshold")])
     at = app("alice")
-    assert title(at) == POSTGRES and "Round 2" in at.caption[0].value
+    assert title(at) == POSTGRES and "left in round 2" in at.caption[0].value
     (before,) = [e for e in at.expander if e.label.startswith("Labelled before")]
     assert before.label == "Labelled before: 5 labels, 2 agreed (pre-filled below)"
     table = next(d.value for d in at.dataframe if "by" in d.value.columns)
@@ -337,3 +337,17 @@ def test_progress_counts_every_label_source_with_one_today(world: World) -> None
     shown = at.dataframe[1].value.set_index("annotator")
     assert shown.loc["bob", "labels"] == 3 and shown.loc["alice", "items_today"] == 2
     assert any("in UTC" in c.value for c in at.caption) and not at.exception
+
+
+def test_the_label_page_counts_the_items_left_and_done_today(world: World) -> None:
+    """A progress line on the Label page itself: items left in the round, and done today by this annotator."""
+    at = app("alice")
+    assert at.caption[0].value.startswith("**4 left in round 1 · 0 done today by you (UTC)**")
+    click(at, "Domain: code")
+    click(at, "Skip domain")  # a skip is not an item done, and the item stays open for the others
+    assert at.caption[0].value.startswith("**3 left in round 1 · 1 done today by you (UTC)**")
+    with session(world.db_url) as db:
+        while (item := claims.next_item(db, "alice")) is not None:
+            decisions.finish(db, item.id, "alice")
+    at = app("alice")
+    assert title(at) == "Label" and at.caption[0].value == "3 done today by you (UTC)"

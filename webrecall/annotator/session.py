@@ -14,7 +14,7 @@ import streamlit as st
 from sqlmodel import Session
 
 from webrecall.core.db import Annotator, QueueItem, session
-from webrecall.core.labelling import accounts, claims, item_view, page_items, queue
+from webrecall.core.labelling import accounts, claims, dashboard, item_view, page_items, queue
 from webrecall.core.labelling.decisions import decided_before, item_decisions
 from webrecall.core.settings import Settings
 
@@ -191,6 +191,17 @@ def decisions(user: Annotator, item: QueueItem) -> dict[str, str]:
 def earlier(item: QueueItem) -> dict[str, Any]:
     with db() as s:
         return decided_before(s, item)
+
+
+def counter(user: Annotator, round_id: int | None) -> str:
+    """The Label page's progress line: items left in the round (the team's), items this annotator finished today."""
+    with db() as s:
+        done = dashboard.finished_on(s, user.name, dashboard.today_utc())
+        if round_id is None:
+            return f"{done:,} done today by you (UTC)"
+        left = sum(queue.counts(s, round_id)["status"].get(k, 0) for k in ("pending", "claimed"))
+        number = item_view.round_number(s, round_id)
+    return f"{left:,} left in round {number} · {done:,} done today by you (UTC)"
 
 
 def keep_alive(name: str, item_id: int, *, idle_seconds: float) -> bool:

@@ -14,6 +14,7 @@ item = session.claimed_item(user)
 session.show_flash()
 if item is None:
     st.title("Label")
+    st.caption(session.counter(user, None))
     st.success("The queue is empty. Thank you!")
     actions.forget_items()
     st.button("Undo last decision", shortcut="U", on_click=actions.undo, args=(user.name,))
@@ -32,8 +33,8 @@ heartbeat(user.name, item.id or 0)
 if item.kind == PAGE_ITEM:  # one page of a site too small for a domain item: one key decides
     page = session.page_view(item)
     st.title(widgets.md(page["title"] or page["url"]), anchor=False)
-    st.caption(f"Round {page['round']} · page item · queued because {widgets.queued_because(item)} · claimed by "
-               f"you for {session.lease_left(item)} s more")  # fmt: skip
+    st.caption(f"**{session.counter(user, item.round_id)}** · page item · queued because "
+               f"{widgets.queued_because(item)} · claimed by you for {session.lease_left(item)} s more")  # fmt: skip
     keys = st.container(horizontal=True)
     keys.button("Code", shortcut="1", on_click=actions.label_page, args=(user.name, item, page, True))
     keys.button("Not code", shortcut="2", on_click=actions.label_page, args=(user.name, item, page, False))
@@ -54,7 +55,8 @@ selected = view["proposals"][index]
 crawl = session.crawl_counts(item, view)  # None when the crawl has no URL index
 
 st.title(widgets.md(item.domain), anchor=False)
-st.caption(f"Round {view['round']} · {item.kind} item · queued because {widgets.queued_because(item)} · "
+st.caption(f"**{session.counter(user, item.round_id)}** · {item.kind} item · queued because "
+           f"{widgets.queued_because(item)} · "
            f"claimed by you for {session.lease_left(item)} s more (renewed while this page is open, up to "
            f"{MAX_IDLE_SECONDS // 60} min after your last action)")  # fmt: skip
 widgets.why_queued(item)
