@@ -351,3 +351,23 @@ def test_the_label_page_counts_the_items_left_and_done_today(world: World) -> No
             decisions.finish(db, item.id, "alice")
     at = app("alice")
     assert title(at) == "Label" and at.caption[0].value == "3 done today by you (UTC)"
+
+
+def test_the_models_suggestion_is_prefilled_and_one_key_accepts_it(world: World) -> None:
+    """Argilla's suggestions, Prodigy's model in the loop: each proposal shows the model's answer with its
+    confidence, and A accepts it; audit and gold items show none (they measure the model and the annotators)."""
+    at = app("alice")
+    at.radio[0].set_value(1).run()  # the git docs directory: every page recalled
+    assert at.radio[0].options[1].endswith("· model: code 100%")
+    (accept,) = [b for b in at.button if b.label.startswith("Accept")]
+    assert accept.label == "Accept: code (100%)" and accept.proto.shortcut.lower() == "a"
+    click(at, "Accept: code (100%)")
+    with session(world.db_url) as db:
+        (row,) = db.exec(select(Label)).all()
+        assert (row.pattern, row.label) == (GIT_DOCS, "code")
+        assert row.shown["suggestion"] == {"label": "code", "confidence": 1.0}
+        while (item := claims.next_item(db, "alice")).kind != "audit":
+            decisions.decide_domain(db, item, "alice", "code")
+    at = app("alice")
+    assert not [b for b in at.button if b.label.startswith("Accept")] and "model:" not in " ".join(at.radio[0].options)
+    assert any("No model suggestion on audit and gold items" in c.value for c in at.caption)

@@ -67,6 +67,14 @@ def forget_items() -> None:
         del st.session_state[key]
 
 
+def suggestion_for(item: QueueItem, view: dict) -> dict | None:
+    """The model's suggestion for the pattern in the editor (a proposal's; an edited pattern has none)."""
+    if not view.get("suggested"):
+        return None
+    pattern = st.session_state.get(edit_key(item), "")
+    return next((p.get("suggestion") for p in view["proposals"] if p["pattern"] == pattern), None)
+
+
 def step(item: QueueItem, view: dict, delta: int) -> None:
     select_pattern(item, view, selected(item) + delta)
 

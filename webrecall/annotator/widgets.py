@@ -22,6 +22,12 @@ def md(text: str) -> str:
     start a word)."""
     return _AUTOLINK.sub(lambda m: "\u2060" + m.group(0), text)
 MARKS = {"code": "→ code", "non-code": "→ not code", "mixed": "→ mixed"}
+NAMES = {"code": "code", "non-code": "not code", "mixed": "mixed"}
+
+
+def accept_label(suggestion: dict[str, Any]) -> str:
+    """The Accept key's label: the model's suggestion with its confidence."""
+    return f"Accept: {NAMES[suggestion['label']]} ({suggestion['confidence']:.0%})"
 
 
 def relative(view: dict[str, Any], index: int) -> str:
@@ -44,6 +50,8 @@ def tree_label(view: dict[str, Any], decided: dict[str, str], agreed: dict[str, 
             mark = f" · {MARKS[decided[p['pattern']]]}"
         elif p["pattern"] in agreed:
             mark = f" · {MARKS[agreed[p['pattern']]]} (agreed before)"
+        elif view.get("suggested") and p.get("suggestion"):
+            mark = f" · model: {NAMES[p['suggestion']['label']]} {p['suggestion']['confidence']:.0%}"
         else:
             mark = ""
         branch = f"{INDENT * p['depth']}└\u00a0" if p["depth"] else ""

@@ -5,6 +5,7 @@ import time
 import streamlit as st
 
 from webrecall.annotator import actions, session, widgets
+from webrecall.core.labelling import item_view
 from webrecall.core.labelling.claims import MAX_IDLE_SECONDS
 from webrecall.core.labelling.decisions import REASONS
 from webrecall.core.labelling.page_items import KIND as PAGE_ITEM
@@ -31,20 +32,23 @@ def heartbeat(name: str, item_id: int) -> None:
 
 heartbeat(user.name, item.id or 0)
 if item.kind == PAGE_ITEM:  # one page of a site too small for a domain item: one key decides
-    page = session.page_view(item)
+    page = {**session.page_view(item), "suggested": item_view.suggests(item)}
     st.title(widgets.md(page["title"] or page["url"]), anchor=False)
     st.caption(f"**{session.counter(user, item.round_id)}** · page item · queued because "
                f"{widgets.queued_because(item)} · claimed by you for {session.lease_left(item)} s more")  # fmt: skip
     keys = st.container(horizontal=True)
     keys.button("Code", shortcut="1", on_click=actions.label_page, args=(user.name, item, page, True))
     keys.button("Not code", shortcut="2", on_click=actions.label_page, args=(user.name, item, page, False))
+    if page["suggested"] and page.get("suggestion"):
+        keys.button(widgets.accept_label(page["suggestion"]), shortcut="A", type="primary",
+                    on_click=actions.label_page, args=(user.name, item, page, page["suggestion"]["label"] == "code"))
     keys.button("Skip page", shortcut="0", on_click=actions.skip_domain, args=(user.name, item))
     keys.button("Undo last decision", shortcut="U", on_click=actions.undo, args=(user.name,), icon=":material/undo:")
     st.caption("Code: the page is about code or shows code worth training on (a URL label for this page only).")
     widgets.page_sample(page, item)
     session.prepare_next(user, item)
     st.stop()
-view = session.view(item)
+view = {**session.view(item), "suggested": item_view.suggests(item)}
 decided = session.decisions(user, item)
 before = session.earlier(item)
 agreed = {p: v for p, v in before["agreed"].items() if p not in decided}
@@ -85,6 +89,13 @@ with tree:  # what to decide on, and the keys that decide
     this.button("Not code", shortcut="2", on_click=actions.label_pattern, args=(user.name, item, view, "non-code"))
     this.button("Mixed", shortcut="3", on_click=actions.label_pattern, args=(user.name, item, view, "mixed"))
     this.button("Skip pattern", shortcut="4", on_click=actions.skip_pattern, args=(item, view))
+    suggested = actions.suggestion_for(item, view)
+    if suggested is not None:
+        st.button(widgets.accept_label(suggested), shortcut="A", type="primary", on_click=actions.label_pattern,
+                  args=(user.name, item, view, suggested["label"]),
+                  help="The model's answer for this pattern: the share of its pages on that side. A accepts it.")
+    elif not view["suggested"]:
+        st.caption("No model suggestion on audit and gold items: they measure the model and the annotators.")
     st.caption("The whole domain")
     whole = st.container(horizontal=True)
     whole.button("Domain: code", shortcut="7", on_click=actions.label_domain, args=(user.name, item, view, "code"))

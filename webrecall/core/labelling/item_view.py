@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from webrecall.core.db import Round
+from webrecall.core.db import QueueItem, Round
 from webrecall.core.labelling.decisions import domain_pattern
 from webrecall.core.queries import done_warcs, latest_done
 from webrecall.core.settings import Settings
@@ -44,6 +44,25 @@ def snippet_lines(text: str, *, max_lines: int = 12, width: int = 160) -> list[t
     return [(ln, code_like(ln)) for ln in lines]
 
 
+UNSUGGESTED_KINDS = ("audit", "gold")
+
+
+def suggests(item: QueueItem) -> bool:
+    """Whether the Label page pre-fills the model's suggestion: not on audit items (an annotator anchored on the
+    model would bias the audit's estimate of its precision) nor on gold items (they measure the annotators)."""
+    return item.kind not in UNSUGGESTED_KINDS and not item.details.get("audit")
+
+
+def suggestion(recalled_fraction: float, pages: int) -> dict[str, Any] | None:
+    """The model's answer for a pattern: code when it recalls most of the pattern's pages, with the share of pages
+    on that side as its confidence (the model has no notion of "mixed"); None without pages."""
+    if pages <= 0:
+        return None
+    code = recalled_fraction >= 0.5
+    return {"label": "code" if code else "non-code",
+            "confidence": round(recalled_fraction if code else 1 - recalled_fraction, 4)}  # fmt: skip
+
+
 def item_view(settings: Settings, round_id: int, domain: str, *, samples: int = 5) -> dict[str, Any]:
     """A queued domain as the label page shows it: proposals as a tree (depth-first), samples with lines."""
     from webrecall.core.db import session
@@ -62,6 +81,7 @@ def item_view(settings: Settings, round_id: int, domain: str, *, samples: int = 
     for p in tree:
         d = p.as_dict()
         d["samples"] = [{**s, "lines": snippet_lines(texts.get(s["url"]) or s["snippet"])} for s in d["samples"]]
+        d["suggestion"] = suggestion(d["fraction"], d["pages"])
         out.append(d)
     if not out:
         out = [{"pattern": domain_pattern(domain), "depth": 0, "pages": 0, "recalled": 0, "fraction": 0.0,
@@ -106,4 +126,5 @@ def shown_record(view: dict[str, Any], pattern: str) -> dict[str, Any]:
     selected = next((p for p in view["proposals"] if p["pattern"] == pattern), None)
     samples = [{"url": s["url"], "score": s["score"]} for s in (selected or {}).get("samples", [])]
     return {"round": view["round"], "domain": view["domain"], "pattern": pattern,
-            "proposals": [p["pattern"] for p in view["proposals"]], "samples": samples}  # fmt: skip
+            "proposals": [p["pattern"] for p in view["proposals"]], "samples": samples,
+            "suggestion": (selected or {}).get("suggestion") if view.get("suggested", True) else None}  # fmt: skip

@@ -129,12 +129,16 @@ def page_view(settings: Settings, round_id: int, url: str, *, max_chars: int = 4
                 "chars": 0, "code_blocks": 0}  # fmt: skip
     text = redact(row.get("text") or "")[0]  # placeholders, as the export writes them
     blocks, cut = text_blocks(text, max_chars=max_chars)
-    return {"round": number, "url": url, "title": row.get("title") or "", "score": round(float(row["score"]), 4),
+    score = float(row["score"])
+    return {"round": number, "url": url, "title": row.get("title") or "", "score": round(score, 4),
             "kept": bool(row["kept"]), "blocks": blocks, "cut": cut, "chars": len(unfence(text)),
+            "suggestion": {"label": "code" if row["kept"] else "non-code",
+                           "confidence": round(score if row["kept"] else 1 - score, 4)},
             "code_blocks": sum(ln.strip() == FENCE for ln in text.splitlines()) // 2}  # fmt: skip
 
 
 def shown_page(view: dict[str, Any]) -> dict[str, Any]:
     """What the annotator saw when deciding on a page item (kept with the label for audits)."""
     return {"round": view["round"], "url": view["url"], "score": view["score"], "blocks": len(view["blocks"]),
-            "code_blocks": sum(b["code"] for b in view["blocks"])}  # fmt: skip
+            "code_blocks": sum(b["code"] for b in view["blocks"]),
+            "suggestion": view.get("suggestion") if view.get("suggested", True) else None}  # fmt: skip
