@@ -346,3 +346,32 @@ def test_a_skip_is_the_annotators_own(world: World, server: str) -> None:
         browser.close()
     with session(world.db_url) as db:
         assert claims.held_item(db, "bob").domain == KERNEL and claims.held_item(db, "alice").domain == POSTGRES
+
+
+_SNIPPETS = """() => [...document.querySelectorAll('.snippet')].map(s => ({
+    pre: [...s.querySelectorAll('pre.code')].map(p => p.innerText),
+    text: s.innerText,
+    more: s.querySelectorAll('.more').length,
+}))"""
+
+
+def test_samples_show_code_with_its_indentation_and_mark_their_cuts(world: World, server: str) -> None:
+    """The sample cards flattened code (every line flush left), showed the ``` fences as lines and cut long lines at
+    160 characters without a mark: code blocks are now preformatted, fences gone, every cut marked."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        _log_in(page, server, "alice")
+        expect(page.get_by_role("heading", name=KERNEL, exact=True)).to_be_visible(timeout=20_000)
+        expect(page.locator(".snippet").first).to_be_visible(timeout=20_000)
+        _settle(page)
+        cards = page.evaluate(_SNIPPETS)
+        browser.close()
+    code = [line for card in cards for block in card["pre"] for line in block.split("\n")]
+    assert len(cards) == 5 and code
+    assert any(line.startswith("    ") and line.strip() for line in code)  # indentation, as on the page
+    assert not any("```" in card["text"] for card in cards)
+    assert any(line.endswith("…") for card in cards for line in card["text"].split("\n"))  # a cut line
+    assert sum(card["more"] for card in cards) >= 3  # and the cut blocks: "⋯ N more lines"

@@ -135,8 +135,8 @@ def test_item_view_tree_and_code_lines(world: World) -> None:
         (f"{GIT_DOCS}technical/", 2, 3)]  # fmt: skip
     docs = view["proposals"][1]
     assert docs["fraction"] == 1.0 and len(docs["samples"]) == 5
-    lines = dict(line for s in docs["samples"] for line in s["lines"])
-    synopsis = [line for line in lines if line.startswith("git ") and "<" in line]  # commands in a code block
+    lines = {row["text"]: row["code_like"] for s in docs["samples"] for b in s["blocks"] for row in b["lines"]}
+    synopsis = [line for line in lines if line.lstrip().startswith("git ") and "<" in line]  # in a code block
     assert synopsis and all(lines[line] for line in synopsis)
     assert not any(ok for line, ok in lines.items() if line.startswith("Part of the git(1) suite"))  # prose
 

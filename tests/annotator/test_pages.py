@@ -292,7 +292,7 @@ def test_one_page_domains_empty_pages_and_queue_reasons_read_well(world: World) 
     assert dict(zip(details["figure"], details["meaning"], strict=True))["stratum"].startswith("audit group")
     view = item_view.item_view(world.settings, rid, "docs.djangoproject.com")  # one of its pages has no text
     samples = [s for p in view["proposals"] for s in p["samples"]]
-    assert samples and all(s["snippet"] and s["lines"] for s in samples)
+    assert samples and all(s["snippet"] and s["blocks"] for s in samples)
     assert "https://docs.djangoproject.com/en/3.2/topics/http/" not in {s["url"] for s in samples}
 
 

@@ -171,18 +171,36 @@ def pattern_figures(seen: dict[str, Any], crawl: int | None = None) -> None:
         st.caption("None of these pages has extracted text to show.")
 
 
+_SNIPPET_CSS = (
+    "<style>.snippet div,.snippet pre{font-size:.85rem;line-height:1.35;margin:0;white-space:pre-wrap;"
+    "overflow-wrap:anywhere}.snippet .code{font-family:monospace;background:#fff3bf;border-left:3px solid #f59f00;"
+    "padding-left:4px}.snippet pre.code{background:#f1f3f5;border-left-color:#868e96;tab-size:4;margin:.2rem 0}"
+    ".snippet .more{color:#868e96;font-style:italic}</style>"
+)
+
+
+def snippet_html(blocks: list[dict[str, Any]]) -> str:
+    """A sample's blocks as escaped HTML: code blocks in `<pre>` (indentation kept), prose lines with the code-like
+    ones highlighted, and a mark wherever a line or a block was cut."""
+    parts = []
+    for block in blocks:
+        lines = [html.escape(row["text"]) for row in block["lines"]]
+        if block["code"]:
+            parts.append(f'<pre class="code">{chr(10).join(lines)}</pre>')
+        else:
+            parts += [f'<div class="{"code" if row["code_like"] else "text"}">{line}</div>'
+                      for row, line in zip(block["lines"], lines, strict=True)]  # fmt: skip
+        if block["more"]:
+            parts.append(f'<div class="more">⋯ {count(block["more"], "more line")}</div>')
+    return f"{_SNIPPET_CSS}<div class='snippet'>{''.join(parts)}</div>"
+
+
 def sample_card(sample: dict[str, Any]) -> None:
-    """Title, URL, score and the text's first lines, code-like ones highlighted (escaped text, no iframe)."""
+    """Title, URL, score and the text's first lines, code blocks as code (escaped text, no iframe)."""
     with st.container(border=True):
         st.markdown(md(f"**{html.escape(sample['title'] or '(no title)')}** · score `{sample['score']:.3f}`"))
         st.caption(sample["url"])
-        lines = "".join(f'<div class="{"code" if is_code else "text"}">{html.escape(line)}</div>'
-                        for line, is_code in sample["lines"])  # fmt: skip
-        st.html(
-            "<style>.snippet div{font-size:.85rem;line-height:1.35;white-space:pre-wrap;overflow-wrap:anywhere}"
-            ".snippet .code{font-family:monospace;background:#fff3bf;border-left:3px solid #f59f00;padding-left:4px}"
-            f"</style><div class='snippet'>{lines}</div>"
-        )
+        st.html(snippet_html(sample["blocks"]))
 
 
 def page_sample(page: dict[str, Any], item: QueueItem) -> None:

@@ -3,7 +3,6 @@ pattern's pages and figures, and the record of what an annotator saw when decidi
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
@@ -11,9 +10,9 @@ from sqlmodel import Session
 
 from webrecall.core.db import QueueItem, Round
 from webrecall.core.labelling.decisions import domain_pattern
+from webrecall.core.labelling.samples import sample_blocks
 from webrecall.core.queries import done_warcs, latest_done
 from webrecall.core.settings import Settings
-from webrecall.core.text.redact import redact
 from webrecall.core.urls.patterns import parse
 
 
@@ -22,26 +21,6 @@ def round_number(db: Session, round_id: int) -> int:
     if rnd is None:
         raise ValueError(f"round id {round_id} does not exist")
     return rnd.number
-
-
-_CODE_LINE = re.compile(
-    r"^\s*(def |class |import |from \S+ import|#include|\$ |>>> |function |const |let |var |return\b|public |"
-    r"private |SELECT |INSERT |CREATE |pip install|npm |git |sudo |for \(|if \(|<\w+[ >])|[;{}]\s*$|\w\(.*\)\s*$"
-    r"|^\s*(with|for|while|if|elif|try|except)\b.*:\s*$"
-)
-
-
-def code_like(line: str) -> bool:
-    """A line that looks like source code or a shell command (highlighted in sample snippets)."""
-    symbols = sum(c in "{}()[];=<>$_" for c in line)
-    return bool(_CODE_LINE.search(line)) or (len(line) > 8 and symbols / len(line) > 0.12)
-
-
-def snippet_lines(text: str, *, max_lines: int = 12, width: int = 160) -> list[tuple[str, bool]]:
-    """The first non-empty lines of a page's text, each with whether it looks like code; secrets and personal data
-    shown as their placeholders, as the export writes them (nobody copies a live key out of the UI)."""
-    lines = [ln.strip()[:width] for ln in redact(text or "")[0].splitlines() if ln.strip()][:max_lines]
-    return [(ln, code_like(ln)) for ln in lines]
 
 
 UNSUGGESTED_KINDS = ("audit", "gold")
@@ -80,7 +59,7 @@ def item_view(settings: Settings, round_id: int, domain: str, *, samples: int = 
     out = []
     for p in tree:
         d = p.as_dict()
-        d["samples"] = [{**s, "lines": snippet_lines(texts.get(s["url"]) or s["snippet"])} for s in d["samples"]]
+        d["samples"] = [{**s, "blocks": sample_blocks(texts.get(s["url"]) or s["snippet"])} for s in d["samples"]]
         d["suggestion"] = suggestion(d["fraction"], d["pages"])
         out.append(d)
     if not out:
@@ -117,7 +96,7 @@ def pattern_view(settings: Settings, pattern: str, *, round_id: int | None = Non
     texts = {r["url"]: r.get("text") or "" for r in rows}
     return {"pattern": pat.text, "round": number, "round_id": round_id, "pages": len(rows), "recalled": recalled,
             "fraction": round(recalled / len(rows), 4), "score_p10": p10, "score_p50": p50, "score_p90": p90,
-            "samples": [{**x, "lines": snippet_lines(texts.get(x["url"]) or x["snippet"])}
+            "samples": [{**x, "blocks": sample_blocks(texts.get(x["url"]) or x["snippet"])}
                         for x in picked]}  # fmt: skip
 
 

@@ -21,9 +21,9 @@ from sqlmodel import Session
 
 from webrecall.core.db import QueueItem, QueueKind
 from webrecall.core.labelling.queue import complete
+from webrecall.core.labelling.samples import fenced
 from webrecall.core.settings import Settings
 from webrecall.core.text.extract import FENCE
-from webrecall.core.text.redact import redact
 from webrecall.core.urls.patterns import PatternSet
 
 KIND: QueueKind = "page"
@@ -81,31 +81,20 @@ def label_page(db: Session, item_id: int, annotator: str, *, code: bool,
 
 
 def text_blocks(text: str, *, max_chars: int = 4000) -> tuple[list[dict[str, Any]], bool]:
-    """The page's text as prose and code blocks (the fenced `<pre>` blocks), the first `max_chars` characters of
-    it; and whether it was cut. Empty lines inside code are kept (indentation and layout are the evidence)."""
+    """The page's text as prose and code blocks (`samples.fenced`: code verbatim, fences dropped), the first
+    `max_chars` characters of it; and whether it was cut."""
     blocks: list[dict[str, Any]] = []
-    code, used, cut = False, 0, False
-    lines: list[str] = []
-
-    def close() -> None:
-        body = "\n".join(lines).strip("\n") if code else "\n".join(ln for ln in lines if ln.strip())
-        if body.strip():
-            blocks.append({"code": code, "text": body})
-        lines.clear()
-
-    for line in (text or "").splitlines():
-        if line.strip() == FENCE:
-            close()
-            code = not code
-            continue
-        if used + len(line) > max_chars:
-            lines.append(line[: max(max_chars - used, 0)])
-            cut = True
-            break
-        lines.append(line)
-        used += len(line) + 1
-    close()
-    return blocks, cut
+    used = 0
+    for code, lines in fenced(text):
+        body = "\n".join(lines)
+        if used + len(body) > max_chars:
+            rest = body[: max(max_chars - used, 0)]
+            if rest.strip():
+                blocks.append({"code": code, "text": rest})
+            return blocks, True
+        blocks.append({"code": code, "text": body})
+        used += len(body) + 1
+    return blocks, False
 
 
 def page_view(settings: Settings, round_id: int, url: str, *, max_chars: int = 4000) -> dict[str, Any]:
@@ -127,7 +116,7 @@ def page_view(settings: Settings, round_id: int, url: str, *, max_chars: int = 4
     if row is None:
         return {"round": number, "url": url, "title": "", "score": None, "kept": None, "blocks": [], "cut": False,
                 "chars": 0, "code_blocks": 0}  # fmt: skip
-    text = redact(row.get("text") or "")[0]  # placeholders, as the export writes them
+    text = row.get("text") or ""  # shown through samples.fenced: secrets as placeholders, as the export writes them
     blocks, cut = text_blocks(text, max_chars=max_chars)
     score = float(row["score"])
     return {"round": number, "url": url, "title": row.get("title") or "", "score": round(score, 4),
