@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import html
 import json
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from tests.conftest import CORPUS
 from webrecall.core.crawl.ccindex import build_index
@@ -152,6 +154,12 @@ def world(world_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("WEBRECALL_DATABASE_URL", db_url)
     monkeypatch.setenv("WEBRECALL_DATA_DIR", str(tmp_path / "data"))
     yield World(Settings(), db_url, tmp_path / "data")
+
+
+def title(at: AppTest) -> str:
+    """The page's h1 as the annotator reads it: the item's (an escaped HTML heading) or the page's own."""
+    heading = next((m.value for m in at.markdown if m.value.startswith("<h1>")), None)
+    return html.unescape(heading[4:-5]) if heading is not None else at.title[0].value
 
 
 def dev_pages_under(pattern: str) -> int:

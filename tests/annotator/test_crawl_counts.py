@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.annotator.conftest import APP, KERNEL, POSTGRES, World, dev_pages_under, disagree_on_postgres
+from tests.annotator.conftest import APP, KERNEL, POSTGRES, World, dev_pages_under, disagree_on_postgres, title
 from webrecall.core.labelling import item_view
 
 
@@ -20,14 +20,15 @@ def test_label_page_shows_the_whole_crawls_count_beside_the_samples(world: World
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEBRECALL_INDEX_BASE_URL", dev_index)
     at = _label_page("alice")
-    assert at.title[0].value == KERNEL and not at.exception
+    assert title(at) == KERNEL and not at.exception
     table = next(d.value for d in at.dataframe if "in crawl" in d.value.columns)
     view = item_view.item_view(world.settings, 1, KERNEL)
     whole = [dev_pages_under(p["pattern"]) for p in view["proposals"]]
     assert list(table["in crawl"]) == whole and list(table["pages"]) == [p["pages"] for p in view["proposals"]]
     assert whole[0] > table["pages"][0] and all(table["in crawl"] >= table["pages"])  # 8 files, the sample's 2
     caption = next(c.value for c in at.caption if "across the whole crawl" in c.value)
-    assert caption.startswith(f"{table['pages'][0]:,} pages in this round's sample, {whole[0]:,} pages across")
+    assert caption.startswith(f"Under `{KERNEL}/`: {table['pages'][0]:,} pages in this round's sample, "
+                              f"{whole[0]:,} pages across")  # fmt: skip
 
 
 def test_without_an_index_the_label_page_shows_the_samples_count_only(world: World) -> None:

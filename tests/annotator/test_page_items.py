@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from tests.annotator.conftest import APP, KERNEL, ROUND_WARCS, World
+from tests.annotator.conftest import APP, KERNEL, ROUND_WARCS, World, title
 from webrecall.core import label_store as labels
 from webrecall.core.db import Label, QueueItem, session, utcnow
 from webrecall.core.labelling import claims, decisions, queue
@@ -35,10 +35,6 @@ def app(user: str) -> AppTest:
 def click(at: AppTest, label: str) -> AppTest:
     next(b for b in at.button if b.label == label).click()
     return at.run()
-
-
-def title(at: AppTest) -> str:
-    return at.title[0].value.replace("\u2060", "")
 
 
 def _pages(world: World) -> dict[str, dict]:

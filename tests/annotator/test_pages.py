@@ -11,8 +11,17 @@ import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, POSTGRES, ROUND_WARCS, World, disagree_on_postgres
-from webrecall.annotator.widgets import md
+from tests.annotator.conftest import (
+    APP,
+    GIT_DOCS,
+    GOLD,
+    KERNEL,
+    POSTGRES,
+    ROUND_WARCS,
+    World,
+    disagree_on_postgres,
+    title,
+)
 from webrecall.core import label_store as labels
 from webrecall.core.db import Label, QueueItem, Round, WarcTask, session, utcnow
 from webrecall.core.labelling import accounts, claims, dashboard, decisions, item_view, queue, review
@@ -27,11 +36,6 @@ def app(user: str | None = None, **query: str) -> AppTest:
     for key, value in query.items():
         at.query_params[key] = value
     return at.run()
-
-
-def title(at: AppTest) -> str:
-    """The page's h1 as the annotator reads it (without the word joiner that keeps `www.` from becoming a link)."""
-    return at.title[0].value.replace("\u2060", "")
 
 
 def click(at: AppTest, label: str) -> AppTest:
@@ -127,7 +131,7 @@ def test_review_page_resolves_and_shows_gold(world: World) -> None:
     with pytest.raises(ValueError, match="Known pages"):  # an annotator has no Review page
         app("alice").switch_page("app_pages/review.py")
     at = app("rita").switch_page("app_pages/review.py").run()
-    assert [h.value for h in at.subheader] == [f"Case 1 of 1: {md(POSTGRES)}/"]
+    assert [h.value for h in at.subheader] == [f"Case 1 of 1: `{POSTGRES}/`"]
     assert at.metric[0].label == "Pages (round 1)" and at.metric[0].value == "125"
     click(at, "Resolve: not code")
     with session(world.db_url) as db:
@@ -283,7 +287,7 @@ def test_one_page_domains_empty_pages_and_queue_reasons_read_well(world: World) 
                                      reason="audit:none", details={"pages": 1, "recalled": 0, "stratum": "none"})])
     at = app("alice")
     assert title(at) == "www.clarin.com" and not at.exception
-    assert at.radio[0].options == [md("www.clarin.com/ — 1 page, 0% recalled")]
+    assert at.radio[0].options == ["`www.clarin.com/` — 1 page, 0% recalled"]
     assert [i.value for i in at.info] == ["None of these pages has extracted text to show."]
     assert "a random audit: the model recalled none of its pages" in at.caption[0].value
     assert "audit:none" not in at.caption[0].value and not at.json

@@ -23,6 +23,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from tests.annotator.conftest import title
 from tests.api.conftest import AUTH, free_port
 from tests.conftest import CORPUS, ROOT
 from tests.e2e.conftest import SEEDS, Deployment, Stack
@@ -204,8 +205,8 @@ def label_under_load(dep: Deployment, pages: dict[str, dict], url: str, monkeypa
     at.session_state["user"] = "e2e-annotator"
     at.run()
     seconds: list[float] = []
-    while len(seconds) < actions and at.title and at.title[0].value != "Label":
-        domain = at.title[0].value
+    while len(seconds) < actions and title(at) != "Label":
+        domain = title(at)
         votes = truth_by_host.get(domain)
         button = "Domain: code" if votes and votes.most_common(1)[0][0] == "code" else "Domain: not code"
         assert httpx.get(f"{url}/_stcore/health", timeout=10).status_code == 200  # the server answers too

@@ -8,7 +8,7 @@ import hashlib
 import streamlit as st
 
 from webrecall.annotator.session import db, flash
-from webrecall.annotator.widgets import md
+from webrecall.annotator.widgets import code
 from webrecall.core.db import QueueItem
 from webrecall.core.labelling import accounts, decisions, page_items, queue, review
 from webrecall.core.labelling.item_view import shown_record
@@ -96,7 +96,7 @@ def take_reason() -> str:
 
 
 def _lost(item: QueueItem, exc: Exception) -> None:
-    flash("warning", md(f"Your claim on {item.domain} ran out and it went back to the queue ({exc})."))
+    flash("warning", f"Your claim on {code(item.domain)} ran out and it went back to the queue ({exc}).")
 
 
 def label_pattern(user: str, item: QueueItem, view: dict, label: str) -> None:
@@ -109,7 +109,7 @@ def label_pattern(user: str, item: QueueItem, view: dict, label: str) -> None:
         return _lost(item, exc)
     except ValueError as exc:
         return flash("error", str(exc))
-    flash("success", md(f"{pattern}: {LABEL_NAMES[label]}"))
+    flash("success", f"{code(pattern)}: {LABEL_NAMES[label]}")
     step(item, view, 1)
 
 
@@ -124,18 +124,18 @@ def label_domain(user: str, item: QueueItem, view: dict, label: str) -> None:
                                      shown=shown_record(view, decisions.domain_pattern(item.domain)))  # fmt: skip
     except LeaseError as exc:
         return _lost(item, exc)
-    flash("success", md(f"{item.domain}: {LABEL_NAMES[label]} (press U to undo)"))
+    flash("success", f"{code(item.domain)}: {LABEL_NAMES[label]} (press U to undo)")
 
 
-def label_page(user: str, item: QueueItem, page: dict, code: bool) -> None:
+def label_page(user: str, item: QueueItem, page: dict, is_code: bool) -> None:
     """A page item's one key: a URL label for that page (webrecall.core.labelling.page_items)."""
     try:
         with db() as s:
-            page_items.label_page(s, item.id or 0, user, code=code, shown=page_items.shown_page(page))
+            page_items.label_page(s, item.id or 0, user, code=is_code, shown=page_items.shown_page(page))
     except LeaseError as exc:
         return _lost(item, exc)
     take_reason()
-    flash("success", md(f"{page['url']}: {'code' if code else 'not code'} (press U to undo)"))
+    flash("success", f"{code(page['url'])}: {'code' if is_code else 'not code'} (press U to undo)")
 
 
 def skip_domain(user: str, item: QueueItem) -> None:
@@ -144,7 +144,7 @@ def skip_domain(user: str, item: QueueItem) -> None:
             queue.skip(s, item.id or 0, user, take_reason())
     except LeaseError as exc:
         return _lost(item, exc)
-    flash("info", md(f"{item.domain} skipped: it stays in the queue for the others (press U to undo)"))
+    flash("info", f"{code(item.domain)} skipped: it stays in the queue for the others (press U to undo)")
 
 
 def finish(user: str, item: QueueItem, view: dict) -> None:
@@ -154,7 +154,7 @@ def finish(user: str, item: QueueItem, view: dict) -> None:
     except LeaseError as exc:
         return _lost(item, exc)
     take_reason()
-    flash("success", md(f"{item.domain} done"))
+    flash("success", f"{code(item.domain)} done")
 
 
 def undo(user: str) -> None:
@@ -163,9 +163,9 @@ def undo(user: str) -> None:
     if undone is None:
         flash("info", "Nothing to undo.")
     elif isinstance(undone, QueueItem):
-        flash("info", md(f"Undone: skip of {undone.domain}"))
+        flash("info", f"Undone: skip of {code(undone.domain)}")
     else:
-        flash("info", md(f"Undone: {undone.pattern} = {LABEL_NAMES.get(undone.label, undone.label)}"))
+        flash("info", f"Undone: {code(undone.pattern)} = {LABEL_NAMES.get(undone.label, undone.label)}")
 
 
 REVIEW_FOCUS = "review-focus"
@@ -184,7 +184,7 @@ def resolve(reviewer: str, pattern: str, label: str) -> None:
     """Resolve the case; the focus stays at its place, which is now the next case."""
     with db() as s:
         review.resolve(s, pattern, label, reviewer)
-    flash("success", md(f"{pattern}: resolved as {LABEL_NAMES[label]}"))
+    flash("success", f"{code(pattern)}: resolved as {LABEL_NAMES[label]}")
 
 
 def add_account() -> None:

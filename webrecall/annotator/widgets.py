@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import re
 from typing import Any
 
 import pandas as pd
@@ -12,15 +11,23 @@ import streamlit as st
 from webrecall.core.db import QueueItem
 
 INDENT = "\u2003"
-_AUTOLINK = re.compile(r"(?i)(?<![\w\u2060])www(?=\.)")
 
 
-def md(text: str) -> str:
-    """Text for a Streamlit markdown element (title, message, radio option) shown as written: Streamlit's markdown
-    turns `www.host` into an external link (a host here is something to label, not to visit). Its autolinker runs
-    on the parsed text, so escapes do not stop it; an invisible word joiner in front of `www` does (a link must
-    start a word)."""
-    return _AUTOLINK.sub(lambda m: "\u2060" + m.group(0), text)
+def code(text: str) -> str:
+    """Markdown for a host, a pattern or a URL: an inline code span. Streamlit's markdown turns `www.host` in plain
+    text into a link (a host here is something to label, not to visit), and escapes do not stop it (its autolinker
+    runs on the parsed text); a code span is never linked, shows the pattern as written (`*` and `_` included) and
+    copies as it reads."""
+    fence = "``" if "`" in text else "`"
+    return f"{fence}{text}{fence}" if fence == "`" else f"{fence} {text} {fence}"
+
+
+def title(text: str) -> None:
+    """The page's heading as plain text: an HTML heading (escaped) is not markdown, so no part of it becomes a
+    link, and it keeps the look of `st.title`."""
+    st.markdown(f"<h1>{html.escape(text)}</h1>", unsafe_allow_html=True)
+
+
 MARKS = {"code": "→ code", "non-code": "→ not code", "mixed": "→ mixed"}
 NAMES = {"code": "code", "non-code": "not code", "mixed": "mixed"}
 
@@ -55,7 +62,7 @@ def tree_label(view: dict[str, Any], decided: dict[str, str], agreed: dict[str, 
         else:
             mark = ""
         branch = f"{INDENT * p['depth']}└\u00a0" if p["depth"] else ""
-        return md(f"{branch}{relative(view, index)} — {pages(p['pages'])}, {p['fraction']:.0%} recalled{mark}")
+        return f"{branch}{code(relative(view, index))} — {pages(p['pages'])}, {p['fraction']:.0%} recalled{mark}"
 
     return fmt
 
@@ -73,7 +80,7 @@ def earlier_labels(before: dict[str, Any]) -> None:
                              "review" if r["reviewed"] else "imported"}
                             for r in before["labels"]]), hide_index=True)  # fmt: skip
         if before["conflicts"]:
-            st.caption("Still disputed (no reviewer yet): " + ", ".join(before["conflicts"]))
+            st.caption("Still disputed (no reviewer yet): " + ", ".join(code(p) for p in before["conflicts"]))
 
 
 def in_crawl(crawl: dict[str, int] | None, pattern: str) -> str:
@@ -175,7 +182,8 @@ _SNIPPET_CSS = (
     "<style>.snippet div,.snippet pre{font-size:.85rem;line-height:1.35;margin:0;white-space:pre-wrap;"
     "overflow-wrap:anywhere}.snippet .code{font-family:monospace;background:#fff3bf;border-left:3px solid #f59f00;"
     "padding-left:4px}.snippet pre.code{background:#f1f3f5;border-left-color:#868e96;tab-size:4;margin:.2rem 0}"
-    ".snippet .more{color:#868e96;font-style:italic}</style>"
+    ".snippet .more{color:#868e96;font-style:italic}.sample-url{font-size:.8rem;color:#6c757d;"
+    "overflow-wrap:anywhere;margin-bottom:.3rem}</style>"
 )
 
 
@@ -196,11 +204,11 @@ def snippet_html(blocks: list[dict[str, Any]]) -> str:
 
 
 def sample_card(sample: dict[str, Any]) -> None:
-    """Title, URL, score and the text's first lines, code blocks as code (escaped text, no iframe)."""
+    """Title, score, URL (text, not a link) and the text's first lines, code blocks as code (escaped, no iframe)."""
     with st.container(border=True):
-        st.markdown(md(f"**{html.escape(sample['title'] or '(no title)')}** · score `{sample['score']:.3f}`"))
-        st.caption(sample["url"])
-        st.html(snippet_html(sample["blocks"]))
+        st.html(f"<div class='sample-head'><b>{html.escape(sample['title'] or '(no title)')}</b> · score "
+                f"<code>{sample['score']:.3f}</code></div><div class='sample-url'>{html.escape(sample['url'])}</div>"
+                + snippet_html(sample["blocks"]))  # fmt: skip
 
 
 def page_sample(page: dict[str, Any], item: QueueItem) -> None:

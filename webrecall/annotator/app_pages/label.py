@@ -33,7 +33,7 @@ def heartbeat(name: str, item_id: int) -> None:
 heartbeat(user.name, item.id or 0)
 if item.kind == PAGE_ITEM:  # one page of a site too small for a domain item: one key decides
     page = {**session.page_view(item), "suggested": item_view.suggests(item)}
-    st.title(widgets.md(page["title"] or page["url"]), anchor=False)
+    widgets.title(page["title"] or page["url"])
     st.caption(f"**{session.counter(user, item.round_id)}** · page item · queued because "
                f"{widgets.queued_because(item)} · claimed by you for {session.lease_left(item)} s more")  # fmt: skip
     keys = st.container(horizontal=True)
@@ -58,7 +58,7 @@ index = min(actions.selected(item), len(view["proposals"]) - 1)
 selected = view["proposals"][index]
 crawl = session.crawl_counts(item, view)  # None when the crawl has no URL index
 
-st.title(widgets.md(item.domain), anchor=False)
+widgets.title(item.domain)
 st.caption(f"**{session.counter(user, item.round_id)}** · {item.kind} item · queued because "
            f"{widgets.queued_because(item)} · "
            f"claimed by you for {session.lease_left(item)} s more (renewed while this page is open, up to "
@@ -111,8 +111,9 @@ with tree:  # what to decide on, and the keys that decide
         widgets.proposal_table(view, decided, agreed, crawl)
 
 with detail:  # what to read: the selected pattern's pages
-    st.subheader(widgets.md(f"Sample pages under {selected['pattern']}"), anchor=False)
-    st.caption(f"{widgets.pages(selected['pages'])}{widgets.in_crawl(crawl, selected['pattern'])}, "
+    st.subheader("Sample pages", anchor=False)
+    st.caption(f"Under {widgets.code(selected['pattern'])}: "
+               f"{widgets.pages(selected['pages'])}{widgets.in_crawl(crawl, selected['pattern'])}, "
                f"{selected['fraction']:.0%} recalled; samples spread from the "
                "highest score to the lowest, code-like lines highlighted")  # fmt: skip
     if not selected["samples"]:

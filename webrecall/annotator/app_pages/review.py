@@ -29,7 +29,7 @@ with disagreements:
         nav.button("Next case", shortcut="J", on_click=actions.move_review, args=(1, len(open_)),
                    icon=":material/arrow_downward:")  # fmt: skip
         with st.container(border=True):
-            st.subheader(widgets.md(f"Case {focus + 1} of {len(open_)}: {case['pattern']}"))
+            st.subheader(f"Case {focus + 1} of {len(open_)}: {widgets.code(case['pattern'])}", anchor=False)
             st.dataframe(widgets.frame([{k: v for k, v in row.items() if k != "shown"} for row in case["labels"]]),
                          hide_index=True)  # fmt: skip
             row = st.container(horizontal=True)
