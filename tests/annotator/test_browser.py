@@ -379,3 +379,25 @@ def test_samples_show_code_with_its_indentation_and_mark_their_cuts(world: World
     assert not any("```" in card["text"] for card in cards)
     assert any(line.endswith("…") for card in cards for line in card["text"].split("\n"))  # a cut line
     assert sum(card["more"] for card in cards) >= 3  # and the cut blocks: "⋯ N more lines"
+
+
+def test_the_app_loads_nothing_from_another_host(world: World, server: str) -> None:
+    """The favicon (a `:material/...:` page icon) came from Google's font host: an annotator's browser must fetch
+    nothing outside the app's own server."""
+    from playwright.sync_api import expect, sync_playwright
+
+    requested: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("request", lambda request: requested.append(request.url))
+        _log_in(page, server, "alice")
+        expect(page.get_by_role("heading", name=KERNEL, exact=True)).to_be_visible(timeout=20_000)
+        page.get_by_role("link", name="Progress").click()
+        expect(page.get_by_role("heading", name="Round over round")).to_be_visible(timeout=20_000)
+        _settle(page)
+        icon = page.evaluate("document.querySelector(\"link[rel='shortcut icon']\").href")
+        browser.close()
+    away = [u for u in requested if not u.startswith((server, "data:", "blob:", "ws://127.0.0.1"))]
+    assert requested and away == []
+    assert icon.startswith((server, "data:image/svg+xml"))  # the app's own icon
