@@ -38,6 +38,8 @@ from webrecall.core.urls.patterns import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "webrecall" / "annotator" / "streamlit_app.py")
+SERVER = str(ROOT / "webrecall" / "annotator" / "server.py")
+"""What `webrecall annotator` serves: the app with its session-cookie routes."""
 DEV = CORPUS / "crawl-data" / "CC-MAIN-DEV" / "segments" / "1716000000000.0" / "warc"
 ROUND_WARCS = [str(DEV / "CC-MAIN-DEV-00000.warc.gz"), str(DEV / "CC-MAIN-DEV-00001.warc.gz")]
 TRAIN_WARC = str(DEV / "CC-MAIN-DEV-00002.warc.gz")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from tests.annotator.conftest import APP, GIT_DOCS, GOLD, KERNEL, NEWS, POSTGRES, ROOT, World, dev_pages_under
+from tests.annotator.conftest import GIT_DOCS, GOLD, KERNEL, NEWS, POSTGRES, ROOT, SERVER, World, dev_pages_under
 from webrecall.core import label_store as labels
 from webrecall.core.db import Label, session
 from webrecall.core.labelling import claims, decisions, queue
@@ -37,8 +37,8 @@ def _free_port() -> int:
 @pytest.fixture
 def server(world: World) -> Iterator[str]:
     port = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", APP, "--server.address", "127.0.0.1", "--server.port", str(port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    cmd = [sys.executable, "-m", "streamlit", "run", SERVER, "--server.address", "127.0.0.1",
+           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
@@ -130,7 +130,7 @@ def test_login_and_label_with_the_keyboard(world: World, crawl_index: str, serve
         _settle(page)
         page.screenshot(path=str(shots / "progress.png"), full_page=True)
 
-        page.reload()  # a refresh keeps the login (the URL's token) and the claimed item
+        page.reload()  # a refresh keeps the login (the session cookie) and the claimed item
         page.get_by_role("link", name="Label").click()
         expect(page.get_by_role("heading", name=POSTGRES, exact=True)).to_be_visible(timeout=20_000)
         browser.close()
@@ -401,3 +401,42 @@ def test_the_app_loads_nothing_from_another_host(world: World, server: str) -> N
     away = [u for u in requested if not u.startswith((server, "data:", "blob:", "ws://127.0.0.1"))]
     assert requested and away == []
     assert icon.startswith((server, "data:image/svg+xml"))  # the app's own icon
+
+
+def test_the_login_lives_in_an_httponly_cookie_not_the_url(world: World, server: str) -> None:
+    """The session token sat in the URL (`?session=...`), so it travelled with shared links and stayed in the
+    history. It is an HttpOnly cookie now: a refresh keeps the login, no script reads it, logging out clears it."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        _log_in(page, server, "alice")
+        heading = page.get_by_role("heading", name=KERNEL, exact=True)
+        expect(heading).to_be_visible(timeout=20_000)
+        for _ in range(50):  # the browser trades the login ticket for the cookie right after the login
+            cookies = {c["name"]: c for c in context.cookies()}
+            if "webrecall_session" in cookies:
+                break
+            page.wait_for_timeout(100)
+        session_cookie = cookies["webrecall_session"]
+        assert session_cookie["httpOnly"] and session_cookie["sameSite"] == "Strict"
+        assert session_cookie["value"].startswith("alice.")
+        assert "session" not in page.url and "webrecall_session" not in page.evaluate("document.cookie")
+        page.reload()  # a refresh keeps the login and the claimed item
+        expect(heading).to_be_visible(timeout=20_000)
+        assert "session" not in page.url
+        page.get_by_role("button", name="Log out").click()
+        expect(page.get_by_role("textbox", name="Password")).to_be_visible(timeout=20_000)
+        for _ in range(50):
+            if "webrecall_session" not in {c["name"] for c in context.cookies()}:
+                break
+            page.wait_for_timeout(100)
+        page.reload()  # logged out for good
+        expect(page.get_by_role("textbox", name="Password")).to_be_visible(timeout=20_000)
+        assert "webrecall_session" not in {c["name"] for c in context.cookies()}
+        other = browser.new_context().new_page()  # a shared link carries no login
+        other.goto(page.url.replace("/?", "/").split("#")[0])
+        expect(other.get_by_role("textbox", name="Password")).to_be_visible(timeout=20_000)
+        browser.close()

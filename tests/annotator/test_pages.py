@@ -54,7 +54,11 @@ def test_login_required(world: World) -> None:
     at.text_input(key="login_password").input("alice-password")
     at.button[0].click()
     at.run()
-    assert title(at) == KERNEL and at.query_params["session"].startswith("alice.")
+    assert title(at) == KERNEL and "session" not in at.query_params  # no token in the URL
+    (script,) = [h.proto.body for h in at.get("html") if "/_webrecall/session" in h.proto.body]
+    ticket = script.split('\\"ticket\\": \\"', 1)[1].split('\\"', 1)[0]
+    with session(world.db_url) as db:  # the browser trades this one-minute ticket for the HttpOnly cookie
+        assert accounts.from_ticket(db, ticket).name == "alice" and accounts.from_token(db, ticket) is None
     assert not at.exception
 
 
@@ -62,8 +66,8 @@ def test_refresh_resumes_the_claimed_item(world: World) -> None:
     first = app("bob")
     with session(world.db_url) as db:
         token = accounts.session_token(accounts.get_account(db, "bob"))
-    again = app(session=token)  # a new browser session: only the URL's token is left
-    assert title(again) == title(first) == KERNEL
+    assert title(app("bob")) == title(first) == KERNEL  # the session's login (a refresh: the cookie, in a browser)
+    assert title(app(session=token)) == "webrecall annotator"  # a token in a (shared) URL logs nobody in
     assert title(app("alice")) == POSTGRES  # the other annotator gets another item
 
 

@@ -1,6 +1,6 @@
 """Who is logged in, which pages they see, and the database reads the pages share.
 
-The login lives in `session_state` and, so that a refresh keeps it, in a signed `?session=` token; all
+The login lives in `session_state` and, so that a refresh keeps it, in an HttpOnly session cookie (`cookie`); all
 work state (claims, decisions) lives in the database.
 """
 
@@ -13,12 +13,15 @@ from typing import Any
 import streamlit as st
 from sqlmodel import Session
 
+from webrecall.annotator import cookie
 from webrecall.core.db import Annotator, QueueItem, session
 from webrecall.core.labelling import accounts, claims, dashboard, item_view, page_items, queue
 from webrecall.core.labelling.decisions import decided_before, item_decisions
 from webrecall.core.settings import Settings
 
 USER = "user"
+LOGGED_OUT = "logged-out"
+COOKIE_ACTION = "cookie-action"
 
 
 def settings() -> Settings:
@@ -32,20 +35,29 @@ def db() -> Iterator[Session]:
 
 
 def restore() -> Annotator | None:
-    """The logged-in account, from this session or from the URL's session token (after a refresh)."""
-    name = st.session_state.get(USER)
-    token = st.query_params.get("session")
+    """The logged-in account, from this session or from the session cookie (after a refresh)."""
+    state = st.session_state
+    st.query_params.pop("session", None)  # the login no longer travels in the URL: an old link's token is dropped
+    name = state.get(USER)
+    token = None if state.get(LOGGED_OUT) else st.context.cookies.get(cookie.COOKIE)
+    token = token if isinstance(token, str) else None  # (AppTest's stand-in client answers with a mock)
     with db() as s:
         account = accounts.get_account(s, name) if name else None
         if account is None and token:
             account = accounts.from_token(s, token)
         if account is not None and account.active:
-            st.session_state[USER] = account.name
-            if not token:
-                st.query_params["session"] = accounts.session_token(account)
+            state[USER] = account.name
             return account
-    st.session_state.pop(USER, None)
+    state.pop(USER, None)
     return None
+
+
+def sync_cookie() -> None:
+    """After a login or a logout, have the browser set or clear the session cookie (once)."""
+    action = st.session_state.pop(COOKIE_ACTION, None)
+    if action is not None:
+        with st.sidebar:
+            st.html(cookie.script(*action), unsafe_allow_javascript=True)
 
 
 def pages(user: Annotator | None) -> list[Any]:
@@ -71,12 +83,16 @@ def log_in() -> None:
         flash("error", "Wrong name or password.")
         return
     st.session_state[USER] = account.name
-    st.query_params["session"] = accounts.session_token(account)
+    st.session_state.pop(LOGGED_OUT, None)
+    st.session_state[COOKIE_ACTION] = ("open", accounts.login_ticket(account))
 
 
 def log_out() -> None:
+    """This session forgets the account, and so does the browser (its cookie is cleared); the cookie this session
+    was opened with is ignored from now on."""
     st.session_state.pop(USER, None)
-    st.query_params.pop("session", None)
+    st.session_state[LOGGED_OUT] = True
+    st.session_state[COOKIE_ACTION] = ("close",)
 
 
 def require(role: str) -> Annotator:

@@ -10,4 +10,6 @@ from webrecall.annotator import session
 st.set_page_config(page_title="webrecall annotator", page_icon=str(Path(__file__).with_name("favicon.svg")),
                    layout="wide")
 user = session.restore()
-st.navigation(session.pages(user), position="sidebar").run()
+navigation = st.navigation(session.pages(user), position="sidebar")
+session.sync_cookie()
+navigation.run()

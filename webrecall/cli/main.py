@@ -708,11 +708,12 @@ def annotator(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8501,
 ) -> None:
-    """Serve the annotators' Streamlit app (`streamlit run webrecall/annotator/streamlit_app.py`)."""
+    """Serve the annotators' Streamlit app (`streamlit run webrecall/annotator/server.py`: the app and its
+    session-cookie routes)."""
     import os
 
     _ready()  # the schema is checked before the app starts
-    script = Path(__file__).resolve().parents[1] / "annotator" / "streamlit_app.py"
+    script = Path(__file__).resolve().parents[1] / "annotator" / "server.py"
     argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", host, "--server.port", str(port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--client.toolbarMode", "minimal"]  # fmt: skip

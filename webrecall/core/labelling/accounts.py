@@ -1,4 +1,5 @@
-"""Annotator accounts: bcrypt passwords, roles, and the signed session token a refresh keeps the login with."""
+"""Annotator accounts: bcrypt passwords, roles, the signed session token a refresh keeps the login with (in an
+HttpOnly cookie), and the short login ticket the browser trades for that cookie."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ ROLES = ("annotator", "reviewer", "admin")
 TOKEN_SECONDS = 12 * 3600
 _DUMMY_HASH = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=4))
 _SALT = "webrecall.annotator.session"
+_TICKET_SALT = "webrecall.annotator.login-ticket"
+TICKET_SECONDS = 60
 
 
 def create_account(db: Session, name: str, password: str, role: str = "annotator") -> Annotator:
@@ -85,10 +88,11 @@ class _Signer(TimestampSigner):
     """itsdangerous' timestamped signer keyed by the account's password hash: a refresh stays logged in, a new
     password invalidates every token, and the server keeps no session table. SHA-384 because its 48 bytes are
     64 base64 characters with no padding bits: any changed character of the signature is a different one.
-    `now` fixes the clock (for the signing time and for the age check)."""
+    `now` fixes the clock (for the signing time and for the age check); `salt` tells a session token from a login
+    ticket."""
 
-    def __init__(self, account: Annotator, now: float | None) -> None:
-        super().__init__(account.password_hash, salt=_SALT, digest_method=hashlib.sha384)
+    def __init__(self, account: Annotator, now: float | None, salt: str = _SALT) -> None:
+        super().__init__(account.password_hash, salt=salt, digest_method=hashlib.sha384)
         self._now = now
 
     def get_timestamp(self) -> int:
@@ -103,12 +107,27 @@ def session_token(account: Annotator, *, now: float | None = None) -> str:
 def from_token(db: Session, token: str, *, now: float | None = None) -> Annotator | None:
     """The active account a token was signed for, if it is unexpired and untampered; None otherwise (a deactivated
     account's tokens stop working at once)."""
-    name = token.rsplit(".", 2)[0] if token.count(".") >= 2 else ""
+    return _unsign(db, token, now=now, salt=_SALT, max_age=TOKEN_SECONDS)
+
+
+def login_ticket(account: Annotator, *, now: float | None = None) -> str:
+    """A one-minute ticket the login page hands the browser, which trades it for the session cookie
+    (`annotator.cookie`): the page never holds the session token itself."""
+    return _Signer(account, now, _TICKET_SALT).sign(account.name).decode()
+
+
+def from_ticket(db: Session, ticket: str, *, now: float | None = None) -> Annotator | None:
+    """The active account a login ticket was signed for, within TICKET_SECONDS; None otherwise."""
+    return _unsign(db, ticket, now=now, salt=_TICKET_SALT, max_age=TICKET_SECONDS)
+
+
+def _unsign(db: Session, signed: str, *, now: float | None, salt: str, max_age: int) -> Annotator | None:
+    name = signed.rsplit(".", 2)[0] if signed.count(".") >= 2 else ""
     account = get_account(db, name) if name else None
     if account is None or not account.active:
         return None
     try:
-        signed = _Signer(account, now).unsign(token, max_age=TOKEN_SECONDS)
+        value = _Signer(account, now, salt).unsign(signed, max_age=max_age)
     except BadSignature:  # SignatureExpired is one too
         return None
-    return account if signed.decode() == account.name else None
+    return account if value.decode() == account.name else None
