@@ -32,9 +32,12 @@ def decide(db: Session, item_id: int, annotator: str, pattern: str, label: str, 
     must stay on the item's site (`scope.confine`: ValueError with the reason otherwise)."""
     if reason and reason not in REASONS:
         raise ValueError(f"reason {reason!r} is not one of {', '.join(REASONS)}")
+    (row,) = parse_rows([{"pattern": pattern, "label": label, "reason": reason}], annotator=annotator,
+                        source=f"queue:{item_id}")  # fmt: skip
     item = queue.renew(db, item_id, annotator, lease_seconds=lease_seconds)
-    (row,) = parse_rows([{"pattern": confine(pattern, item.domain) if pattern.strip() else pattern, "label": label,
-                          "reason": reason}], annotator=annotator, source=f"queue:{item_id}")  # fmt: skip
+    confined = confine(row.pattern, item.domain)
+    if confined != row.pattern:  # an IDN host, in its ASCII form
+        row.pattern = parse(confined).text
     row.queue_item_id, row.round_id, row.shown = item_id, item.round_id, shown or {}
     db.add(row)
     db.commit()
