@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,22 @@ def _log_in(page: Any, server: str, name: str) -> None:
     page.get_by_role("textbox", name="Password").press("Enter")
 
 
+@contextmanager
+def _on_label_page(server: str, name: str, domain: str) -> Iterator[Any]:
+    """A browser logged in as `name`, on the Label page of `domain`, focus out of any input."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        _log_in(page, server, name)
+        heading = page.get_by_role("heading", name=domain, exact=True)
+        expect(heading).to_be_visible(timeout=20_000)
+        heading.click()
+        yield page
+        browser.close()
+
+
 def _settle(page: Any) -> None:
     """Until the rerun has finished (while it runs, the previous run's widgets are still in the page, stale)."""
     page.wait_for_timeout(300)
@@ -270,17 +287,11 @@ def test_label_page_polish(world: World, server: str) -> None:
     """Issue 12.17 in the browser: a `www.` host is text, not a link (title, messages, pattern list, samples), with
     no invisible character that a copy would pick up; a wrapped pattern never leaves its branch mark alone on a
     line; samples start above the fold at 1000 px; no Deploy."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     with session(world.db_url) as db:
         decisions.decide_domain(db, claims.next_item(db, "alice"), "alice", "code")  # KERNEL: next is POSTGRES
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        _log_in(page, server, "alice")
-        heading = page.get_by_role("heading", name=POSTGRES, exact=True)
-        expect(heading).to_be_visible(timeout=20_000)
-        heading.click()
+    with _on_label_page(server, "alice", POSTGRES) as page:
         _press(page, "J")
         _press(page, "1")
         expect(page.get_by_text(f"{POSTGRES}/docs/15/: code")).to_be_visible(timeout=20_000)
@@ -294,35 +305,27 @@ def test_label_page_polish(world: World, server: str) -> None:
         assert first_sample.bounding_box()["y"] < 1000  # the samples start on the first screen
         expect(page.get_by_role("button", name="Deploy")).to_have_count(0)
         expect(page.get_by_text("audit:none")).to_have_count(0)
-        browser.close()
 
 
 def test_undo_on_the_empty_queue_screen_brings_the_item_back_whole(world: World, server: str) -> None:
     """Label the last item, U on the "queue is empty" screen, then 1: the item came back with an empty pattern
     field, and every label key failed ("needs a 'pattern'") until a reload."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     with session(world.db_url) as db:
         while (item := claims.next_item(db, "alice")) is not None and item.domain != GOLD:
             decisions.decide_domain(db, item, "alice", "code")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        _log_in(page, server, "alice")
-        heading = page.get_by_role("heading", name=GOLD, exact=True)
-        expect(heading).to_be_visible(timeout=20_000)
-        heading.click()
+    with _on_label_page(server, "alice", GOLD) as page:
         _press(page, "7")
         expect(page.get_by_text("The queue is empty")).to_be_visible(timeout=20_000)
         _press(page, "U")
-        expect(heading).to_be_visible(timeout=20_000)
+        expect(page.get_by_role("heading", name=GOLD, exact=True)).to_be_visible(timeout=20_000)
         _settle(page)
         expect(page.locator(EDITOR)).to_have_value(f"{GOLD}/")
         _press(page, "1")
         expect(page.get_by_text(f"{GOLD}/: code")).to_be_visible(timeout=20_000)
         _no_exception(page)
         expect(page.locator('[data-testid="stAlertContentError"]')).to_have_count(0)
-        browser.close()
     with session(world.db_url) as db:
         mine = {p: lb.label for (p, a), lb in labels.current(db).items() if a == "alice"}
     assert mine[f"{GOLD}/"] == "code" and "" not in mine
