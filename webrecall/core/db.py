@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from sqlalchemy import JSON, Column, Integer, UniqueConstraint, event
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine
 
@@ -84,20 +84,33 @@ class Model(SQLModel, table=True):
 
 
 class DomainStat(SQLModel, table=True):
+    """One row per (round, host): a whole crawl has tens of millions a round. Each sort key of the domain list
+    (`views.stats.domain_page`) has an index (round, key, domain), so a page of the list is an index range, never a
+    sort of the round; `domain` alone serves one domain across rounds; the pattern-ops index serves host prefixes
+    on PostgreSQL whatever the database's collation."""
+
+    __table_args__ = (
+        *(Index(f"ix_domainstat_round_{key}", "round_id", key, "domain")
+          for key in ("fraction", "recalled", "pages", "tokens", "recalled_tokens")),
+        Index("ix_domainstat_round_site", "round_id", "site", "fraction", "domain"),
+        Index("ix_domainstat_domain", "domain"),
+        Index("ix_domainstat_round_prefix", "round_id", "domain", postgresql_ops={"domain": "text_pattern_ops"}),
+    )  # fmt: skip
     round_id: int = Field(foreign_key="round.id", primary_key=True)
     domain: str = Field(primary_key=True)
-    site: str = Field(default="", index=True)
+    site: str = ""
     pages: int = 0
     recalled: int = 0
-    fraction: float = Field(default=0.0, index=True)
-    chars: int = Field(default=0, sa_column=Column("tokens", Integer, nullable=False))
-    """Characters of the pages' extracted text (the column keeps its first name, `tokens`)."""
-    recalled_chars: int = Field(default=0, sa_column=Column("recalled_tokens", Integer, nullable=False))
+    fraction: float = 0.0
+    chars: int = Field(default=0, sa_column=Column("tokens", BigInteger, nullable=False))
+    """Characters of the pages' extracted text (the column keeps its first name, `tokens`); 64-bit: a large site's
+    pages over a whole crawl pass 2^31 characters."""
+    recalled_chars: int = Field(default=0, sa_column=Column("recalled_tokens", BigInteger, nullable=False))
     score_mean: float = 0.0
     score_p10: float = 0.0
     score_p50: float = 0.0
     score_p90: float = 0.0
-    related: bool = Field(default=False, index=True)
+    related: bool = False
 
 
 class Label(SQLModel, table=True):
@@ -125,7 +138,10 @@ QUEUE_KINDS: tuple[str, ...] = get_args(QueueKind)
 
 
 class QueueItem(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("round_id", "domain"),)
+    __table_args__ = (
+        UniqueConstraint("round_id", "domain"),
+        Index("ix_queueitem_domain", "domain"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True)
     domain: str
@@ -144,6 +160,12 @@ class QueueItem(SQLModel, table=True):
     lease_until: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# A claim reads the open items in priority order: only those are indexed, so finished items cost it nothing.
+_OPEN = text("status IN ('pending', 'claimed')")
+Index("ix_queueitem_open_priority", QueueItem.__table__.c.priority.desc(), QueueItem.__table__.c.id,  # type: ignore[attr-defined]
+      postgresql_where=_OPEN, sqlite_where=_OPEN)  # fmt: skip
 
 
 class QueueSkip(SQLModel, table=True):

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import insert
 from sqlmodel import col, delete, select
 
+from webrecall.core.bulk import insert_rows
 from webrecall.core.db import DomainStat, Label, Model, Round, WarcTask, session, utcnow
 from webrecall.core.label_store import read_jsonl
 from webrecall.core.lifecycle.status import allowed
@@ -203,8 +203,7 @@ def finalize(settings: Settings, round_id: int) -> Round:
         out["eval"] = measure_round(store, rnd.number, done, rnd.params["eval_labels"])
     with session(settings.db_url) as db:
         db.exec(delete(DomainStat).where(col(DomainStat.round_id) == round_id))
-        if rows:
-            db.exec(insert(DomainStat), params=rows)  # ORM bulk insert: no object per domain
+        insert_rows(db, DomainStat, rows)  # COPY on PostgreSQL, executemany batches elsewhere: no object per domain
         rnd = db.get(Round, round_id)
         assert rnd is not None
         if rnd.model_id:

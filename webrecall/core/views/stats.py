@@ -87,7 +87,11 @@ def domain_page(
     min_pages: int = 0, sort: DomainSort = "fraction", descending: bool = True, related_fraction: float = 0.1,
     offset: int = 0, limit: int = 50,
 ) -> tuple[list[DomainStat], int]:  # fmt: skip
-    """One page of a round's domain rows, filtered and sorted in SQL; returns (rows, total matching)."""
+    """One page of a round's domain rows, filtered and sorted in SQL; returns (rows, total matching).
+
+    Ties are broken by domain, and a descending list is the ascending one reversed (domain Z-A among ties): each
+    order is then one index range (`DomainStat`'s indexes), read up to `offset + limit` rows, whatever the round's
+    size. `rule_distance` merges two such ranges of `fraction`, above and below the rule."""
     where: list[Any] = [DomainStat.round_id == round_id]
     if related is not None:
         where.append(col(DomainStat.related).is_(related))
@@ -97,15 +101,33 @@ def domain_page(
         where.append(col(DomainStat.domain).startswith(prefix, autoescape=True))
     if min_pages:
         where.append(DomainStat.pages >= min_pages)
+    total = db.exec(select(func.count()).select_from(DomainStat).where(*where)).one()
+    if sort == "rule_distance":
+        return _nearest_the_rule(db, where, related_fraction, descending, offset, limit), _i(total)
     key: Any = {
         "fraction": col(DomainStat.fraction), "recalled": col(DomainStat.recalled), "pages": col(DomainStat.pages),
         "chars": col(DomainStat.chars), "recalled_chars": col(DomainStat.recalled_chars),
-        "domain": col(DomainStat.domain), "rule_distance": func.abs(DomainStat.fraction - related_fraction),
+        "domain": col(DomainStat.domain),
     }[sort]  # fmt: skip
-    order = [key.desc() if descending else key.asc(), col(DomainStat.domain).asc()]
+    order = [key.desc(), col(DomainStat.domain).desc()] if descending else [key.asc(), col(DomainStat.domain).asc()]
     rows = db.exec(select(DomainStat).where(*where).order_by(*order).offset(offset).limit(limit)).all()
-    total = db.exec(select(func.count()).select_from(DomainStat).where(*where)).one()
     return list(rows), _i(total)
+
+
+def _nearest_the_rule(db: Session, where: list[Any], rule: float, descending: bool, offset: int,
+                      limit: int) -> list[DomainStat]:  # fmt: skip
+    """Rows by |fraction - rule| (ascending: nearest first), then the side above the rule, then domain (A-Z above
+    the rule, Z-A below, the order of one index scan away from the rule on each side); descending reverses it."""
+    n, fraction, domain = offset + limit, col(DomainStat.fraction), col(DomainStat.domain)
+    up, down = (fraction.asc(), domain.asc()), (fraction.desc(), domain.desc())
+    sides = [(fraction >= rule, down if descending else up), (fraction < rule, up if descending else down)]
+    above, below = (list(db.exec(select(DomainStat).where(*where, side).order_by(*order).limit(n)))
+                    for side, order in sides)  # descending: from the far ends inward  # fmt: skip
+    rows = sorted(above, key=lambda r: r.domain) + sorted(below, key=lambda r: r.domain, reverse=True)
+    rows.sort(key=lambda r: (abs(r.fraction - rule), r.fraction < rule))
+    if descending:
+        rows.reverse()
+    return rows[offset : offset + limit]
 
 
 def rule_distance(row: DomainStat, related_fraction: float) -> float:
