@@ -74,3 +74,25 @@ def test_a_copy_is_part_of_the_callers_transaction(postgres_db):
         copy_rows(db, dbm.DomainStat, _rows(rid, 10))
         db.rollback()
     assert _read(postgres_db, rid) == []
+
+
+@pytest.mark.services
+def test_json_columns_times_and_database_numbered_ids_copy_as_they_insert(postgres_db):
+    (rid,) = _rounds(postgres_db, 1)
+    now = dbm.utcnow()
+
+    def items(tag: str) -> list[dict]:
+        return [{"round_id": rid, "domain": f"{tag}{i}.org", "priority": i / 7, "labeled_by": ["ann", "b"][: i % 3],
+                 "details": {"why": "uncertain", "n": i, "nested": {"ü": [1, 2]}}, "created_at": now,
+                 "updated_at": now} for i in range(50)]  # fmt: skip
+
+    with dbm.session(postgres_db) as db:
+        assert copy_rows(db, dbm.QueueItem, items("c")) == 50
+        assert executemany_rows(db, dbm.QueueItem, items("e")) == 50
+        db.commit()
+        found = db.exec(select(dbm.QueueItem).order_by(col(dbm.QueueItem.id))).all()
+    by_tag = {t: [r.model_dump(exclude={"id", "domain"}) for r in found if r.domain.startswith(t)] for t in "ce"}
+    assert len(by_tag["c"]) == 50 and by_tag["c"] == by_tag["e"]
+    assert by_tag["c"][4]["details"] == {"why": "uncertain", "n": 4, "nested": {"ü": [1, 2]}}
+    assert by_tag["c"][4]["created_at"] == now and by_tag["c"][4]["status"] == "pending"
+    assert len({r.id for r in found}) == 100

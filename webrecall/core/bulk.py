@@ -2,49 +2,69 @@
 
 PostgreSQL gets them through COPY (psycopg's `cursor.copy`, rows streamed, no statement per row); any other
 database through SQLAlchemy's executemany, in batches. Both write inside the caller's transaction, so a delete
-before and the commit after stay one unit.
+before and the commit after stay one unit, and both fill a column the rows leave out with the model's default
+(an autoincrement id is left to the database).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from more_itertools import chunked
-from sqlalchemy import insert, inspect
+from more_itertools import chunked, peekable
+from sqlalchemy import JSON, insert, inspect
 from sqlmodel import Session, SQLModel
 
 BATCH = 50_000
 
 
-def _columns(model: type[SQLModel]) -> list[tuple[str, str, Any]]:
-    """(attribute, column name, default) of every column: attributes and columns may be named apart."""
+@dataclass(frozen=True, slots=True)
+class _Column:
+    key: str
+    """The model's attribute (a row's dict key)."""
+    name: str
+    """The table's column (may differ: DomainStat.chars is the column `tokens`)."""
+    default: Any
+    json: bool
+
+
+def _columns(model: type[SQLModel], first: dict[str, Any]) -> list[_Column]:
     out = []
     for attr in inspect(model).column_attrs:
+        column = attr.columns[0]
         field = model.model_fields.get(attr.key)
-        out.append((attr.key, attr.columns[0].name, field.get_default(call_default_factory=True) if field else None))
+        default = field.get_default(call_default_factory=True) if field else None
+        if column.primary_key and column.autoincrement in (True, "auto") and attr.key not in first and default is None:
+            continue  # the database numbers the rows
+        out.append(_Column(attr.key, column.name, default, isinstance(column.type, JSON)))
     return out
 
 
-def _filled(rows: Iterable[dict[str, Any]], columns: list[tuple[str, str, Any]]) -> Iterator[dict[str, Any]]:
+def _filled(rows: Iterable[dict[str, Any]], columns: list[_Column]) -> Iterator[dict[str, Any]]:
     for row in rows:
-        yield {key: row.get(key, default) for key, _, default in columns}
+        yield {c.key: row.get(c.key, c.default) for c in columns}
 
 
 def copy_rows(db: Session, model: type[SQLModel], rows: Iterable[dict[str, Any]]) -> int:
     """COPY rows (dicts keyed by attribute) into `model`'s table on PostgreSQL; returns the rows written."""
     from psycopg import sql
+    from psycopg.types.json import Jsonb
 
-    columns = _columns(model)
+    rows = peekable(rows)
+    if not rows:
+        return 0
+    columns = _columns(model, rows.peek())
     raw = db.connection().connection.driver_connection
     assert raw is not None, "the session's connection is closed"
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(str(model.__tablename__)), sql.SQL(", ").join(sql.Identifier(name) for _, name, _ in columns)
+        sql.Identifier(str(model.__tablename__)), sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     )
+    json_keys = {c.key for c in columns if c.json}
     n = 0
     with raw.cursor() as cur, cur.copy(statement) as copy:
         for row in _filled(rows, columns):
-            copy.write_row(tuple(row.values()))
+            copy.write_row(tuple(Jsonb(v) if k in json_keys else v for k, v in row.items()))
             n += 1
     return n
 
@@ -52,8 +72,11 @@ def copy_rows(db: Session, model: type[SQLModel], rows: Iterable[dict[str, Any]]
 def executemany_rows(db: Session, model: type[SQLModel], rows: Iterable[dict[str, Any]], *,
                      batch: int = BATCH) -> int:  # fmt: skip
     """The same rows through SQLAlchemy's bulk insert (executemany), `batch` at a time; any database."""
+    rows = peekable(rows)
+    if not rows:
+        return 0
     n = 0
-    for chunk in chunked(_filled(rows, _columns(model)), batch):
+    for chunk in chunked(_filled(rows, _columns(model, rows.peek())), batch):
         db.exec(insert(model), params=chunk)
         n += len(chunk)
     return n

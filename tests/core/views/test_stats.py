@@ -7,6 +7,7 @@ import functools
 import random
 
 import pytest
+from sqlmodel import select
 
 from webrecall.core import db as dbm
 from webrecall.core.views.stats import domain_page
@@ -31,6 +32,9 @@ def _fill(url: str) -> int:
                                       site=rng.choice(["x.org", "y.org"]), pages=pages, recalled=recalled,
                                       fraction=recalled / pages, chars=rng.randint(0, 3), recalled_chars=recalled,
                                       related=recalled / pages > RULE))  # fmt: skip
+        related = sum(r.related for r in db.exec(select(dbm.DomainStat).where(dbm.DomainStat.round_id == rnd.id)))
+        rnd.totals = {"domains": 200, "related_domains": related}  # as finalize writes them with the rows
+        db.add(rnd)
         db.commit()
         return rnd.id or 0
 

@@ -101,7 +101,9 @@ def domain_page(
         where.append(col(DomainStat.domain).startswith(prefix, autoescape=True))
     if min_pages:
         where.append(DomainStat.pages >= min_pages)
-    total = db.exec(select(func.count()).select_from(DomainStat).where(*where)).one()
+    total = _domain_count(db, round_id, related) if len(where) == 1 + (related is not None) else None
+    if total is None:  # a filter's matches, counted through its index
+        total = db.exec(select(func.count()).select_from(DomainStat).where(*where)).one()
     if sort == "rule_distance":
         return _nearest_the_rule(db, where, related_fraction, descending, offset, limit), _i(total)
     key: Any = {
@@ -112,6 +114,16 @@ def domain_page(
     order = [key.desc(), col(DomainStat.domain).desc()] if descending else [key.asc(), col(DomainStat.domain).asc()]
     rows = db.exec(select(DomainStat).where(*where).order_by(*order).offset(offset).limit(limit)).all()
     return list(rows), _i(total)
+
+
+def _domain_count(db: Session, round_id: int, related: bool | None) -> int | None:
+    """A finished round's domain count (or related, or other, domains) from its totals, which finalize writes with
+    its DomainStat rows: counting tens of millions of rows for every page of the list would take seconds."""
+    rnd = db.get(Round, round_id)
+    t = totals.of(rnd) if rnd is not None else None
+    if t is None or not (t.has("domains") and t.has("related_domains")):
+        return None
+    return t.domains if related is None else t.related_domains if related else t.domains - t.related_domains
 
 
 def _nearest_the_rule(db: Session, where: list[Any], rule: float, descending: bool, offset: int,
