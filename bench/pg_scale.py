@@ -243,7 +243,7 @@ def main() -> None:
         recorder = Statements(engine)
         with dbm.session(url) as db:
             big_site = db.exec(select(dbm.DomainStat.site).where(dbm.DomainStat.round_id == rid)
-                               .group_by(col(dbm.DomainStat.site)).order_by(func.count().desc()).limit(1)).one()  # fmt: skip
+                               .group_by(col(dbm.DomainStat.site)).order_by(func.count().desc()).limit(1)).one()
             one = db.exec(select(dbm.DomainStat.domain).where(dbm.DomainStat.round_id == rid)
                           .order_by(col(dbm.DomainStat.domain)).offset(args.rows // 2).limit(1)).one()  # fmt: skip
         reads: dict[str, Callable[[Any], Any]] = {}
