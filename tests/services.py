@@ -174,3 +174,42 @@ def celery_workers() -> Iterator[Callable[..., Workers]]:
     yield start
     for workers in started:
         workers.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """An S3-compatible server process on loopback (moto's standalone server, `python -m moto.server`), reached the
+    way a deployment reaches its object store: s3fs reads the endpoint and credentials from the standard AWS
+    variables (`AWS_ENDPOINT_URL_S3`, `AWS_ACCESS_KEY_ID`, ...), set here for the session and its child processes."""
+    pytest.importorskip("s3fs", reason="the s3 extra is not installed (pip install -e '.[dev]')")
+    pytest.importorskip("moto.server", reason="moto[server] is not installed (pip install -e '.[dev]')")
+    port = free_port()
+    log = Path(tempfile.gettempdir()) / f"webrecall-moto-{os.getpid()}.log"
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "webrecall-test", "AWS_SECRET_ACCESS_KEY": "secret",
+           "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        _wait_port(port)
+        yield endpoint
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    """A fresh, empty bucket on the S3 server: `s3://<name>`."""
+    import fsspec
+
+    name = f"webrecall-{uuid.uuid4().hex[:12]}"
+    fsspec.filesystem("s3").mkdir(name)
+    return f"s3://{name}"

@@ -1,7 +1,8 @@
 """Bulk files under the data dir (a local path or any fsspec URL): Parquet shards, models, exports.
 
 The layout (which file lives where, with which schema) is `webrecall.core.storage.layout`.
-Writes are atomic where the filesystem allows (local: temp file + rename; object stores: one PUT).
+Writes are atomic: a file appears whole or not at all, and a failed rewrite leaves the old one (local: a temp file
+beside it, renamed; an object store: an upload completed only on success, aborted otherwise).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import fsspec
 import pyarrow as pa
@@ -71,30 +73,39 @@ class Store:
         self.fs.makedirs(self.path(rel), exist_ok=True)
 
     def write_table(self, rel: str, table: pa.Table) -> None:
-        target = self.path(rel)
-        self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
-        if self.local:
-            tmp = f"{target}.{uuid.uuid4().hex}.tmp"
-            pq.write_table(table, tmp, compression="zstd", filesystem=self.fs)
-            self.fs.mv(tmp, target)
-        else:
-            with self.fs.open(target, "wb") as fh:
-                pq.write_table(table, fh, compression="zstd")
+        with self._atomic(self.path(rel)) as fh:
+            pq.write_table(table, fh, compression="zstd")
 
     @contextmanager
     def writer(self, rel: str, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
-        """Stream row groups into `rel`; the file appears (atomically on local disks) only on success."""
-        target = self.path(rel)
+        """Stream row groups into `rel`; the file appears only on success."""
+        with self._atomic(self.path(rel)) as fh, pq.ParquetWriter(fh, schema, compression="zstd") as pw:
+            yield pw
+
+    @contextmanager
+    def _atomic(self, target: str) -> Iterator[Any]:
+        """A file handle whose bytes reach `target` only if the block ends without an exception. An object store
+        would publish an interrupted `with fs.open(...)` (closing the file completes the upload): there the upload
+        is a multipart one (fsspec's `autocommit=False`), committed or aborted here."""
         self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
-        tmp = f"{target}.{uuid.uuid4().hex}.tmp" if self.local else target
-        try:
-            with self.fs.open(tmp, "wb") as fh, pq.ParquetWriter(fh, schema, compression="zstd") as pw:
-                yield pw
-            if self.local:
+        if self.local:  # fsspec's own temp file lives in the system temp dir: a rename beside the target is atomic
+            tmp = f"{target}.{uuid.uuid4().hex}.tmp"
+            try:
+                with self.fs.open(tmp, "wb") as fh:
+                    yield fh
                 self.fs.mv(tmp, target)
-        finally:
-            if self.local and self.fs.exists(tmp):
-                self.fs.rm(tmp)
+            finally:
+                if self.fs.exists(tmp):
+                    self.fs.rm(tmp)
+            return
+        fh = self.fs.open(target, "wb", autocommit=False)
+        try:
+            with fh:
+                yield fh
+        except BaseException:
+            fh.discard()
+            raise
+        fh.commit()
 
     @contextmanager
     def row_writer(self, rel: str, schema: pa.Schema, batch: int) -> Iterator[RowWriter]:
