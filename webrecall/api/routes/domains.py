@@ -26,7 +26,8 @@ def list_domains(
     prefix: Annotated[str | None, Query(max_length=253, description="Host starts with")] = None,
     min_pages: Annotated[int, Query(ge=0, le=schemas.INT32)] = 0,
     sort: Annotated[DomainSort, Query(description="A field of the rows (rule_distance with order=asc: closest to "
-                                                   "the related-domain rule first)")] = "fraction",
+                                                   "the related-domain rule first); ties by domain, and desc is "
+                                                   "asc reversed")] = "fraction",
     order: Annotated[Literal["asc", "desc"], Query()] = "desc",
     offset: Annotated[int, Query(ge=0, le=schemas.INT32)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
