@@ -247,6 +247,8 @@ class DomainPublic(BaseModel):
 class DomainsPublic(BaseModel):
     data: list[DomainPublic]
     count: int
+    count_exact: bool = Field(default=True, description="false: a filter matches more rows than `count` "
+                                                        "(counting stops at 100,000)")
 
 
 class QueueItemPublic(BaseModel):

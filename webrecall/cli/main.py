@@ -275,14 +275,15 @@ def domains(
     with _reasons():
         rnd = round_by_number(settings, round_no)
     with dbm.session(settings.db_url) as db:
-        found, total = domain_page(
+        page = domain_page(
             db, rnd.id or 0, related=True if related else None, sort=sort, descending=not ascending,  # type: ignore[arg-type]
             related_fraction=settings.related_fraction, offset=offset, limit=limit,
         )  # fmt: skip
     rows = [{"round": rnd.number, **r.model_dump(exclude={"round_id"}),
-             "rule_distance": rule_distance(r, settings.related_fraction)} for r in found]  # fmt: skip
+             "rule_distance": rule_distance(r, settings.related_fraction)} for r in page.rows]  # fmt: skip
     shown = f"{offset + 1}-{offset + len(rows)}" if offset else f"{len(rows)}"
-    caption = f"{shown} of {total:,} domains{' (related)' if related else ''}, by {sort}"
+    total = f"{page.total:,}{'' if page.exact else '+'}"
+    caption = f"{shown} of {total} domains{' (related)' if related else ''}, by {sort}"
     table = Table(title=f"round {rnd.number} domains", caption=caption)
     table.add_column("domain", overflow="fold", ratio=1)  # the one to wrap when the terminal is narrow
     for name in ("pages", "recalled", "fraction", "recalled chars", "p50 score", "related"):

@@ -85,13 +85,14 @@ class Model(SQLModel, table=True):
 
 class DomainStat(SQLModel, table=True):
     """One row per (round, host): a whole crawl has tens of millions a round. Each sort key of the domain list
-    (`views.stats.domain_page`) has an index (round, key, domain), so a page of the list is an index range, never a
-    sort of the round; `domain` alone serves one domain across rounds; the pattern-ops index serves host prefixes
-    on PostgreSQL whatever the database's collation."""
+    (`views.stats.domain_page`) has an index (round, key, domain), and the related flag and a site one by fraction,
+    so a page of the list is an index range, never a sort of the round; `domain` alone serves one domain across
+    rounds; the pattern-ops index serves host prefixes on PostgreSQL whatever the database's collation."""
 
     __table_args__ = (
         *(Index(f"ix_domainstat_round_{key}", "round_id", key, "domain")
           for key in ("fraction", "recalled", "pages", "tokens", "recalled_tokens")),
+        Index("ix_domainstat_round_related", "round_id", "related", "fraction", "domain"),
         Index("ix_domainstat_round_site", "round_id", "site", "fraction", "domain"),
         Index("ix_domainstat_domain", "domain"),
         Index("ix_domainstat_round_prefix", "round_id", "domain", postgresql_ops={"domain": "text_pattern_ops"}),

@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import select
 
 from webrecall.core import db as dbm
+from webrecall.core.views import stats
 from webrecall.core.views.stats import domain_page
 
 RULE = 0.1
@@ -72,23 +73,39 @@ def _check_every_order(url: str) -> None:
     filters: list[dict] = [{}, {"related": True}, {"related": False}, {"site": "x.org"}, {"prefix": "b"},
                            {"min_pages": 5}]  # fmt: skip
     with dbm.session(url) as db:
-        every, total = domain_page(db, round_id, limit=10_000)
-        assert total == len(every) == 200
+        page = domain_page(db, round_id, limit=10_000)
+        every = page.rows
+        assert page.total == len(every) == 200 and page.exact
         for flt in filters:
             keep = [r for r in every if all(_passes(r, k, v) for k, v in flt.items())]
             for sort in [*KEYS, "rule_distance"]:
                 for descending in (False, True):
                     got: list[str] = []
                     for offset in range(0, len(keep) + 9, 9):
-                        rows, count = domain_page(db, round_id, sort=sort, descending=descending, offset=offset,
-                                                  limit=9, related_fraction=RULE, **flt)  # type: ignore[arg-type]
-                        assert count == len(keep)
-                        got += [r.domain for r in rows]
+                        page = domain_page(db, round_id, sort=sort, descending=descending, offset=offset, limit=9,
+                                           related_fraction=RULE, **flt)  # type: ignore[arg-type]
+                        assert (page.total, page.exact) == (len(keep), True)
+                        got += [r.domain for r in page.rows]
                     assert got == _expected(keep, sort, descending), (flt, sort, descending)
 
 
-def test_every_order_pages_through_one_total_order_on_sqlite(tmp_path):
+@pytest.mark.parametrize("filter_first", [0, stats.FILTER_FIRST])  # a filter's rows read first, or a sort index
+def test_every_order_pages_through_one_total_order_on_sqlite(tmp_path, monkeypatch, filter_first):
+    monkeypatch.setattr(stats, "FILTER_FIRST", filter_first)
     _check_every_order(f"sqlite:///{tmp_path / 'd.db'}")
+
+
+def test_a_count_past_the_cap_is_a_lower_bound(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    round_id = _fill(url)
+    with dbm.session(url) as db:
+        biggest = sum(r.pages == 20 for r in domain_page(db, round_id, limit=1000).rows)
+        monkeypatch.setattr(stats, "COUNT_CAP", biggest)
+        assert (domain_page(db, round_id).total, domain_page(db, round_id).exact) == (200, True)  # from the totals
+        wide = domain_page(db, round_id, min_pages=1, limit=100)
+        assert (wide.total, wide.exact, len(wide.rows)) == (biggest, False, 100)
+        narrow = domain_page(db, round_id, min_pages=20, limit=1000)
+        assert (narrow.total, narrow.exact, len(narrow.rows)) == (biggest, True, biggest)
 
 
 @pytest.mark.services

@@ -41,12 +41,12 @@ def list_domains(
         rnd = find_round(db, round_no)
         if rnd is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no round {round_no}")
-    rows, count = domain_page(
+    page = domain_page(
         db, rnd.id or 0, related=related, site=site, prefix=prefix, min_pages=min_pages, sort=sort,
         descending=order == "desc", related_fraction=settings.related_fraction, offset=offset, limit=limit,
     )  # fmt: skip
-    rows_out = [domain_public(r, rnd.number, settings.related_fraction) for r in rows]
-    return schemas.DomainsPublic(data=rows_out, count=count)
+    rows_out = [domain_public(r, rnd.number, settings.related_fraction) for r in page.rows]
+    return schemas.DomainsPublic(data=rows_out, count=page.total, count_exact=page.exact)
 
 
 @router.get("/{domain}", responses=errors(404))

@@ -7,6 +7,7 @@ files, so it stays cheap with millions of domain rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Integer, cast, func
@@ -82,38 +83,65 @@ def error_counts(db: Session, rnd: Round) -> dict[str, int]:
     return out
 
 
+COUNT_CAP = 100_000
+"""A filter's matches are counted up to this many; past it the count is a lower bound (`DomainPage.exact`): an
+exact count of millions of rows would cost seconds on every page of the list."""
+FILTER_FIRST = 20_000
+"""A filter matching at most this many rows is read first and its rows sorted: walking a sort index for the few
+rows a filter keeps can take seconds when the two are correlated (the highest fractions are hosts of a page or
+two, so `min_pages=100` by fraction finds its rows only deep in that index)."""
+
+
+@dataclass(slots=True)
+class DomainPage:
+    rows: list[DomainStat]
+    total: int
+    """Rows matching the filters (a finished round's totals say it without a count)."""
+    exact: bool = True
+    """False: `total` is `COUNT_CAP` and more rows match."""
+
+
 def domain_page(
     db: Session, round_id: int, *, related: bool | None = None, site: str | None = None, prefix: str | None = None,
     min_pages: int = 0, sort: DomainSort = "fraction", descending: bool = True, related_fraction: float = 0.1,
     offset: int = 0, limit: int = 50,
-) -> tuple[list[DomainStat], int]:  # fmt: skip
-    """One page of a round's domain rows, filtered and sorted in SQL; returns (rows, total matching).
+) -> DomainPage:  # fmt: skip
+    """One page of a round's domain rows, filtered and sorted in SQL.
 
     Ties are broken by domain, and a descending list is the ascending one reversed (domain Z-A among ties): each
     order is then one index range (`DomainStat`'s indexes), read up to `offset + limit` rows, whatever the round's
     size. `rule_distance` merges two such ranges of `fraction`, above and below the rule."""
     where: list[Any] = [DomainStat.round_id == round_id]
     if related is not None:
-        where.append(col(DomainStat.related).is_(related))
+        where.append(DomainStat.related == related)
+    filters: list[Any] = []
     if site:
-        where.append(DomainStat.site == site)
+        filters.append(DomainStat.site == site)
     if prefix:
-        where.append(col(DomainStat.domain).startswith(prefix, autoescape=True))
+        filters.append(col(DomainStat.domain).startswith(prefix, autoescape=True))
     if min_pages:
-        where.append(DomainStat.pages >= min_pages)
-    total = _domain_count(db, round_id, related) if len(where) == 1 + (related is not None) else None
-    if total is None:  # a filter's matches, counted through its index
-        total = db.exec(select(func.count()).select_from(DomainStat).where(*where)).one()
+        filters.append(DomainStat.pages >= min_pages)
+    where += filters
+    total = None if filters else _domain_count(db, round_id, related)
+    exact = True
+    if total is None:  # a filter's matches, counted through its index up to the cap
+        capped = select(DomainStat.round_id).where(*where).limit(COUNT_CAP + 1).subquery()
+        total = _i(db.exec(select(func.count()).select_from(capped)).one())
+        exact, total = total <= COUNT_CAP, min(total, COUNT_CAP)
+    fence = bool(filters) and exact and total <= FILTER_FIRST
     if sort == "rule_distance":
-        return _nearest_the_rule(db, where, related_fraction, descending, offset, limit), _i(total)
+        rows = _nearest_the_rule(db, where, related_fraction, descending, offset, limit, fence=fence)
+        return DomainPage(rows, total, exact)
     key: Any = {
         "fraction": col(DomainStat.fraction), "recalled": col(DomainStat.recalled), "pages": col(DomainStat.pages),
         "chars": col(DomainStat.chars), "recalled_chars": col(DomainStat.recalled_chars),
         "domain": col(DomainStat.domain),
     }[sort]  # fmt: skip
+    if fence and sort != "domain":
+        key = key + 0  # an expression no index provides: the planner reads the filter's rows first, then sorts
     order = [key.desc(), col(DomainStat.domain).desc()] if descending else [key.asc(), col(DomainStat.domain).asc()]
-    rows = db.exec(select(DomainStat).where(*where).order_by(*order).offset(offset).limit(limit)).all()
-    return list(rows), _i(total)
+    return DomainPage(list(db.exec(select(DomainStat).where(*where).order_by(*order).offset(offset).limit(limit))),
+                      total, exact)
 
 
 def _domain_count(db: Session, round_id: int, related: bool | None) -> int | None:
@@ -126,12 +154,13 @@ def _domain_count(db: Session, round_id: int, related: bool | None) -> int | Non
     return t.domains if related is None else t.related_domains if related else t.domains - t.related_domains
 
 
-def _nearest_the_rule(db: Session, where: list[Any], rule: float, descending: bool, offset: int,
-                      limit: int) -> list[DomainStat]:  # fmt: skip
+def _nearest_the_rule(db: Session, where: list[Any], rule: float, descending: bool, offset: int, limit: int, *,
+                      fence: bool = False) -> list[DomainStat]:  # fmt: skip
     """Rows by |fraction - rule| (ascending: nearest first), then the side above the rule, then domain (A-Z above
     the rule, Z-A below, the order of one index scan away from the rule on each side); descending reverses it."""
     n, fraction, domain = offset + limit, col(DomainStat.fraction), col(DomainStat.domain)
-    up, down = (fraction.asc(), domain.asc()), (fraction.desc(), domain.desc())
+    by = fraction + 0 if fence else fraction  # see domain_page
+    up, down = (by.asc(), domain.asc()), (by.desc(), domain.desc())
     sides = [(fraction >= rule, down if descending else up), (fraction < rule, up if descending else down)]
     above, below = (list(db.exec(select(DomainStat).where(*where, side).order_by(*order).limit(n)))
                     for side, order in sides)  # descending: from the far ends inward  # fmt: skip
