@@ -282,7 +282,7 @@ def domains(
     rows = [{"round": rnd.number, **r.model_dump(exclude={"round_id"}),
              "rule_distance": rule_distance(r, settings.related_fraction)} for r in page.rows]  # fmt: skip
     shown = f"{offset + 1}-{offset + len(rows)}" if offset else f"{len(rows)}"
-    total = f"{page.total:,}{'' if page.exact else '+'}"
+    total = f"{page.total:,}{'' if page.exact else '+'}"  # '+': a filter's count stops at a cap
     caption = f"{shown} of {total} domains{' (related)' if related else ''}, by {sort}"
     table = Table(title=f"round {rnd.number} domains", caption=caption)
     table.add_column("domain", overflow="fold", ratio=1)  # the one to wrap when the terminal is narrow
@@ -291,7 +291,8 @@ def domains(
     for r in rows:
         table.add_row(r["domain"], f"{r['pages']:,}", f"{r['recalled']:,}", f"{r['fraction']:.2f}",
                       f"{r['recalled_chars']:,}", f"{r['score_p50']:.2f}", "yes" if r["related"] else "")  # fmt: skip
-    _emit({"round": rnd.number, "data": rows, "count": total, "offset": offset, "sort": sort}, as_json, table)
+    _emit({"round": rnd.number, "data": rows, "count": page.total, "count_exact": page.exact, "offset": offset,
+           "sort": sort}, as_json, table)  # fmt: skip
 
 
 @domains_app.command("show")
