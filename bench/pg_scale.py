@@ -256,7 +256,10 @@ def main() -> None:
         reads[f"list site={big_site} (largest site)"] = lambda db: domain_page(db, rid, site=big_site)
         reads["list prefix=h0000123"] = lambda db: domain_page(db, rid, prefix="h0000123")
         reads["list min_pages=100"] = lambda db: domain_page(db, rid, min_pages=100)
+        reads["list min_pages=20"] = lambda db: domain_page(db, rid, min_pages=20)
         reads["list min_pages=2"] = lambda db: domain_page(db, rid, min_pages=2)
+        reads["list min_pages=100 by pages asc"] = lambda db: domain_page(db, rid, min_pages=100, sort="pages",
+                                                                         descending=False)  # fmt: skip
         reads["list offset=10000"] = lambda db: domain_page(db, rid, offset=10_000)
         reads["one domain"] = lambda db: (domain_detail(db, one), db.get(dbm.DomainStat, (rid, one)))
 

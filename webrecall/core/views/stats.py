@@ -86,10 +86,11 @@ def error_counts(db: Session, rnd: Round) -> dict[str, int]:
 COUNT_CAP = 100_000
 """A filter's matches are counted up to this many; past it the count is a lower bound (`DomainPage.exact`): an
 exact count of millions of rows would cost seconds on every page of the list."""
-FILTER_FIRST = 20_000
+FILTER_FIRST = COUNT_CAP
 """A filter matching at most this many rows is read first and its rows sorted: walking a sort index for the few
 rows a filter keeps can take seconds when the two are correlated (the highest fractions are hosts of a page or
-two, so `min_pages=100` by fraction finds its rows only deep in that index)."""
+two, so `min_pages=100` by fraction finds its rows only deep in that index). A filter matching more rows finds
+them early in the sort index unless it is that correlated with the order."""
 
 
 @dataclass(slots=True)
