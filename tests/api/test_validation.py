@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import get_args
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +13,8 @@ from fastapi.testclient import TestClient
 from tests.api.conftest import AUTH
 from tests.conftest import ROOT
 from webrecall.api.main import create_app
+from webrecall.core import db as dbm
+from webrecall.core.lifecycle.status import Status
 
 
 @pytest.fixture
@@ -100,3 +103,19 @@ def test_production_refuses_the_default_token() -> None:
     cli = subprocess.run([sys.executable, "-m", "webrecall.cli.main", "api"], cwd=ROOT, env=env, capture_output=True,
                          text=True)
     assert cli.returncode == 2 and "WEBRECALL_API_TOKEN must be set" in cli.stderr
+
+
+def test_the_status_filter_accepts_every_round_status(make_settings) -> None:  # type: ignore[no-untyped-def]
+    """The API's `?status=` is the status machine's own set: a round in any status can be listed by it."""
+    settings = make_settings()
+    statuses = get_args(Status)
+    with dbm.session(settings.db_url) as db:
+        for number, name in enumerate(statuses, start=1):
+            db.add(dbm.Round(number=number, status=name))
+        db.commit()
+    with TestClient(create_app(settings)) as c:
+        for number, name in enumerate(statuses, start=1):
+            resp = c.get("/rounds", params={"status": name})
+            assert resp.status_code == 200, (name, resp.text)
+            assert [r["id"] for r in resp.json()["data"]] == [number], name
+        assert c.get("/rounds", params={"status": "sleeping"}).status_code == 422

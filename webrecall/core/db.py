@@ -40,7 +40,7 @@ class Round(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     number: int = Field(index=True, unique=True)
     status: str = Field(default="pending", index=True)
-    """pending -> indexing -> training -> recalling -> finalizing -> done | failed | cancelled"""
+    """One of `webrecall.core.lifecycle.status.Status` (the status machine there)."""
     crawl_id: str = ""
     base_url: str = ""
     threshold: float = 0.5

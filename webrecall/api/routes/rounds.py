@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from sqlalchemy import func
@@ -17,11 +17,10 @@ from webrecall.core.crawl.guard import check_source
 from webrecall.core.db import Round
 from webrecall.core.errors import FatalError, RetryableError
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
-from webrecall.core.lifecycle.status import TERMINAL, cancel_round, set_status
+from webrecall.core.lifecycle.status import TERMINAL, Status, cancel_round, set_status
 from webrecall.core.queries import find_round
 
 router = APIRouter(prefix="/rounds", tags=["rounds"])
-RoundStatus = Literal["pending", "indexing", "training", "recalling", "finalizing", "done", "failed", "cancelled"]
 RoundNo = Annotated[int, Path(ge=1, le=schemas.INT32, description="Round number")]
 
 
@@ -75,7 +74,7 @@ def start_round(body: schemas.RoundCreate, settings: SettingsDep, db: SessionDep
 @router.get("")
 def list_rounds(
     settings: SettingsDep, db: SessionDep,
-    status_: Annotated[RoundStatus | None, Query(alias="status")] = None,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
     offset: Annotated[int, Query(ge=0, le=schemas.INT32)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> schemas.RoundsPublic:  # fmt: skip
