@@ -11,14 +11,14 @@ row is returned unchanged), so a redelivered task never moves a finished round b
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
 from sqlmodel import col, select
 
 from webrecall.core.db import Round, WarcTask, session, utcnow
-from webrecall.core.errors import FatalError
+from webrecall.core.errors import FatalError, StopCheck
 from webrecall.core.settings import Settings
 
 Status = Literal["pending", "indexing", "expanding", "training", "recalling", "finalizing", "done", "failed",
@@ -32,7 +32,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "failed": frozenset({"failed", "pending"}),  # only `retry_round` leaves it
     "cancelled": frozenset({"cancelled"}),
 }
-StopCheck = Callable[[], bool]
 
 
 def allowed(current: str, new: str) -> bool:
