@@ -104,12 +104,12 @@ def decontamination(texts: list[str], labels: list[bool]) -> dict:
 def round_share() -> dict:
     from webrecall.core import db as dbm
     from webrecall.core import totals
+    from webrecall.core.lifecycle import dedup_stage
+    from webrecall.core.lifecycle.export import export
     from webrecall.core.lifecycle.local import run_round
     from webrecall.core.lifecycle.spec import RoundSpec, create_round
     from webrecall.core.page import Stats
-    from webrecall.core.pipeline import dedup_stage
     from webrecall.core.pipeline.dedup import canonical_url
-    from webrecall.core.pipeline.export import export
     from webrecall.core.queries import warc_tasks
     from webrecall.core.settings import FastTextParams, Settings
     from webrecall.core.storage.store import Store

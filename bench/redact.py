@@ -40,9 +40,9 @@ def _best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
 
 def export_cost(corpus: Path, repeat: int) -> dict:
     from webrecall.core import db as dbm
+    from webrecall.core.lifecycle.export import export, recalled_batches
     from webrecall.core.lifecycle.local import run_round
     from webrecall.core.lifecycle.spec import RoundSpec, create_round
-    from webrecall.core.pipeline.export import export, recalled_batches
     from webrecall.core.queries import warc_tasks
     from webrecall.core.settings import FastTextParams, Settings
     from webrecall.core.text.redact import redact

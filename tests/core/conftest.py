@@ -46,10 +46,10 @@ def load_labelled(labels: Path = DEV_LABELS, extractor: str = "resiliparse") -> 
 
 
 def export_rows(settings, number: int, **kw: bool) -> list[dict]:  # type: ignore[no-untyped-def]
-    """A round's JSONL export as rows (`webrecall.core.pipeline.export.export` with `kw`), as many as it said."""
+    """A round's JSONL export as rows (`webrecall.core.lifecycle.export.export` with `kw`), as many as it said."""
     import io
 
-    from webrecall.core.pipeline.export import export
+    from webrecall.core.lifecycle.export import export
 
     buf = io.BytesIO()
     n = export(settings, number, buf, **kw)

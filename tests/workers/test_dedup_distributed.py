@@ -10,9 +10,9 @@ import pytest
 
 from tests.workers.test_distributed import SEEDS, cluster, wait_round  # noqa: F401 - `cluster` is a fixture
 from webrecall.core import db as dbm
+from webrecall.core.lifecycle.export import export
 from webrecall.core.lifecycle.local import run_round
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
-from webrecall.core.pipeline.export import export
 from webrecall.core.settings import FastTextParams, Settings
 from webrecall.core.storage.layout import removed_path
 from webrecall.core.storage.store import Store

@@ -21,10 +21,10 @@ from sqlmodel import select
 
 from tests.services import ROOT
 from webrecall.core import db as dbm
+from webrecall.core.lifecycle.export import export
 from webrecall.core.lifecycle.local import run_round
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
 from webrecall.core.lifecycle.status import TERMINAL
-from webrecall.core.pipeline.export import export
 from webrecall.core.settings import FastTextParams, Settings
 from webrecall.core.storage.layout import pages_path
 from webrecall.core.storage.store import Store

@@ -20,9 +20,9 @@ from tests.workers.test_distributed import cluster, wait_round  # noqa: F401 - t
 from webrecall.core import db as dbm
 from webrecall.core import label_store
 from webrecall.core.crawl.ccindex import build_index
+from webrecall.core.lifecycle.expansion import summary
+from webrecall.core.lifecycle.export import export
 from webrecall.core.pipeline.dedup import canonical_url
-from webrecall.core.pipeline.expand import summary
-from webrecall.core.pipeline.export import export
 from webrecall.core.storage.layout import expand_sigs_path as index_sigs_path
 from webrecall.core.storage.store import Store
 from webrecall.core.urls.patterns import parse

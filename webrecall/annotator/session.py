@@ -145,7 +145,7 @@ def view(item: QueueItem) -> dict[str, Any]:
 def _crawl_counts(db_url: str, index_base_url: str, expand_backend: str, round_id: int,
                   patterns: tuple[str, ...]) -> dict[str, int] | None:  # fmt: skip
     from webrecall.core.db import Round
-    from webrecall.core.pipeline.expand import pattern_crawl_counts
+    from webrecall.core.lifecycle.expansion import pattern_crawl_counts
 
     with session(db_url) as s:
         rnd = s.get(Round, round_id)
@@ -158,7 +158,7 @@ def _crawl_counts(db_url: str, index_base_url: str, expand_backend: str, round_i
 
 @st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
 def _has_index(index_base: str, expand_backend: str, crawl_id: str) -> bool:
-    from webrecall.core.pipeline.expand import has_index
+    from webrecall.core.lifecycle.expansion import has_index
 
     return has_index(Settings(index_base_url=index_base, expand_backend=expand_backend),  # type: ignore[arg-type]
                      crawl_id)  # fmt: skip

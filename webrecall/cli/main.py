@@ -481,7 +481,7 @@ def export_cmd(
     export never leaves a partial file or replaces a good one."""
     import tempfile
 
-    from webrecall.core.pipeline.export import export
+    from webrecall.core.lifecycle.export import export
 
     if fmt not in ("jsonl", "parquet"):
         _fail(f"unknown format {fmt!r}; valid: jsonl, parquet")

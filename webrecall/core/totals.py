@@ -102,7 +102,7 @@ class Dedup(Part):
 
 
 class Expansion(Part):
-    """Labelled patterns looked up across the crawl and fetched by range (`webrecall.core.pipeline.expand`)."""
+    """Labelled patterns looked up across the crawl and fetched by range (`webrecall.core.lifecycle.expansion`)."""
 
     patterns: dict[str, dict[str, Any]] = Field(default_factory=dict)
     warcs_done: int = 0

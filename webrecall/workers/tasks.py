@@ -18,9 +18,8 @@ from celery.canvas import Signature
 
 from webrecall.core.db import WarcTask, session
 from webrecall.core.errors import FatalError, RetryableError
-from webrecall.core.lifecycle import status, steps
+from webrecall.core.lifecycle import dedup_stage, status, steps
 from webrecall.core.lifecycle.warc_task import RETRY_ON, process_warc_task
-from webrecall.core.pipeline import dedup_stage
 from webrecall.core.queries import pending_tasks, warc_tasks
 from webrecall.core.settings import Settings
 from webrecall.core.totals import of as totals_of

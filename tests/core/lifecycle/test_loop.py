@@ -20,8 +20,8 @@ from webrecall.core import label_store
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.local import run_round
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
+from webrecall.core.lifecycle.training import from_previous_round
 from webrecall.core.model.seeds import build_seeds, is_heldout
-from webrecall.core.pipeline.readback import from_previous_round
 from webrecall.core.queries import round_by_number
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import cache_path, index_path, seeds_path

@@ -20,12 +20,12 @@ from webrecall.core import db as dbm
 from webrecall.core import label_store as labels
 from webrecall.core.growth import of_round
 from webrecall.core.labelling import dashboard
+from webrecall.core.lifecycle.export import export
 from webrecall.core.lifecycle.finalize import finalize, round_report
 from webrecall.core.lifecycle.local import run_round
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
 from webrecall.core.lifecycle.warc_task import process_warc_task, round_decision
 from webrecall.core.pipeline import partials
-from webrecall.core.pipeline.export import export
 from webrecall.core.pipeline.partials import topk_threshold
 from webrecall.core.pipeline.passes import Decision
 from webrecall.core.settings import Settings

@@ -12,7 +12,7 @@ from webrecall.api import schemas
 from webrecall.api.deps import SessionDep, SettingsDep
 from webrecall.api.routes import errors
 from webrecall.api.streams import jsonl, parquet
-from webrecall.core.pipeline.export import EXPORT_SCHEMA, json_row, recalled_from
+from webrecall.core.lifecycle.export import EXPORT_SCHEMA, json_row, recalled_from
 from webrecall.core.queries import find_round
 
 router = APIRouter(prefix="/exports", tags=["exports"])

@@ -195,9 +195,9 @@ def finalize(settings: Settings, round_id: int) -> Round:
     out["growth"] = growth(settings, store, rnd, partials.kept_keys(partials.kept_at(kept(), cut)))
     if (redacted := redactions(store, rnd, list(tasks), cut)) is not None:
         out["redactions"] = redacted
-    from webrecall.core.pipeline.expand import summary as expansion
+    from webrecall.core.lifecycle.expansion import summary as expansion
 
-    if exp := expansion(settings, round_id):  # labelled patterns across the whole crawl (core.pipeline.expand)
+    if exp := expansion(settings, round_id):  # labelled patterns across the whole crawl (core.lifecycle.expansion)
         out["expansion"] = exp
     if rnd.params.get("eval_labels"):
         out["eval"] = measure_round(store, rnd.number, done, rnd.params["eval_labels"])
@@ -210,7 +210,7 @@ def finalize(settings: Settings, round_id: int) -> Round:
             model = db.get(Model, rnd.model_id)
             if model is not None:
                 out["model"] = {"version": model.version, **model.metrics}
-        if "dedup" in (rnd.totals or {}):  # written by the dedup stage just before (core/pipeline/dedup_stage.py)
+        if "dedup" in (rnd.totals or {}):  # written by the dedup stage just before (core/lifecycle/dedup_stage.py)
             out["dedup"] = rnd.totals["dedup"]
         rnd.totals, rnd.effective_threshold = RoundTotals.model_validate(out).as_json(), effective
         if allowed(rnd.status, "done"):  # the status machine's rule (a cancel is final)

@@ -9,10 +9,9 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from typing import Any
 
 from webrecall.core.db import Round, utcnow
-from webrecall.core.lifecycle import steps
+from webrecall.core.lifecycle import dedup_stage, steps
 from webrecall.core.lifecycle.status import failing_round, is_cancelled, set_status
 from webrecall.core.lifecycle.warc_task import RETRY_ON, process_warc_task
-from webrecall.core.pipeline import dedup_stage
 from webrecall.core.queries import pending_tasks
 from webrecall.core.settings import Settings
 

@@ -11,8 +11,8 @@ from webrecall.core.crawl.http import check_ranges
 from webrecall.core.crawl.listing import resolve_crawl
 from webrecall.core.crawl.listing import select as select_paths
 from webrecall.core.db import Round, WarcTask, session
+from webrecall.core.lifecycle import dedup_stage
 from webrecall.core.model.seeds import read_seed_file
-from webrecall.core.pipeline import dedup_stage
 from webrecall.core.queries import find_round
 from webrecall.core.settings import Settings
 from webrecall.core.urls.patterns import parse

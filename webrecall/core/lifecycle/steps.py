@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from webrecall.core.db import Round, session, utcnow
 from webrecall.core.errors import FatalError
+from webrecall.core.lifecycle import dedup_stage
 from webrecall.core.lifecycle.status import fail_task, failing_round, is_cancelled, set_status
-from webrecall.core.pipeline import dedup_stage
 from webrecall.core.queries import pending_tasks, round_by_number
 from webrecall.core.settings import Settings
 
@@ -43,7 +43,7 @@ def _has_model(settings: Settings, round_id: int) -> bool:
 def expand(settings: Settings, round_id: int) -> list[int] | None:
     """Look the labelled patterns up across the crawl; returns the expand tasks to run, None when the step is
     skipped (the round is cancelled or already has its model)."""
-    from webrecall.core.pipeline.expand import lookup_round
+    from webrecall.core.lifecycle.expansion import lookup_round
 
     if is_cancelled(settings, round_id) or _has_model(settings, round_id):
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from webrecall.core import label_store
@@ -11,15 +12,17 @@ from webrecall.core.errors import FatalError
 from webrecall.core.lifecycle import model_store
 from webrecall.core.model.classifier import Classifier
 from webrecall.core.model.classifier import metrics as metrics_at
-from webrecall.core.model.seeds import SeedSet, build_seeds, read_seed_file, save_seeds
+from webrecall.core.model.seeds import SeedSet, build_seeds, previous_positives, read_seed_file, save_seeds
 from webrecall.core.model.thresholds import at_threshold, for_precision
+from webrecall.core.page import Stats
+from webrecall.core.pipeline import readback
 from webrecall.core.pipeline.passes import cache_path
-from webrecall.core.pipeline.readback import from_previous_round
-from webrecall.core.queries import done_warcs
+from webrecall.core.queries import done_warcs, previous_done
 from webrecall.core.settings import FastTextParams, Settings
 from webrecall.core.storage.store import Store
 from webrecall.core.text import features
 from webrecall.core.totals import ModelTotals
+from webrecall.core.urls.patterns import PatternSet
 
 
 def heldout_thresholds(clf: Classifier, heldout: SeedSet, threshold: float, target: float) -> dict[str, Any]:
@@ -35,8 +38,32 @@ def heldout_thresholds(clf: Classifier, heldout: SeedSet, threshold: float, targ
     return out
 
 
+def from_previous_round(
+    settings: Settings, store: Store, round_no: int, labels: PatternSet[str], caches: Iterable[str]
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """`build_seeds` keyword arguments from the latest finished round before `round_no`, and read-back counts."""
+    with session(settings.db_url) as db:
+        prev = previous_done(db, round_no)
+        if prev is None:
+            return {}, {}
+        locations = done_warcs(db, prev.id)
+        retracted = label_store.retracted_set(db)
+    stats = Stats()
+    pages = list(readback.readback(
+        store, prev.number, locations, labels, stats=stats, extractor=settings.score_extractor, skip=caches,
+        max_record_bytes=settings.max_record_bytes, timeout=settings.http_timeout, retries=settings.http_retries,
+    ))  # fmt: skip
+    seen = readback.scores(store, prev.number, locations)
+    low = min(readback.LOW_SCORE, (prev.effective_threshold or prev.threshold) / 2)
+    previous = [(u, t) for u, t in previous_positives(store, prev.number)
+                if readback.still_positive(u, labels, retracted)]  # fmt: skip
+    kwargs = {"previous": previous, "readback": pages,
+              "negative_ok": lambda url: seen.get(url, 0.0) < low}  # fmt: skip
+    return kwargs, {"previous_round": prev.number, **stats.as_dict()}
+
+
 def _seed_sets(settings: Settings, store: Store, rnd: Round) -> tuple[SeedSet, SeedSet, dict[str, Any]]:
-    from webrecall.core.pipeline.expand import expanded_pages
+    from webrecall.core.lifecycle.expansion import expanded_pages
 
     with session(settings.db_url) as db:
         # task order: the same seeds, hence the same model, on SQLite and PostgreSQL

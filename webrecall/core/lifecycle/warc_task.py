@@ -14,9 +14,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from webrecall.core.db import Model, Round, WarcTask, session, utcnow
 from webrecall.core.errors import Cancelled, FatalError, NotFoundError, RetryableError, SkippableError, StopCheck
-from webrecall.core.lifecycle import model_store
+from webrecall.core.lifecycle import dedup_stage, model_store
 from webrecall.core.page import Stats
-from webrecall.core.pipeline import dedup_stage
 from webrecall.core.pipeline.passes import Decision, cache_path, index_warc, recall_warc
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store

@@ -1,4 +1,5 @@
-"""The labeled pages of a previous round, for the next round's seeds: from the page cache, else by byte range.
+"""The labeled pages of a previous round, for the next round's seeds: from the page cache, else by byte range
+(`lifecycle.training` asks for them).
 
 Pages under a positive pattern that a round did not recall are what the next model must learn. Their fast
 text is in the page cache when it is still there (the same text the scorer saw); when it is not (pruned, or
@@ -9,16 +10,11 @@ HTTP range and extracted with the scoring extractor: never the whole WARC file a
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 import pyarrow as pa
 
-from webrecall.core import label_store
-from webrecall.core.db import session
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import fetch_pages, scoring_texts
-from webrecall.core.queries import done_warcs, previous_done
-from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import cache_path, index_path
 from webrecall.core.storage.store import Store
 from webrecall.core.text.features import page_text, with_signals
@@ -86,28 +82,3 @@ def still_positive(url: str, labels: PatternSet[str], retracted: PatternSet[str]
     if hit is not None:
         return hit[1] == "code"
     return not url or retracted.match(url) is None
-
-
-def from_previous_round(
-    settings: Settings, store: Store, round_no: int, labels: PatternSet[str], caches: Iterable[str]
-) -> tuple[dict[str, Any], dict[str, float]]:
-    """`build_seeds` keyword arguments from the latest finished round before `round_no`, and read-back counts."""
-    with session(settings.db_url) as db:
-        prev = previous_done(db, round_no)
-        if prev is None:
-            return {}, {}
-        locations = done_warcs(db, prev.id)
-        retracted = label_store.retracted_set(db)
-    from webrecall.core.model.seeds import previous_positives
-
-    stats = Stats()
-    pages = list(readback(
-        store, prev.number, locations, labels, stats=stats, extractor=settings.score_extractor, skip=caches,
-        max_record_bytes=settings.max_record_bytes, timeout=settings.http_timeout, retries=settings.http_retries,
-    ))  # fmt: skip
-    seen = scores(store, prev.number, locations)
-    low = min(LOW_SCORE, (prev.effective_threshold or prev.threshold) / 2)
-    previous = [(u, t) for u, t in previous_positives(store, prev.number) if still_positive(u, labels, retracted)]
-    kwargs = {"previous": previous, "readback": pages,
-              "negative_ok": lambda url: seen.get(url, 0.0) < low}  # fmt: skip
-    return kwargs, {"previous_round": prev.number, **stats.as_dict()}

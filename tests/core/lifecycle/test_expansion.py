@@ -15,13 +15,13 @@ from tests.core.conftest import export_rows
 from webrecall.core import db as dbm
 from webrecall.core import label_store
 from webrecall.core.crawl.ccindex import build_index
+from webrecall.core.lifecycle.expansion import lookup_round, summary
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.local import run_round
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
 from webrecall.core.lifecycle.warc_task import process_warc_task
 from webrecall.core.model.seeds import is_heldout
 from webrecall.core.pipeline.dedup import canonical_url, removed_path
-from webrecall.core.pipeline.expand import lookup_round, summary
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import expand_path, expand_plan_path, seeds_path
 from webrecall.core.storage.layout import expand_path as shard_path

@@ -25,10 +25,10 @@ from tests.core.conftest import export_rows
 from tests.core.text import secret_cases as cases
 from webrecall.core import db as dbm
 from webrecall.core.crawl.warc import read_page
+from webrecall.core.lifecycle.export import export
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.local import run_round
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
-from webrecall.core.pipeline.export import export
 from webrecall.core.settings import FastTextParams, Settings
 
 pytestmark = pytest.mark.slow
