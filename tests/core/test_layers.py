@@ -13,7 +13,7 @@ ADAPTERS = {"cli", "api", "workers", "annotator", "mirror", "migrations"}
 LAYERS = [  # lowest first; a part may import only parts of lower layers (and itself)
     {"settings", "errors", "page", "urls", "text", "storage"},
     {"crawl", "db", "bulk"},
-    {"model", "queries", "totals", "label_store"},
+    {"model", "queries", "totals", "params", "label_store"},
     {"pipeline", "growth"},
     {"labelling", "evaluation"},
     {"lifecycle", "views"},

@@ -50,4 +50,4 @@ def test_distributed_dedup_equals_the_in_process_run(tmp_path, cluster, corpus_s
     assert done.totals["dedup"]["round"]["exact_url"] >= 2  # BENCH's copies of the DEV WARC's recalled pages
     assert outcome(settings, done) == outcome(local, base)
     store = Store(settings.data_dir)
-    assert len(store.list(f"rounds/{done.number}/dedup", suffix=".parquet")) == settings.dedup_partitions + 1
+    assert len(store.list(f"rounds/{done.number}/dedup", suffix=".parquet")) == settings.dedup.partitions + 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from webrecall.api import schemas
+from webrecall.core import params
 from webrecall.core import totals as totals_mod
 from webrecall.core.db import DomainStat, Label, Model, QueueItem, Round
 from webrecall.core.growth import of_round
@@ -26,11 +27,12 @@ def round_public(db: Session, settings: Settings, rnd: Round) -> schemas.RoundPu
     totals = totals_mod.of(rnd)
     model = db.get(Model, rnd.model_id) if rnd.model_id else None
     growth = of_round(rnd)
+    recorded = params.of(rnd)
     return schemas.RoundPublic(
         id=rnd.number, status=rnd.status, crawl_id=rnd.crawl_id, base_url=rnd.base_url, threshold=rnd.threshold,
         top_k=rnd.top_k, effective_threshold=rnd.effective_threshold,
-        seed_patterns=list(rnd.params.get("seed_patterns") or []), limit=rnd.params.get("limit"),
-        sample=rnd.params.get("sample"), created_at=rnd.created_at, started_at=rnd.started_at,
+        seed_patterns=recorded.seed_patterns, limit=recorded.limit, sample=recorded.sample,
+        created_at=rnd.created_at, started_at=rnd.started_at,
         finished_at=rnd.finished_at, error=rnd.error,
         progress=schemas.RoundProgress(
             index=schemas.WarcProgress(**progress.index.model_dump()),

@@ -5,21 +5,26 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_TOKEN = "dev-token-change-me"
 
 
-class FastTextParams(BaseSettings):
+def _comma_list(value: object) -> object:
+    return [u.strip() for u in value.split(",") if u.strip()] if isinstance(value, str) else value
+
+
+class FastTextParams(BaseModel):
     """fastText hyper-parameters. The papers' values, except lr, epoch and bucket (see docs/models-and-benchmarks.md).
 
     lr 1.0, not 0.1: a page of ~1,700 BPE tokens (x3 with word n-grams) averages its embeddings into a tiny
     hidden vector, so with a few thousand seed pages lr 0.1 never leaves the all-code prediction (train
     accuracy 0.53-0.58 on CC-MAIN-DEV even at 50 epochs); lr 1.0 fits (0.99+) and generalises.
-    """
 
-    model_config = SettingsConfigDict(env_prefix="WEBRECALL_FT_", extra="ignore")
+    Plain values (a round records them, `webrecall.core.params`); `Settings.ft` reads them from the environment
+    (`WEBRECALL_FT_*`, `FastTextSettings`).
+    """
 
     dim: int = 64
     """Not the papers' 256: on CC-MAIN-BENCH with the round's code signals (out of fold, docs/models-and-benchmarks.md),
@@ -47,6 +52,63 @@ class FastTextParams(BaseSettings):
     different model each time (round 1 recall on CC-MAIN-DEV varied 0.32-0.38 with 2 threads). One thread makes a
     round reproducible and costs seconds at seed sets of thousands of pages; raise it for seed sets of millions."""
     seed: int = 0
+
+
+class FastTextSettings(BaseSettings, FastTextParams):
+    model_config = SettingsConfigDict(env_prefix="WEBRECALL_FT_", env_file=".env", extra="ignore",
+                                      from_attributes=True)  # `Settings(ft=FastTextParams(...))` takes plain values
+
+
+class DedupConfig(BaseModel):
+    """MinHash dedup of the exported corpus (core/pipeline/dedup.py), FineWeb's defaults; a round records it, so
+    every worker shingles and bands alike. `Settings.dedup` reads it from `WEBRECALL_DEDUP_*` (`DedupSettings`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ngram: int = 5
+    """Words per MinHash shingle (characters for unspaced scripts such as Chinese); FineWeb's 5."""
+    num_perm: int = 112
+    bands: int = 14
+    rows: int = 8
+    threshold: float = 0.7
+    """A pair sharing a band is a near-duplicate when the estimated Jaccard of its signatures reaches this; 0.7 sits
+    at the S-curve midpoint of 14 bands of 8, (1/14)^(1/8) = 0.72."""
+    partitions: int = 8
+    """Tasks the LSH grouping is split into (by key hash); each holds 1/N of the keys."""
+    backend: str = "rensa"
+    """MinHash library: rensa (measured 3x faster than datasketch, bench/dedup.py) or datasketch."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DedupConfig:
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(f"{self.bands} bands of {self.rows} need {self.bands * self.rows} permutations")
+        if self.ngram < 1 or self.partitions < 1:
+            raise ValueError("ngram and partitions must be positive")
+        return self
+
+
+class DedupSettings(BaseSettings, DedupConfig):
+    model_config = SettingsConfigDict(env_prefix="WEBRECALL_DEDUP_", env_file=".env", extra="ignore", frozen=True,
+                                      from_attributes=True)
+
+
+class DecontamConfig(BaseModel):
+    """Decontamination of the exported corpus (core/pipeline/decontam.py); recorded with the round like `DedupConfig`.
+    `Settings.decontam` reads it from `WEBRECALL_DECONTAM_*` (`DecontamSettings`)."""
+
+    benchmarks: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["humaneval"])
+    """Benchmarks to decontaminate against (comma-separated): `humaneval` or `[name=]path.jsonl[.gz]`."""
+    ngram: int = 13
+
+    @field_validator("benchmarks", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _comma_list(value)
+
+
+class DecontamSettings(BaseSettings, DecontamConfig):
+    model_config = SettingsConfigDict(env_prefix="WEBRECALL_DECONTAM_", env_file=".env", extra="ignore",
+                                      from_attributes=True)
 
 
 class Settings(BaseSettings):
@@ -108,22 +170,6 @@ class Settings(BaseSettings):
     ratelimit_url: str = ""
     """Redis URL of the token bucket; by default the broker's."""
 
-    # dedup and decontamination of the exported corpus (core/pipeline/dedup.py, core/pipeline/decontam.py)
-    dedup_ngram: int = 5
-    """Words per MinHash shingle (characters for unspaced scripts such as Chinese); FineWeb's 5."""
-    dedup_num_perm: int = 112
-    dedup_bands: int = 14
-    dedup_rows: int = 8
-    dedup_threshold: float = 0.7
-    """A pair sharing a band is a near-duplicate when the estimated Jaccard reaches this (14x8's S-curve: 0.72)."""
-    dedup_partitions: int = 8
-    """Tasks the LSH grouping is split into (by key hash); each holds 1/N of the keys."""
-    dedup_backend: str = "rensa"
-    """MinHash library: rensa (measured 3x faster than datasketch, bench/dedup.py) or datasketch."""
-    decontam_benchmarks: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["humaneval"])
-    """Benchmarks to decontaminate against (comma-separated): `humaneval` or `[name=]path.jsonl[.gz]`."""
-    decontam_ngram: int = 13
-
     # code signals, synthetic seeds, thresholds, page items (core/text/features.py, synthetic.py, thresholds.py)
     code_signal_repeat: int = 8
     """Code-structure tokens (core/text/features.py) read before each page's BPE tokens, repeated this many times so
@@ -150,14 +196,16 @@ class Settings(BaseSettings):
     """At most this many pages of one pattern join a round's seeds (a URL-hash sample), so one huge site cannot
     swamp them; the seed cap (`max_seed_pages`) still applies on top."""
 
-    ft: FastTextParams = Field(default_factory=FastTextParams)
+    ft: FastTextSettings = Field(default_factory=FastTextSettings)
+    dedup: DedupSettings = Field(default_factory=DedupSettings)
+    decontam: DecontamSettings = Field(default_factory=DecontamSettings)
     max_request_bytes: int = 32 * 1024 * 1024
     """The API answers 413 to a request body over this size (a labels import of 10,000 rows is ~1 MB)."""
 
-    @field_validator("allowed_base_urls", "decontam_benchmarks", mode="before")
+    @field_validator("allowed_base_urls", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
-        return [u.strip() for u in value.split(",") if u.strip()] if isinstance(value, str) else value
+        return _comma_list(value)
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

@@ -169,7 +169,7 @@ def start_round(celery: Celery, settings: Settings, round_id: int) -> str:
 def revoke_round(celery: Celery, settings: Settings, round_id: int) -> int:
     """Revoke the round's unfinished tasks (the database's cancel flag already makes them no-ops)."""
     ids = [task_id(round_id, "expand"), task_id(round_id, "train"), task_id(round_id, "finalize")]
-    ids += [task_id(round_id, "dedup", p) for p in range(settings.dedup_partitions)]
+    ids += [task_id(round_id, "dedup", p) for p in range(dedup_stage.partitions(settings, round_id))]
     for row in warc_tasks(settings, round_id):
         if row.status in ("pending", "running"):
             ids.append(task_id(round_id, row.phase, row.id))

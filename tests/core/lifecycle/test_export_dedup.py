@@ -17,7 +17,7 @@ from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.local import run_round
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
 from webrecall.core.pipeline.dedup import canonical_url
-from webrecall.core.settings import FastTextParams, Settings
+from webrecall.core.settings import DecontamConfig, FastTextParams, Settings
 
 pytestmark = pytest.mark.slow
 SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
@@ -38,7 +38,7 @@ def rounds(tmp_path_factory, dev_pages):
     bench_file = tmp / "devquote.jsonl"
     bench_file.write_text(json.dumps({"task_id": "Q/1", "prompt": " ".join(texts[quoted].split()[400:480])}) + "\n")
     settings = Settings(data_dir=str(tmp / "data"), database_url="", ft=FastTextParams(threads=1),
-                        decontam_benchmarks=["humaneval", f"devquote={bench_file}"])  # fmt: skip
+                        decontam=DecontamConfig(benchmarks=["humaneval", f"devquote={bench_file}"]))  # fmt: skip
     dbm.migrate(settings.db_url)
     r1 = run_round(settings, create_round(settings, RoundSpec(warcs=[DEV, BENCH], seed_patterns=SEEDS)).id,
                    processes=2)  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import and_, exists, or_
 from sqlmodel import Session, col, select
 
+from webrecall.core import params
 from webrecall.core.db import Label, QueueItem, QueueSkip, Round, utcnow
 from webrecall.core.errors import WebrecallError
 from webrecall.core.label_store import parse_rows
@@ -44,7 +45,7 @@ def _locked(query: Any, *, skip_locked: bool = False) -> Any:
 def round_labels_needed(db: Session, round_id: int) -> int:
     """How many annotators label each item of a round: its `labels_needed` parameter (1 unless switched on)."""
     rnd = db.get(Round, round_id)
-    return int((rnd.params if rnd is not None else {}).get("labels_needed", 1))
+    return params.of(rnd).labels_needed if rnd is not None else 1
 
 
 def enqueue(db: Session, items: Iterable[QueueItem]) -> int:
@@ -275,7 +276,7 @@ def set_labels_needed(db: Session, round_id: int, labels_needed: int) -> dict[st
     if rnd is None:
         raise ValueError(f"round id {round_id} does not exist")
     _begin_write(db)
-    rnd.params = {**rnd.params, "labels_needed": labels_needed}
+    rnd.params = params.updated(rnd, labels_needed=labels_needed)
     db.add(rnd)
     out = {"items": 0, "reopened": 0, "finished": 0}
     query = select(QueueItem).where(QueueItem.round_id == round_id, QueueItem.kind != "gold")

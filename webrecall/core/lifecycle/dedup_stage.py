@@ -11,46 +11,31 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from webrecall.core import totals
+from webrecall.core import params, totals
 from webrecall.core.db import Round, WarcTask, session
 from webrecall.core.page import Stats
 from webrecall.core.pipeline import decontam
-from webrecall.core.pipeline.dedup import DedupConfig, group_partition, merge, write_signatures
+from webrecall.core.pipeline.dedup import group_partition, merge, write_signatures
 from webrecall.core.queries import done_warcs
-from webrecall.core.settings import Settings
+from webrecall.core.settings import DedupConfig, Settings
 from webrecall.core.storage.layout import bucket_path, sigs_path
 from webrecall.core.storage.store import Store
 
 
-def params(settings: Settings) -> dict[str, Any]:
-    """Recorded with the round when it is created, so every worker shingles and bands alike."""
-    return {
-        "ngram": settings.dedup_ngram, "num_perm": settings.dedup_num_perm, "bands": settings.dedup_bands,
-        "rows": settings.dedup_rows, "threshold": settings.dedup_threshold, "partitions": settings.dedup_partitions,
-        "backend": settings.dedup_backend, "benchmarks": list(settings.decontam_benchmarks),
-        "decontam_ngram": settings.decontam_ngram,
-    }  # fmt: skip
+def config(rnd: Round) -> DedupConfig:
+    """The dedup config recorded with the round (`RoundParams.dedup`), so every worker shingles and bands alike."""
+    return params.of(rnd).dedup
 
 
-def _params(settings: Settings, rnd: Round) -> dict[str, Any]:
-    return {**params(settings), **(rnd.params or {}).get("dedup", {})}
-
-
-def config(settings: Settings, rnd: Round) -> DedupConfig:
-    p = _params(settings, rnd)
-    return DedupConfig(ngram=p["ngram"], num_perm=p["num_perm"], bands=p["bands"], rows=p["rows"],
-                       threshold=p["threshold"], partitions=p["partitions"], backend=p["backend"])  # fmt: skip
-
-
-def benchmarks(settings: Settings, rnd: Round) -> decontam.Benchmarks | None:
-    p = _params(settings, rnd)
-    return decontam.load(tuple(p["benchmarks"]), p["decontam_ngram"]) if p["benchmarks"] else None
+def benchmarks(rnd: Round) -> decontam.Benchmarks | None:
+    cfg = params.of(rnd).decontam
+    return decontam.load(tuple(cfg.benchmarks), cfg.ngram) if cfg.benchmarks else None
 
 
 def signatures(settings: Settings, store: Store, rnd: Round, location: str, stats: Stats) -> str:
     """The recall task's hook over its kept pages."""
-    return write_signatures(store, rnd.number, location, cfg=config(settings, rnd), crawl=rnd.crawl_id,
-                            benchmarks=benchmarks(settings, rnd), stats=stats)  # fmt: skip
+    return write_signatures(store, rnd.number, location, cfg=config(rnd), crawl=rnd.crawl_id,
+                            benchmarks=benchmarks(rnd), stats=stats)  # fmt: skip
 
 
 def index_signatures(settings: Settings, store: Store, rnd: Round, location: str, stats: Stats) -> str:
@@ -58,8 +43,8 @@ def index_signatures(settings: Settings, store: Store, rnd: Round, location: str
     the crawl's index), so the corpus's dedup covers them too."""
     from webrecall.core.pipeline.expand import write_signatures as write_index_signatures
 
-    return write_index_signatures(store, rnd.number, location, cfg=config(settings, rnd), crawl=rnd.crawl_id,
-                                  benchmarks=benchmarks(settings, rnd), stats=stats)  # fmt: skip
+    return write_index_signatures(store, rnd.number, location, cfg=config(rnd), crawl=rnd.crawl_id,
+                                  benchmarks=benchmarks(rnd), stats=stats)  # fmt: skip
 
 
 def _expanded(settings: Settings, members: dict[int, Round]) -> list[tuple[Round, str]]:
@@ -114,7 +99,7 @@ def run_partition(settings: Settings, round_id: int, partition: int) -> str:
     """One LSH grouping task: the buckets of one key-hash partition."""
     rnd, _, _ = _corpus(settings, round_id)
     files = sig_files(settings, round_id)
-    return group_partition(Store(settings.data_dir), files, partition=partition, cfg=config(settings, rnd),
+    return group_partition(Store(settings.data_dir), files, partition=partition, cfg=config(rnd),
                            out_round=rnd.number)  # fmt: skip
 
 
@@ -123,7 +108,7 @@ def partitions(settings: Settings, round_id: int) -> int:
         rnd = db.get(Round, round_id)
         if rnd is None:
             raise ValueError(f"round {round_id} does not exist")
-    return config(settings, rnd).partitions
+    return config(rnd).partitions
 
 
 def run_partitions(settings: Settings, round_id: int) -> list[str]:
@@ -142,7 +127,7 @@ def _floor(settings: Settings, store: Store, rnd: Round) -> float:
 
     with session(settings.db_url) as db:
         done = done_warcs(db, rnd.id)
-    ensure(store, rnd.number, done, settings.top_k_floor)
+    ensure(store, rnd.number, done, params.of(rnd).top_k_floor)
     return kept_threshold(settings, store, rnd, done)
 
 
@@ -150,7 +135,7 @@ def dedup_round(settings: Settings, round_id: int) -> dict[str, Any]:
     """The merge: union-find over the partitions' buckets, the keep rule, counts per reason into the round's
     totals. Partitions not computed yet (a resumed round) are computed here first."""
     rnd, members, _ = _corpus(settings, round_id)
-    cfg = config(settings, rnd)
+    cfg = config(rnd)
     store = Store(settings.data_dir)
     files = sig_files(settings, round_id)
     for p in range(cfg.partitions):

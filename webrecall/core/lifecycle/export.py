@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from webrecall.core import params
 from webrecall.core.db import session
 from webrecall.core.label_store import pattern_set
 from webrecall.core.pipeline.dedup import contaminated_for, removed_for
@@ -206,7 +207,7 @@ def recalled_from(
             if kept.num_rows:
                 lineage = _with_lineage(kept, labels, dups, dirty, fences=fences, redact=redact)
                 yield index, lineage, numbers.filter(mask)
-    extractor = str((rnd.params or {}).get("score_extractor", settings.score_extractor))
+    extractor = params.of(rnd).score_extractor
     for index, location in enumerate(expanded, start=len(done)):
         if index < shard or (table := positives(store, round_no, location)) is None or not table.num_rows:
             continue

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlmodel import col, delete, select
 
+from webrecall.core import params
 from webrecall.core.bulk import insert_rows
 from webrecall.core.db import DomainStat, Label, Model, Round, WarcTask, session, utcnow
 from webrecall.core.label_store import read_jsonl
@@ -199,8 +200,8 @@ def finalize(settings: Settings, round_id: int) -> Round:
 
     if exp := expansion(settings, round_id):  # labelled patterns across the whole crawl (core.lifecycle.expansion)
         out["expansion"] = exp
-    if rnd.params.get("eval_labels"):
-        out["eval"] = measure_round(store, rnd.number, done, rnd.params["eval_labels"])
+    if eval_labels := params.of(rnd).eval_labels:
+        out["eval"] = measure_round(store, rnd.number, done, eval_labels)
     with session(settings.db_url) as db:
         db.exec(delete(DomainStat).where(col(DomainStat.round_id) == round_id))
         insert_rows(db, DomainStat, rows)  # COPY on PostgreSQL, executemany batches elsewhere: no object per domain

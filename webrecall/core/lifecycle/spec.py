@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session
 
-from webrecall.core import label_store
+from webrecall.core import label_store, params
 from webrecall.core.crawl.http import check_ranges
 from webrecall.core.crawl.listing import resolve_crawl
 from webrecall.core.crawl.listing import select as select_paths
 from webrecall.core.db import Round, WarcTask, session
-from webrecall.core.lifecycle import dedup_stage
 from webrecall.core.model.seeds import read_seed_file
+from webrecall.core.params import RoundParams
 from webrecall.core.queries import find_round
 from webrecall.core.settings import Settings
 from webrecall.core.urls.patterns import parse
@@ -74,7 +74,8 @@ def _seeds(db: Session, spec: RoundSpec, previous: Round | None, texts: int) -> 
     previous round's (imported labels are added at training time). The spec is not changed."""
     patterns, seed_file = list(spec.seed_patterns), spec.seed_file
     if previous is not None and not (patterns or seed_file):
-        patterns, seed_file = list(previous.params.get("seed_patterns", [])), previous.params.get("seed_file")
+        recorded = params.of(previous)
+        patterns, seed_file = list(recorded.seed_patterns), recorded.seed_file
         texts = len(read_seed_file(seed_file)) if seed_file else 0
     if previous is None and not (patterns or texts or label_store.has_code_labels(db)):
         raise ValueError("the first round needs seeds: --seed-pattern, --seed-file or imported code labels")
@@ -93,13 +94,13 @@ def create_round(settings: Settings, spec: RoundSpec) -> Round:
         rnd = Round(
             number=previous.number + 1 if previous else 1, crawl_id=spec.crawl_id, base_url=base_url,
             threshold=settings.threshold if spec.threshold is None else spec.threshold, top_k=spec.top_k,
-            params={
-                "seed_patterns": patterns, "seed_file": seed_file, "seed_texts": seed_texts,
-                "eval_labels": spec.eval_labels, "limit": spec.limit, "sample": spec.sample,
-                "ft": settings.ft.model_dump(), "score_extractor": settings.score_extractor,
-                "text_extractor": settings.text_extractor, "cascade_margin": cascade_margin(settings),
-                "dedup": dedup_stage.params(settings), "labels_needed": spec.labels_needed,
-            },
+            params=RoundParams(
+                seed_patterns=patterns, seed_file=seed_file, seed_texts=seed_texts, eval_labels=spec.eval_labels,
+                limit=spec.limit, sample=spec.sample, labels_needed=spec.labels_needed, ft=settings.ft,
+                score_extractor=settings.score_extractor, text_extractor=settings.text_extractor,
+                cascade_margin=cascade_margin(settings), top_k_floor=settings.top_k_floor, dedup=settings.dedup,
+                decontam=settings.decontam,
+            ).as_json(),
         )  # fmt: skip
         db.add(rnd)
         db.flush()

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from webrecall.core import label_store
+from webrecall.core import label_store, params
 from webrecall.core.db import Model, Round, session
 from webrecall.core.errors import FatalError
 from webrecall.core.lifecycle import model_store
@@ -18,7 +18,7 @@ from webrecall.core.page import Stats
 from webrecall.core.pipeline import readback
 from webrecall.core.pipeline.passes import cache_path
 from webrecall.core.queries import done_warcs, previous_done
-from webrecall.core.settings import FastTextParams, Settings
+from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
 from webrecall.core.text import features
 from webrecall.core.totals import ModelTotals
@@ -39,18 +39,19 @@ def heldout_thresholds(clf: Classifier, heldout: SeedSet, threshold: float, targ
 
 
 def from_previous_round(
-    settings: Settings, store: Store, round_no: int, labels: PatternSet[str], caches: Iterable[str]
+    settings: Settings, store: Store, rnd: Round, labels: PatternSet[str], caches: Iterable[str]
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """`build_seeds` keyword arguments from the latest finished round before `round_no`, and read-back counts."""
+    """`build_seeds` keyword arguments from the latest finished round before `rnd`, and read-back counts (a page
+    read back is extracted as `rnd` scores: with its `score_extractor`)."""
     with session(settings.db_url) as db:
-        prev = previous_done(db, round_no)
+        prev = previous_done(db, rnd.number)
         if prev is None:
             return {}, {}
         locations = done_warcs(db, prev.id)
         retracted = label_store.retracted_set(db)
     stats = Stats()
     pages = list(readback.readback(
-        store, prev.number, locations, labels, stats=stats, extractor=settings.score_extractor, skip=caches,
+        store, prev.number, locations, labels, stats=stats, extractor=params.of(rnd).score_extractor, skip=caches,
         max_record_bytes=settings.max_record_bytes, timeout=settings.http_timeout, retries=settings.http_retries,
     ))  # fmt: skip
     seen = readback.scores(store, prev.number, locations)
@@ -69,12 +70,13 @@ def _seed_sets(settings: Settings, store: Store, rnd: Round) -> tuple[SeedSet, S
         # task order: the same seeds, hence the same model, on SQLite and PostgreSQL
         caches = [cache_path(loc) for loc in done_warcs(db, rnd.id, "index")]
         label_set = label_store.pattern_set(db)
-    for pattern in rnd.params.get("seed_patterns", []):
+    recorded = params.of(rnd)
+    for pattern in recorded.seed_patterns:
         label_set.add(pattern, "code")
-    seed_texts = read_seed_file(rnd.params["seed_file"]) if rnd.params.get("seed_file") else []
+    seed_texts = read_seed_file(recorded.seed_file) if recorded.seed_file else []
     caches = [c for c in caches if store.exists(c)]
     # the previous round's positives, and its labeled pages outside these cache files (read back by range)
-    prior, readback_counts = from_previous_round(settings, store, rnd.number, label_set, caches)
+    prior, readback_counts = from_previous_round(settings, store, rnd, label_set, caches)
     train, heldout = build_seeds(
         store, caches, labels=label_set, seed_texts=seed_texts,
         negatives_per_positive=settings.negatives_per_positive, max_pages=settings.max_seed_pages,
@@ -100,8 +102,8 @@ def train_round(settings: Settings, round_id: int) -> Model:
             "(do the seed patterns match any page of these WARC files?)"
         )
     version = f"r{rnd.number}-{int(time.time())}"
-    params = FastTextParams(**{**settings.ft.model_dump(), **rnd.params.get("ft", {})})  # the round's own
-    clf = Classifier.train(train.texts, train.labels, params=params, vocab_size=settings.bpe_vocab_size,
+    ft = params.of(rnd).ft  # the round's own
+    clf = Classifier.train(train.texts, train.labels, params=ft, vocab_size=settings.bpe_vocab_size,
                            version=version, tokenizer=model_store.first_tokenizer(settings, rnd),
                            signals=features.spec(settings.code_signal_repeat) if settings.code_signal_repeat else None,
                            )  # fmt: skip
@@ -112,7 +114,7 @@ def train_round(settings: Settings, round_id: int) -> Model:
     metrics = ModelTotals.model_validate(metrics).model_dump(mode="json", exclude_unset=True)  # the totals' shape
     rel = model_store.save_model(settings, clf)
     with session(settings.db_url) as db:
-        model = Model(version=version, round_id=round_id, path=rel, params=params.model_dump(), metrics=metrics)
+        model = Model(version=version, round_id=round_id, path=rel, params=ft.model_dump(), metrics=metrics)
         db.add(model)
         db.flush()
         rnd = db.get(Round, round_id)
@@ -120,7 +122,7 @@ def train_round(settings: Settings, round_id: int) -> Model:
         rnd.model_id = model.id
         chosen = metrics.get("threshold_for_precision")
         if chosen and settings.threshold_target_precision > 0 and chosen["met"]:
-            rnd.params = {**rnd.params, "threshold_requested": rnd.threshold}
+            rnd.params = params.updated(rnd, threshold_requested=rnd.threshold)
             rnd.threshold = float(chosen["threshold"])
         db.add(rnd)
         db.commit()

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from webrecall.core import params
 from webrecall.core.db import Model, Round, WarcTask, session, utcnow
 from webrecall.core.errors import Cancelled, FatalError, NotFoundError, RetryableError, SkippableError, StopCheck
 from webrecall.core.lifecycle import dedup_stage, model_store
@@ -24,13 +25,14 @@ RETRY_ON = (RetryableError, OperationalError, InterfaceError)
 """Retried with backoff by either runner: network failures of a source, the database going away."""
 
 
-def round_decision(settings: Settings, rnd: Round) -> Decision:
+def round_decision(rnd: Round) -> Decision:
     """How a round's recall phase decides: the threshold and cascade margin recorded with the round (so every
     worker agrees whatever its own settings); with a top-K budget the floor only pre-filters candidates (the cut
     is made at finalize), so there is no band to re-score."""
+    recorded = params.of(rnd)
     if rnd.top_k is not None:
-        return Decision(settings.top_k_floor, 0.0)
-    return Decision(rnd.threshold, float(rnd.params.get("cascade_margin", settings.cascade_margin)))
+        return Decision(recorded.top_k_floor, 0.0)
+    return Decision(rnd.threshold, recorded.cascade_margin)
 
 
 def _cached_pages(store: Store, rel: str) -> int:
@@ -43,29 +45,28 @@ def _cached_pages(store: Store, rel: str) -> int:
 
 def _run(settings: Settings, task: WarcTask, rnd: Round, model: Model | None, stats: Stats,
          should_stop: StopCheck | None) -> None:  # fmt: skip
-    store = Store(settings.data_dir)
+    store, recorded = Store(settings.data_dir), params.of(rnd)
     io: dict[str, Any] = {"max_record_bytes": settings.max_record_bytes, "timeout": settings.http_timeout,
                           "retries": settings.http_retries, "should_stop": should_stop}  # fmt: skip
     if task.phase == "expand":  # a labelled pattern's pages in this WARC file, by byte range (core.pipeline.expand)
         from webrecall.core.pipeline.expand import expand_warc
 
         expand_warc(task.warc_url, round_no=rnd.number, store=store, stats=stats,
-                    extractor=settings.score_extractor, **io)  # fmt: skip
+                    extractor=recorded.score_extractor, **io)  # fmt: skip
         dedup_stage.index_signatures(settings, store, rnd, task.warc_url, stats)
     elif task.phase == "index":
         if store.exists(cache_path(task.warc_url)):
             stats.incr("cache_hit")
             stats.incr("html_pages", _cached_pages(store, cache_path(task.warc_url)))
         else:
-            index_warc(task.warc_url, store=store, stats=stats, extractor=settings.score_extractor, **io)
+            index_warc(task.warc_url, store=store, stats=stats, extractor=recorded.score_extractor, **io)
     else:
         if model is None:
             raise FatalError(f"round {rnd.number} has no model to score with")
         recall_warc(
             task.warc_url, round_no=rnd.number, store=store, classifier=model_store.model_classifier(settings, model),
-            decision=round_decision(settings, rnd), stats=stats,
-            text_extractor=str(rnd.params.get("text_extractor", settings.text_extractor)),
-            fallback_extractor=str(rnd.params.get("score_extractor", settings.score_extractor)), **io,
+            decision=round_decision(rnd), stats=stats, text_extractor=recorded.text_extractor,
+            fallback_extractor=recorded.score_extractor, **io,
         )  # fmt: skip
         dedup_stage.signatures(settings, store, rnd, task.warc_url, stats)
 

@@ -25,7 +25,6 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -35,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from webrecall.core.page import Stats
+from webrecall.core.settings import DedupConfig
 from webrecall.core.storage.layout import (
     BUCKET_SCHEMA,
     REMOVED_SCHEMA,
@@ -54,30 +54,12 @@ _TRACKING = re.compile(
     re.IGNORECASE,
 )
 _CRAWL = re.compile(r"CC-MAIN-[A-Za-z0-9-]+")
+SEED = 1
+"""The MinHash permutations' seed: every worker and every round draws the same ones."""
+
 # spaced scripts shingle by word; unspaced ones (CJK ideographs, kana, hangul, Thai, Lao, Khmer, Myanmar) by character
 _UNSPACED = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]+")
-
-
-@dataclass(frozen=True, slots=True)
-class DedupConfig:
-    """FineWeb's defaults. `threshold`: a candidate pair (sharing a band) is merged only when the estimated Jaccard
-    of its signatures reaches it; 0.7 sits at the S-curve midpoint of 14 bands of 8, (1/14)^(1/8) = 0.72."""
-
-    ngram: int = 5
-    num_perm: int = 112
-    bands: int = 14
-    rows: int = 8
-    threshold: float = 0.7
-    seed: int = 1
-    partitions: int = 8
-    backend: str = "rensa"
-
-    def __post_init__(self) -> None:
-        if self.bands * self.rows > self.num_perm:
-            raise ValueError(f"{self.bands} bands of {self.rows} need {self.bands * self.rows} permutations")
-        if self.ngram < 1 or self.partitions < 1:
-            raise ValueError("ngram and partitions must be positive")
 
 
 def canonical_url(url: str) -> str:
@@ -130,8 +112,8 @@ def _template(num_perm: int, seed: int) -> Any:
 def _datasketch(grams: set[str], cfg: DedupConfig) -> np.ndarray:
     from datasketch import MinHash
 
-    template = _template(cfg.num_perm, cfg.seed)  # permutations drawn once per process, not per page
-    mh = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, permutations=template.permutations, scheme="affine32")
+    template = _template(cfg.num_perm, SEED)  # permutations drawn once per process, not per page
+    mh = MinHash(num_perm=cfg.num_perm, seed=SEED, permutations=template.permutations, scheme="affine32")
     mh.update_batch([g.encode() for g in grams])
     return np.asarray(mh.hashvalues, dtype=np.uint32)
 
@@ -139,7 +121,7 @@ def _datasketch(grams: set[str], cfg: DedupConfig) -> np.ndarray:
 def _rensa(grams: set[str], cfg: DedupConfig) -> np.ndarray:
     from rensa import RMinHash
 
-    mh = RMinHash(num_perm=cfg.num_perm, seed=cfg.seed)
+    mh = RMinHash(num_perm=cfg.num_perm, seed=SEED)
     mh.update(list(grams))
     return np.asarray(mh.digest(), dtype=np.uint32)
 

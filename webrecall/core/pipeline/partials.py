@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from webrecall.core import params
 from webrecall.core.db import Round
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import (
@@ -286,7 +287,7 @@ def topk_threshold(scores: np.ndarray, k: int, floor: float) -> float:
 
 def task_threshold(settings: Settings, rnd: Round) -> float:
     """The threshold the round's recall tasks kept pages at (a top-K round's: the floor), as its partials did."""
-    return settings.top_k_floor if rnd.top_k is not None else float(rnd.threshold)
+    return params.of(rnd).top_k_floor if rnd.top_k is not None else float(rnd.threshold)
 
 
 def kept_threshold(settings: Settings, store: Store, rnd: Round, locations: list[str], *,
@@ -298,4 +299,4 @@ def kept_threshold(settings: Settings, store: Store, rnd: Round, locations: list
         return float(rnd.threshold)
     pages = page_count(store, rnd.number, locations) if pages is None else pages
     kept = kept_tables(store, rnd.number, locations)
-    return topk_cut(kept, rnd.top_k, settings.top_k_floor, pages=pages)
+    return topk_cut(kept, rnd.top_k, params.of(rnd).top_k_floor, pages=pages)

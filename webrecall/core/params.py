@@ -1,0 +1,77 @@
+"""`Round.params` typed: what a round was created with, read by attribute wherever the round runs.
+
+A round means what was recorded with it: every worker scores, cuts and deduplicates by these values whatever its
+own settings say, and nothing falls back to the live settings. The column keeps its JSON shape (unknown keys of
+newer or older rows are kept as extras); a row written before a field existed reads the field's default, which is
+the setting's default (`Settings` declares each value once), and an old row's shapes are read as they were meant
+(the decontamination config used to sit inside `dedup`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from webrecall.core.db import Round
+from webrecall.core.settings import DecontamConfig, DedupConfig, FastTextParams, Settings
+
+
+def _default(name: str) -> Any:
+    return Settings.model_fields[name].default
+
+
+class RoundParams(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    seed_patterns: list[str] = Field(default_factory=list)
+    seed_file: str | None = None
+    seed_texts: int = 0
+    eval_labels: str | None = None
+    """A url-level labels JSONL used only to measure the round (never to train)."""
+    limit: int | None = None
+    sample: float | None = None
+    labels_needed: int = 1
+    """Annotators per queued domain (`labelling.queue.set_labels_needed` switches it)."""
+    ft: FastTextParams = Field(default_factory=FastTextParams)
+    score_extractor: str = _default("score_extractor")
+    """The extractor of the page cache: the text every page is scored on."""
+    text_extractor: str = _default("text_extractor")
+    """The kept text's extractor (the cached text when it is `score_extractor`)."""
+    cascade_margin: float = _default("cascade_margin")
+    """Pages this far under the threshold are re-scored on the kept text (0: no cascade)."""
+    top_k_floor: float = _default("top_k_floor")
+    """With a top-K budget, pages under this score are never candidates."""
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    decontam: DecontamConfig = Field(default_factory=DecontamConfig)
+    threshold_requested: float | None = None
+    """The threshold asked for, when training chose another one for a target precision."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_shapes(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "decontam" not in data and isinstance(data.get("dedup"), dict):
+            dedup = data["dedup"]  # before the decontamination config had its own key
+            if "benchmarks" in dedup or "decontam_ngram" in dedup:
+                old = {"benchmarks": dedup.get("benchmarks"), "ngram": dedup.get("decontam_ngram")}
+                return {**data, "decontam": {k: v for k, v in old.items() if v is not None}}
+        return data
+
+    def as_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def of(rnd: Round) -> RoundParams:
+    """A round's params, typed: an old row reads with defaults for what it lacks, and a value that does not fit its
+    type any more (a row written by another version) reads as its default rather than failing the reader."""
+    data = dict(rnd.params or {})
+    try:
+        return RoundParams.model_validate(data)
+    except ValidationError as exc:
+        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        return RoundParams.model_validate({k: v for k, v in data.items() if k not in bad})
+
+
+def updated(rnd: Round, **values: Any) -> dict[str, Any]:
+    """The round's params with `values` replaced, validated: assign the result to `rnd.params`."""
+    return RoundParams.model_validate({**of(rnd).model_dump(), **values}).as_json()
