@@ -105,6 +105,7 @@ def round_share() -> dict:
     from webrecall.core import db as dbm
     from webrecall.core import totals
     from webrecall.core.lifecycle import dedup_stage
+    from webrecall.core.lifecycle.context import RoundContext
     from webrecall.core.lifecycle.export import export
     from webrecall.core.lifecycle.local import run_round
     from webrecall.core.lifecycle.spec import RoundSpec, create_round
@@ -131,7 +132,7 @@ def round_share() -> dict:
         sig_cpu = time.process_time()
         for task in warc_tasks(settings, rnd.id):  # the recall tasks' hook again, alone, on the same shards
             if task.phase == "recall":
-                dedup_stage.signatures(settings, store, rnd, task.warc_url, Stats())
+                dedup_stage.signatures(RoundContext.of(settings, rnd, store=store), task.warc_url, Stats())
         sig_cpu = time.process_time() - sig_cpu
         tasks = warc_tasks(settings, rnd.id)
         task_s = sum(float(x.stats.get("task_seconds", 0)) for x in tasks)

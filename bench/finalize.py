@@ -43,7 +43,7 @@ import json, resource, sys, time
 settings = Settings(data_dir=sys.argv[1], database_url="", top_k_floor=0.1)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
-rnd = finalize(settings, int(sys.argv[2]))
+rnd = finalize({context})
 seconds = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = rnd.totals
@@ -55,8 +55,9 @@ print(json.dumps({{"package": package.__file__, "seconds": round(seconds, 2), "p
 IMPORTS = {  # the base commit's flat `recall` package, and today's `webrecall`
     "before": "import recall as package\nfrom recall.report import finalize\nfrom recall.settings import Settings",
     "after": "import webrecall as package\nfrom webrecall.core.lifecycle.finalize import finalize\n"
-             "from webrecall.core.settings import Settings",
+             "from webrecall.core.lifecycle.context import RoundContext\nfrom webrecall.core.settings import Settings",
 }
+ARGS = {"before": "settings, int(sys.argv[2])", "after": "RoundContext.load(settings, int(sys.argv[2]))"}
 
 
 def generate(data_dir: str, *, rows: int, warcs: int, domains: int, top_k: int, seed: int = 0) -> dict:
@@ -165,7 +166,7 @@ def before_tree(commit: str, into: str) -> str:
 
 def run(variant: str, pythonpath: str, data_dir: str, round_id: int) -> dict:
     env = {**os.environ, "PYTHONPATH": pythonpath}
-    child = CHILD.format(imports=IMPORTS[variant])
+    child = CHILD.format(imports=IMPORTS[variant], context=ARGS[variant])
     out = subprocess.run([sys.executable, "-c", child, data_dir, str(round_id)], env=env, check=True,
                          capture_output=True, text=True, cwd=pythonpath)  # fmt: skip
     result = json.loads(out.stdout.strip().splitlines()[-1])

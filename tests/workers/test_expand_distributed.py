@@ -20,6 +20,7 @@ from tests.workers.test_distributed import cluster, wait_round  # noqa: F401 - t
 from webrecall.core import db as dbm
 from webrecall.core import label_store
 from webrecall.core.crawl.ccindex import build_index
+from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.expansion import summary
 from webrecall.core.lifecycle.export import export
 from webrecall.core.pipeline.dedup import canonical_url
@@ -66,7 +67,7 @@ def test_distributed_expansion_fetches_every_labelled_page(cluster, tmp_path):  
     assert Counter((t.phase, t.status) for t in tasks) == {("index", "done"): 2, ("lookup", "done"): 1,
                                                          ("expand", "done"): 6, ("recall", "done"): 2}  # fmt: skip
     assert all(t.attempts == 1 for t in tasks)  # nothing ran twice
-    exp = summary(settings, round_id)
+    exp = summary(RoundContext.load(settings, round_id))
     for pattern in CODE:
         total = sum(parse(pattern).matches(r["url"]) for r in LABELS)
         p = exp["patterns"][pattern]

@@ -19,6 +19,7 @@ from celery.canvas import Signature
 from webrecall.core.db import WarcTask, session
 from webrecall.core.errors import FatalError, RetryableError
 from webrecall.core.lifecycle import dedup_stage, status, steps
+from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.warc_task import RETRY_ON, process_warc_task
 from webrecall.core.queries import pending_tasks, warc_tasks
 from webrecall.core.settings import Settings
@@ -82,7 +83,7 @@ def expand(self: Task, round_id: int) -> Any:
     """Look the labelled patterns up in the crawl's index, then become the group of range-fetch tasks (one per
     WARC file, `webrecall.warc` over `expand` rows) that train follows. Skipped once the round has a model."""
     settings = _settings()
-    ids = steps.expand(settings, round_id)
+    ids = steps.expand(RoundContext.load(settings, round_id))
     if ids is None:
         return {"round": round_id, "status": "skipped"}
     if not ids:
@@ -96,7 +97,8 @@ def expand(self: Task, round_id: int) -> Any:
 def train(self: Task, round_id: int) -> dict[str, Any]:
     """Train the round's model once its index phase is complete (skipped if the round already has one)."""
     settings = _settings()
-    model_id = steps.train(settings, round_id) if _go(self, settings, round_id, "index", "expand") else None
+    ctx = RoundContext.load(settings, round_id)
+    model_id = steps.train(ctx) if _go(self, ctx, "index", "expand") else None
     if model_id is None:
         return {"round": round_id, "status": "cancelled"}
     return {"round": round_id, "model": model_id}
@@ -106,9 +108,10 @@ def train(self: Task, round_id: int) -> dict[str, Any]:
 def finalize(self: Task, round_id: int) -> dict[str, Any]:
     """Domain stats and totals from the completed shards, once every recall task row is finished."""
     settings = _settings()
-    if not _go(self, settings, round_id, "recall"):
+    ctx = RoundContext.load(settings, round_id)
+    if not _go(self, ctx, "recall"):
         return {"round": round_id, "status": "cancelled"}
-    rnd = steps.finalize_round(settings, round_id)
+    rnd = steps.finalize_round(ctx)
     return {"round": round_id, "status": rnd.status, "recalled": totals_of(rnd).recalled}
 
 
@@ -116,19 +119,20 @@ def finalize(self: Task, round_id: int) -> dict[str, Any]:
 def dedup_partition(self: Task, round_id: int, partition: int) -> dict[str, Any]:
     """One LSH grouping task (buckets of one key-hash partition), once every recall task row is finished."""
     settings = _settings()
-    if not _go(self, settings, round_id, "recall"):
+    ctx = RoundContext.load(settings, round_id)
+    if not _go(self, ctx, "recall"):
         return {"round": round_id, "status": "cancelled"}
     with status.failing_round(settings, round_id):
-        buckets = dedup_stage.run_partition(settings, round_id, partition)
+        buckets = dedup_stage.run_partition(ctx, partition)
     return {"round": round_id, "partition": partition, "buckets": buckets}
 
 
-def _go(self: Task, settings: Settings, round_id: int, *phases: str) -> bool:
+def _go(self: Task, ctx: RoundContext, *phases: str) -> bool:
     """The steps' gate, the Celery way: False if the round was cancelled; while a task row of `phases` is
     unfinished, this task is retried later (a countdown, not a worker held waiting)."""
-    gate = steps.gate(settings, round_id, *phases)
+    gate = steps.gate(ctx, *phases)
     if gate == "wait":
-        wait_budget = int(settings.broker_visibility_timeout / GATE_COUNTDOWN) + 10
+        wait_budget = int(ctx.settings.broker_visibility_timeout / GATE_COUNTDOWN) + 10
         raise self.retry(countdown=GATE_COUNTDOWN, max_retries=wait_budget)
     return gate == "go"
 
@@ -152,7 +156,7 @@ def round_canvas(celery: Celery, settings: Settings, round_id: int) -> Signature
         if phase == "index":  # expand: the labelled patterns' pages across the crawl (a group), then train
             steps.append(sig("webrecall.expand", round_id, task_id(round_id, "expand")))
             steps.append(sig("webrecall.train", round_id, task_id(round_id, "train")))
-    parts = range(dedup_stage.partitions(settings, round_id))
+    parts = range(RoundContext.load(settings, round_id).params.dedup.partitions)
     steps.append(group(celery.signature("webrecall.dedup_partition", args=(round_id, p), immutable=True,
                                         task_id=task_id(round_id, "dedup", p)) for p in parts))  # fmt: skip
     steps.append(sig("webrecall.finalize", round_id, task_id(round_id, "finalize")))
@@ -161,7 +165,7 @@ def round_canvas(celery: Celery, settings: Settings, round_id: int) -> Signature
 
 def start_round(celery: Celery, settings: Settings, round_id: int) -> str:
     """Enqueue a created round; returns the id of the canvas' last task. The round's status says the rest."""
-    steps.start(settings, round_id)
+    steps.start(RoundContext.load(settings, round_id))
     result = round_canvas(celery, settings, round_id).apply_async()
     return str(result.id)
 
@@ -169,7 +173,7 @@ def start_round(celery: Celery, settings: Settings, round_id: int) -> str:
 def revoke_round(celery: Celery, settings: Settings, round_id: int) -> int:
     """Revoke the round's unfinished tasks (the database's cancel flag already makes them no-ops)."""
     ids = [task_id(round_id, "expand"), task_id(round_id, "train"), task_id(round_id, "finalize")]
-    ids += [task_id(round_id, "dedup", p) for p in range(dedup_stage.partitions(settings, round_id))]
+    ids += [task_id(round_id, "dedup", p) for p in range(RoundContext.load(settings, round_id).params.dedup.partitions)]
     for row in warc_tasks(settings, round_id):
         if row.status in ("pending", "running"):
             ids.append(task_id(round_id, row.phase, row.id))

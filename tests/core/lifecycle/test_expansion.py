@@ -15,6 +15,7 @@ from tests.core.conftest import export_rows
 from webrecall.core import db as dbm
 from webrecall.core import label_store
 from webrecall.core.crawl.ccindex import build_index
+from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.expansion import lookup_round, summary
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.local import run_round
@@ -66,7 +67,7 @@ def test_round_one_has_no_expansion_rows(expanded):
 
 def test_every_page_of_the_labelled_patterns_across_the_crawl_is_fetched(expanded):
     settings, server, _, _, r2 = expanded
-    exp = summary(settings, r2.id)
+    exp = summary(RoundContext.load(settings, r2.id))
     assert r2.totals["expansion"]["fetched"] == exp["fetched"]
     for pattern in [*CODE, NON_CODE]:
         rows = [r for r in LABELS if parse(pattern).matches(r["url"])]
@@ -106,9 +107,9 @@ def test_expanded_pages_train_the_round_as_positives_and_hard_negatives(expanded
 def test_lookup_and_fetch_reruns_replace_and_never_duplicate(expanded):
     settings, _, _, _, r2 = expanded
     store = Store(settings.data_dir)
-    before = summary(settings, r2.id)
+    before = summary(RoundContext.load(settings, r2.id))
     plan = store.read_table(expand_plan_path(r2.number)).num_rows
-    again = lookup_round(settings, r2.id)  # a done lookup is a no-op: the recorded result, nothing read
+    again = lookup_round(RoundContext.load(settings, r2.id))  # a done lookup is a no-op: the recorded result
     assert again["index_bytes"] == before["index_bytes"] and again["patterns"].keys() == before["patterns"].keys()
     with dbm.session(settings.db_url) as db:
         rows = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == r2.id,
@@ -118,7 +119,7 @@ def test_lookup_and_fetch_reruns_replace_and_never_duplicate(expanded):
     n = pq.read_metadata(store.path(expand_path(r2.number, row.warc_url))).num_rows
     assert process_warc_task(settings, row.id)["status"] == "done"  # a redelivered fetch task reruns...
     assert pq.read_metadata(store.path(expand_path(r2.number, row.warc_url))).num_rows == n  # ...and replaces
-    assert summary(settings, r2.id)["fetched"] == before["fetched"]
+    assert summary(RoundContext.load(settings, r2.id))["fetched"] == before["fetched"]
 
 
 def test_operators_see_the_expansion_in_the_round_report(expanded):
@@ -136,7 +137,8 @@ def test_the_api_serves_the_expansion_of_a_round(expanded):
     settings, _, _, _, r2 = expanded
     with TestClient(create_app(settings)) as client:
         body = client.get(f"/rounds/{r2.number}/expansion").json()
-        assert body["fetched"] == summary(settings, r2.id)["fetched"] and set(body["patterns"]) == {*CODE, NON_CODE}
+        assert body["fetched"] == summary(RoundContext.load(settings, r2.id))["fetched"]
+        assert set(body["patterns"]) == {*CODE, NON_CODE}
         assert client.get("/rounds/1/expansion").json() == {}
         assert client.get("/rounds/9/expansion").status_code == 404
 

@@ -17,6 +17,7 @@ from tests.conftest import CORPUS
 from webrecall.cli.demo import read_truth, scripted_annotation
 from webrecall.core import db as dbm
 from webrecall.core import label_store
+from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.local import run_round
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
@@ -105,7 +106,8 @@ def test_seeds_read_unrecalled_labeled_pages_back_by_byte_range(loop, corpus_htt
     corpus_httpd.clear()
     try:
         # the seeds of a round 2 whose own cache files are the other two: round 1 is its previous round
-        kwargs, counts = from_previous_round(settings, store, 2, label_set, [cache_path(w) for w in warcs[1:]])
+        round2 = RoundContext.of(settings, dbm.Round(number=2), store=store)
+        kwargs, counts = from_previous_round(round2, label_set, [cache_path(w) for w in warcs[1:]])
         train, _ = build_seeds(store, [cache_path(w) for w in warcs[1:]], labels=label_set, seed=2, **kwargs)
     finally:
         shutil.move(gone + ".away", gone)
@@ -168,7 +170,7 @@ def _positives(settings: Settings, number: int) -> set[str]:
     for pattern in SEEDS:
         label_set.add(pattern, "code")
     caches = sorted({cache_path(w) for w in warcs})
-    kwargs, _ = from_previous_round(settings, store, number, label_set, caches)
+    kwargs, _ = from_previous_round(RoundContext.of(settings, dbm.Round(number=number), store=store), label_set, caches)
     train, _ = build_seeds(store, caches, labels=label_set, seed=number, **kwargs)
     return {u for u, y in zip(train.urls, train.labels, strict=True) if y and u}
 

@@ -20,11 +20,13 @@ from webrecall.core import db as dbm
 from webrecall.core import label_store as labels
 from webrecall.core.growth import of_round
 from webrecall.core.labelling import dashboard
+from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.export import export
 from webrecall.core.lifecycle.finalize import finalize, round_report
 from webrecall.core.lifecycle.local import run_round
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
-from webrecall.core.lifecycle.warc_task import process_warc_task, round_decision
+from webrecall.core.lifecycle.threshold import decision
+from webrecall.core.lifecycle.warc_task import process_warc_task
 from webrecall.core.pipeline import partials
 from webrecall.core.pipeline.partials import topk_threshold
 from webrecall.core.pipeline.passes import Decision
@@ -185,7 +187,7 @@ def test_finalize_makes_missing_partials_from_the_index(settings, round1):
     store = Store(settings.data_dir)
     for rel in store.list(f"rounds/{round1.number}/partials"):
         store.remove(rel)
-    again = finalize(settings, round1.id)
+    again = finalize(RoundContext.load(settings, round1.id))
     assert store.list(f"rounds/{round1.number}/partials")  # made again, one WARC at a time
     keys = ("recalled", "recalled_chars", "html_pages", "domains", "related_domains", "languages", "growth", "eval")
     assert {k: again.totals[k] for k in keys} == {k: round1.totals[k] for k in keys}
@@ -275,18 +277,18 @@ def test_top_k_round_keeps_exactly_the_best_pages(settings, round1, corpus_httpd
     assert g["growth"] == round(g["new_chars"] / g["recalled_chars_before"], 4)
 
 
-def test_the_margin_recorded_with_a_round_wins_over_a_workers_settings(settings, corpus_server):
+def test_the_margin_and_floor_recorded_with_a_round_win_over_a_workers_settings(settings, corpus_server):
     spec = RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, limit=1, threshold=0.6)
     chooser = settings.model_copy(update={"cascade_margin": 0.1, "text_extractor": "trafilatura"})
     rnd = create_round(chooser, spec)
     assert rnd.params["cascade_margin"] == 0.1
     worker = settings.model_copy(update={"cascade_margin": 0.3, "top_k_floor": 0.2})
-    assert round_decision(worker, rnd) == Decision(0.6, 0.1)
+    assert decision(RoundContext.of(worker, rnd)) == Decision(0.6, 0.1)
     top_k = create_round(settings, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, limit=1, top_k=10))
-    assert round_decision(worker, top_k) == Decision(0.2, 0.0)  # the floor only pre-filters: no band
+    assert decision(RoundContext.of(worker, top_k)) == Decision(0.1, 0.0)  # the floor only pre-filters: no band
     cached = create_round(settings.model_copy(update={"cascade_margin": 0.1}), spec)
     assert cached.params["text_extractor"] == "resiliparse" and cached.params["cascade_margin"] == 0.0
-    assert round_decision(worker, cached) == Decision(0.6, 0.0)  # re-scoring the cached text would change nothing
+    assert decision(RoundContext.of(worker, cached)) == Decision(0.6, 0.0)  # re-scoring the cached text changes nothing
 
 
 def test_bad_specs_are_refused_with_a_reason(settings, corpus_server):

@@ -104,6 +104,7 @@ def cancel(number: RoundNo, settings: SettingsDep, db: SessionDep, _: TokenDep) 
 def get_expansion(number: RoundNo, settings: SettingsDep, db: SessionDep) -> dict[str, Any]:
     """The round's expansion through the crawl's URL index: per labelled pattern, captures found across the whole
     crawl, planned, fetched and failed; bytes read from the index and from the WARC files ({} if none ran)."""
+    from webrecall.core.lifecycle.context import RoundContext
     from webrecall.core.lifecycle.expansion import summary
 
-    return summary(settings, _get(db, number).id or 0)
+    return summary(RoundContext.of(settings, _get(db, number)))

@@ -25,12 +25,12 @@ from sqlmodel import col, delete, select
 
 from webrecall.core import label_store
 from webrecall.core.crawl.ccindex import Backend, _join, lookup
-from webrecall.core.db import Round, WarcTask, session, utcnow
+from webrecall.core.db import WarcTask, session, utcnow
 from webrecall.core.errors import NotFoundError, WebrecallError
+from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.queries import done_warcs
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import PLAN_SCHEMA, expand_path, expand_plan_path
-from webrecall.core.storage.store import Store
 from webrecall.core.urls.patterns import PatternSet, parse
 
 
@@ -47,19 +47,17 @@ def _sample(urls: list[str], cap: int) -> set[str]:
     return set(ranked[:cap])
 
 
-def lookup_round(settings: Settings, round_id: int) -> dict[str, Any]:
+def lookup_round(ctx: RoundContext) -> dict[str, Any]:
     """Look the labelled patterns up in the crawl's index and plan the range fetches (idempotent)."""
-    store = Store(settings.data_dir)
+    settings, store, round_id = ctx.settings, ctx.store, ctx.id
+    number, crawl, base = ctx.number, ctx.round.crawl_id, ctx.round.base_url
     with session(settings.db_url) as db:
-        rnd = db.get(Round, round_id)
-        assert rnd is not None
         row = db.exec(select(WarcTask).where(WarcTask.round_id == round_id, WarcTask.phase == "lookup")).first()
         if row is not None and row.status == "done":
             return dict(row.stats)
         patterns = labelled_patterns(db)
         own = {t.warc_url for t in db.exec(select(WarcTask).where(WarcTask.round_id == round_id,
                                                                    WarcTask.phase == "index"))}  # fmt: skip
-        number, crawl, base = rnd.number, rnd.crawl_id, rnd.base_url
     index_base = settings.index_base_url or base
     result: dict[str, Any] = {"backend": settings.expand_backend, "patterns": {}}
     plan: list[dict[str, Any]] = []
@@ -122,32 +120,23 @@ def lookup_round(settings: Settings, round_id: int) -> dict[str, Any]:
     return result
 
 
-def _done(settings: Settings, round_id: int) -> tuple[int, list[str]]:
-    with session(settings.db_url) as db:
-        rnd = db.get(Round, round_id)
-        assert rnd is not None
-        return rnd.number, done_warcs(db, round_id, "expand")
-
-
-def expanded_pages(settings: Settings, round_id: int) -> Iterator[tuple[str, str, str]]:
+def expanded_pages(ctx: RoundContext) -> Iterator[tuple[str, str, str]]:
     """(url, text, label) of the pages the round's expansion fetched (completed WARC files only)."""
-    store = Store(settings.data_dir)
-    number, locations = _done(settings, round_id)
+    with session(ctx.settings.db_url) as db:
+        locations = done_warcs(db, ctx.id, "expand")
     for loc in locations:
-        rel = expand_path(number, loc)
-        if store.exists(rel):
-            for batch in store.iter_batches(rel, columns=["url", "text", "label"]):
+        rel = expand_path(ctx.number, loc)
+        if ctx.store.exists(rel):
+            for batch in ctx.store.iter_batches(rel, columns=["url", "text", "label"]):
                 yield from zip(*(batch.column(c).to_pylist() for c in ("url", "text", "label")), strict=True)
 
 
-def summary(settings: Settings, round_id: int) -> dict[str, Any]:
+def summary(ctx: RoundContext) -> dict[str, Any]:
     """Per pattern: captures found, planned, fetched, failed; bytes read from the index and from WARC files."""
-    store = Store(settings.data_dir)
-    with session(settings.db_url) as db:
-        tasks = db.exec(select(WarcTask).where(WarcTask.round_id == round_id,
+    store, rnd = ctx.store, ctx.round
+    with session(ctx.settings.db_url) as db:
+        tasks = db.exec(select(WarcTask).where(WarcTask.round_id == ctx.id,
                                                col(WarcTask.phase).in_(["lookup", "expand"]))).all()  # fmt: skip
-        rnd = db.get(Round, round_id)
-        assert rnd is not None
     lookup_row = next((t for t in tasks if t.phase == "lookup"), None)
     if lookup_row is None:
         return {}

@@ -10,10 +10,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlmodel import col, delete, select
 
-from webrecall.core import params
 from webrecall.core.bulk import insert_rows
 from webrecall.core.db import DomainStat, Label, Model, Round, WarcTask, session, utcnow
 from webrecall.core.label_store import read_jsonl
+from webrecall.core.lifecycle import threshold
+from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.status import allowed
 from webrecall.core.model.scoring import precision_recall_f1
 from webrecall.core.pipeline import partials
@@ -93,22 +94,24 @@ def _write_back_kept(store: Store, round_no: int, locations: list[str], cut: flo
             store.write_table(rel, table.set_column(table.schema.get_field_index("kept"), "kept", kept))
 
 
-def growth(settings: Settings, store: Store, rnd: Round, now: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+def growth(ctx: RoundContext, now: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
     """What this round added over the previous one (the definition is `lifecycle.growth`): new pages and characters,
-    overlap, and whether to stop (growth under `settings.growth_stop`). `now`: the round's kept URL hashes and text
+    overlap, and whether to stop (growth under the settings' `growth_stop`). `now`: the round's kept URL hashes and text
     lengths (`webrecall.core.pipeline.partials.kept_keys`); the previous round's come from its kept partials."""
     from webrecall.core.growth import rate
 
     keys, lengths = now
+    settings, store = ctx.settings, ctx.store
     with session(settings.db_url) as db:
-        prev = previous_done(db, rnd.number)
+        prev = previous_done(db, ctx.number)
         if prev is None:
             return {"previous_round": None, "new_pages": len(keys), "new_chars": int(lengths.sum()),
                     "recalled_chars_before": 0, "growth": None, "stop": False}  # fmt: skip
         done = done_warcs(db, prev.id)
         labels = db.exec(select(Label).where(Label.round_id == prev.id)).all()
-    partials.ensure(store, prev.number, done, partials.task_threshold(settings, prev))
-    cut = prev.effective_threshold if prev.top_k is not None else None
+    before_ctx = ctx.other(prev)
+    partials.ensure(store, prev.number, done, threshold.task_threshold(before_ctx))
+    cut = threshold.kept_threshold(before_ctx) if prev.top_k is not None else None
     before, before_len = partials.kept_keys(partials.kept_at(partials.kept_tables(store, prev.number, done)(), cut))
     is_new = ~np.isin(keys, before, assume_unique=True)
     base = int(before_len.sum())
@@ -150,20 +153,18 @@ def redactions(store: Store, rnd: Round, tasks: list[WarcTask], cut: float | Non
     return {"pages": pages, "total": sum(kinds.values()), "kinds": dict(sorted(kinds.items()))}
 
 
-def finalize(settings: Settings, round_id: int) -> Round:
+def finalize(ctx: RoundContext) -> Round:
     """Round totals, domain statistics, growth and measures from the WARCs' partial aggregates (pipeline.partials):
     memory O(domains), never the round's page index. A top-K round's cut is written back to its index."""
-    store = Store(settings.data_dir)
+    settings, store, rnd, round_id = ctx.settings, ctx.store, ctx.round, ctx.id
     with session(settings.db_url) as db:
-        rnd = db.get(Round, round_id)
-        assert rnd is not None
         tasks = db.exec(select(WarcTask).where(WarcTask.round_id == round_id)).all()
     done = [t.warc_url for t in tasks if t.phase == "recall" and t.status == "done"]
-    partials.ensure(store, rnd.number, done, partials.task_threshold(settings, rnd))
+    partials.ensure(store, rnd.number, done, threshold.task_threshold(ctx))
     merged = partials.merge_domains(store.read_table(domains_partial_path(rnd.number, loc)) for loc in done)
     effective, cut = rnd.threshold, None
     if rnd.top_k is not None:
-        effective = cut = partials.kept_threshold(settings, store, rnd, done, pages=merged.pages)
+        effective = cut = threshold.top_k_cut(ctx, done, pages=merged.pages)
     kept = partials.kept_tables(store, rnd.number, done)
     recalled_by = partials.recalled_by_domain(partials.kept_at(kept(), cut)) if cut is not None else None
     errors: Counter[str] = Counter()
@@ -193,34 +194,34 @@ def finalize(settings: Settings, round_id: int) -> Round:
         "pages_per_task_s": round(totals["html_pages"] / seconds, 2) if seconds else 0.0,  # per busy core
         "languages": dict(merged.languages.most_common(20)),
     }  # fmt: skip
-    out["growth"] = growth(settings, store, rnd, partials.kept_keys(partials.kept_at(kept(), cut)))
+    out["growth"] = growth(ctx, partials.kept_keys(partials.kept_at(kept(), cut)))
     if (redacted := redactions(store, rnd, list(tasks), cut)) is not None:
         out["redactions"] = redacted
     from webrecall.core.lifecycle.expansion import summary as expansion
 
-    if exp := expansion(settings, round_id):  # labelled patterns across the whole crawl (core.lifecycle.expansion)
+    if exp := expansion(ctx):  # labelled patterns across the whole crawl (core.lifecycle.expansion)
         out["expansion"] = exp
-    if eval_labels := params.of(rnd).eval_labels:
+    if eval_labels := ctx.params.eval_labels:
         out["eval"] = measure_round(store, rnd.number, done, eval_labels)
     with session(settings.db_url) as db:
         db.exec(delete(DomainStat).where(col(DomainStat.round_id) == round_id))
         insert_rows(db, DomainStat, rows)  # COPY on PostgreSQL, executemany batches elsewhere: no object per domain
-        rnd = db.get(Round, round_id)
-        assert rnd is not None
-        if rnd.model_id:
-            model = db.get(Model, rnd.model_id)
+        row = db.get(Round, round_id)
+        assert row is not None
+        if row.model_id:
+            model = db.get(Model, row.model_id)
             if model is not None:
                 out["model"] = {"version": model.version, **model.metrics}
-        if "dedup" in (rnd.totals or {}):  # written by the dedup stage just before (core/lifecycle/dedup_stage.py)
-            out["dedup"] = rnd.totals["dedup"]
-        rnd.totals, rnd.effective_threshold = RoundTotals.model_validate(out).as_json(), effective
-        if allowed(rnd.status, "done"):  # the status machine's rule (a cancel is final)
-            rnd.status = "done"
-        rnd.finished_at = utcnow()
-        db.add(rnd)
+        if "dedup" in (row.totals or {}):  # written by the dedup stage just before (core/lifecycle/dedup_stage.py)
+            out["dedup"] = row.totals["dedup"]
+        row.totals, row.effective_threshold = RoundTotals.model_validate(out).as_json(), effective
+        if allowed(row.status, "done"):  # the status machine's rule (a cancel is final)
+            row.status = "done"
+        row.finished_at = utcnow()
+        db.add(row)
         db.commit()
-        db.refresh(rnd)
-        return rnd
+        db.refresh(row)
+        return row
 
 
 def dedup_counts(totals: RoundTotals) -> dict[str, Any] | None:

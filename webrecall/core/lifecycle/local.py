@@ -10,6 +10,7 @@ from typing import Any
 
 from webrecall.core.db import Round, utcnow
 from webrecall.core.lifecycle import dedup_stage, steps
+from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.status import failing_round, is_cancelled, set_status
 from webrecall.core.lifecycle.warc_task import RETRY_ON, process_warc_task
 from webrecall.core.queries import pending_tasks
@@ -66,20 +67,21 @@ def run_round(settings: Settings, round_id: int, *, processes: int | None = None
 
     try:
         with failing_round(settings, round_id):
-            set_status(settings, round_id, "indexing", started_at=utcnow())
+            ctx = RoundContext.load(settings, round_id)
+            ctx = ctx.other(set_status(settings, round_id, "indexing", started_at=utcnow()))
             _run_phase(settings, round_id, "index", executor, progress)
             if cancelled():
                 return set_status(settings, round_id, "cancelled")
-            expand_ids = steps.expand(settings, round_id)
+            expand_ids = steps.expand(ctx)
             if expand_ids is not None:
                 _run_phase(settings, round_id, "expand", executor, progress, expand_ids)
-            if cancelled() or steps.train(settings, round_id) is None:
+            if cancelled() or steps.train(ctx) is None:
                 return set_status(settings, round_id, "cancelled")
             _run_phase(settings, round_id, "recall", executor, progress)
             if cancelled():
                 return set_status(settings, round_id, "cancelled")
-            dedup_stage.run_partitions(settings, round_id)
-        return steps.finalize_round(settings, round_id)
+            dedup_stage.run_partitions(ctx)
+        return steps.finalize_round(ctx)
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)

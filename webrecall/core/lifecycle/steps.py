@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from webrecall.core.db import Round, session, utcnow
+from webrecall.core.db import Round, utcnow
 from webrecall.core.errors import FatalError
 from webrecall.core.lifecycle import dedup_stage
+from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.status import fail_task, failing_round, is_cancelled, set_status
 from webrecall.core.queries import pending_tasks, round_by_number
 from webrecall.core.settings import Settings
@@ -18,56 +19,48 @@ from webrecall.core.settings import Settings
 Gate = Literal["stop", "wait", "go"]
 
 
-def start(settings: Settings, round_id: int) -> Round:
+def start(ctx: RoundContext) -> RoundContext:
     """The round starts (or resumes) indexing; FatalError if it was cancelled before."""
-    rnd = set_status(settings, round_id, "indexing", started_at=utcnow())
+    rnd = set_status(ctx.settings, ctx.id, "indexing", started_at=utcnow())
     if rnd.status == "cancelled":
         raise FatalError(f"round {rnd.number} is cancelled")
-    return rnd
+    return ctx.other(rnd)
 
 
-def gate(settings: Settings, round_id: int, *phases: str) -> Gate:
+def gate(ctx: RoundContext, *phases: str) -> Gate:
     """Before a step that needs `phases` complete: stop (cancelled), wait (a task row is unfinished; a chord's
     counter can run ahead of the rows after a redelivery, the rows cannot), or go."""
-    if is_cancelled(settings, round_id):
+    if is_cancelled(ctx.settings, ctx.id):
         return "stop"
-    return "wait" if any(pending_tasks(settings, round_id, p) for p in phases) else "go"
+    return "wait" if any(pending_tasks(ctx.settings, ctx.id, p) for p in phases) else "go"
 
 
-def _has_model(settings: Settings, round_id: int) -> bool:
-    with session(settings.db_url) as db:
-        rnd = db.get(Round, round_id)
-        return rnd is not None and rnd.model_id is not None
-
-
-def expand(settings: Settings, round_id: int) -> list[int] | None:
+def expand(ctx: RoundContext) -> list[int] | None:
     """Look the labelled patterns up across the crawl; returns the expand tasks to run, None when the step is
     skipped (the round is cancelled or already has its model)."""
     from webrecall.core.lifecycle.expansion import lookup_round
 
-    if is_cancelled(settings, round_id) or _has_model(settings, round_id):
+    if is_cancelled(ctx.settings, ctx.id) or ctx.round.model_id is not None:
         return None
-    set_status(settings, round_id, "expanding")
-    with failing_round(settings, round_id):
-        lookup_round(settings, round_id)
-    return pending_tasks(settings, round_id, "expand")
+    set_status(ctx.settings, ctx.id, "expanding")
+    with failing_round(ctx.settings, ctx.id):
+        lookup_round(ctx)
+    return pending_tasks(ctx.settings, ctx.id, "expand")
 
 
-def train(settings: Settings, round_id: int) -> int | None:
+def train(ctx: RoundContext) -> int | None:
     """Train the round's model unless it has one; the round then recalls. Returns the model id (None if the
     round was cancelled); a failure to train fails the round."""
     from webrecall.core.lifecycle.training import train_round
 
-    if is_cancelled(settings, round_id):
+    if is_cancelled(ctx.settings, ctx.id):
         return None
-    with session(settings.db_url) as db:
-        rnd = db.get(Round, round_id)
-        model_id = rnd.model_id if rnd else None
+    model_id = ctx.round.model_id
     if model_id is None:
-        set_status(settings, round_id, "training")
-        with failing_round(settings, round_id):
-            model_id = train_round(settings, round_id).id
-    set_status(settings, round_id, "recalling")
+        set_status(ctx.settings, ctx.id, "training")
+        with failing_round(ctx.settings, ctx.id):
+            model_id = train_round(ctx).id
+    set_status(ctx.settings, ctx.id, "recalling")
     return model_id
 
 
@@ -77,16 +70,16 @@ def warc_failed(settings: Settings, task_id: int, error: str) -> dict[str, Any]:
     return {"task": task_id, "status": "failed", "error": error, "stats": {}}
 
 
-def finalize_round(settings: Settings, round_id: int) -> Round:
+def finalize_round(ctx: RoundContext) -> Round:
     """Dedup merge, totals and domain stats, then discovery (domains vs the previous round, the queue)."""
     from webrecall.core.labelling.discovery import discover
     from webrecall.core.lifecycle.finalize import finalize
 
-    set_status(settings, round_id, "finalizing")
-    with failing_round(settings, round_id):
-        dedup_stage.dedup_round(settings, round_id)  # the corpus of rounds 1..n, before the round is done
-        rnd = finalize(settings, round_id)
+    ctx = ctx.other(set_status(ctx.settings, ctx.id, "finalizing"))  # as training left it (its threshold)
+    with failing_round(ctx.settings, ctx.id):
+        dedup_stage.dedup_round(ctx)  # the corpus of rounds 1..n, before the round is done
+        rnd = finalize(ctx)
         if rnd.status != "done":
             return rnd
-        discover(settings, round_id, seed=rnd.number)
-    return round_by_number(settings, rnd.number)
+        discover(ctx.settings, ctx.id, seed=rnd.number)
+    return round_by_number(ctx.settings, rnd.number)

@@ -10,6 +10,8 @@ from webrecall.core import label_store, params
 from webrecall.core.db import Model, Round, session
 from webrecall.core.errors import FatalError
 from webrecall.core.lifecycle import model_store
+from webrecall.core.lifecycle.context import RoundContext
+from webrecall.core.lifecycle.threshold import kept_threshold
 from webrecall.core.model.classifier import Classifier
 from webrecall.core.model.classifier import metrics as metrics_at
 from webrecall.core.model.seeds import SeedSet, build_seeds, previous_positives, read_seed_file, save_seeds
@@ -18,8 +20,6 @@ from webrecall.core.page import Stats
 from webrecall.core.pipeline import readback
 from webrecall.core.pipeline.passes import cache_path
 from webrecall.core.queries import done_warcs, previous_done
-from webrecall.core.settings import Settings
-from webrecall.core.storage.store import Store
 from webrecall.core.text import features
 from webrecall.core.totals import ModelTotals
 from webrecall.core.urls.patterns import PatternSet
@@ -39,23 +39,24 @@ def heldout_thresholds(clf: Classifier, heldout: SeedSet, threshold: float, targ
 
 
 def from_previous_round(
-    settings: Settings, store: Store, rnd: Round, labels: PatternSet[str], caches: Iterable[str]
+    ctx: RoundContext, labels: PatternSet[str], caches: Iterable[str]
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """`build_seeds` keyword arguments from the latest finished round before `rnd`, and read-back counts (a page
-    read back is extracted as `rnd` scores: with its `score_extractor`)."""
+    """`build_seeds` keyword arguments from the latest finished round before this one, and read-back counts (a page
+    read back is extracted as this round scores: with its `score_extractor`)."""
+    settings, store = ctx.settings, ctx.store
     with session(settings.db_url) as db:
-        prev = previous_done(db, rnd.number)
+        prev = previous_done(db, ctx.number)
         if prev is None:
             return {}, {}
         locations = done_warcs(db, prev.id)
         retracted = label_store.retracted_set(db)
     stats = Stats()
     pages = list(readback.readback(
-        store, prev.number, locations, labels, stats=stats, extractor=params.of(rnd).score_extractor, skip=caches,
+        store, prev.number, locations, labels, stats=stats, extractor=ctx.params.score_extractor, skip=caches,
         max_record_bytes=settings.max_record_bytes, timeout=settings.http_timeout, retries=settings.http_retries,
     ))  # fmt: skip
     seen = readback.scores(store, prev.number, locations)
-    low = min(readback.LOW_SCORE, (prev.effective_threshold or prev.threshold) / 2)
+    low = min(readback.LOW_SCORE, kept_threshold(ctx.other(prev)) / 2)
     previous = [(u, t) for u, t in previous_positives(store, prev.number)
                 if readback.still_positive(u, labels, retracted)]  # fmt: skip
     kwargs = {"previous": previous, "readback": pages,
@@ -63,38 +64,35 @@ def from_previous_round(
     return kwargs, {"previous_round": prev.number, **stats.as_dict()}
 
 
-def _seed_sets(settings: Settings, store: Store, rnd: Round) -> tuple[SeedSet, SeedSet, dict[str, Any]]:
+def _seed_sets(ctx: RoundContext) -> tuple[SeedSet, SeedSet, dict[str, Any]]:
     from webrecall.core.lifecycle.expansion import expanded_pages
 
+    settings, store, rnd = ctx.settings, ctx.store, ctx.round
     with session(settings.db_url) as db:
         # task order: the same seeds, hence the same model, on SQLite and PostgreSQL
         caches = [cache_path(loc) for loc in done_warcs(db, rnd.id, "index")]
         label_set = label_store.pattern_set(db)
-    recorded = params.of(rnd)
-    for pattern in recorded.seed_patterns:
+    for pattern in ctx.params.seed_patterns:
         label_set.add(pattern, "code")
-    seed_texts = read_seed_file(recorded.seed_file) if recorded.seed_file else []
+    seed_texts = read_seed_file(ctx.params.seed_file) if ctx.params.seed_file else []
     caches = [c for c in caches if store.exists(c)]
     # the previous round's positives, and its labeled pages outside these cache files (read back by range)
-    prior, readback_counts = from_previous_round(settings, store, rnd, label_set, caches)
+    prior, readback_counts = from_previous_round(ctx, label_set, caches)
     train, heldout = build_seeds(
         store, caches, labels=label_set, seed_texts=seed_texts,
         negatives_per_positive=settings.negatives_per_positive, max_pages=settings.max_seed_pages,
-        heldout_fraction=settings.heldout_fraction, seed=rnd.number, expanded=expanded_pages(settings, rnd.id or 0),
+        heldout_fraction=settings.heldout_fraction, seed=rnd.number, expanded=expanded_pages(ctx),
         synthetic_share=settings.synthetic_share,
         **prior,
     )  # fmt: skip
     return train, heldout, readback_counts
 
 
-def train_round(settings: Settings, round_id: int) -> Model:
+def train_round(ctx: RoundContext) -> Model:
     """Train, save and record the round's model; with a target precision met on the held-out seeds, the round's
     threshold becomes the one chosen there (every worker reads it from the round)."""
-    store = Store(settings.data_dir)
-    with session(settings.db_url) as db:
-        rnd = db.get(Round, round_id)
-        assert rnd is not None
-    train, heldout, readback_counts = _seed_sets(settings, store, rnd)
+    settings, store, rnd, round_id = ctx.settings, ctx.store, ctx.round, ctx.id
+    train, heldout, readback_counts = _seed_sets(ctx)
     counts = train.counts()
     if counts["positives"] < 2 or counts["negatives"] < 2:
         raise FatalError(
@@ -102,7 +100,7 @@ def train_round(settings: Settings, round_id: int) -> Model:
             "(do the seed patterns match any page of these WARC files?)"
         )
     version = f"r{rnd.number}-{int(time.time())}"
-    ft = params.of(rnd).ft  # the round's own
+    ft = ctx.params.ft  # the round's own
     clf = Classifier.train(train.texts, train.labels, params=ft, vocab_size=settings.bpe_vocab_size,
                            version=version, tokenizer=model_store.first_tokenizer(settings, rnd),
                            signals=features.spec(settings.code_signal_repeat) if settings.code_signal_repeat else None,
@@ -117,14 +115,14 @@ def train_round(settings: Settings, round_id: int) -> Model:
         model = Model(version=version, round_id=round_id, path=rel, params=ft.model_dump(), metrics=metrics)
         db.add(model)
         db.flush()
-        rnd = db.get(Round, round_id)
-        assert rnd is not None
-        rnd.model_id = model.id
+        row = db.get(Round, round_id)
+        assert row is not None
+        row.model_id = model.id
         chosen = metrics.get("threshold_for_precision")
         if chosen and settings.threshold_target_precision > 0 and chosen["met"]:
-            rnd.params = params.updated(rnd, threshold_requested=rnd.threshold)
-            rnd.threshold = float(chosen["threshold"])
-        db.add(rnd)
+            row.params = params.updated(row, threshold_requested=row.threshold)
+            row.threshold = float(chosen["threshold"])
+        db.add(row)
         db.commit()
         db.refresh(model)
         return model

@@ -12,27 +12,17 @@ from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from webrecall.core import params
 from webrecall.core.db import Model, Round, WarcTask, session, utcnow
 from webrecall.core.errors import Cancelled, FatalError, NotFoundError, RetryableError, SkippableError, StopCheck
-from webrecall.core.lifecycle import dedup_stage, model_store
+from webrecall.core.lifecycle import dedup_stage, model_store, threshold
+from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.page import Stats
-from webrecall.core.pipeline.passes import Decision, cache_path, index_warc, recall_warc
+from webrecall.core.pipeline.passes import cache_path, index_warc, recall_warc
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
 
 RETRY_ON = (RetryableError, OperationalError, InterfaceError)
 """Retried with backoff by either runner: network failures of a source, the database going away."""
-
-
-def round_decision(rnd: Round) -> Decision:
-    """How a round's recall phase decides: the threshold and cascade margin recorded with the round (so every
-    worker agrees whatever its own settings); with a top-K budget the floor only pre-filters candidates (the cut
-    is made at finalize), so there is no band to re-score."""
-    recorded = params.of(rnd)
-    if rnd.top_k is not None:
-        return Decision(recorded.top_k_floor, 0.0)
-    return Decision(rnd.threshold, recorded.cascade_margin)
 
 
 def _cached_pages(store: Store, rel: str) -> int:
@@ -43,17 +33,16 @@ def _cached_pages(store: Store, rel: str) -> int:
         return int(pq.ParquetFile(fh).metadata.num_rows)
 
 
-def _run(settings: Settings, task: WarcTask, rnd: Round, model: Model | None, stats: Stats,
-         should_stop: StopCheck | None) -> None:  # fmt: skip
-    store, recorded = Store(settings.data_dir), params.of(rnd)
+def _run(ctx: RoundContext, task: WarcTask, model: Model | None, stats: Stats, should_stop: StopCheck | None) -> None:
+    settings, store, recorded = ctx.settings, ctx.store, ctx.params
     io: dict[str, Any] = {"max_record_bytes": settings.max_record_bytes, "timeout": settings.http_timeout,
                           "retries": settings.http_retries, "should_stop": should_stop}  # fmt: skip
     if task.phase == "expand":  # a labelled pattern's pages in this WARC file, by byte range (core.pipeline.expand)
         from webrecall.core.pipeline.expand import expand_warc
 
-        expand_warc(task.warc_url, round_no=rnd.number, store=store, stats=stats,
+        expand_warc(task.warc_url, round_no=ctx.number, store=store, stats=stats,
                     extractor=recorded.score_extractor, **io)  # fmt: skip
-        dedup_stage.index_signatures(settings, store, rnd, task.warc_url, stats)
+        dedup_stage.index_signatures(ctx, task.warc_url, stats)
     elif task.phase == "index":
         if store.exists(cache_path(task.warc_url)):
             stats.incr("cache_hit")
@@ -62,13 +51,13 @@ def _run(settings: Settings, task: WarcTask, rnd: Round, model: Model | None, st
             index_warc(task.warc_url, store=store, stats=stats, extractor=recorded.score_extractor, **io)
     else:
         if model is None:
-            raise FatalError(f"round {rnd.number} has no model to score with")
+            raise FatalError(f"round {ctx.number} has no model to score with")
         recall_warc(
-            task.warc_url, round_no=rnd.number, store=store, classifier=model_store.model_classifier(settings, model),
-            decision=round_decision(rnd), stats=stats, text_extractor=recorded.text_extractor,
+            task.warc_url, round_no=ctx.number, store=store, classifier=model_store.model_classifier(settings, model),
+            decision=threshold.decision(ctx), stats=stats, text_extractor=recorded.text_extractor,
             fallback_extractor=recorded.score_extractor, **io,
         )  # fmt: skip
-        dedup_stage.signatures(settings, store, rnd, task.warc_url, stats)
+        dedup_stage.signatures(ctx, task.warc_url, stats)
 
 
 def process_warc_task(settings: Settings, task_id: int, *, should_stop: StopCheck | None = None) -> dict[str, Any]:
@@ -89,7 +78,7 @@ def process_warc_task(settings: Settings, task_id: int, *, should_stop: StopChec
     status, error = "done", ""
     start = time.perf_counter()
     try:
-        _run(settings, task, rnd, model, stats, should_stop)
+        _run(RoundContext.of(settings, rnd), task, model, stats, should_stop)
     except (SkippableError, NotFoundError) as exc:  # this WARC is broken or gone: recorded, the round goes on
         status, error = "skipped", str(exc)
     except Cancelled:

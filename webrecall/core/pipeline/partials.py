@@ -24,9 +24,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from webrecall.core import params
-from webrecall.core.db import Round
-from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import (
     DOMAINS_SCHEMA,
     KEPT_SCHEMA,
@@ -210,7 +207,7 @@ def quantiles(bins: pa.Table, qs: tuple[float, ...] = (0.1, 0.5, 0.9)) -> dict[t
 
 def topk_cut(kept: Callable[[], Iterable[pa.Table]], k: int, floor: float, *, pages: int) -> float:
     """The score of the K-th best page (ties keep a few more), never under `floor`: exactly
-    `lifecycle.finalize.topk_threshold` over every score of the index, from the kept partials (the pages at or above the
+    `topk_threshold` over every score of the index, from the kept partials (the pages at or above the
     floor; `kept()` yields them afresh). A histogram of `FINE_BINS` finds the bin of the K-th best score, a second
     pass reads that bin's scores only. `pages`: all pages of the index (`page_count`)."""
     if pages == 0:
@@ -283,20 +280,3 @@ def topk_threshold(scores: np.ndarray, k: int, floor: float) -> float:
         return floor
     kth = float(np.partition(scores, len(scores) - k)[len(scores) - k])
     return max(kth, floor)
-
-
-def task_threshold(settings: Settings, rnd: Round) -> float:
-    """The threshold the round's recall tasks kept pages at (a top-K round's: the floor), as its partials did."""
-    return params.of(rnd).top_k_floor if rnd.top_k is not None else float(rnd.threshold)
-
-
-def kept_threshold(settings: Settings, store: Store, rnd: Round, locations: list[str], *,
-                   pages: int | None = None) -> float:  # fmt: skip
-    """The score a page of the round needs to be kept: its threshold, or the cut of its top-K budget over the
-    kept partials of `locations` (exact, `webrecall.core.pipeline.partials.topk_cut`). The caller has made sure
-    the partials exist (`ensure`, once: on a remote store each check is a request per WARC)."""
-    if rnd.top_k is None:
-        return float(rnd.threshold)
-    pages = page_count(store, rnd.number, locations) if pages is None else pages
-    kept = kept_tables(store, rnd.number, locations)
-    return topk_cut(kept, rnd.top_k, params.of(rnd).top_k_floor, pages=pages)
