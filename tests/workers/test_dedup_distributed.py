@@ -32,7 +32,7 @@ def outcome(settings: Settings, rnd: dbm.Round) -> tuple[list[tuple], list[str]]
 
 def test_distributed_dedup_equals_the_in_process_run(tmp_path, cluster, corpus_server):  # noqa: F811
     from webrecall.workers.celery_app import make_app
-    from webrecall.workers.tasks import start_round
+    from webrecall.workers.tasks import enqueue
 
     warcs = [corpus_server.rstrip("/") + "/" + w for w in WARCS]
     local = Settings(data_dir=str(tmp_path / "inproc"), database_url="", ft=FastTextParams(threads=1))
@@ -43,7 +43,7 @@ def test_distributed_dedup_equals_the_in_process_run(tmp_path, cluster, corpus_s
     settings, _env, start_workers = cluster
     start_workers(2)
     rnd = create_round(settings, RoundSpec(warcs=warcs, seed_patterns=SEEDS))
-    start_round(make_app(settings), settings, rnd.id)
+    enqueue(make_app(settings), settings, rnd.id)
     done = wait_round(settings, rnd.id, timeout=600)
     assert done.status == "done", done.error
     assert done.totals["dedup"] == base.totals["dedup"]

@@ -134,14 +134,14 @@ def test_distributed_round_equals_the_in_process_run(baseline, cluster, corpus_s
 
 def test_a_worker_killed_mid_warc_loses_and_duplicates_nothing(baseline, cluster, corpus_server):
     from webrecall.workers.celery_app import make_app
-    from webrecall.workers.tasks import start_round, task_id
+    from webrecall.workers.tasks import enqueue, task_id
 
     settings, _env, start_workers = cluster
     workers = start_workers(2)
     app = make_app(settings)
     rnd = create_round(settings, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, limit=3,
                                            seed_patterns=SEEDS))  # fmt: skip
-    start_round(app, settings, rnd.id)
+    enqueue(app, settings, rnd.id)
     killed = None
     deadline = time.monotonic() + 150
     while killed is None and time.monotonic() < deadline:

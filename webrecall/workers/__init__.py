@@ -11,9 +11,9 @@ from webrecall.core.settings import Settings
 def enqueue_round(settings: Settings, round_id: int) -> str:
     """Hand a created round to the workers through `settings.broker_url`; returns the canvas' last task id."""
     from webrecall.workers.celery_app import make_app
-    from webrecall.workers.tasks import start_round
+    from webrecall.workers.tasks import enqueue
 
-    return start_round(make_app(settings), settings, round_id)
+    return enqueue(make_app(settings), settings, round_id)
 
 
 def cancel_round(settings: Settings, round_id: int) -> int:

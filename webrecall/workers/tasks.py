@@ -1,11 +1,11 @@
-"""Thin Celery tasks over the round's steps (`webrecall.core.lifecycle.steps`, which the local runner calls
-too): ids in, a small summary out, one retry policy.
+"""Thin Celery tasks over the round's plan (`webrecall.core.lifecycle.plan`, which the local runner walks too): ids
+in, a small summary out, the plan's retry policy.
 
-A round is one canvas, built when it starts: index group -> expand -> train -> recall group -> dedup ->
-finalize (the groups followed by a task become chords; no task ever waits on another with `.get()`). Task ids
-are derived from the row ids, so a cancel can revoke them without storing anything, and the database stays the
-source of truth: train and finalize pass the steps' gate (the task rows) before they run, not only the chord's
-counter.
+A round is one canvas, built from the plan when it starts: index group -> expand -> train -> recall group -> dedup
+group -> finalize (the groups followed by a task become chords; no task ever waits on another with `.get()`). Task
+ids are derived from the row ids, so a cancel can revoke them without storing anything, and the database stays the
+source of truth: a step passes its gate (`steps.gate`: the task rows of the phases it needs) before it runs, not
+only the chord's counter.
 """
 
 from __future__ import annotations
@@ -17,16 +17,20 @@ from celery import Celery, Task, chain, group
 from celery.canvas import Signature
 
 from webrecall.core.db import WarcTask, session
-from webrecall.core.errors import FatalError, RetryableError
-from webrecall.core.lifecycle import dedup_stage, status, steps
+from webrecall.core.errors import FatalError
+from webrecall.core.lifecycle import plan, status, steps
 from webrecall.core.lifecycle.context import RoundContext
-from webrecall.core.lifecycle.warc_task import RETRY_ON, process_warc_task
+from webrecall.core.lifecycle.plan import PLAN, RetryPolicy
+from webrecall.core.lifecycle.warc_task import process_warc_task
 from webrecall.core.queries import pending_tasks, warc_tasks
 from webrecall.core.settings import Settings
 from webrecall.core.totals import of as totals_of
 from webrecall.workers.celery_app import app, settings_of
 
 GATE_COUNTDOWN = 5.0
+TASKS = {"expand": "webrecall.expand", "train": "webrecall.train", "dedup": "webrecall.dedup_partition",
+         "finalize": "webrecall.finalize"}  # fmt: skip
+"""The Celery task of each step of the plan that is not a phase's WARC tasks (those are `webrecall.warc`)."""
 
 
 def _settings() -> Settings:
@@ -34,14 +38,14 @@ def _settings() -> Settings:
 
 
 def webrecall_task(name: str) -> Callable[[Callable[..., Any]], Any]:
-    """The one task policy: explicit name, late acks, time limits, backoff+jitter retries for `RETRY_ON` only
-    (network 5xx, timeouts, throttling, a lost database connection); anything else is not retried. Queues come
-    from `task_routes`."""
-    s = _settings()
+    """The one task policy: explicit name, late acks, time limits, and the plan's retry policy (backoff with
+    jitter, for its retryable errors only: network 5xx, timeouts, throttling, a lost database connection); anything
+    else is not retried. Queues come from `task_routes`."""
+    s, policy = _settings(), RetryPolicy.of(_settings())
     return app.task(
-        name=name, bind=True, acks_late=True, autoretry_for=RETRY_ON, retry_backoff=True,
-        retry_backoff_max=600, retry_jitter=True, max_retries=s.task_max_retries, time_limit=s.task_time_limit,
-        soft_time_limit=max(s.task_time_limit - 60, 1),
+        name=name, bind=True, acks_late=True, autoretry_for=policy.retry_on, retry_backoff=True,
+        retry_backoff_max=int(policy.backoff_max), retry_jitter=True, max_retries=policy.max_retries,
+        time_limit=s.task_time_limit, soft_time_limit=max(s.task_time_limit - 60, 1),
     )  # fmt: skip
 
 
@@ -66,7 +70,7 @@ def warc(self: Task, row_id: int) -> dict[str, Any]:
     try:
         with status.failing_round(settings, round_id):
             result = process_warc_task(settings, row_id, should_stop=should_stop)
-    except RetryableError as exc:
+    except RetryPolicy.of(settings).retry_on as exc:
         if self.request.retries < (self.max_retries or 0):
             raise  # autoretry_for: backoff with jitter
         steps.warc_failed(settings, row_id, f"gave up after {self.request.retries} retries: {exc}")
@@ -78,63 +82,68 @@ def warc(self: Task, row_id: int) -> dict[str, Any]:
         return _summary(row)
 
 
-@webrecall_task("webrecall.expand")
+def _step(self: Task, name: str, round_id: int) -> tuple[RoundContext, plan.Step] | None:
+    """The step's gate, the Celery way: None if the round was cancelled; while a task row of the phases it needs is
+    unfinished, this task is retried later (a countdown, not a worker held waiting)."""
+    ctx, step = RoundContext.load(_settings(), round_id), plan.step(name)
+    gate = steps.gate(ctx, *step.needs)
+    if gate == "wait":
+        wait_budget = int(ctx.settings.broker_visibility_timeout / GATE_COUNTDOWN) + 10
+        raise self.retry(countdown=GATE_COUNTDOWN, max_retries=wait_budget)
+    return (ctx, step) if gate == "go" else None
+
+
+def _run(self: Task, name: str, round_id: int) -> Any:
+    """A round-level step of the plan, past its gate; None if the round was cancelled."""
+    found = _step(self, name, round_id)
+    if found is None:
+        return None
+    ctx, step = found
+    assert step.run is not None
+    return step.run(ctx)
+
+
+@webrecall_task(TASKS["expand"])
 def expand(self: Task, round_id: int) -> Any:
     """Look the labelled patterns up in the crawl's index, then become the group of range-fetch tasks (one per
     WARC file, `webrecall.warc` over `expand` rows) that train follows. Skipped once the round has a model."""
-    settings = _settings()
-    ids = steps.expand(RoundContext.load(settings, round_id))
+    ids = _run(self, "expand", round_id)
     if ids is None:
         return {"round": round_id, "status": "skipped"}
     if not ids:
         return {"round": round_id, "expand": 0}
-    fetches = group(self.app.signature("webrecall.warc", args=(i,), task_id=task_id(round_id, "expand", i),
-                                       immutable=True) for i in ids)  # fmt: skip
-    raise self.replace(fetches)
+    raise self.replace(group([_warc(self.app, round_id, "expand", i) for i in ids]))
 
 
-@webrecall_task("webrecall.train")
+@webrecall_task(TASKS["train"])
 def train(self: Task, round_id: int) -> dict[str, Any]:
     """Train the round's model once its index phase is complete (skipped if the round already has one)."""
-    settings = _settings()
-    ctx = RoundContext.load(settings, round_id)
-    model_id = steps.train(ctx) if _go(self, ctx, "index", "expand") else None
+    model_id = _run(self, "train", round_id)
     if model_id is None:
         return {"round": round_id, "status": "cancelled"}
     return {"round": round_id, "model": model_id}
 
 
-@webrecall_task("webrecall.finalize")
+@webrecall_task(TASKS["finalize"])
 def finalize(self: Task, round_id: int) -> dict[str, Any]:
     """Domain stats and totals from the completed shards, once every recall task row is finished."""
-    settings = _settings()
-    ctx = RoundContext.load(settings, round_id)
-    if not _go(self, ctx, "recall"):
+    rnd = _run(self, "finalize", round_id)
+    if rnd is None:
         return {"round": round_id, "status": "cancelled"}
-    rnd = steps.finalize_round(ctx)
     return {"round": round_id, "status": rnd.status, "recalled": totals_of(rnd).recalled}
 
 
-@webrecall_task("webrecall.dedup_partition")
+@webrecall_task(TASKS["dedup"])
 def dedup_partition(self: Task, round_id: int, partition: int) -> dict[str, Any]:
     """One LSH grouping task (buckets of one key-hash partition), once every recall task row is finished."""
-    settings = _settings()
-    ctx = RoundContext.load(settings, round_id)
-    if not _go(self, ctx, "recall"):
+    found = _step(self, "dedup", round_id)
+    if found is None:
         return {"round": round_id, "status": "cancelled"}
-    with status.failing_round(settings, round_id):
-        buckets = dedup_stage.run_partition(ctx, partition)
+    ctx, step = found
+    assert step.partition is not None
+    with status.failing_round(ctx.settings, round_id):
+        buckets = step.partition(ctx, partition)
     return {"round": round_id, "partition": partition, "buckets": buckets}
-
-
-def _go(self: Task, ctx: RoundContext, *phases: str) -> bool:
-    """The steps' gate, the Celery way: False if the round was cancelled; while a task row of `phases` is
-    unfinished, this task is retried later (a countdown, not a worker held waiting)."""
-    gate = steps.gate(ctx, *phases)
-    if gate == "wait":
-        wait_budget = int(ctx.settings.broker_visibility_timeout / GATE_COUNTDOWN) + 10
-        raise self.retry(countdown=GATE_COUNTDOWN, max_retries=wait_budget)
-    return gate == "go"
 
 
 def _summary(row: WarcTask) -> dict[str, Any]:
@@ -142,38 +151,48 @@ def _summary(row: WarcTask) -> dict[str, Any]:
             "recalled": row.recalled, "attempts": row.attempts}  # fmt: skip
 
 
+def _warc(celery: Celery, round_id: int, phase: str, row_id: int) -> Signature:
+    return celery.signature("webrecall.warc", args=(row_id,), task_id=task_id(round_id, phase, row_id), immutable=True)
+
+
 def round_canvas(celery: Celery, settings: Settings, round_id: int) -> Signature:
-    """index group -> train -> recall group -> finalize, over the round's unfinished task rows (resumable)."""
-
-    def sig(name: str, arg: int, tid: str) -> Signature:
-        return celery.signature(name, args=(arg,), task_id=tid, immutable=True)
-
-    steps: list[Signature] = []
-    for phase in ("index", "recall"):
-        ids = pending_tasks(settings, round_id, phase)
-        if ids:
-            steps.append(group(sig("webrecall.warc", i, task_id(round_id, phase, i)) for i in ids))
-        if phase == "index":  # expand: the labelled patterns' pages across the crawl (a group), then train
-            steps.append(sig("webrecall.expand", round_id, task_id(round_id, "expand")))
-            steps.append(sig("webrecall.train", round_id, task_id(round_id, "train")))
-    parts = range(RoundContext.load(settings, round_id).params.dedup.partitions)
-    steps.append(group(celery.signature("webrecall.dedup_partition", args=(round_id, p), immutable=True,
-                                        task_id=task_id(round_id, "dedup", p)) for p in parts))  # fmt: skip
-    steps.append(sig("webrecall.finalize", round_id, task_id(round_id, "finalize")))
-    return chain(*steps)
+    """The plan as a chain, over the round's unfinished task rows (resumable): a phase's WARC tasks as a group, the
+    dedup partitions as a group, a round-level step as one task (expand plans its rows, then becomes their group)."""
+    ctx = RoundContext.load(settings, round_id)
+    parts: list[Signature] = []
+    for step in PLAN:  # groups get lists: celery reads a generator lazily, after `step` has moved on
+        if step.kind == "warcs" and step.run is None:
+            if ids := pending_tasks(settings, round_id, step.phase):
+                parts.append(group([_warc(celery, round_id, step.phase, i) for i in ids]))
+        elif step.kind == "partitions":
+            parts.append(group([celery.signature(TASKS[step.name], args=(round_id, p), immutable=True,
+                                                 task_id=task_id(round_id, step.name, p))
+                                for p in plan.partitions(ctx)]))  # fmt: skip
+        else:
+            parts.append(celery.signature(TASKS[step.name], args=(round_id,), task_id=task_id(round_id, step.name),
+                                          immutable=True))  # fmt: skip
+    return chain(*parts)
 
 
-def start_round(celery: Celery, settings: Settings, round_id: int) -> str:
-    """Enqueue a created round; returns the id of the canvas' last task. The round's status says the rest."""
-    steps.start(RoundContext.load(settings, round_id))
+def enqueue(celery: Celery, settings: Settings, round_id: int) -> str:
+    """Start a created round on the workers; returns the id of the canvas' last task. The round's status says the
+    rest. FatalError for a round that was cancelled."""
+    ctx = steps.start(RoundContext.load(settings, round_id))
+    if ctx.round.status == "cancelled":
+        raise FatalError(f"round {ctx.number} is cancelled")
     result = round_canvas(celery, settings, round_id).apply_async()
     return str(result.id)
 
 
 def revoke_round(celery: Celery, settings: Settings, round_id: int) -> int:
     """Revoke the round's unfinished tasks (the database's cancel flag already makes them no-ops)."""
-    ids = [task_id(round_id, "expand"), task_id(round_id, "train"), task_id(round_id, "finalize")]
-    ids += [task_id(round_id, "dedup", p) for p in range(RoundContext.load(settings, round_id).params.dedup.partitions)]
+    ctx = RoundContext.load(settings, round_id)
+    ids = []
+    for step in PLAN:
+        if step.kind == "round" or step.run is not None:
+            ids.append(task_id(round_id, step.name))
+        elif step.kind == "partitions":
+            ids += [task_id(round_id, step.name, p) for p in plan.partitions(ctx)]
     for row in warc_tasks(settings, round_id):
         if row.status in ("pending", "running"):
             ids.append(task_id(round_id, row.phase, row.id))
@@ -184,4 +203,4 @@ def revoke_round(celery: Celery, settings: Settings, round_id: int) -> int:
 @webrecall_task("webrecall.run_round")
 def run_round(self: Task, round_id: int) -> dict[str, Any]:
     """Entry point for senders that know only task names (the API): enqueue the round's canvas and return."""
-    return {"round": round_id, "canvas": start_round(app, _settings(), round_id)}
+    return {"round": round_id, "canvas": enqueue(app, _settings(), round_id)}

@@ -2,6 +2,8 @@
 Celery tasks in `webrecall.workers.tasks`); only how the WARC tasks of a phase are fanned out differs.
 
     start -> index tasks -> expand (lookup, then expand tasks) -> train -> recall tasks -> dedup -> finalize
+
+The order is declared once, in `plan.PLAN`; the runners walk it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from webrecall.core.db import Round, utcnow
-from webrecall.core.errors import FatalError
 from webrecall.core.lifecycle import dedup_stage
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.status import fail_task, failing_round, is_cancelled, set_status
@@ -20,11 +21,8 @@ Gate = Literal["stop", "wait", "go"]
 
 
 def start(ctx: RoundContext) -> RoundContext:
-    """The round starts (or resumes) indexing; FatalError if it was cancelled before."""
-    rnd = set_status(ctx.settings, ctx.id, "indexing", started_at=utcnow())
-    if rnd.status == "cancelled":
-        raise FatalError(f"round {rnd.number} is cancelled")
-    return ctx.other(rnd)
+    """The round starts (or resumes) indexing; a round cancelled before stays cancelled (the first gate stops)."""
+    return ctx.other(set_status(ctx.settings, ctx.id, "indexing", started_at=utcnow()))
 
 
 def gate(ctx: RoundContext, *phases: str) -> Gate:

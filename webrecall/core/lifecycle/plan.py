@@ -1,0 +1,73 @@
+"""A round's plan, declared once: its steps in order, and the retry policy of its WARC tasks. Both runners interpret
+it, the in-process loop (`lifecycle.local`) and the Celery canvas (`workers.tasks.round_canvas`); neither spells
+the order out again.
+
+    index tasks -> expand (lookup, then its tasks) -> train -> recall tasks -> dedup partitions -> finalize
+
+A step is one of three kinds: the WARC tasks of a phase (one per WARC file, fanned out: a local process pool or a
+Celery group), a round-level function (one call, or one Celery task), or the dedup partitions (one call or task
+each). Before a step runs, its gate (`steps.gate`) stops a cancelled round and makes sure every task of the phases it
+`needs` has finished (a Celery chord's counter can run ahead of the task rows after a redelivery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from webrecall.core.lifecycle import dedup_stage, steps
+from webrecall.core.lifecycle.context import RoundContext
+from webrecall.core.lifecycle.warc_task import RETRY_ON
+from webrecall.core.settings import Settings
+
+Kind = Literal["warcs", "round", "partitions"]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    name: str
+    kind: Kind
+    phase: str = ""
+    """`warcs`: the task phase whose rows are run (they exist from creation, or `run` makes them first)."""
+    run: Callable[[RoundContext], Any] | None = None
+    """`round`: the step; `warcs`: the planning call that makes the rows and returns their ids (None: nothing to
+    run); `partitions`: unused (`partition` runs each)."""
+    partition: Callable[[RoundContext, int], Any] | None = None
+    needs: tuple[str, ...] = ()
+    """Task phases every row of which must be finished before the step runs."""
+
+
+PLAN: tuple[Step, ...] = (
+    Step("index", "warcs", phase="index"),
+    Step("expand", "warcs", phase="expand", run=steps.expand),
+    Step("train", "round", run=steps.train, needs=("index", "expand")),
+    Step("recall", "warcs", phase="recall"),
+    Step("dedup", "partitions", partition=dedup_stage.run_partition, needs=("recall",)),
+    Step("finalize", "round", run=steps.finalize_round, needs=("recall",)),
+)
+
+
+def step(name: str) -> Step:
+    return next(s for s in PLAN if s.name == name)
+
+
+def partitions(ctx: RoundContext) -> range:
+    """The dedup partitions of the round (recorded with it)."""
+    return range(ctx.params.dedup.partitions)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How either runner retries a WARC task that failed with a retryable error (a source's 5xx, a timeout,
+    throttling, the database going away): up to `max_retries` times, after an exponential backoff with full jitter
+    (a random wait up to 1, 2, 4, ... seconds, capped at `backoff_max`); then the task is recorded as failed and the
+    round goes on without it. Celery's task decorator and the local runner's tenacity loop read these values."""
+
+    retry_on: tuple[type[BaseException], ...] = RETRY_ON
+    max_retries: int = 5
+    backoff_max: float = 600.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> RetryPolicy:
+        return cls(max_retries=settings.task_max_retries)
