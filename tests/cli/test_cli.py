@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 from tests.conftest import CORPUS, ROOT
 from tests.core.urls.test_patterns import UNSAFE
 from webrecall.cli.main import app
+from webrecall.core import db as dbm
+from webrecall.core.settings import Settings
 
 DEV = CORPUS / "crawl-data" / "CC-MAIN-DEV" / "segments" / "1716000000000.0" / "warc"
 
@@ -54,6 +56,19 @@ def test_bad_input_exits_2_with_a_reason(env, tmp_path):
     assert result.exit_code == 2 and "needs seeds" in result.output
     result = CliRunner().invoke(app, ["round", "status", "7"])
     assert result.exit_code == 2 and "no round 7" in result.output
+
+
+def test_round_start_refuses_while_another_round_is_unfinished(env):
+    """One round at a time, as the API says it (409): the CLI starts rounds through the same core function."""
+    run("init")
+    settings = Settings()
+    with dbm.session(settings.db_url) as db:
+        db.add(dbm.Round(number=1, status="indexing"))
+        db.commit()
+    start = ["round", "start", "--warc", str(DEV / "CC-MAIN-DEV-00000.warc.gz"), "--seed-pattern", "docs.python.org/"]
+    result = CliRunner().invoke(app, start)
+    assert result.exit_code == 2 and "round 1 is indexing; cancel it first" in result.output
+    assert [r["id"] for r in run("round", "list")] == [1]  # no round 2 was written
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ from webrecall.core.labelling.page_items import KIND as PAGE_ITEM
 from webrecall.core.labelling.page_items import label_page
 from webrecall.core.labelling.proposals import Proposal, domain_pages, propose
 from webrecall.core.lifecycle.local import OnTask, run_round
-from webrecall.core.lifecycle.spec import RoundSpec, create_round
+from webrecall.core.lifecycle.spec import RoundSpec, start_round
 from webrecall.core.queries import done_warcs
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
@@ -156,7 +156,7 @@ def run_demo(*, corpus: Path, limit: int | None, output: Path, progress: OnTask 
         for n in range(1, rounds + 1):
             spec = RoundSpec(crawl_id=crawl, base_url=base_url, limit=limit, seed_patterns=list(DEMO_SEEDS),
                              eval_labels=str(labels) if labels.exists() else None)  # fmt: skip
-            rnd = create_round(settings, spec)
+            rnd = start_round(settings, spec)
             rnd = run_round(settings, rnd.id or 0, processes=processes, progress=progress)
             records.append(round_record(rnd))
             pages_read = pages_read or totals.of(rnd).pages  # later rounds read the page cache

@@ -118,7 +118,7 @@ def round_start(
 ) -> None:
     """Run a recall round to the end (index -> train -> recall -> domain stats), here or on the workers."""
     from webrecall.core.lifecycle.local import run_round
-    from webrecall.core.lifecycle.spec import RoundSpec, create_round
+    from webrecall.core.lifecycle.spec import RoundSpec, start_round
 
     settings = _ready()
     spec = RoundSpec(
@@ -128,7 +128,7 @@ def round_start(
         labels_needed=labels_needed,
     )  # fmt: skip
     with _reasons():
-        rnd = create_round(settings, spec)
+        rnd = start_round(settings, spec)
         if distributed:
             rnd = _enqueue(settings, rnd.id or 0, wait=wait, quiet=as_json)
             _emit_round(settings, rnd, as_json)

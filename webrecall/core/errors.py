@@ -19,6 +19,10 @@ class SkippableError(WebrecallError):
     """The input itself is broken (e.g. not a WARC file): counted, the round goes on without it."""
 
 
+class Conflict(WebrecallError):
+    """The request conflicts with the service's state (a round is already unfinished): a 409, not a retry."""
+
+
 class NotFoundError(FatalError):
     """The location does not exist (HTTP 404/410, missing file)."""
 

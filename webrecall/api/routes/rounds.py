@@ -15,8 +15,9 @@ from webrecall.api.runner import launch
 from webrecall.api.views import round_public
 from webrecall.core.crawl.guard import check_source
 from webrecall.core.db import Round
-from webrecall.core.errors import FatalError, RetryableError
-from webrecall.core.lifecycle.spec import RoundSpec, create_round
+from webrecall.core.errors import Conflict, FatalError, RetryableError
+from webrecall.core.lifecycle import spec as lifecycle_spec
+from webrecall.core.lifecycle.spec import RoundSpec
 from webrecall.core.lifecycle.status import TERMINAL, Status, cancel_round, set_status
 from webrecall.core.queries import find_round
 
@@ -33,16 +34,13 @@ def _get(db: SessionDep, number: int) -> Round:
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, responses={**AUTH, **errors(400, 409, 503)})
 def start_round(body: schemas.RoundCreate, settings: SettingsDep, db: SessionDep, _: TokenDep) -> schemas.RoundPublic:
-    """Validate, create the round with its WARC tasks, and run it in the background."""
+    """Validate, create the round with its WARC tasks (one round at a time), and run it in the background."""
     allowed = [settings.source_base_url, *settings.allowed_base_urls]
     try:
         base_url = check_source(body.base_url, allowed) if body.base_url else settings.source_base_url
         warcs = [check_source(w, allowed) for w in body.warcs]
     except ValueError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
-    active = db.exec(select(Round).where(col(Round.status).not_in(TERMINAL))).first()
-    if active is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"round {active.number} is {active.status}; cancel it first")
     db.rollback()  # end this session's read snapshot: the round is written through another one
     run_settings = settings
     if body.model is not None:
@@ -58,7 +56,9 @@ def start_round(body: schemas.RoundCreate, settings: SettingsDep, db: SessionDep
         top_k=body.top_k, labels_needed=body.labels_needed,
     )  # fmt: skip
     try:
-        rnd = create_round(resolving, spec)
+        rnd = lifecycle_spec.start_round(resolving, spec)
+    except Conflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except RetryableError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"source unreachable: {exc}") from None
     except (ValueError, FatalError) as exc:

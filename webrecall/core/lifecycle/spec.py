@@ -1,16 +1,19 @@
-"""What an operator asks for (`RoundSpec`), its validation, and the round row with its WARC tasks."""
+"""What an operator asks for (`RoundSpec`), its validation, and the round row with its WARC tasks: `start_round`, the
+one way every adapter starts a round."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from webrecall.core import label_store, params
 from webrecall.core.crawl.http import check_ranges
 from webrecall.core.crawl.listing import resolve_crawl
 from webrecall.core.crawl.listing import select as select_paths
 from webrecall.core.db import Round, WarcTask, session
+from webrecall.core.errors import Conflict
+from webrecall.core.lifecycle.status import TERMINAL
 from webrecall.core.model.seeds import read_seed_file
 from webrecall.core.params import RoundParams
 from webrecall.core.queries import find_round
@@ -82,13 +85,32 @@ def _seeds(db: Session, spec: RoundSpec, previous: Round | None, texts: int) -> 
     return patterns, seed_file, texts
 
 
-def create_round(settings: Settings, spec: RoundSpec) -> Round:
-    """Validate the spec, resolve the WARC list and write the round with its tasks. Raises ValueError/FatalError."""
+def _refuse_while_active(db: Session) -> None:
+    active = db.exec(select(Round).where(col(Round.status).not_in(TERMINAL))).first()
+    if active is not None:
+        raise Conflict(f"round {active.number} is {active.status}; cancel it first")
+
+
+def start_round(settings: Settings, spec: RoundSpec) -> Round:
+    """How an operator starts a round (the CLI, the API, the demo): the spec validated, one round at a time (a
+    Conflict while another one is unfinished), and the round created with its WARC tasks. The caller then runs it
+    here (`lifecycle.local`) or hands it to the workers (`webrecall.workers.enqueue_round`)."""
+    validate(spec)
+    with session(settings.db_url) as db:  # before the crawl is resolved (network); checked again as it is written
+        _refuse_while_active(db)
+    return create_round(settings, spec, exclusive=True)
+
+
+def create_round(settings: Settings, spec: RoundSpec, *, exclusive: bool = False) -> Round:
+    """Validate the spec, resolve the WARC list and write the round with its tasks. Raises ValueError/FatalError;
+    with `exclusive`, Conflict if another round is unfinished (`start_round`)."""
     validate(spec)
     texts = len(read_seed_file(spec.seed_file)) if spec.seed_file else 0  # before the crawl is resolved
     base_url = spec.base_url or settings.source_base_url
     locations = _locations(settings, spec, base_url)
     with session(settings.db_url) as db:
+        if exclusive:
+            _refuse_while_active(db)
         previous = find_round(db)
         patterns, seed_file, seed_texts = _seeds(db, spec, previous, texts)
         rnd = Round(
