@@ -11,10 +11,30 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from webrecall.core.crawl.http import HTTPReader, get_range, is_http, retry
-from webrecall.core.errors import FatalError, NotFoundError, SkippableError
+from webrecall.core.errors import FatalError, NotFoundError, SkippableError, StopCheck
+from webrecall.core.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How a pass reads its source: the cap on a record's decompressed size, the HTTP timeout and retries, and the
+    cancel check it asks between batches (None: the pass runs to its end)."""
+
+    max_record_bytes: int = 8 * 1024 * 1024
+    timeout: float = 60.0
+    retries: int = 5
+    should_stop: StopCheck | None = None
+
+    @classmethod
+    def of(cls, settings: Settings, should_stop: StopCheck | None = None) -> ReadOptions:
+        return cls(settings.max_record_bytes, settings.http_timeout, settings.http_retries, should_stop)
+
+
+DEFAULT_READ = ReadOptions()
 
 
 @contextmanager

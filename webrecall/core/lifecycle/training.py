@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from webrecall.core import label_store, params
+from webrecall.core.crawl.sources import ReadOptions
 from webrecall.core.db import Model, Round, session
 from webrecall.core.errors import FatalError
 from webrecall.core.lifecycle import model_store
@@ -53,7 +54,7 @@ def from_previous_round(
     stats = Stats()
     pages = list(readback.readback(
         store, prev.number, locations, labels, stats=stats, extractor=ctx.params.score_extractor, skip=caches,
-        max_record_bytes=settings.max_record_bytes, timeout=settings.http_timeout, retries=settings.http_retries,
+        read=ReadOptions.of(settings),
     ))  # fmt: skip
     seen = readback.scores(store, prev.number, locations)
     low = min(readback.LOW_SCORE, kept_threshold(ctx.other(prev)) / 2)

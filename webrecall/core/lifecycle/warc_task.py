@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from webrecall.core.crawl.sources import ReadOptions
 from webrecall.core.db import Model, Round, WarcTask, session, utcnow
 from webrecall.core.errors import Cancelled, FatalError, NotFoundError, RetryableError, SkippableError, StopCheck
 from webrecall.core.lifecycle import dedup_stage, model_store, threshold
@@ -35,27 +36,26 @@ def _cached_pages(store: Store, rel: str) -> int:
 
 def _run(ctx: RoundContext, task: WarcTask, model: Model | None, stats: Stats, should_stop: StopCheck | None) -> None:
     settings, store, recorded = ctx.settings, ctx.store, ctx.params
-    io: dict[str, Any] = {"max_record_bytes": settings.max_record_bytes, "timeout": settings.http_timeout,
-                          "retries": settings.http_retries, "should_stop": should_stop}  # fmt: skip
+    read = ReadOptions.of(settings, should_stop)
     if task.phase == "expand":  # a labelled pattern's pages in this WARC file, by byte range (core.pipeline.expand)
         from webrecall.core.pipeline.expand import expand_warc
 
         expand_warc(task.warc_url, round_no=ctx.number, store=store, stats=stats,
-                    extractor=recorded.score_extractor, **io)  # fmt: skip
+                    extractor=recorded.score_extractor, read=read)  # fmt: skip
         dedup_stage.index_signatures(ctx, task.warc_url, stats)
     elif task.phase == "index":
         if store.exists(cache_path(task.warc_url)):
             stats.incr("cache_hit")
             stats.incr("html_pages", _cached_pages(store, cache_path(task.warc_url)))
         else:
-            index_warc(task.warc_url, store=store, stats=stats, extractor=recorded.score_extractor, **io)
+            index_warc(task.warc_url, store=store, stats=stats, extractor=recorded.score_extractor, read=read)
     else:
         if model is None:
             raise FatalError(f"round {ctx.number} has no model to score with")
         recall_warc(
             task.warc_url, round_no=ctx.number, store=store, classifier=model_store.model_classifier(settings, model),
             decision=threshold.decision(ctx), stats=stats, text_extractor=recorded.text_extractor,
-            fallback_extractor=recorded.score_extractor, **io,
+            fallback_extractor=recorded.score_extractor, read=read,
         )  # fmt: skip
         dedup_stage.signatures(ctx, task.warc_url, stats)
 

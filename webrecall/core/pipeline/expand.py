@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from webrecall.core.errors import StopCheck
+from webrecall.core.crawl.sources import DEFAULT_READ, ReadOptions
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import _title, fetch_pages
 from webrecall.core.storage.layout import EXPANDED_SCHEMA, expand_path, expand_plan_path, expand_sigs_path
@@ -52,8 +52,7 @@ def coalesce(rows: list[dict[str, Any]], *, waste: float = 0.15, span: int = 8 *
 
 def expand_warc(
     location: str, *, round_no: int, store: Store, stats: Stats, extractor: str = "resiliparse",
-    max_record_bytes: int = 8 * 1024 * 1024, timeout: float = 60, retries: int = 5,
-    should_stop: StopCheck | None = None,
+    read: ReadOptions = DEFAULT_READ,
 ) -> str:  # fmt: skip
     """Fetch the planned records of one WARC file by coalesced byte ranges and extract them; returns the shard."""
     plan = store.read_table(expand_plan_path(round_no))
@@ -61,9 +60,7 @@ def expand_warc(
     rel = expand_path(round_no, location)
     stats.incr("planned", len(rows))
     stats.incr("record_bytes", sum(r["length"] for r in rows))
-    fetched = (pair for group in coalesce(rows) for pair in fetch_pages(
-        location, group, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout, retries=retries,
-        should_stop=should_stop))
+    fetched = (pair for group in coalesce(rows) for pair in fetch_pages(location, group, stats=stats, read=read))
     with store.row_writer(rel, EXPANDED_SCHEMA, 256) as out:
         for row, page in fetched:
             with stats.timer("extract"):

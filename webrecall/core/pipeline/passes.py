@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from more_itertools import chunked
 
-from webrecall.core.crawl.sources import open_stream, read_range
+from webrecall.core.crawl.sources import DEFAULT_READ, ReadOptions, open_stream, read_range
 from webrecall.core.crawl.warc import iter_pages, read_page
 from webrecall.core.errors import StopCheck, stop_if
 from webrecall.core.model.classifier import Classifier
@@ -72,20 +72,19 @@ def _cache_rows(pages: Iterable[Page], *, extractor: str, stats: Stats) -> Itera
 
 
 def index_warc(
-    location: str, *, store: Store, stats: Stats, extractor: str = "resiliparse",
-    max_record_bytes: int = 8 * 1024 * 1024, timeout: float = 60, retries: int = 5,
-    should_stop: StopCheck | None = None,
+    location: str, *, store: Store, stats: Stats, extractor: str = "resiliparse", read: ReadOptions = DEFAULT_READ,
 ) -> str:  # fmt: skip
     """Read a WARC once into the page cache; returns the cache path. Bad records are counted, not fatal.
-    `should_stop` is asked between batches (`Cancelled` when it says yes)."""
+    `read.should_stop` is asked between batches (`Cancelled` when it says yes)."""
     rel = cache_path(location)
-    with open_stream(location, timeout=timeout, retries=retries) as stream, store.writer(rel, CACHE_SCHEMA) as out:
+    with open_stream(location, timeout=read.timeout, retries=read.retries) as stream, \
+            store.writer(rel, CACHE_SCHEMA) as out:  # fmt: skip
         stats.incr("stream_opens")
-        pages = iter_pages(stream, warc_path=location, stats=stats, max_record_bytes=max_record_bytes)
+        pages = iter_pages(stream, warc_path=location, stats=stats, max_record_bytes=read.max_record_bytes)
         for batch in chunked(_cache_rows(pages, extractor=extractor, stats=stats), BATCH):
             out.write_table(pa.Table.from_pylist(batch, schema=CACHE_SCHEMA))
             stats.incr("html_pages", len(batch))
-            stop_if(should_stop)
+            stop_if(read.should_stop)
     return rel
 
 
@@ -113,24 +112,21 @@ def _coalesce(rows: list[dict], gap: int = 256 * 1024, span: int = 8 * 1024 * 10
         yield group
 
 
-def fetch_pages(
-    location: str, rows: list[dict], *, stats: Stats, max_record_bytes: int, timeout: float, retries: int,
-    should_stop: StopCheck | None = None,
-) -> Iterator[tuple[dict, Page]]:
+def fetch_pages(location: str, rows: list[dict], *, stats: Stats, read: ReadOptions) -> Iterator[tuple[dict, Page]]:
     """Read records back by byte range (the page index says where), never the whole file."""
     for group in _coalesce(rows):
-        stop_if(should_stop)
+        stop_if(read.should_stop)
         start = group[0]["offset"]
         end = max(r["offset"] + r["length"] for r in group)
         with stats.timer("range_read"):
-            blob = read_range(location, start, end - start, timeout=timeout, retries=retries)
+            blob = read_range(location, start, end - start, timeout=read.timeout, retries=read.retries)
         stats.incr("range_reads")
         stats.incr("range_bytes", len(blob))
         for row in group:
             chunk = blob[row["offset"] - start : row["offset"] - start + row["length"]]
             refetch = Stats()  # the reader's own counters must not mix with this stage's total/kept
             page = read_page(
-                chunk, warc_path=location, offset=row["offset"], stats=refetch, max_record_bytes=max_record_bytes
+                chunk, warc_path=location, offset=row["offset"], stats=refetch, max_record_bytes=read.max_record_bytes
             )
             if page is None:
                 for reason, n in refetch.errors().items():
@@ -212,9 +208,7 @@ def _count_code(stats: Stats, code: CodeCounts) -> None:
 
 def recall_warc(
     location: str, *, round_no: int, store: Store, classifier: Classifier, decision: Decision, stats: Stats,
-    text_extractor: str = "resiliparse", fallback_extractor: str = "resiliparse",
-    max_record_bytes: int = 8 * 1024 * 1024, timeout: float = 60, retries: int = 5,
-    should_stop: StopCheck | None = None,
+    text_extractor: str = "resiliparse", fallback_extractor: str = "resiliparse", read: ReadOptions = DEFAULT_READ,
 ) -> tuple[str, str]:  # fmt: skip
     """Score the cached pages of one WARC; write the round's page index and its recalled pages.
 
@@ -231,7 +225,7 @@ def recall_warc(
         with store.writer(idx_rel, INDEX_SCHEMA) as idx_out, \
                 store.row_writer(pages_rel, PAGES_SCHEMA, BATCH) as out:  # fmt: skip
             for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats,
-                                               should_stop=should_stop):
+                                               should_stop=read.should_stop):
                 stats.incr("total", len(scores))
                 for i in np.flatnonzero(scores >= decision.threshold):
                     row = {k: data[k][i] for k in CACHE_COLUMNS}
@@ -249,7 +243,7 @@ def recall_warc(
     candidates: list[dict] = []
     tables: list[pa.Table] = []  # the index, held (no text: ~100 bytes a page) until the cascade has decided
     for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats,
-                                           should_stop=should_stop):
+                                           should_stop=read.should_stop):
         stats.incr("total", len(scores))
         for i in np.flatnonzero(scores >= floor):
             row = {k: data[k][i] for k in data if k != "text"}
@@ -265,10 +259,7 @@ def recall_warc(
             if row["offset"] in known:
                 yield row, known.pop(row["offset"]), None, text_extractor
         to_fetch = [r for r in candidates if r["offset"] not in reused]
-        for row, page in fetch_pages(
-            location, to_fetch, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout, retries=retries,
-            should_stop=should_stop,
-        ):
+        for row, page in fetch_pages(location, to_fetch, stats=stats, read=read):
             made_by = text_extractor
             with stats.timer("extract_keep"):
                 got = page_text(page.html, text_extractor)

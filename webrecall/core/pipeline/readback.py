@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 
+from webrecall.core.crawl.sources import DEFAULT_READ, ReadOptions
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import fetch_pages, scoring_texts
 from webrecall.core.storage.layout import cache_path, index_path
@@ -39,8 +40,7 @@ def wanted(index: pa.Table, labels: PatternSet[str]) -> list[dict]:
 
 def readback(
     store: Store, round_no: int, locations: Iterable[str], labels: PatternSet[str], *, stats: Stats,
-    extractor: str = "resiliparse", skip: Iterable[str] = (), max_record_bytes: int = 8 * 1024 * 1024,
-    timeout: float = 60, retries: int = 5,
+    extractor: str = "resiliparse", skip: Iterable[str] = (), read: ReadOptions = DEFAULT_READ,
 ) -> Iterator[tuple[str, str, str]]:  # fmt: skip
     """(url, text, label) of the wanted pages of a round; `skip`: cache files the caller reads anyway."""
     skipped = set(skip)
@@ -58,8 +58,7 @@ def readback(
                 stats.incr("readback_cache")
                 yield row["url"], texts.get(row["url"], ""), row["label"]
             continue
-        for row, page in fetch_pages(loc, rows, stats=stats, max_record_bytes=max_record_bytes, timeout=timeout,
-                                     retries=retries):  # fmt: skip
+        for row, page in fetch_pages(loc, rows, stats=stats, read=read):
             stats.incr("readback_range")
             got = page_text(page.html, extractor)
             yield row["url"], with_signals(got.text, got.signals), row["label"]
