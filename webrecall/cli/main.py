@@ -34,6 +34,7 @@ from webrecall.cli.base import (
 from webrecall.core import db as dbm
 from webrecall.core import label_store
 from webrecall.core.errors import WebrecallError
+from webrecall.core.lifecycle.warc_task import TaskResult
 from webrecall.core.settings import Settings
 
 
@@ -86,15 +87,14 @@ class _Bar:
         self.pages: dict[str, int] = {}
         self.start = time.perf_counter()
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        phase = event["phase"]
+    def __call__(self, result: TaskResult, done: int, total: int) -> None:
+        phase, stats = result.phase, result.stats
         if phase not in self.tasks:
-            self.tasks[phase] = self.progress.add_task(phase, total=event["total"], pages=0, rate="-")
+            self.tasks[phase] = self.progress.add_task(phase, total=total, pages=0, rate="-")
             self.pages[phase] = 0
-        stats = event.get("stats", {})
         self.pages[phase] += int(stats.get("html_pages", stats.get("total", 0)))
         rate = self.pages[phase] / max(time.perf_counter() - self.start, 1e-6)
-        self.progress.update(self.tasks[phase], completed=event["done"], pages=self.pages[phase], rate=f"{rate:.0f}")
+        self.progress.update(self.tasks[phase], completed=done, pages=self.pages[phase], rate=f"{rate:.0f}")
 
 
 @round_app.command("start")

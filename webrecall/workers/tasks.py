@@ -21,7 +21,7 @@ from webrecall.core.errors import FatalError
 from webrecall.core.lifecycle import plan, status, steps
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.plan import PLAN, RetryPolicy
-from webrecall.core.lifecycle.warc_task import process_warc_task
+from webrecall.core.lifecycle.warc_task import TaskResult, process_warc_task
 from webrecall.core.queries import pending_tasks, warc_tasks
 from webrecall.core.settings import Settings
 from webrecall.core.totals import of as totals_of
@@ -63,10 +63,10 @@ def warc(self: Task, row_id: int) -> dict[str, Any]:
         if row is None:
             raise FatalError(f"WARC task {row_id} does not exist")
         if row.status == "done":
-            return _summary(row)
+            return TaskResult.of(row).as_dict()
         round_id = row.round_id
     should_stop = status.cancel_check(settings, round_id, settings.cancel_check_seconds)
-    result: dict[str, Any] = {}
+    result: TaskResult | None = None
     try:
         with status.failing_round(settings, round_id):
             result = process_warc_task(settings, row_id, should_stop=should_stop)
@@ -74,12 +74,12 @@ def warc(self: Task, row_id: int) -> dict[str, Any]:
         if self.request.retries < (self.max_retries or 0):
             raise  # autoretry_for: backoff with jitter
         steps.warc_failed(settings, row_id, f"gave up after {self.request.retries} retries: {exc}")
-    if result.get("status") == "cancelled":
+    if result is not None and result.status == "cancelled":
         revoke_round(app, settings, round_id)
     with session(settings.db_url) as db:
         row = db.get(WarcTask, row_id)
         assert row is not None
-        return _summary(row)
+        return TaskResult.of(row).as_dict()
 
 
 def _step(self: Task, name: str, round_id: int) -> tuple[RoundContext, plan.Step] | None:
@@ -144,11 +144,6 @@ def dedup_partition(self: Task, round_id: int, partition: int) -> dict[str, Any]
     with status.failing_round(ctx.settings, round_id):
         buckets = step.partition(ctx, partition)
     return {"round": round_id, "partition": partition, "buckets": buckets}
-
-
-def _summary(row: WarcTask) -> dict[str, Any]:
-    return {"task": row.id, "phase": row.phase, "status": row.status, "html_pages": row.html_pages,
-            "recalled": row.recalled, "attempts": row.attempts}  # fmt: skip
 
 
 def _warc(celery: Celery, round_id: int, phase: str, row_id: int) -> Signature:

@@ -117,7 +117,7 @@ def test_lookup_and_fetch_reruns_replace_and_never_duplicate(expanded):
     assert len(rows) == 7 and store.read_table(expand_plan_path(r2.number)).num_rows == plan
     row = next(r for r in rows if r.phase == "expand")
     n = pq.read_metadata(store.path(expand_path(r2.number, row.warc_url))).num_rows
-    assert process_warc_task(settings, row.id)["status"] == "done"  # a redelivered fetch task reruns...
+    assert process_warc_task(settings, row.id).status == "done"  # a redelivered fetch task reruns...
     assert pq.read_metadata(store.path(expand_path(r2.number, row.warc_url))).num_rows == n  # ...and replaces
     assert summary(RoundContext.load(settings, r2.id))["fetched"] == before["fetched"]
 

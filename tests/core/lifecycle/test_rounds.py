@@ -202,7 +202,7 @@ def test_rerunning_a_warc_replaces_its_outputs(settings, round1):
     before_pages = store.read_table(pages_path(round1.number, task.warc_url))
     before_index = store.read_table(index_path(round1.number, task.warc_url))
     result = process_warc_task(settings, task.id)
-    assert result["status"] == "done"
+    assert result.status == "done"
     after_pages = store.read_table(pages_path(round1.number, task.warc_url))
     assert after_pages.num_rows == before_pages.num_rows
     assert sorted(after_pages["url"].to_pylist()) == sorted(before_pages["url"].to_pylist())

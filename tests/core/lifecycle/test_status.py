@@ -88,9 +88,9 @@ def test_a_warc_task_stops_when_should_stop_says_so(settings: Settings, corpus_s
         row = db.get(dbm.WarcTask, task_id)
         assert row is not None and row.status == "cancelled" and "cancelled" in row.error
         location = row.warc_url
-    assert result["status"] == "cancelled" and len(asked) == 1  # asked once, after the first batch
+    assert result.status == "cancelled" and len(asked) == 1  # asked once, after the first batch
     assert not Store(settings.data_dir).exists(cache_path(location))  # the partial page cache is discarded
-    assert process_warc_task(settings, task_id)["status"] == "done"  # no `should_stop`: runs to its end
+    assert process_warc_task(settings, task_id).status == "done"  # no `should_stop`: runs to its end
     with dbm.session(settings.db_url) as db:
         assert done_warcs(db, rnd.id, "index") == [location]
         assert db.exec(select(dbm.WarcTask).where(dbm.WarcTask.id == task_id)).one().html_pages == 500

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from typing import Any
 
 from webrecall.core.db import Round
 from webrecall.core.errors import FatalError
@@ -14,15 +13,16 @@ from webrecall.core.lifecycle import dedup_stage, steps
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.plan import PLAN, RetryPolicy, Step
 from webrecall.core.lifecycle.status import failing_round, is_cancelled, set_status
-from webrecall.core.lifecycle.warc_task import process_warc_task
+from webrecall.core.lifecycle.warc_task import TaskResult, process_warc_task
 from webrecall.core.queries import pending_tasks
 from webrecall.core.settings import Settings
 
-OnTask = Callable[[dict[str, Any]], None]
-"""Called after each WARC task with {round, phase, done, total, task, status, stats...} (a progress bar)."""
+OnTask = Callable[[TaskResult, int, int], None]
+"""Called after each WARC task of a phase with its result, how many of the phase's tasks are done, and of how many
+(a progress bar)."""
 
 
-def _with_retries(settings: Settings, task_id: int) -> dict[str, Any]:
+def _with_retries(settings: Settings, task_id: int) -> TaskResult:
     """A WARC task under the round's retry policy (`plan.RetryPolicy`, the values Celery's decorator uses)."""
     from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
@@ -42,11 +42,11 @@ def _run_phase(settings: Settings, round_id: int, phase: str, executor: Executor
     ids = pending_tasks(settings, round_id, phase) if ids is None else ids
     total, done = len(ids), 0
 
-    def report(result: dict[str, Any]) -> None:
+    def report(result: TaskResult) -> None:
         nonlocal done
         done += 1
         if progress:
-            progress({"round": round_id, "phase": phase, "done": done, "total": total, **result})
+            progress(result, done, total)
 
     if executor is None:
         for task_id in ids:

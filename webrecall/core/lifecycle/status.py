@@ -72,7 +72,7 @@ def failing_round(settings: Settings, round_id: int) -> Iterator[None]:
         raise
 
 
-def fail_task(settings: Settings, task_id: int, error: str) -> None:
+def fail_task(settings: Settings, task_id: int, error: str) -> WarcTask | None:
     """A WARC task that gave up (its retries spent): recorded as failed, the round goes on without it."""
     with session(settings.db_url) as db:
         row = db.get(WarcTask, task_id)
@@ -80,6 +80,8 @@ def fail_task(settings: Settings, task_id: int, error: str) -> None:
             row.status, row.error, row.finished_at = "failed", error, utcnow()
             db.add(row)
             db.commit()
+            db.refresh(row)
+        return row
 
 
 def is_cancelled(settings: Settings, round_id: int) -> bool:

@@ -8,12 +8,13 @@ The order is declared once, in `plan.PLAN`; the runners walk it.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from webrecall.core.db import Round, utcnow
 from webrecall.core.lifecycle import dedup_stage
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.status import fail_task, failing_round, is_cancelled, set_status
+from webrecall.core.lifecycle.warc_task import TaskResult
 from webrecall.core.queries import pending_tasks, round_by_number
 from webrecall.core.settings import Settings
 
@@ -62,10 +63,10 @@ def train(ctx: RoundContext) -> int | None:
     return model_id
 
 
-def warc_failed(settings: Settings, task_id: int, error: str) -> dict[str, Any]:
+def warc_failed(settings: Settings, task_id: int, error: str) -> TaskResult:
     """A WARC task whose retries are spent: recorded as failed, the round goes on without it."""
-    fail_task(settings, task_id, error)
-    return {"task": task_id, "status": "failed", "error": error, "stats": {}}
+    row = fail_task(settings, task_id, error)
+    return TaskResult.of(row) if row is not None else TaskResult(task_id, "", "failed", error)
 
 
 def finalize_round(ctx: RoundContext) -> Round:

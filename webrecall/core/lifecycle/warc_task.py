@@ -8,6 +8,7 @@ retry policy, a fatal one fails the task (and the runner fails the round).
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -24,6 +25,26 @@ from webrecall.core.storage.store import Store
 
 RETRY_ON = (RetryableError, OperationalError, InterfaceError)
 """Retried with backoff by either runner: network failures of a source, the database going away."""
+
+
+@dataclass(slots=True)
+class TaskResult:
+    """What a WARC task tells its runner: which row, how it ended (`done`, `skipped`, `failed`, `cancelled`), why,
+    and its stage counts (`Stats.as_dict`)."""
+
+    task: int
+    phase: str
+    status: str
+    error: str = ""
+    stats: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, row: WarcTask) -> TaskResult:
+        """The result a task row records (a redelivered task that already ran, or one that gave up)."""
+        return cls(row.id or 0, row.phase, row.status, row.error, dict(row.stats or {}))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def _cached_pages(store: Store, rel: str) -> int:
@@ -60,7 +81,7 @@ def _run(ctx: RoundContext, task: WarcTask, model: Model | None, stats: Stats, s
         dedup_stage.signatures(ctx, task.warc_url, stats)
 
 
-def process_warc_task(settings: Settings, task_id: int, *, should_stop: StopCheck | None = None) -> dict[str, Any]:
+def process_warc_task(settings: Settings, task_id: int, *, should_stop: StopCheck | None = None) -> TaskResult:
     """Run one WARC task; `should_stop` is asked between batches (the runner decides how, and how often)."""
     with session(settings.db_url) as db:
         task = db.get(WarcTask, task_id)
@@ -69,7 +90,7 @@ def process_warc_task(settings: Settings, task_id: int, *, should_stop: StopChec
         rnd = db.get(Round, task.round_id)
         assert rnd is not None
         if rnd.status == "cancelled":
-            return {"task": task_id, "status": "cancelled"}
+            return TaskResult(task_id, task.phase, "cancelled")
         task.status, task.attempts, task.started_at = "running", task.attempts + 1, utcnow()
         db.add(task)
         db.commit()
@@ -102,7 +123,7 @@ def process_warc_task(settings: Settings, task_id: int, *, should_stop: StopChec
         row.recalled = int(stats["kept"]) if task.phase == "recall" else 0
         db.add(row)
         db.commit()
-    return {"task": task_id, "phase": task.phase, "status": status, "error": error, "stats": result}
+    return TaskResult(task_id, task.phase, status, error, result)
 
 
 def _record(settings: Settings, task_id: int, status: str, error: str) -> None:
