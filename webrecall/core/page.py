@@ -1,4 +1,4 @@
-"""The one record that flows through the stages, and the fixed-name stage counters."""
+"""The record the WARC reader yields, and the fixed-name stage counters."""
 
 from __future__ import annotations
 
@@ -9,22 +9,21 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True)
 class Page:
-    """One HTML response of a WARC file, enriched stage by stage (reader -> extractor -> scorer)."""
+    """One HTML response of a WARC file as the reader yields it (`crawl.warc`): where its record lies and its decoded
+    HTML. The extractor turns it into a row of the page cache (`storage.layout.CACHE_SCHEMA`: text, title, language,
+    code counts, signals); from there on the passes work on Arrow batches of those rows, column by column, which is
+    what lets a later round score a WARC from its cache without a Python object per page."""
 
     url: str
     warc_path: str
     offset: int
     length: int
+    """The stored (compressed) byte range of the record: what a read-back fetches."""
     html: str = ""
-    text: str = ""
-    title: str = ""
-    score: float = 0.0
-    lang: str = ""
-    domain: str = ""
-    host: str = ""
-    path: str = ""
     charset: str = ""
+    """The encoding the HTML was decoded with (BOM, HTTP header, <meta> or detection)."""
     meta: dict[str, object] = field(default_factory=dict)
+    """What the reader noticed about the record (e.g. `warc_truncated`)."""
 
 
 class Stats:
