@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from webrecall.core.crawl.listing import CRAWL_ID
 from webrecall.core.db import check_storable
 from webrecall.core.label_store import normalize_label
+from webrecall.core.totals import Growth
 from webrecall.core.urls.patterns import label_url_key, parse
 
 MAX_WARCS = 100_000
@@ -115,20 +116,6 @@ class RoundProgress(BaseModel):
     pages_per_s: float = Field(description="HTML pages per second of wall time, from the round's start to its end "
                                "(to now while it runs)")
     eta_seconds: float | None
-
-
-class Growth(BaseModel):
-    """`core.lifecycle.growth`: new recalled characters over the previous finished round's recalled characters."""
-
-    previous_round: int | None = Field(description="The finished round compared with (none for the first round)")
-    new_pages: int = Field(description="Recalled pages the previous round did not recall")
-    new_chars: int = Field(description="Characters of the extracted text of those pages")
-    recalled_chars_before: int = Field(description="Characters the previous round recalled")
-    lost_pages: int
-    overlap: float | None
-    growth: float | None = Field(description="new_chars / recalled_chars_before")
-    stop: bool = Field(description="growth under WEBRECALL_GROWTH_STOP: the loop may stop")
-    labels_received: int
 
 
 class ModelPublic(BaseModel):

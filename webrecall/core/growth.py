@@ -13,8 +13,7 @@ from typing import Any
 from webrecall.core import totals
 from webrecall.core.db import Round
 
-FIELDS = ("previous_round", "new_pages", "new_chars", "recalled_chars_before", "lost_pages", "overlap", "growth",
-          "stop", "labels_received")  # fmt: skip
+FIELDS = tuple(totals.Growth.model_fields)
 
 
 def rate(new_chars: int, chars_before: int) -> float | None:

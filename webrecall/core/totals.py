@@ -20,17 +20,18 @@ class Part(BaseModel):
 
 
 class Growth(Part):
-    """What a round added over the previous finished one (`webrecall.core.growth`)."""
+    """What a round added over the previous finished one (the definition is `webrecall.core.growth`): written once,
+    here, for finalize, the CLI, the API (its schema) and the annotator."""
 
-    previous_round: int | None = None
-    new_pages: int = 0
-    new_chars: int = 0
-    recalled_chars_before: int = 0
-    lost_pages: int = 0
-    overlap: float | None = None
-    growth: float | None = None
-    stop: bool = False
-    labels_received: int = 0
+    previous_round: int | None = Field(default=None, description="The finished round compared with (none for round 1)")
+    new_pages: int = Field(default=0, description="Recalled pages the previous round did not recall")
+    new_chars: int = Field(default=0, description="Characters of the extracted text of those pages")
+    recalled_chars_before: int = Field(default=0, description="Characters the previous round recalled")
+    lost_pages: int = Field(default=0, description="Pages the previous round recalled and this one did not")
+    overlap: float | None = Field(default=None, description="Share of the previous round's pages recalled again")
+    growth: float | None = Field(default=None, description="new_chars / recalled_chars_before")
+    stop: bool = Field(default=False, description="growth under WEBRECALL_GROWTH_STOP: the loop may stop")
+    labels_received: int = Field(default=0, description="Labels given on the previous round's queue")
 
     @model_validator(mode="before")
     @classmethod

@@ -22,7 +22,7 @@ from webrecall.core.queries import done_warcs, find_round, previous_done
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import domains_partial_path, index_path, sigs_path
 from webrecall.core.storage.store import Store
-from webrecall.core.totals import RoundTotals
+from webrecall.core.totals import Growth, RoundTotals
 from webrecall.core.totals import of as totals_of
 from webrecall.core.urls.patterns import url_key
 
@@ -94,8 +94,8 @@ def _write_back_kept(store: Store, round_no: int, locations: list[str], cut: flo
             store.write_table(rel, table.set_column(table.schema.get_field_index("kept"), "kept", kept))
 
 
-def growth(ctx: RoundContext, now: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
-    """What this round added over the previous one (the definition is `lifecycle.growth`): new pages and characters,
+def growth(ctx: RoundContext, now: tuple[np.ndarray, np.ndarray]) -> Growth:
+    """What this round added over the previous one (the definition is `webrecall.core.growth`): new pages and chars,
     overlap, and whether to stop (growth under the settings' `growth_stop`). `now`: the round's kept URL hashes and text
     lengths (`webrecall.core.pipeline.partials.kept_keys`); the previous round's come from its kept partials."""
     from webrecall.core.growth import rate
@@ -105,8 +105,8 @@ def growth(ctx: RoundContext, now: tuple[np.ndarray, np.ndarray]) -> dict[str, A
     with session(settings.db_url) as db:
         prev = previous_done(db, ctx.number)
         if prev is None:
-            return {"previous_round": None, "new_pages": len(keys), "new_chars": int(lengths.sum()),
-                    "recalled_chars_before": 0, "growth": None, "stop": False}  # fmt: skip
+            return Growth(previous_round=None, new_pages=len(keys), new_chars=int(lengths.sum()),
+                          recalled_chars_before=0, growth=None, stop=False)  # fmt: skip
         done = done_warcs(db, prev.id)
         labels = db.exec(select(Label).where(Label.round_id == prev.id)).all()
     before_ctx = ctx.other(prev)
@@ -118,12 +118,11 @@ def growth(ctx: RoundContext, now: tuple[np.ndarray, np.ndarray]) -> dict[str, A
     new_chars = int(lengths[is_new].sum())
     value = rate(new_chars, base)
     common = int(len(keys) - is_new.sum())
-    return {
-        "previous_round": prev.number, "new_pages": int(is_new.sum()), "new_chars": new_chars,
-        "recalled_chars_before": base, "lost_pages": int(len(before) - common),
-        "overlap": round(common / len(before), 4) if len(before) else 0.0,
-        "growth": value, "stop": value is not None and value < settings.growth_stop, "labels_received": len(labels),
-    }  # fmt: skip
+    return Growth(
+        previous_round=prev.number, new_pages=int(is_new.sum()), new_chars=new_chars, recalled_chars_before=base,
+        lost_pages=int(len(before) - common), overlap=round(common / len(before), 4) if len(before) else 0.0,
+        growth=value, stop=value is not None and value < settings.growth_stop, labels_received=len(labels),
+    )  # fmt: skip
 
 
 def redactions(store: Store, rnd: Round, tasks: list[WarcTask], cut: float | None) -> dict[str, Any] | None:
