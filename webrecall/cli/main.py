@@ -35,6 +35,7 @@ from webrecall.core import db as dbm
 from webrecall.core import label_store
 from webrecall.core.errors import WebrecallError
 from webrecall.core.lifecycle.warc_task import TaskResult
+from webrecall.core.queries import warc_tasks
 from webrecall.core.settings import Settings
 
 
@@ -47,26 +48,21 @@ def init(as_json: JsonOpt = False) -> None:
     _emit({"database": settings.db_url, "data_dir": settings.data_dir, "status": "ok"}, as_json, title="webrecall init")
 
 
-def round_summary(settings: Settings, rnd: dbm.Round) -> dict[str, Any]:
-    """What `round start/status/run --json` print; pages and pages/s are the API's (`round_progress`)."""
-    from webrecall.core import totals
-    from webrecall.core.lifecycle.progress import round_progress
+def round_summary(settings: Settings, rnd: dbm.Round, *, detail: bool = False) -> dict[str, Any]:
+    """What `round start/status/list/run --json` print: the round's view, the one the API serves (`round_view`);
+    `detail` adds the task counts per phase and status, the phases' progress and the ETA (`round status`)."""
+    from webrecall.core.lifecycle.progress import round_view
 
-    t = totals.of(rnd)
-    progress = round_progress(settings, rnd.id or 0)
-    wall = (rnd.finished_at - rnd.started_at).total_seconds() if rnd.finished_at and rnd.started_at else None
-    return {
-        "id": rnd.number, "status": rnd.status, "error": rnd.error, "crawl": rnd.crawl_id, "threshold": rnd.threshold,
-        "top_k": rnd.top_k, "effective_threshold": rnd.effective_threshold,
-        "pages": progress.pages, "html_pages": progress.html_pages,
-        "recalled": t.recalled if t.has("recalled") else progress.recall.recalled,
-        "domains": t.domains, "related_domains": t.related_domains,
-        "errors": t.errors or {}, "pages_per_s": progress.pages_per_s,
-        "pages_per_task_s": t.pages_per_task_s, "wall_seconds": round(wall, 2) if wall else None,
-        "warcs": t.warcs, "warcs_failed": t.warcs_failed,
-        "model": t.model.model_dump(mode="json", exclude_unset=True) if t.model else {},
-        "eval": t.eval.model_dump(mode="json", exclude_unset=True) if t.eval else None,
-    }  # fmt: skip
+    view = round_view(settings, rnd)
+    out = {**view.model_dump(mode="json", exclude={"progress"}), "pages_per_s": view.progress.pages_per_s}
+    if detail:
+        tasks = warc_tasks(settings, rnd.id or 0)
+        out["tasks"] = {phase: {s: sum(1 for t in tasks if t.phase == phase and t.status == s)
+                                for s in {t.status for t in tasks}} for phase in ("index", "recall")}  # fmt: skip
+        out["progress"] = {phase: f"{p.warcs_done}/{p.warcs_total} WARC files"
+                           for phase, p in (("index", view.progress.index), ("recall", view.progress.recall))}
+        out["eta_seconds"] = view.progress.eta_seconds
+    return out
 
 
 def _emit_round(settings: Settings, rnd: dbm.Round, as_json: bool) -> None:
@@ -196,22 +192,12 @@ def round_status(
     as_json: JsonOpt = False,
 ) -> None:
     """Status, progress and totals of a round."""
-    from webrecall.core.lifecycle.progress import round_progress
-    from webrecall.core.queries import round_by_number, warc_tasks
+    from webrecall.core.queries import round_by_number
 
     settings = _ready()
     with _reasons():
         rnd = round_by_number(settings, number)
-    tasks = warc_tasks(settings, rnd.id or 0)
-    summary = round_summary(settings, rnd)
-    summary["tasks"] = {
-        phase: {s: sum(1 for t in tasks if t.phase == phase and t.status == s) for s in {t.status for t in tasks}}
-        for phase in ("index", "recall")
-    }
-    progress = round_progress(settings, rnd.id or 0)
-    summary["progress"] = {phase: f"{p.warcs_done}/{p.warcs_total} WARC files"
-                           for phase, p in (("index", progress.index), ("recall", progress.recall))}  # fmt: skip
-    summary["eta_seconds"] = progress.eta_seconds
+    summary = round_summary(settings, rnd, detail=True)
     _emit(summary, as_json, None if as_json else _summary_table(summary))
 
 

@@ -1,18 +1,23 @@
-"""A round's progress, read from its task rows (never a shared counter): files, pages, pages/s, ETA."""
+"""A round as operators see it: its progress, read from its task rows (never a shared counter: files, pages, pages/s,
+ETA), and `RoundView`, the one view of a round that the CLI prints and the API serves."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
-from sqlmodel import select
+from sqlmodel import Session, select
 
+from webrecall.core import params
 from webrecall.core import totals as totals_mod
 from webrecall.core.db import Round, WarcTask, session, utcnow
 from webrecall.core.errors import FatalError
+from webrecall.core.growth import of_round
 from webrecall.core.lifecycle.status import TERMINAL
 from webrecall.core.settings import Settings
+from webrecall.core.totals import Growth
 
 FINISHED = frozenset({"done", "failed", "skipped", "cancelled"})
 """Task statuses that end a task (its time counts for the ETA)."""
@@ -91,4 +96,85 @@ def round_progress(settings: Settings, round_id: int) -> Progress:
         round=rnd.number, status=rnd.status, index=phases["index"], recall=phases["recall"], pages=pages,
         html_pages=html, pages_per_s=round(html / elapsed, 2) if elapsed > 0 else 0.0,
         eta_seconds=_eta(tasks) if rnd.status not in TERMINAL else None,
+    )  # fmt: skip
+
+
+def error_counts(db: Session, rnd: Round) -> dict[str, int]:
+    """Errors by reason: the finished round's totals, or a running round's task stats so far."""
+    if (errors := totals_mod.of(rnd).errors) is not None:
+        return dict(errors)
+    out: dict[str, int] = {}
+    rows = db.exec(select(WarcTask.phase, WarcTask.status, WarcTask.stats).where(WarcTask.round_id == rnd.id)).all()
+    for phase, status, stats in rows:
+        if phase == "index":
+            for key, value in (stats or {}).items():
+                if key.startswith("dropped_") or key == "resync_bytes_skipped":
+                    out[key.removeprefix("dropped_")] = out.get(key.removeprefix("dropped_"), 0) + int(value)
+        if status in ("failed", "skipped"):
+            out[f"warc_{status}"] = out.get(f"warc_{status}", 0) + 1
+    return out
+
+
+class RoundView(BaseModel):
+    """A round for its operators, built once (`round_view`): the CLI prints it (`round start/status/list/run`), the
+    API serves it (`RoundPublic`). Figures come from the totals once the round is finalized, from its task rows
+    while it runs."""
+
+    id: int
+    """The round number."""
+    status: str
+    error: str
+    crawl_id: str
+    base_url: str
+    threshold: float
+    top_k: int | None
+    effective_threshold: float | None
+    seed_patterns: list[str]
+    limit: int | None
+    sample: float | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    wall_seconds: float | None
+    progress: Progress
+    pages: int
+    html_pages: int
+    recalled: int
+    domains: int
+    related_domains: int
+    errors: dict[str, int]
+    """Skipped pages and failed WARC files by reason."""
+    warcs: int
+    warcs_failed: int
+    pages_per_task_s: float | None
+    model: dict[str, Any]
+    """The model's figures as training recorded them (version, seeds, held-out measures)."""
+    eval: dict[str, Any] | None
+    growth: Growth | None
+    dedup: dict[str, Any] | None
+    redactions: dict[str, Any] | None
+    """What an export of the round replaces by placeholders (`totals.Redactions`)."""
+
+
+def round_view(settings: Settings, rnd: Round) -> RoundView:
+    from webrecall.core.lifecycle.finalize import dedup_counts
+
+    progress = round_progress(settings, rnd.id or 0)
+    t, recorded, grown = totals_mod.of(rnd), params.of(rnd), of_round(rnd)
+    wall = (rnd.finished_at - rnd.started_at).total_seconds() if rnd.finished_at and rnd.started_at else None
+    with session(settings.db_url) as db:
+        errors = error_counts(db, rnd)
+    return RoundView(
+        id=rnd.number, status=rnd.status, error=rnd.error, crawl_id=rnd.crawl_id, base_url=rnd.base_url,
+        threshold=rnd.threshold, top_k=rnd.top_k, effective_threshold=rnd.effective_threshold,
+        seed_patterns=recorded.seed_patterns, limit=recorded.limit, sample=recorded.sample, created_at=rnd.created_at,
+        started_at=rnd.started_at, finished_at=rnd.finished_at, wall_seconds=round(wall, 2) if wall else None,
+        progress=progress, pages=progress.pages, html_pages=progress.html_pages,
+        recalled=t.recalled if t.has("recalled") else progress.recall.recalled, domains=t.domains,
+        related_domains=t.related_domains, errors=errors, warcs=t.warcs, warcs_failed=t.warcs_failed,
+        pages_per_task_s=t.pages_per_task_s,
+        model=t.model.model_dump(mode="json", exclude_unset=True) if t.model else {},
+        eval=t.eval.model_dump(mode="json", exclude_unset=True) if t.eval else None,
+        growth=Growth(**grown) if grown else None, dedup=dedup_counts(t),
+        redactions=t.redactions.model_dump() if t.redactions else None,
     )  # fmt: skip

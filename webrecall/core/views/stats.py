@@ -67,22 +67,6 @@ def corpus_dedup(rounds: Sequence[Round]) -> dict[str, int] | None:
     return max(done, key=lambda nd: nd[0])[1].overall.model_dump(exclude_unset=True) if done else None
 
 
-def error_counts(db: Session, rnd: Round) -> dict[str, int]:
-    """Errors by reason: the finished round's totals, or a running round's task stats so far."""
-    if (errors := totals.of(rnd).errors) is not None:
-        return dict(errors)
-    out: dict[str, int] = {}
-    rows = db.exec(select(WarcTask.phase, WarcTask.status, WarcTask.stats).where(WarcTask.round_id == rnd.id)).all()
-    for phase, status, stats in rows:
-        if phase == "index":
-            for key, value in (stats or {}).items():
-                if key.startswith("dropped_") or key == "resync_bytes_skipped":
-                    out[key.removeprefix("dropped_")] = out.get(key.removeprefix("dropped_"), 0) + int(value)
-        if status in ("failed", "skipped"):
-            out[f"warc_{status}"] = out.get(f"warc_{status}", 0) + 1
-    return out
-
-
 COUNT_CAP = 100_000
 """A filter's matches are counted up to this many; past it the count is a lower bound (`DomainPage.exact`): an
 exact count of millions of rows would cost seconds on every page of the list."""
