@@ -229,7 +229,7 @@ def run_ours(warc: str, models: tuple[Path, ...], repeat: int, margin: float, te
         start = time.perf_counter()
         index_warc(warc, store=store, stats=stats)
         indexed = time.perf_counter()
-        recall_warc(warc, round_no=1, store=store, classifier=model_a, decision=decision, stats=recall_stats, **kw)
+        recall_warc(warc, round_no=1, store=store, scorer=model_a, decision=decision, stats=recall_stats, **kw)
         end = time.perf_counter()
         if end - start < best["seconds"]:
             best = {
@@ -240,7 +240,7 @@ def run_ours(warc: str, models: tuple[Path, ...], repeat: int, margin: float, te
         # re-read, token lines come from the token cache, kept texts of round 1 are reused by offset
         round2_stats = Stats()
         start = time.perf_counter()
-        recall_warc(warc, round_no=2, store=store, classifier=model_a, decision=decision, stats=round2_stats, **kw)
+        recall_warc(warc, round_no=2, store=store, scorer=model_a, decision=decision, stats=round2_stats, **kw)
         seconds2 = time.perf_counter() - start
         if seconds2 < round2["round2_seconds"]:
             round2 = {"round2_seconds": seconds2, "round2_stats": round2_stats.as_dict()}
@@ -252,7 +252,7 @@ def run_ours(warc: str, models: tuple[Path, ...], repeat: int, margin: float, te
     # so it tokenizes afresh (the token cache is keyed by tokenizer id)
     model_b = load_model(models[1])
     round3_stats = Stats()
-    recall_warc(warc, round_no=3, store=store, classifier=model_b, decision=decision, stats=round3_stats, **kw)
+    recall_warc(warc, round_no=3, store=store, scorer=model_b, decision=decision, stats=round3_stats, **kw)
     by_model = (round_kept(store, 1), round_kept(store, 3))  # (model A, model B)
     oof = oof_scores(store)
     round2_kept = round_kept(store, 2)[0]

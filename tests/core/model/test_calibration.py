@@ -66,7 +66,7 @@ def test_calibration_scores_pages_as_a_round_scores_them(dev_pages, tmp_path):
     warc = str(next((CORPUS / "crawl-data" / "CC-MAIN-DEV").glob("segments/*/warc/*-00001.warc.gz")))
     store = Store(str(tmp_path))
     index_warc(warc, store=store, stats=Stats())
-    idx_rel, _ = recall_warc(warc, round_no=1, store=store, classifier=clf, decision=Decision(0.5), stats=Stats())
+    idx_rel, _ = recall_warc(warc, round_no=1, store=store, scorer=clf, decision=Decision(0.5), stats=Stats())
     index = store.read_table(idx_rel, columns=["url", "score"]).to_pydict()
     by_url = dict(zip(index["url"], index["score"], strict=True))
     truth = dict(zip(urls, labels, strict=True))

@@ -9,6 +9,7 @@ from sqlmodel import col, select
 
 from webrecall.core.db import Model, Round, session
 from webrecall.core.model.classifier import Classifier, load_cached, load_tokenizer
+from webrecall.core.model.scorer import Scorer
 from webrecall.core.queries import round_by_number
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
@@ -37,6 +38,12 @@ def save_model(settings: Settings, clf: Classifier) -> str:
 
 def model_classifier(settings: Settings, model: Model) -> Classifier:
     return load_cached(local_model_dir(settings, model.path))
+
+
+def scorer(settings: Settings, model: Model) -> Scorer:
+    """What a round's recall tasks score with: its model's `Scorer` (fastText; a model with a second stage would
+    wrap it here)."""
+    return model_classifier(settings, model)
 
 
 def round_classifier(settings: Settings, number: int | None) -> Classifier:

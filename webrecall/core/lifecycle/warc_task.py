@@ -74,7 +74,7 @@ def _run(ctx: RoundContext, task: WarcTask, model: Model | None, stats: Stats, s
         if model is None:
             raise FatalError(f"round {ctx.number} has no model to score with")
         recall_warc(
-            task.warc_url, round_no=ctx.number, store=store, classifier=model_store.model_classifier(settings, model),
+            task.warc_url, round_no=ctx.number, store=store, scorer=model_store.scorer(settings, model),
             decision=threshold.decision(ctx), stats=stats, text_extractor=recorded.text_extractor,
             fallback_extractor=recorded.score_extractor, read=read,
         )  # fmt: skip

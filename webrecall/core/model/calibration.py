@@ -23,7 +23,7 @@ import numpy as np
 
 from webrecall.core.crawl.sources import open_stream
 from webrecall.core.crawl.warc import iter_pages
-from webrecall.core.model.classifier import Classifier
+from webrecall.core.model.scorer import Scorer
 from webrecall.core.page import Stats
 from webrecall.core.text.extract import extract
 from webrecall.core.text.features import page_text, with_signals
@@ -107,7 +107,7 @@ def labelled_texts(
 
 
 def labelled_scores(
-    locations: Iterable[str], labels: Mapping[str, bool], classifier: Classifier, *,
+    locations: Iterable[str], labels: Mapping[str, bool], classifier: Scorer, *,
     fast_extractor: str = "resiliparse", full_extractor: str = "trafilatura", stats: Stats | None = None,
     timeout: float = 60, retries: int = 5,
 ) -> tuple[list[float], list[float], list[bool]]:  # fmt: skip

@@ -9,6 +9,7 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ def load_tokenizer(directory: str | Path) -> tuple[dict[str, Any], BpeTokenizer]
 
 
 class Classifier:
+    """A fastText model over BPE-pretokenized text (and code-signal tokens): a `scorer.Scorer`."""
+
     def __init__(self, model: Any, tokenizer: BpeTokenizer, *, version: str, meta: dict[str, Any]) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -153,6 +156,10 @@ class Classifier:
         for i, line in zip(idx, _lines(self.tokenizer, self.meta.get("signals"), [texts[i] for i in idx]), strict=True):
             lines[i] = line
         return lines
+
+    def score_batch(self, rows: Mapping[str, Sequence[Any]], lines: list[str]) -> np.ndarray:
+        """The `Scorer` seam: fastText reads the input lines only."""
+        return self.score_lines(lines)
 
     def score_lines(self, lines: list[str]) -> np.ndarray:
         """Score already tokenized lines (e.g. from the token cache); an empty line scores 0.0."""

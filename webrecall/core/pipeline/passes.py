@@ -23,7 +23,7 @@ from more_itertools import chunked
 from webrecall.core.crawl.sources import DEFAULT_READ, ReadOptions, open_stream, read_range
 from webrecall.core.crawl.warc import iter_pages, read_page
 from webrecall.core.errors import StopCheck, stop_if
-from webrecall.core.model.classifier import Classifier
+from webrecall.core.model.scorer import Scorer
 from webrecall.core.page import Page, Stats
 from webrecall.core.pipeline.partials import WarcPartials
 from webrecall.core.storage.layout import (
@@ -142,11 +142,11 @@ def scoring_texts(data: dict) -> list[str]:
 
 
 def _scored_batches(
-    location: str, *, store: Store, classifier: Classifier, stats: Stats, should_stop: StopCheck | None
+    location: str, *, store: Store, scorer: Scorer, stats: Stats, should_stop: StopCheck | None
 ) -> Iterator[tuple[dict, np.ndarray]]:
-    """Page-cache batches with their scores. Token lines are cached per tokenizer: a later round that keeps
+    """Page-cache batches with their scores. Token lines are cached per scorer input: a later round that keeps
     the tokenizer (as the loop does) scores with fastText alone, no BPE."""
-    tok_rel = token_cache_path(location, classifier.input_id)
+    tok_rel = token_cache_path(location, scorer.input_id)
     batches = store.iter_batches(cache_path(location), batch_size=BATCH)
     if store.exists(tok_rel):
         stats.incr("token_cache_hit")
@@ -157,7 +157,7 @@ def _scored_batches(
             if tok.column("offset").to_pylist() != data["offset"]:
                 raise RuntimeError(f"token cache {tok_rel} is out of step with the page cache")
             with stats.timer("score"):
-                scores = classifier.score_lines(tok.column("line").to_pylist())
+                scores = scorer.score_batch(data, tok.column("line").to_pylist())
             yield data, scores
         return
     with store.writer(tok_rel, TOKENS_SCHEMA) as tok_out:
@@ -165,9 +165,9 @@ def _scored_batches(
             stop_if(should_stop)
             data = batch.to_pydict()
             with stats.timer("tokenize"):
-                lines = classifier.tokenize(scoring_texts(data))
+                lines = scorer.tokenize(scoring_texts(data))
             with stats.timer("score"):
-                scores = classifier.score_lines(lines)
+                scores = scorer.score_batch(data, lines)
             tok_out.write_table(pa.table({"offset": data["offset"], "line": lines}, schema=TOKENS_SCHEMA))
             yield data, scores
 
@@ -207,7 +207,7 @@ def _count_code(stats: Stats, code: CodeCounts) -> None:
 
 
 def recall_warc(
-    location: str, *, round_no: int, store: Store, classifier: Classifier, decision: Decision, stats: Stats,
+    location: str, *, round_no: int, store: Store, scorer: Scorer, decision: Decision, stats: Stats,
     text_extractor: str = "resiliparse", fallback_extractor: str = "resiliparse", read: ReadOptions = DEFAULT_READ,
 ) -> tuple[str, str]:  # fmt: skip
     """Score the cached pages of one WARC; write the round's page index and its recalled pages.
@@ -224,13 +224,13 @@ def recall_warc(
     if text_extractor == fallback_extractor:
         with store.writer(idx_rel, INDEX_SCHEMA) as idx_out, \
                 store.row_writer(pages_rel, PAGES_SCHEMA, BATCH) as out:  # fmt: skip
-            for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats,
+            for data, scores in _scored_batches(location, store=store, scorer=scorer, stats=stats,
                                                should_stop=read.should_stop):
                 stats.incr("total", len(scores))
                 for i in np.flatnonzero(scores >= decision.threshold):
                     row = {k: data[k][i] for k in CACHE_COLUMNS}
                     out.add(_page_row(row, row["text"], float(scores[i]), round_no=round_no,
-                                      model=classifier.version, extractor=fallback_extractor))  # fmt: skip
+                                      model=scorer.version, extractor=fallback_extractor))  # fmt: skip
                     _count_code(stats, CodeCounts(*(int((data.get(k) or [0] * len(scores))[i]) for k in CODE_COLUMNS)))
                 table = _index_table(data, scores, decision.threshold)  # final: no cascade changes it
                 idx_out.write_table(table)
@@ -242,7 +242,7 @@ def recall_warc(
     floor = decision.threshold - decision.margin
     candidates: list[dict] = []
     tables: list[pa.Table] = []  # the index, held (no text: ~100 bytes a page) until the cascade has decided
-    for data, scores in _scored_batches(location, store=store, classifier=classifier, stats=stats,
+    for data, scores in _scored_batches(location, store=store, scorer=scorer, stats=stats,
                                            should_stop=read.should_stop):
         stats.incr("total", len(scores))
         for i in np.flatnonzero(scores >= floor):
@@ -274,14 +274,14 @@ def recall_warc(
             score = row["score"]
             if score < decision.threshold:
                 stats.incr("cascade_rescored")
-                score = float(classifier.score([with_signals(text, row.get("signals"))])[0])
+                score = float(scorer.score([with_signals(text, row.get("signals"))])[0])
                 if score < decision.threshold:
                     band.add({"offset": row["offset"], "text": text, "text_extractor": made_by})
                     continue
                 rescored[row["offset"]] = score
             if code is not None:  # a text reused from an earlier round was counted there
                 _count_code(stats, code)
-            out.add(_page_row(row, text, score, round_no=round_no, model=classifier.version, extractor=made_by))
+            out.add(_page_row(row, text, score, round_no=round_no, model=scorer.version, extractor=made_by))
     index = pa.concat_tables(tables) if tables else INDEX_SCHEMA.empty_table()
     if rescored:  # the cascade promoted pages: the index agrees with the shard
         index = _promote(index, rescored)
