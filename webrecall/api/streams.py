@@ -1,4 +1,4 @@
-"""Streaming bodies with constant memory: JSONL lines, Parquet row groups, a tar of files."""
+"""Streaming bodies with constant memory: JSONL lines, a core export writer's output, a tar of files."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from fastapi.responses import StreamingResponse
+
+from webrecall.core.pipeline.writers import Writer
 
 CHUNK = 1 << 20
 
@@ -63,17 +64,18 @@ class _Sink:
         return out
 
 
-def parquet(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
-    """One row group per batch, each sent as soon as it is written; the footer last."""
+def written(writer: type[Writer], batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
+    """Batches through an export writer of the core's registry (`pipeline.writers`), each batch's bytes sent as soon
+    as it is written; what `close` adds (a Parquet footer) last."""
     sink = _Sink()
-    writer = pq.ParquetWriter(sink, schema, compression="zstd")
+    out = writer(sink, schema)  # type: ignore[arg-type]  # a file-like sink
     try:
         for batch in batches:
-            writer.write_batch(batch)
+            out.write(batch)
             if data := sink.drain():
                 yield data
     finally:
-        writer.close()
+        out.close()
     yield sink.drain()
 
 

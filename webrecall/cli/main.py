@@ -468,9 +468,10 @@ def export_cmd(
     import tempfile
 
     from webrecall.core.lifecycle.export import export
+    from webrecall.core.pipeline.writers import get_writer
 
-    if fmt not in ("jsonl", "parquet"):
-        _fail(f"unknown format {fmt!r}; valid: jsonl, parquet")
+    with _reasons():
+        get_writer(fmt)
     if min_score is not None and not 0.0 <= min_score <= 1.0:
         _fail(f"--min-score must be between 0 and 1 (scores are probabilities), got {min_score}")
     target = output.expanduser()
@@ -485,7 +486,7 @@ def export_cmd(
         _fail(f"cannot write in {target.parent}: {exc.strerror or exc}")
     try:
         with os.fdopen(fd, "wb") as fh:
-            rows = export(settings, round_no, fh, fmt=fmt, min_score=min_score, dedup=dedup,  # type: ignore[arg-type]
+            rows = export(settings, round_no, fh, fmt=fmt, min_score=min_score, dedup=dedup,
                           decontaminate=decontaminate, fences=fences, redact=redact)
         os.replace(tmp, target)
     except (ValueError, WebrecallError, OSError) as exc:

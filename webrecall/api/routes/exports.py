@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
+import pyarrow as pa
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import StreamingResponse
 
 from webrecall.api import schemas
 from webrecall.api.deps import SessionDep, SettingsDep
 from webrecall.api.routes import errors
-from webrecall.api.streams import jsonl, parquet
-from webrecall.core.lifecycle.export import EXPORT_SCHEMA, json_row, recalled_from
+from webrecall.api.streams import written
+from webrecall.core.lifecycle.export import EXPORT_SCHEMA, recalled_from
+from webrecall.core.pipeline.writers import Format, get_writer
 from webrecall.core.queries import find_round
 
 router = APIRouter(prefix="/exports", tags=["exports"])
@@ -30,7 +31,7 @@ STREAMS: dict[int | str, dict[str, Any]] = {
 def export_pages(
     number: Annotated[int, Path(ge=1, le=schemas.INT32)],
     settings: SettingsDep, db: SessionDep,
-    format: Annotated[Literal["jsonl", "parquet"], Query()] = "jsonl",  # noqa: A002 - the query parameter
+    format: Annotated[Format, Query()] = "jsonl",  # noqa: A002 - the query parameter
     min_score: Annotated[float | None, Query(ge=0, le=1, description="Floor above the round's threshold")] = None,
     cursor: Annotated[str | None, Query(pattern=CURSOR, description="Resume after the row with this cursor")] = None,
     dedup: Annotated[bool, Query(description="Leave out removed copies (exact URL, exact text, near-dup)")] = True,
@@ -50,18 +51,19 @@ def export_pages(
     shard, row = (int(x) for x in cursor.split(".")) if cursor else (0, 0)
     batches = recalled_from(settings, number, min_score=min_score, shard=shard, row=row, dedup=dedup,
                             decontaminate=decontaminate, fences=fences, redact=redact)
-    name = f"webrecall-round-{number}-pages"
-    if format == "parquet":
-        body = parquet((b for _, b, _ in batches), EXPORT_SCHEMA)
-        return StreamingResponse(body, media_type="application/vnd.apache.parquet",
-                                 headers={"Content-Disposition": f'attachment; filename="{name}.parquet"'})  # fmt: skip
+    writer = get_writer(format)
+    if writer.name == "jsonl":  # each line says where to resume after it
+        body = written(writer, (_with_cursors(*b) for b in batches), EXPORT_SCHEMA.append(CURSOR_FIELD))
+    else:
+        body = written(writer, (b for _, b, _ in batches), EXPORT_SCHEMA)
+    name = f"webrecall-round-{number}-pages.{writer.name}"
+    return StreamingResponse(body, media_type=writer.media_type,
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
-    def rows() -> Iterator[dict[str, Any]]:
-        for index, batch, numbers in batches:
-            for page, n in zip(batch.to_pylist(), numbers.to_pylist(), strict=True):
-                page = json_row(page)
-                page["cursor"] = f"{index}.{n + 1}"
-                yield page
 
-    return StreamingResponse(jsonl(rows()), media_type="application/x-ndjson",
-                             headers={"Content-Disposition": f'attachment; filename="{name}.jsonl"'})  # fmt: skip
+CURSOR_FIELD = pa.field("cursor", pa.string())
+
+
+def _with_cursors(index: int, batch: pa.RecordBatch, numbers: pa.Array) -> pa.RecordBatch:
+    cursors = pa.array([f"{index}.{n + 1}" for n in numbers.to_pylist()], pa.string())
+    return pa.RecordBatch.from_arrays([*batch.columns, cursors], schema=batch.schema.append(CURSOR_FIELD))

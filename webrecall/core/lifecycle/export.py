@@ -1,21 +1,21 @@
-"""Export a round's recalled pages as JSONL or Parquet, streamed shard by shard (constant memory)."""
+"""Export a round's recalled pages in any format of the writer registry (`pipeline.writers`: JSONL, Parquet),
+streamed shard by shard (constant memory)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from typing import IO, Literal
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from webrecall.core import params
 from webrecall.core.db import session
 from webrecall.core.label_store import pattern_set
 from webrecall.core.pipeline.dedup import contaminated_for, removed_for
 from webrecall.core.pipeline.expand import positives
+from webrecall.core.pipeline.writers import get_writer
 from webrecall.core.queries import done_warcs, find_round, latest_done
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import PAGES_SCHEMA, REDACTIONS, pages_path
@@ -24,8 +24,6 @@ from webrecall.core.storage.store import Store
 from webrecall.core.text.extract import unfence
 from webrecall.core.text.redact import redact_utf8
 from webrecall.core.urls.patterns import PatternSet
-
-Format = Literal["jsonl", "parquet"]
 
 
 def recalled_batches(
@@ -108,14 +106,6 @@ def _redacted(columns: list[pa.Array]) -> pa.Array:
     return pa.array(counts, REDACTIONS)
 
 
-def json_row(row: dict) -> dict:
-    """An export row as JSON wants it: the score rounded (index pages have none), redactions as an object."""
-    row["score"] = round(float(row["score"]), 6) if row["score"] is not None else None
-    if row.get("redactions") is not None:
-        row["redactions"] = dict(row["redactions"])
-    return row
-
-
 def _expanded_batch(table: pa.Table, extractor: str) -> tuple[pa.RecordBatch, pa.Array]:
     """Expanded positives (pipeline.expand.EXPANDED_SCHEMA) as recalled-page columns, and their patterns."""
     n = table.num_rows
@@ -128,31 +118,20 @@ def _expanded_batch(table: pa.Table, extractor: str) -> tuple[pa.RecordBatch, pa
     return batch, table.column("pattern").combine_chunks()
 
 
-def export(settings: Settings, round_no: int, out: IO[bytes], *, fmt: Format = "jsonl",
+def export(settings: Settings, round_no: int, out: IO[bytes], *, fmt: str = "jsonl",
            min_score: float | None = None, dedup: bool = True, decontaminate: bool = True,
            fences: bool = False, redact: bool = True) -> int:  # fmt: skip
-    """Write the round's recalled pages to a binary stream; returns the number of rows.
+    """Write the round's recalled pages to a binary stream in the format `fmt` names; returns the number of rows.
 
     `fences`: keep the ``` lines around code blocks that the cached text carries (downstream tools can tell
     code from prose); without them the text is the same minus those lines. `redact`: replace secrets and personal
     data by placeholders (`webrecall.core.text.redact`), each row counting what it lost."""
-    if fmt not in ("jsonl", "parquet"):
-        raise ValueError(f"unknown export format {fmt!r}; valid: jsonl, parquet")
     rows = 0
-    writer = pq.ParquetWriter(out, EXPORT_SCHEMA, compression="zstd") if fmt == "parquet" else None
-    try:
-        batches = recalled_batches(settings, round_no, min_score=min_score, dedup=dedup, decontaminate=decontaminate,
-                                   fences=fences, redact=redact)
-        for batch in batches:
+    with get_writer(fmt)(out, EXPORT_SCHEMA) as writer:
+        for batch in recalled_batches(settings, round_no, min_score=min_score, dedup=dedup,
+                                      decontaminate=decontaminate, fences=fences, redact=redact):  # fmt: skip
             rows += batch.num_rows
-            if writer is not None:
-                writer.write_batch(batch)
-                continue
-            for row in batch.to_pylist():
-                out.write(json.dumps(json_row(row), ensure_ascii=False).encode() + b"\n")
-    finally:
-        if writer is not None:
-            writer.close()
+            writer.write(batch)
     return rows
 
 
