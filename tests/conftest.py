@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from importlib.metadata import version
 from io import BytesIO
 from pathlib import Path
 from typing import Literal
@@ -26,6 +27,8 @@ pytest_plugins = ["tests.services"]
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 CORPUS = SHARED / "corpus"
+CACHE_ID = "resiliparse-" + version("resiliparse")
+"""The key of the page cache the default extractor makes (its name and version, `Extractor.id`)."""
 
 Fault = Literal["503", "drop"] | None
 

@@ -12,6 +12,7 @@ from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from tests.annotator.conftest import APP, KERNEL, ROUND_WARCS, World, title
+from tests.conftest import CACHE_ID
 from webrecall.core import label_store as labels
 from webrecall.core.db import Label, QueueItem, session, utcnow
 from webrecall.core.labelling import claims, decisions, queue
@@ -39,7 +40,7 @@ def click(at: AppTest, label: str) -> AppTest:
 
 def _pages(world: World) -> dict[str, dict]:
     store = Store(str(world.data_dir))
-    rows = [pq.read_table(store.path(cache_path(loc)), columns=["url", "title", "text"]).to_pylist()
+    rows = [pq.read_table(store.path(cache_path(loc, CACHE_ID)), columns=["url", "title", "text"]).to_pylist()
             for loc in ROUND_WARCS]  # fmt: skip
     return {r["url"]: r for part in rows for r in part}
 
@@ -99,7 +100,7 @@ def test_a_page_item_shows_its_page_and_one_key_labels_its_url(world: World) -> 
     # the URL label is a seed of the next round: the page is a positive (in training or among the held-out seeds)
     with session(world.db_url) as db:
         label_set = labels.pattern_set(db)
-    train, heldout = build_seeds(Store(str(world.data_dir)), [cache_path(loc) for loc in ROUND_WARCS],
+    train, heldout = build_seeds(Store(str(world.data_dir)), [cache_path(loc, CACHE_ID) for loc in ROUND_WARCS],
                                  labels=label_set, seed=2)  # fmt: skip
     found = [(s.labels[i], s.sources[i]) for s in (train, heldout) for i, u in enumerate(s.urls) if u == url]
     assert found == [(True, "pattern")]
@@ -114,7 +115,7 @@ def test_not_code_makes_a_hard_negative_and_a_lost_claim_keeps_no_label(world: W
     with session(world.db_url) as db:
         label_set = labels.pattern_set(db)
         assert label_set.match(url)[1] == "non-code"
-    train, heldout = build_seeds(Store(str(world.data_dir)), [cache_path(loc) for loc in ROUND_WARCS],
+    train, heldout = build_seeds(Store(str(world.data_dir)), [cache_path(loc, CACHE_ID) for loc in ROUND_WARCS],
                                  labels=label_set, seed=2)  # fmt: skip
     found = [(s.labels[i], s.sources[i]) for s in (train, heldout) for i, u in enumerate(s.urls) if u == url]
     assert found == [(False, "hard_negative")]

@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlmodel import col, select
 
 from webrecall.core import db as dbm
-from webrecall.core import totals
+from webrecall.core import params, totals
 from webrecall.core.crawl.listing import latest_crawl
 from webrecall.core.growth import of_round
 from webrecall.core.label_store import read_jsonl
@@ -87,7 +87,7 @@ def scripted_annotation(settings: Settings, round_id: int, truth: dict[str, str]
         assert rnd is not None
         locations = done_warcs(db, round_id)
         domains = {q.domain for q in db.exec(select(dbm.QueueItem).where(dbm.QueueItem.round_id == round_id))}
-    pages = domain_pages(store, rnd.number, locations, domains)
+    pages = domain_pages(store, rnd.number, locations, domains, cache_id=params.of(rnd).cache_id)
     counts: Counter[str] = Counter()
     with dbm.session(settings.db_url) as db:
         while (item := queue.claim(db, annotator, round_id=round_id)) is not None:

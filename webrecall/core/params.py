@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from webrecall.core.db import Round
 from webrecall.core.settings import DecontamConfig, DedupConfig, FastTextParams, Settings
+from webrecall.core.text.extract import get_extractor
 
 
 def _default(name: str) -> Any:
@@ -56,6 +57,11 @@ class RoundParams(BaseModel):
                 old = {"benchmarks": dedup.get("benchmarks"), "ngram": dedup.get("decontam_ngram")}
                 return {**data, "decontam": {k: v for k, v in old.items() if v is not None}}
         return data
+
+    @property
+    def cache_id(self) -> str:
+        """The key of the page cache the round scores (`storage.layout.cache_path`): its score extractor's id."""
+        return get_extractor(self.score_extractor).id
 
     def as_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -45,8 +45,8 @@ def test_propose_counts_fractions_percentiles_and_samples(tmp_path):
     scores = [0.9, 0.8, 0.7, 0.6, 0.4, 0.95, 0.1, 0.05, 0.2, 0.01]
     rows = _rows("forum.example.org", paths, scores) + _rows("other.org", ["/a/b.html"], [0.9])
     store.write_table(index_path(1, "w.warc.gz"), pa.Table.from_pylist(rows, schema=INDEX_SCHEMA))
-    store.write_table(cache_path("w.warc.gz"), pa.Table.from_pylist(rows, schema=CACHE_SCHEMA))
-    pages = domain_pages(store, 1, ["w.warc.gz", "missing.warc.gz"], {"forum.example.org"})
+    store.write_table(cache_path("w.warc.gz", "x-1"), pa.Table.from_pylist(rows, schema=CACHE_SCHEMA))
+    pages = domain_pages(store, 1, ["w.warc.gz", "missing.warc.gz"], {"forum.example.org"}, cache_id="x-1")
     assert pages.num_rows == 10 and set(pages["domain"].to_pylist()) == {"forum.example.org"}
     props = {p.pattern: p for p in propose(pages, "forum.example.org", samples=5)}
     # `questions/*` has the same pages as `questions/`: not proposed twice; the blog's year is masked

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlmodel import select
 
-from tests.conftest import CORPUS
+from tests.conftest import CACHE_ID, CORPUS
 from webrecall.cli.demo import read_truth, scripted_annotation
 from webrecall.core import db as dbm
 from webrecall.core import label_store
@@ -101,14 +101,14 @@ def test_seeds_read_unrecalled_labeled_pages_back_by_byte_range(loop, corpus_htt
         label_set = label_store.pattern_set(db)
     for pattern in SEEDS:
         label_set.add(pattern, "code")
-    gone = store.path(cache_path(warcs[0]))
+    gone = store.path(cache_path(warcs[0], CACHE_ID))
     shutil.move(gone, gone + ".away")
     corpus_httpd.clear()
     try:
         # the seeds of a round 2 whose own cache files are the other two: round 1 is its previous round
         round2 = RoundContext.of(settings, dbm.Round(number=2), store=store)
-        kwargs, counts = from_previous_round(round2, label_set, [cache_path(w) for w in warcs[1:]])
-        train, _ = build_seeds(store, [cache_path(w) for w in warcs[1:]], labels=label_set, seed=2, **kwargs)
+        kwargs, counts = from_previous_round(round2, label_set, [cache_path(w, CACHE_ID) for w in warcs[1:]])
+        train, _ = build_seeds(store, [cache_path(w, CACHE_ID) for w in warcs[1:]], labels=label_set, seed=2, **kwargs)
     finally:
         shutil.move(gone + ".away", gone)
     index = pq.read_table(store.path(index_path(1, warcs[0]))).to_pylist()
@@ -169,7 +169,7 @@ def _positives(settings: Settings, number: int) -> set[str]:
         label_set = label_store.pattern_set(db)
     for pattern in SEEDS:
         label_set.add(pattern, "code")
-    caches = sorted({cache_path(w) for w in warcs})
+    caches = sorted({cache_path(w, CACHE_ID) for w in warcs})
     kwargs, _ = from_previous_round(RoundContext.of(settings, dbm.Round(number=number), store=store), label_set, caches)
     train, _ = build_seeds(store, caches, labels=label_set, seed=number, **kwargs)
     return {u for u, y in zip(train.urls, train.labels, strict=True) if y and u}

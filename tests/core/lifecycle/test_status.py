@@ -9,7 +9,7 @@ import sys
 import pytest
 from sqlmodel import select
 
-from tests.conftest import ROOT
+from tests.conftest import CACHE_ID, ROOT
 from webrecall.core import db as dbm
 from webrecall.core import totals
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
@@ -89,7 +89,7 @@ def test_a_warc_task_stops_when_should_stop_says_so(settings: Settings, corpus_s
         assert row is not None and row.status == "cancelled" and "cancelled" in row.error
         location = row.warc_url
     assert result.status == "cancelled" and len(asked) == 1  # asked once, after the first batch
-    assert not Store(settings.data_dir).exists(cache_path(location))  # the partial page cache is discarded
+    assert not Store(settings.data_dir).exists(cache_path(location, CACHE_ID))  # the partial page cache is discarded
     assert process_warc_task(settings, task_id).status == "done"  # no `should_stop`: runs to its end
     with dbm.session(settings.db_url) as db:
         assert done_warcs(db, rnd.id, "index") == [location]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import CORPUS
+from tests.conftest import CACHE_ID, CORPUS
 from webrecall.core.model.classifier import Classifier
 from webrecall.core.model.scorer import Scorer
 from webrecall.core.page import Stats
@@ -23,7 +23,7 @@ def built(tmp_path_factory):
     store = Store(str(tmp_path_factory.mktemp("store")))
     stats = Stats()
     index_warc(str(WARC), store=store, stats=stats)
-    cache = store.read_table(cache_path(str(WARC))).to_pydict()
+    cache = store.read_table(cache_path(str(WARC), CACHE_ID)).to_pydict()
     labels = ["/docs/" in u or "docs." in u for u in cache["url"]]
     clf = Classifier.train(cache["text"], labels, params=FastTextParams(), vocab_size=4000, version="t")
     return store, clf, stats
@@ -48,7 +48,7 @@ def test_the_kept_text_is_the_cached_text_and_nothing_is_reread(built):
     assert "tokenize" in first.seconds and "tokenize" not in second.seconds
     assert first["range_reads"] == second["range_reads"] == first["cascade_rescored"] == 0
     assert "extract_keep" not in first.seconds
-    cache = store.read_table(cache_path(str(WARC))).to_pydict()
+    cache = store.read_table(cache_path(str(WARC), CACHE_ID)).to_pydict()
     cached = dict(zip(cache["url"], cache["text"], strict=True))
     one = store.read_table(pages_path(1, str(WARC))).to_pydict()
     two = store.read_table(pages_path(2, str(WARC))).to_pydict()
@@ -142,7 +142,7 @@ def test_a_second_stage_plugs_in_as_a_scorer(built):
     stage = CodeBlocksOnly(clf)
     assert isinstance(stage, Scorer) and isinstance(clf, Scorer)
     recall_warc(str(WARC), round_no=12, store=store, scorer=stage, decision=decision, stats=stats)
-    cache = store.read_table(cache_path(str(WARC))).to_pydict()
+    cache = store.read_table(cache_path(str(WARC), CACHE_ID)).to_pydict()
     blocks = dict(zip(cache["url"], cache["code_blocks"], strict=True))
     first = store.read_table(pages_path(11, str(WARC))).to_pydict()
     second = store.read_table(pages_path(12, str(WARC))).to_pydict()

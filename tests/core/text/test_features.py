@@ -102,7 +102,7 @@ def test_a_failed_text_keeps_the_signals(monkeypatch: pytest.MonkeyPatch) -> Non
     def broken(html: str) -> str:
         raise RuntimeError("extractor failed on this page")
 
-    monkeypatch.setitem(extract.EXTRACTORS, "broken", broken)
+    monkeypatch.setitem(extract.EXTRACTORS, "broken", extract.Extractor("broken", "webrecall", broken))
     html = _html(CODE_PAGE)
     whole, failed = page_text(html), page_text(html, "broken")
     assert failed.text == "" and failed.signals == whole.signals != ""

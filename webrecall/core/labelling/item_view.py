@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
+from webrecall.core import params
 from webrecall.core.db import QueueItem, Round
 from webrecall.core.labelling.decisions import domain_pattern
 from webrecall.core.labelling.samples import sample_blocks
@@ -17,10 +18,19 @@ from webrecall.core.urls.patterns import parse
 
 
 def round_number(db: Session, round_id: int) -> int:
+    return _round(db, round_id).number
+
+
+def page_cache_id(db: Session, round_id: int) -> str:
+    """The page cache a round's samples come from (`RoundParams.cache_id`)."""
+    return params.of(_round(db, round_id)).cache_id
+
+
+def _round(db: Session, round_id: int) -> Round:
     rnd = db.get(Round, round_id)
     if rnd is None:
         raise ValueError(f"round id {round_id} does not exist")
-    return rnd.number
+    return rnd
 
 
 UNSUGGESTED_KINDS = ("audit", "gold")
@@ -49,9 +59,9 @@ def item_view(settings: Settings, round_id: int, domain: str, *, samples: int = 
     from webrecall.core.storage.store import Store
 
     with session(settings.db_url) as db:
-        number = round_number(db, round_id)
+        number, cache_id = round_number(db, round_id), page_cache_id(db, round_id)
         locations = done_warcs(db, round_id)
-    pages = prop.domain_pages(Store(settings.data_dir), number, locations, {domain})
+    pages = prop.domain_pages(Store(settings.data_dir), number, locations, {domain}, cache_id=cache_id)
     texts = dict(zip(pages["url"].to_pylist(), pages["text"].to_pylist(), strict=True)) \
         if "text" in pages.column_names else {}  # fmt: skip
     found = prop.propose(pages, domain, samples=samples)
@@ -83,9 +93,9 @@ def pattern_view(settings: Settings, pattern: str, *, round_id: int | None = Non
             round_id = rnd.id if rnd is not None else None
         if round_id is None or pat.host is None:
             return {"pattern": pat.text, "round": None, "round_id": None, "pages": 0, "samples": []}
-        number = round_number(db, round_id)
+        number, cache_id = round_number(db, round_id), page_cache_id(db, round_id)
         locations = done_warcs(db, round_id)
-    table = prop.domain_pages(Store(settings.data_dir), number, locations, {pat.host})
+    table = prop.domain_pages(Store(settings.data_dir), number, locations, {pat.host}, cache_id=cache_id)
     rows = [r for r in table.to_pylist() if pat.matches(r["url"])]
     if not rows:
         return {"pattern": pat.text, "round": number, "round_id": round_id, "pages": 0, "samples": []}

@@ -101,7 +101,7 @@ def page_view(settings: Settings, round_id: int, url: str, *, max_chars: int = 4
     """A page item as the Label page shows it: the page's URL, title, score and a text sample in blocks, read from
     the round's page index and the page cache."""
     from webrecall.core.db import session
-    from webrecall.core.labelling.item_view import round_number
+    from webrecall.core.labelling.item_view import page_cache_id, round_number
     from webrecall.core.labelling.proposals import domain_pages
     from webrecall.core.queries import done_warcs
     from webrecall.core.storage.store import Store
@@ -109,9 +109,9 @@ def page_view(settings: Settings, round_id: int, url: str, *, max_chars: int = 4
     from webrecall.core.urls.domains import split_url
 
     with session(settings.db_url) as db:
-        number = round_number(db, round_id)
+        number, cache_id = round_number(db, round_id), page_cache_id(db, round_id)
         locations = done_warcs(db, round_id)
-    pages = domain_pages(Store(settings.data_dir), number, locations, {split_url(url)[0]})
+    pages = domain_pages(Store(settings.data_dir), number, locations, {split_url(url)[0]}, cache_id=cache_id)
     row = next((r for r in pages.to_pylist() if r["url"] == url), None)
     if row is None:
         return {"round": number, "url": url, "title": "", "score": None, "kept": None, "blocks": [], "cut": False,

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from webrecall.core import params
 from webrecall.core.db import DomainStat, session
 from webrecall.core.pipeline.dedup import canonical_url, normalize_text
 from webrecall.core.queries import done_warcs, find_round
@@ -80,8 +81,9 @@ class Proposal:
         return out
 
 
-def domain_pages(store: Store, round_no: int, locations: list[str], domains: set[str]) -> pa.Table:
-    """Index rows (url, score, kept) of some domains, with title and fast text from the page cache."""
+def domain_pages(store: Store, round_no: int, locations: list[str], domains: set[str], *, cache_id: str) -> pa.Table:
+    """Index rows (url, score, kept) of some domains, with title and fast text from the page cache (`cache_id`: the
+    round's, `RoundParams.cache_id`)."""
     tables = []
     for loc in locations:
         rel = index_path(round_no, loc)
@@ -92,8 +94,8 @@ def domain_pages(store: Store, round_no: int, locations: list[str], domains: set
                             filters=flt)  # fmt: skip
         if idx.num_rows == 0:
             continue
-        if store.exists(cache_path(loc)):
-            cache = pq.read_table(store.path(cache_path(loc)), filesystem=store.fs, columns=["url", "title", "text"],
+        if store.exists(cache_rel := cache_path(loc, cache_id)):
+            cache = pq.read_table(store.path(cache_rel), filesystem=store.fs, columns=["url", "title", "text"],
                                   filters=flt)  # fmt: skip
             idx = idx.join(cache, "url", join_type="left outer")
         tables.append(idx)
@@ -216,6 +218,6 @@ def for_domain(settings: Settings, domain: str, *, round_no: int | None = None, 
         locations = done_warcs(db, rnd.id)
     if stat is None:
         raise ValueError(f"domain {domain!r} has no page in round {rnd.number}")
-    pages = domain_pages(Store(settings.data_dir), rnd.number, locations, {domain})
+    pages = domain_pages(Store(settings.data_dir), rnd.number, locations, {domain}, cache_id=params.of(rnd).cache_id)
     return {"round": rnd.number, "domain": stat.model_dump(),
             "proposals": [p.as_dict() for p in propose(pages, domain, samples=samples)]}  # fmt: skip

@@ -21,7 +21,7 @@ from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import PAGES_SCHEMA, REDACTIONS, pages_path
 from webrecall.core.storage.layout import expand_sigs_path as index_sigs_path
 from webrecall.core.storage.store import Store
-from webrecall.core.text.extract import unfence
+from webrecall.core.text.extract import EXTRACTORS, unfence
 from webrecall.core.text.redact import redact_utf8
 from webrecall.core.urls.patterns import PatternSet
 
@@ -51,7 +51,7 @@ EXPORT_SCHEMA = EXPORT_SCHEMA.append(pa.field("redactions", REDACTIONS))
 was, null when the export was asked not to redact."""
 
 
-FENCED_EXTRACTORS = frozenset({"resiliparse"})
+FENCED_EXTRACTORS = frozenset(name for name, e in EXTRACTORS.items() if e.fences)
 """Extractors whose text carries ``` fences around code blocks (webrecall.core.text.extract.tree_text)."""
 
 

@@ -71,7 +71,7 @@ def _seed_sets(ctx: RoundContext) -> tuple[SeedSet, SeedSet, dict[str, Any]]:
     settings, store, rnd = ctx.settings, ctx.store, ctx.round
     with session(settings.db_url) as db:
         # task order: the same seeds, hence the same model, on SQLite and PostgreSQL
-        caches = [cache_path(loc) for loc in done_warcs(db, rnd.id, "index")]
+        caches = [cache_path(loc, ctx.params.cache_id) for loc in done_warcs(db, rnd.id, "index")]
         label_set = label_store.pattern_set(db)
     for pattern in ctx.params.seed_patterns:
         label_set.add(pattern, "code")

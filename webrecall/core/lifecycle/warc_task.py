@@ -65,9 +65,9 @@ def _run(ctx: RoundContext, task: WarcTask, model: Model | None, stats: Stats, s
                     extractor=recorded.score_extractor, read=read)  # fmt: skip
         dedup_stage.index_signatures(ctx, task.warc_url, stats)
     elif task.phase == "index":
-        if store.exists(cache_path(task.warc_url)):
+        if store.exists(cached := cache_path(task.warc_url, recorded.cache_id)):
             stats.incr("cache_hit")
-            stats.incr("html_pages", _cached_pages(store, cache_path(task.warc_url)))
+            stats.incr("html_pages", _cached_pages(store, cached))
         else:
             index_warc(task.warc_url, store=store, stats=stats, extractor=recorded.score_extractor, read=read)
     else:

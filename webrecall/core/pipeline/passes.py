@@ -41,6 +41,7 @@ from webrecall.core.storage.layout import (
     token_cache_path,
 )
 from webrecall.core.storage.store import Store
+from webrecall.core.text.extract import get_extractor
 from webrecall.core.text.features import page_text, with_signals
 from webrecall.core.text.fidelity import CodeCounts
 from webrecall.core.text.lang import guess_lang
@@ -74,9 +75,9 @@ def _cache_rows(pages: Iterable[Page], *, extractor: str, stats: Stats) -> Itera
 def index_warc(
     location: str, *, store: Store, stats: Stats, extractor: str = "resiliparse", read: ReadOptions = DEFAULT_READ,
 ) -> str:  # fmt: skip
-    """Read a WARC once into the page cache; returns the cache path. Bad records are counted, not fatal.
-    `read.should_stop` is asked between batches (`Cancelled` when it says yes)."""
-    rel = cache_path(location)
+    """Read a WARC once into the page cache of `extractor`; returns the cache path. Bad records are counted, not
+    fatal. `read.should_stop` is asked between batches (`Cancelled` when it says yes)."""
+    rel = cache_path(location, get_extractor(extractor).id)
     with open_stream(location, timeout=read.timeout, retries=read.retries) as stream, \
             store.writer(rel, CACHE_SCHEMA) as out:  # fmt: skip
         stats.incr("stream_opens")
@@ -142,12 +143,14 @@ def scoring_texts(data: dict) -> list[str]:
 
 
 def _scored_batches(
-    location: str, *, store: Store, scorer: Scorer, stats: Stats, should_stop: StopCheck | None
+    location: str, *, store: Store, scorer: Scorer, extractor_id: str, stats: Stats, should_stop: StopCheck | None
 ) -> Iterator[tuple[dict, np.ndarray]]:
-    """Page-cache batches with their scores. Token lines are cached per scorer input: a later round that keeps
-    the tokenizer (as the loop does) scores with fastText alone, no BPE."""
-    tok_rel = token_cache_path(location, scorer.input_id)
-    batches = store.iter_batches(cache_path(location), batch_size=BATCH)
+    """Page-cache batches (of the extractor `extractor_id`) with their scores. Token lines are cached per scorer
+    input: a later round that keeps the tokenizer (as the loop does) scores with fastText alone, no BPE."""
+    rel, tok_rel = cache_path(location, extractor_id), token_cache_path(location, extractor_id, scorer.input_id)
+    if not store.exists(rel):  # a task failed as any unreadable input does: recorded, the round goes on
+        raise FileNotFoundError(f"no page cache of {location} made by {extractor_id} (is its index task done?)")
+    batches = store.iter_batches(rel, batch_size=BATCH)
     if store.exists(tok_rel):
         stats.incr("token_cache_hit")
         cached = store.iter_batches(tok_rel, batch_size=BATCH)
@@ -221,11 +224,16 @@ def recall_warc(
     """
     idx_rel, pages_rel = index_path(round_no, location), pages_path(round_no, location)
     parts = WarcPartials(decision.threshold)  # what finalize merges instead of reading the index
+    cache_id = get_extractor(fallback_extractor).id
+
+    def scored() -> Iterator[tuple[dict, np.ndarray]]:
+        return _scored_batches(location, store=store, scorer=scorer, extractor_id=cache_id, stats=stats,
+                               should_stop=read.should_stop)  # fmt: skip
+
     if text_extractor == fallback_extractor:
         with store.writer(idx_rel, INDEX_SCHEMA) as idx_out, \
                 store.row_writer(pages_rel, PAGES_SCHEMA, BATCH) as out:  # fmt: skip
-            for data, scores in _scored_batches(location, store=store, scorer=scorer, stats=stats,
-                                               should_stop=read.should_stop):
+            for data, scores in scored():
                 stats.incr("total", len(scores))
                 for i in np.flatnonzero(scores >= decision.threshold):
                     row = {k: data[k][i] for k in CACHE_COLUMNS}
@@ -242,8 +250,7 @@ def recall_warc(
     floor = decision.threshold - decision.margin
     candidates: list[dict] = []
     tables: list[pa.Table] = []  # the index, held (no text: ~100 bytes a page) until the cascade has decided
-    for data, scores in _scored_batches(location, store=store, scorer=scorer, stats=stats,
-                                           should_stop=read.should_stop):
+    for data, scores in scored():
         stats.incr("total", len(scores))
         for i in np.flatnonzero(scores >= floor):
             row = {k: data[k][i] for k in data if k != "text"}

@@ -18,6 +18,7 @@ from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import fetch_pages, scoring_texts
 from webrecall.core.storage.layout import cache_path, index_path
 from webrecall.core.storage.store import Store
+from webrecall.core.text.extract import get_extractor
 from webrecall.core.text.features import page_text, with_signals
 from webrecall.core.urls.patterns import PatternSet
 
@@ -42,17 +43,19 @@ def readback(
     store: Store, round_no: int, locations: Iterable[str], labels: PatternSet[str], *, stats: Stats,
     extractor: str = "resiliparse", skip: Iterable[str] = (), read: ReadOptions = DEFAULT_READ,
 ) -> Iterator[tuple[str, str, str]]:  # fmt: skip
-    """(url, text, label) of the wanted pages of a round; `skip`: cache files the caller reads anyway."""
-    skipped = set(skip)
+    """(url, text, label) of the wanted pages of a round, as `extractor` makes them (its page cache, else the
+    records read back); `skip`: cache files the caller reads anyway."""
+    skipped, cache_id = set(skip), get_extractor(extractor).id
     for loc in locations:
-        if cache_path(loc) in skipped or not store.exists(index_path(round_no, loc)) or not len(labels):
+        cache = cache_path(loc, cache_id)
+        if cache in skipped or not store.exists(index_path(round_no, loc)) or not len(labels):
             continue
         rows = wanted(store.read_table(index_path(round_no, loc), columns=INDEX_COLUMNS), labels)
         if not rows:
             continue
-        if store.exists(cache_path(loc)):
-            cols = ["url", "text"] + (["signals"] if "signals" in store.column_names(cache_path(loc)) else [])
-            table = store.read_table(cache_path(loc), columns=cols).to_pydict()
+        if store.exists(cache):
+            cols = ["url", "text"] + (["signals"] if "signals" in store.column_names(cache) else [])
+            table = store.read_table(cache, columns=cols).to_pydict()
             texts = dict(zip(table["url"], scoring_texts(table), strict=True))
             for row in rows:
                 stats.incr("readback_cache")

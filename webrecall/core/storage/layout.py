@@ -3,8 +3,9 @@
 One place for each layout fact, so a reader (read-back, finalize, proposals, export, dedup, expansion) and the
 writer of a file agree by importing the same name. Paths are relative to the data dir (`storage.store.Store`):
 
-  cache/<warc_id>.parquet                  fast text + metadata of every HTML page of a WARC (reused by rounds)
-  cache/<warc_id>.tok-<tokenizer>.parquet  its BPE token lines for one tokenizer (a later round scores only)
+  cache/<warc_id>.<extractor>.parquet      fast text + metadata of every HTML page of a WARC (reused by rounds), made
+                                           by one extractor (name-version, `text.extract.Extractor.id`)
+  cache/<warc_id>.<extractor>.tok-<input>.parquet  its token lines for one scorer input (a later round scores only)
   rounds/<n>/index/<warc_id>.parquet       per-round page index: every HTML page with its score and `kept`
   rounds/<n>/partials/<warc_id>.domains.parquet  the WARC's per-domain aggregates (what finalize merges)
   rounds/<n>/partials/<warc_id>.kept.parquet     the WARC's kept pages: url key, score, text length
@@ -43,12 +44,16 @@ CODE_COLUMNS = ["code_blocks", "code_verbatim", "code_present"]
 TOKENS_SCHEMA = pa.schema([("offset", pa.int64()), ("line", pa.string())])
 
 
-def cache_path(location: str) -> str:
-    return f"cache/{warc_id(location)}.parquet"
+def cache_path(location: str, extractor_id: str) -> str:
+    """The page cache of a WARC as one extractor (name and version) made it: a data dir reused with another extractor
+    or another version of it does not find the old text (a cache written before the key had the extractor,
+    `cache/<warc_id>.parquet`, is not read either: the WARC is indexed again)."""
+    return f"cache/{warc_id(location)}.{extractor_id}.parquet"
 
 
-def token_cache_path(location: str, tokenizer_id: str) -> str:
-    return f"cache/{warc_id(location)}.tok-{tokenizer_id}.parquet"
+def token_cache_path(location: str, extractor_id: str, input_id: str) -> str:
+    """The token lines of that page cache for one scorer input (`Scorer.input_id`: tokenizer and signals spec)."""
+    return f"cache/{warc_id(location)}.{extractor_id}.tok-{input_id}.parquet"
 
 
 # -- a round's recall pass ---------------------------------------------------------------------------------------

@@ -167,10 +167,10 @@ def page_text(html: str, extractor: str = "resiliparse") -> PageText:
     a failed text extraction gives '' (the caller counts it as an empty text) whose code blocks all count as
     lost. An unknown
     `extractor` name is a configuration error and raises `ValueError`."""
-    from webrecall.core.text.extract import extract, get_extractor, has_pre, parse, tree_text
+    from webrecall.core.text.extract import get_extractor, has_pre, parse
     from webrecall.core.text.fidelity import code_blocks, code_counts
 
-    get_extractor(extractor)
+    chosen = get_extractor(extractor)
     try:
         tree = parse(html)
     except Exception:  # noqa: BLE001 - as `extract`: a malformed page yields '' and is counted by the caller
@@ -185,7 +185,7 @@ def page_text(html: str, extractor: str = "resiliparse") -> PageText:
     except Exception:  # noqa: BLE001 - signals are a hint: a page they fail on is still cached and scored
         signals = ""
     try:
-        text = tree_text(tree, fences=pre) if extractor == "resiliparse" else extract(html, extractor)
+        text = chosen.text_of(tree, html, pre=pre)  # the one parse, for an extractor that works on it
     except Exception:  # noqa: BLE001
         text = ""
     return PageText(text, code_counts(blocks, text), signals)
