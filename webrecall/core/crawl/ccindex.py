@@ -215,7 +215,7 @@ def iter_captures(path: str, warc_filename: str, *, languages: bool = True) -> I
                 try:
                     html, _ = decode_html(_decode_content(body, headers.get("Content-Encoding") or "",
                                                           cap=64 * 1024 * 1024), record.http_charset)  # fmt: skip
-                    lang = iso639_3(guess_lang(extract(html, "resiliparse"))) or None
+                    lang = iso639_3(guess_lang(extract(html))) or None
                 except Exception:  # noqa: BLE001 - a page that does not decode has no language
                     lang = None
             digest = (record.headers.get("WARC-Payload-Digest") or "").split(":", 1)[-1] or None

@@ -27,6 +27,7 @@ from webrecall.core.model.seeds import is_heldout
 from webrecall.core.model.synthetic import synthesize
 from webrecall.core.model.thresholds import at_threshold, for_precision, wilson
 from webrecall.core.settings import Settings
+from webrecall.core.text.extract import DEFAULT
 from webrecall.core.text.features import spec, split_signals
 from webrecall.core.urls.domains import split_url
 
@@ -50,7 +51,7 @@ VARIANTS = {
 }
 
 
-def load_pages(corpus: Path, crawl: str, cache_dir: Path, extractor: str = "resiliparse") -> list[dict[str, Any]]:
+def load_pages(corpus: Path, crawl: str, cache_dir: Path, extractor: str = DEFAULT) -> list[dict[str, Any]]:
     """Labelled pages of a crawl as classifier inputs (text behind its code signals), from the project's own index
     pass; cached by the code that computes them."""
     from webrecall.core.page import Stats

@@ -25,7 +25,7 @@ from webrecall.core.crawl.sources import open_stream
 from webrecall.core.crawl.warc import iter_pages
 from webrecall.core.model.scorer import Scorer
 from webrecall.core.page import Stats
-from webrecall.core.text.extract import extract
+from webrecall.core.text.extract import DEFAULT, extract
 from webrecall.core.text.features import page_text, with_signals
 
 
@@ -82,7 +82,7 @@ def calibrate_margin(
 
 
 def labelled_texts(
-    locations: Iterable[str], labels: Mapping[str, bool], *, fast_extractor: str = "resiliparse",
+    locations: Iterable[str], labels: Mapping[str, bool], *, fast_extractor: str = DEFAULT,
     full_extractor: str = "trafilatura", stats: Stats | None = None, timeout: float = 60, retries: int = 5,
 ) -> tuple[list[str], list[str], list[str], list[bool]]:  # fmt: skip
     """(url, fast text, full text, label) of every labelled HTML page in the WARC files, each text behind the page's
@@ -108,7 +108,7 @@ def labelled_texts(
 
 def labelled_scores(
     locations: Iterable[str], labels: Mapping[str, bool], classifier: Scorer, *,
-    fast_extractor: str = "resiliparse", full_extractor: str = "trafilatura", stats: Stats | None = None,
+    fast_extractor: str = DEFAULT, full_extractor: str = "trafilatura", stats: Stats | None = None,
     timeout: float = 60, retries: int = 5,
 ) -> tuple[list[float], list[float], list[bool]]:  # fmt: skip
     """(fast score, trafilatura score, label) of every labelled HTML page in the WARC files (`labelled_texts`)."""

@@ -20,7 +20,7 @@ from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import _title, fetch_pages
 from webrecall.core.storage.layout import EXPANDED_SCHEMA, expand_path, expand_plan_path, expand_sigs_path
 from webrecall.core.storage.store import Store
-from webrecall.core.text.extract import extract
+from webrecall.core.text.extract import DEFAULT, extract
 from webrecall.core.text.lang import guess_lang
 from webrecall.core.urls.domains import split_url
 
@@ -51,7 +51,7 @@ def coalesce(rows: list[dict[str, Any]], *, waste: float = 0.15, span: int = 8 *
 
 
 def expand_warc(
-    location: str, *, round_no: int, store: Store, stats: Stats, extractor: str = "resiliparse",
+    location: str, *, round_no: int, store: Store, stats: Stats, extractor: str = DEFAULT,
     read: ReadOptions = DEFAULT_READ,
 ) -> str:  # fmt: skip
     """Fetch the planned records of one WARC file by coalesced byte ranges and extract them; returns the shard."""

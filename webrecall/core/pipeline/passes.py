@@ -41,7 +41,7 @@ from webrecall.core.storage.layout import (
     token_cache_path,
 )
 from webrecall.core.storage.store import Store
-from webrecall.core.text.extract import get_extractor
+from webrecall.core.text.extract import DEFAULT, get_extractor
 from webrecall.core.text.features import page_text, with_signals
 from webrecall.core.text.fidelity import CodeCounts
 from webrecall.core.text.lang import guess_lang
@@ -73,7 +73,7 @@ def _cache_rows(pages: Iterable[Page], *, extractor: str, stats: Stats) -> Itera
 
 
 def index_warc(
-    location: str, *, store: Store, stats: Stats, extractor: str = "resiliparse", read: ReadOptions = DEFAULT_READ,
+    location: str, *, store: Store, stats: Stats, extractor: str = DEFAULT, read: ReadOptions = DEFAULT_READ,
 ) -> str:  # fmt: skip
     """Read a WARC once into the page cache of `extractor`; returns the cache path. Bad records are counted, not
     fatal. `read.should_stop` is asked between batches (`Cancelled` when it says yes)."""
@@ -211,7 +211,7 @@ def _count_code(stats: Stats, code: CodeCounts) -> None:
 
 def recall_warc(
     location: str, *, round_no: int, store: Store, scorer: Scorer, decision: Decision, stats: Stats,
-    text_extractor: str = "resiliparse", fallback_extractor: str = "resiliparse", read: ReadOptions = DEFAULT_READ,
+    text_extractor: str = DEFAULT, fallback_extractor: str = DEFAULT, read: ReadOptions = DEFAULT_READ,
 ) -> tuple[str, str]:  # fmt: skip
     """Score the cached pages of one WARC; write the round's page index and its recalled pages.
 

@@ -18,7 +18,7 @@ from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import fetch_pages, scoring_texts
 from webrecall.core.storage.layout import cache_path, index_path
 from webrecall.core.storage.store import Store
-from webrecall.core.text.extract import get_extractor
+from webrecall.core.text.extract import DEFAULT, get_extractor
 from webrecall.core.text.features import page_text, with_signals
 from webrecall.core.urls.patterns import PatternSet
 
@@ -41,7 +41,7 @@ def wanted(index: pa.Table, labels: PatternSet[str]) -> list[dict]:
 
 def readback(
     store: Store, round_no: int, locations: Iterable[str], labels: PatternSet[str], *, stats: Stats,
-    extractor: str = "resiliparse", skip: Iterable[str] = (), read: ReadOptions = DEFAULT_READ,
+    extractor: str = DEFAULT, skip: Iterable[str] = (), read: ReadOptions = DEFAULT_READ,
 ) -> Iterator[tuple[str, str, str]]:  # fmt: skip
     """(url, text, label) of the wanted pages of a round, as `extractor` makes them (its page cache, else the
     records read back); `skip`: cache files the caller reads anyway."""

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+from webrecall.core.text.extract import DEFAULT
 from webrecall.core.text.fidelity import CodeCounts
 
 MARK = "\u2042sig "
@@ -157,7 +158,7 @@ class PageText:
     signals: str = ""
 
 
-def page_text(html: str, extractor: str = "resiliparse") -> PageText:
+def page_text(html: str, extractor: str = DEFAULT) -> PageText:
     """Text, code-block counts (text.fidelity) and code signals of a page from one parse, as the index pass
     caches them and the read-back re-makes them. The DOM is read (code blocks, signals) before `tree_text` fences
     its `<pre>` blocks in place.
