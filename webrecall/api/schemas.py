@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from webrecall.core.crawl.listing import CRAWL_ID
 from webrecall.core.db import check_storable
 from webrecall.core.label_store import normalize_label
-from webrecall.core.totals import Growth
+from webrecall.core.lifecycle.progress import RoundFields
+from webrecall.core.totals import Redactions
 from webrecall.core.urls.patterns import label_url_key, parse
 
 MAX_WARCS = 100_000
@@ -132,46 +133,11 @@ class ModelsPublic(BaseModel):
     count: int
 
 
-class Redactions(BaseModel):
-    """Secrets and personal data an export of the round replaces by placeholders (its kept and expanded pages,
-    before dedup)."""
+class RoundPublic(RoundFields):
+    """A round as the CLI shows it too (`lifecycle.progress.RoundFields`), with its progress per phase and its model."""
 
-    pages: int = Field(description="Pages with at least one value replaced")
-    total: int = Field(description="Values replaced")
-    kinds: dict[str, int] = Field(description="Values replaced by kind: email, ip_address, aws_access_key, ...")
-
-
-class RoundPublic(BaseModel):
-    id: int = Field(description="The round number")
-    status: str
-    crawl_id: str
-    base_url: str
-    threshold: float
-    top_k: int | None
-    effective_threshold: float | None
-    seed_patterns: list[str]
-    limit: int | None
-    sample: float | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    error: str
     progress: RoundProgress
-    pages: int = Field(description="WARC records read (so far, while the round runs)")
-    html_pages: int = Field(description="HTML pages indexed or scored (so far, while the round runs)")
-    recalled: int
-    domains: int
-    related_domains: int
-    errors: dict[str, int] = Field(description="Skipped pages and failed WARC files by reason; `corrupt`: records "
-                                   "lost in corrupt stretches of WARC files, `resync_bytes_skipped`: their bytes")
     model: ModelPublic | None
-    eval: dict[str, Any] | None
-    growth: Growth | None
-    dedup: dict[str, Any] | None = Field(
-        default=None, description="Copies removed per reason (exact_url, exact_text, near_dup) and contaminated "
-        "pages: `round` (this round's pages), `overall` (the corpus of rounds 1..n), `config`")
-    redactions: Redactions | None = Field(default=None, description="What its export redacts (none before the "
-                                          "round's pages were counted)")
 
 
 class RoundsPublic(BaseModel):

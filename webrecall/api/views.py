@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from webrecall.api import schemas
 from webrecall.core.db import DomainStat, Label, Model, QueueItem, Round
-from webrecall.core.lifecycle.progress import round_view
+from webrecall.core.lifecycle.progress import RoundFields, round_view
 from webrecall.core.settings import Settings
 from webrecall.core.views import stats
 
@@ -27,9 +27,8 @@ def round_public(db: Session, settings: Settings, rnd: Round) -> schemas.RoundPu
         recall=schemas.WarcProgress(**view.progress.recall.model_dump()),
         pages_per_s=view.progress.pages_per_s, eta_seconds=view.progress.eta_seconds,
     )  # fmt: skip
-    fields = view.model_dump(include=set(schemas.RoundPublic.model_fields) - {"progress", "model", "growth"})
-    return schemas.RoundPublic(**fields, progress=progress, growth=view.growth,
-                               model=model_public(model, rnd.number) if model else None)  # fmt: skip
+    fields = {name: getattr(view, name) for name in RoundFields.model_fields}
+    return schemas.RoundPublic(**fields, progress=progress, model=model_public(model, rnd.number) if model else None)
 
 
 def domain_public(row: DomainStat, round_no: int, related_fraction: float) -> schemas.DomainPublic:

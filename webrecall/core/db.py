@@ -13,13 +13,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+M = TypeVar("M", bound=BaseModel)
 
 
 def utcnow() -> datetime:
@@ -34,6 +36,18 @@ def check_storable(text: str, *, what: str = "text") -> None:
             raise ValueError(f"{what} contains a NUL character")
         if "\ud800" <= ch <= "\udfff":
             raise ValueError(f"{what} contains a lone surrogate U+{ord(ch):04X} (not valid Unicode text)")
+
+
+def read_json(model: type[M], data: dict[str, Any] | None) -> M:
+    """A JSON column typed by `model` (`Round.params`, `Round.totals`): an old row reads with defaults for what it
+    lacks, and a value that does not fit its type any more (a row written by another version) reads as missing
+    rather than failing the reader."""
+    data = dict(data or {})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        return model.model_validate({k: v for k, v in data.items() if k not in bad})
 
 
 class Round(SQLModel, table=True):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from webrecall.core.db import Round
+from webrecall.core.db import Round, read_json
 from webrecall.core.settings import DecontamConfig, DedupConfig, FastTextParams, Settings
 from webrecall.core.text.extract import get_extractor
 
@@ -68,14 +68,9 @@ class RoundParams(BaseModel):
 
 
 def of(rnd: Round) -> RoundParams:
-    """A round's params, typed: an old row reads with defaults for what it lacks, and a value that does not fit its
-    type any more (a row written by another version) reads as its default rather than failing the reader."""
-    data = dict(rnd.params or {})
-    try:
-        return RoundParams.model_validate(data)
-    except ValidationError as exc:
-        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
-        return RoundParams.model_validate({k: v for k, v in data.items() if k not in bad})
+    """A round's params, typed (`db.read_json`: old rows read with defaults, a value that no longer fits as its
+    default)."""
+    return read_json(RoundParams, rnd.params)
 
 
 def updated(rnd: Round, **values: Any) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from webrecall.core.db import Round
+from webrecall.core.db import Round, read_json
 
 
 class Part(BaseModel):
@@ -119,9 +119,10 @@ class Redactions(Part):
     """What an export of the round's kept and expanded pages replaces by placeholders (`webrecall.core.text.redact`),
     before dedup: pages with at least one, and values by kind (`email`, `ip_address`, `aws_access_key`, ...)."""
 
-    pages: int = 0
-    total: int = 0
-    kinds: dict[str, int] = Field(default_factory=dict)
+    pages: int = Field(default=0, description="Pages with at least one value replaced")
+    total: int = Field(default=0, description="Values replaced")
+    kinds: dict[str, int] = Field(default_factory=dict,
+                                  description="Values replaced by kind: email, ip_address, aws_access_key, ...")
 
 
 class DiscoveryQueue(Part):
@@ -181,14 +182,9 @@ def dedup_round(totals: RoundTotals) -> dict[str, int]:
 
 
 def of(rnd: Round) -> RoundTotals:
-    """A round's totals, typed: an old row reads with defaults for what it lacks, and a figure that does not
-    fit its type any more (a row written by another version) reads as missing rather than failing the reader."""
-    data = dict(rnd.totals or {})
-    try:
-        return RoundTotals.model_validate(data)
-    except ValidationError as exc:
-        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
-        return RoundTotals.model_validate({k: v for k, v in data.items() if k not in bad})
+    """A round's totals, typed (`db.read_json`: old rows read with defaults, a figure that no longer fits as
+    missing)."""
+    return read_json(RoundTotals, rnd.totals)
 
 
 def merge(rnd: Round, **parts: Any) -> dict[str, Any]:

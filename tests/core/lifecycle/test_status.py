@@ -23,13 +23,6 @@ from webrecall.core.storage.store import Store
 SEEDS = ["docs.python.org/"]
 
 
-@pytest.fixture
-def settings(tmp_path) -> Settings:  # type: ignore[no-untyped-def]
-    s = Settings(data_dir=str(tmp_path / "data"), database_url="")
-    dbm.migrate(s.db_url)
-    return s
-
-
 def _round(settings: Settings, status: str = "pending") -> int:
     with dbm.session(settings.db_url) as db:
         rnd = dbm.Round(number=(find_round(db).number + 1) if find_round(db) else 1, status=status)  # type: ignore[union-attr]

@@ -8,7 +8,6 @@ import dataclasses
 import pytest
 
 from tests.conftest import CACHE_ID
-from webrecall.core import db as dbm
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
 from webrecall.core.lifecycle.warc_task import TaskResult, process_warc_task
 from webrecall.core.queries import pending_tasks, warc_tasks
@@ -18,13 +17,6 @@ from webrecall.core.storage.store import Store, warc_id
 from webrecall.core.text import extract
 
 SEEDS = ["docs.python.org/"]
-
-
-@pytest.fixture
-def settings(tmp_path) -> Settings:  # type: ignore[no-untyped-def]
-    s = Settings(data_dir=str(tmp_path / "data"), database_url="")
-    dbm.migrate(s.db_url)
-    return s
 
 
 def _index(settings: Settings, corpus_server: str) -> tuple[TaskResult, str]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
 from webrecall.core import params
@@ -17,7 +17,7 @@ from webrecall.core.errors import FatalError
 from webrecall.core.growth import of_round
 from webrecall.core.lifecycle.status import TERMINAL
 from webrecall.core.settings import Settings
-from webrecall.core.totals import Growth
+from webrecall.core.totals import Growth, Redactions
 
 FINISHED = frozenset({"done", "failed", "skipped", "cancelled"})
 """Task statuses that end a task (its time counts for the ETA)."""
@@ -115,13 +115,10 @@ def error_counts(db: Session, rnd: Round) -> dict[str, int]:
     return out
 
 
-class RoundView(BaseModel):
-    """A round for its operators, built once (`round_view`): the CLI prints it (`round start/status/list/run`), the
-    API serves it (`RoundPublic`). Figures come from the totals once the round is finalized, from its task rows
-    while it runs."""
+class RoundFields(BaseModel):
+    """What the CLI and the API both show of a round (`RoundView` here, the API's `RoundPublic`)."""
 
-    id: int
-    """The round number."""
+    id: int = Field(description="The round number")
     status: str
     error: str
     crawl_id: str
@@ -136,24 +133,33 @@ class RoundView(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     wall_seconds: float | None
-    progress: Progress
-    pages: int
-    html_pages: int
+    pages: int = Field(description="WARC records read (so far, while the round runs)")
+    html_pages: int = Field(description="HTML pages indexed or scored (so far, while the round runs)")
     recalled: int
     domains: int
     related_domains: int
-    errors: dict[str, int]
-    """Skipped pages and failed WARC files by reason."""
+    errors: dict[str, int] = Field(description="Skipped pages and failed WARC files by reason; `corrupt`: records "
+                                   "lost in corrupt stretches of WARC files, `resync_bytes_skipped`: their bytes")
     warcs: int
     warcs_failed: int
-    pages_per_task_s: float | None
-    model: dict[str, Any]
-    """The model's figures as training recorded them (version, seeds, held-out measures)."""
+    pages_per_task_s: float | None = Field(description="HTML pages per second of task time (per busy core)")
     eval: dict[str, Any] | None
     growth: Growth | None
-    dedup: dict[str, Any] | None
-    redactions: dict[str, Any] | None
-    """What an export of the round replaces by placeholders (`totals.Redactions`)."""
+    dedup: dict[str, Any] | None = Field(
+        default=None, description="Copies removed per reason (exact_url, exact_text, near_dup) and contaminated "
+        "pages: `round` (this round's pages), `overall` (the corpus of rounds 1..n), `config`")
+    redactions: Redactions | None = Field(default=None, description="What its export redacts (none before the "
+                                          "round's pages were counted)")
+
+
+class RoundView(RoundFields):
+    """A round for its operators, built once (`round_view`): the CLI prints it (`round start/status/list/run`), the
+    API serves it (`RoundPublic`). Figures come from the totals once the round is finalized, from its task rows
+    while it runs."""
+
+    progress: Progress
+    model: dict[str, Any]
+    """The model's figures as training recorded them (version, seeds, held-out measures)."""
 
 
 def round_view(settings: Settings, rnd: Round) -> RoundView:
@@ -176,5 +182,5 @@ def round_view(settings: Settings, rnd: Round) -> RoundView:
         model=t.model.model_dump(mode="json", exclude_unset=True) if t.model else {},
         eval=t.eval.model_dump(mode="json", exclude_unset=True) if t.eval else None,
         growth=Growth(**grown) if grown else None, dedup=dedup_counts(t),
-        redactions=t.redactions.model_dump() if t.redactions else None,
+        redactions=t.redactions,
     )  # fmt: skip
