@@ -13,6 +13,8 @@ import pyarrow.compute as pc
 from webrecall.core import params
 from webrecall.core.db import session
 from webrecall.core.label_store import pattern_set
+from webrecall.core.lifecycle.context import RoundContext
+from webrecall.core.lifecycle.threshold import kept_threshold
 from webrecall.core.pipeline.dedup import contaminated_for, removed_for
 from webrecall.core.pipeline.expand import positives
 from webrecall.core.pipeline.writers import get_writer
@@ -159,7 +161,7 @@ def recalled_from(
         expanded = sorted(done_warcs(db, rnd.id, "expand"))
         newest = latest_done(db)
         latest = max(newest.number if newest else round_no, round_no)
-    floor = pa.scalar(max(rnd.effective_threshold or rnd.threshold, min_score or 0.0), pa.float32())
+    floor = pa.scalar(max(kept_threshold(RoundContext.of(settings, rnd)), min_score or 0.0), pa.float32())
     store = Store(settings.data_dir)
     dups = removed_for(store, round_no, latest)
     dirty = contaminated_for(store, round_no, list(done), [index_sigs_path(round_no, loc) for loc in expanded])
