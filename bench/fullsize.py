@@ -97,23 +97,23 @@ def serve(directory: Path, after: int) -> tuple[str, DropOnce, Any]:
 
 def _step(name: str, settings: Any, round_id: int, task_id: int | None) -> dict[str, Any]:
     """Run one step of a round here; returns its summary with wall and CPU seconds and this process's peak RSS."""
-    from webrecall.core.lifecycle import steps
+    from webrecall.core.lifecycle import dedup_stage, steps
+    from webrecall.core.lifecycle.context import RoundContext
     from webrecall.core.lifecycle.warc_task import process_warc_task
-    from webrecall.core.pipeline import dedup_stage
 
     start, cpu0 = time.perf_counter(), time.process_time()
     out: dict[str, Any] = {"step": name}
     if name in ("index", "recall"):
         result = process_warc_task(settings, task_id or 0)
-        out.update(status=result["status"], error=result["error"], stats=result["stats"])
+        out.update(status=result.status, error=result.error, stats=result.stats)
     elif name == "expand":
-        out["tasks"] = steps.expand(settings, round_id)
+        out["tasks"] = steps.expand(RoundContext.load(settings, round_id))
     elif name == "train":
-        out["model_id"] = steps.train(settings, round_id)
+        out["model_id"] = steps.train(RoundContext.load(settings, round_id))
     elif name == "dedup":
-        dedup_stage.run_partitions(settings, round_id)
+        dedup_stage.run_partitions(RoundContext.load(settings, round_id))
     elif name == "finalize":
-        rnd = steps.finalize_round(settings, round_id)
+        rnd = steps.finalize_round(RoundContext.load(settings, round_id))
         out.update(status=rnd.status, totals=rnd.totals)
     out["wall_s"] = round(time.perf_counter() - start, 2)
     out["cpu_s"] = round(time.process_time() - cpu0, 2)
@@ -139,13 +139,14 @@ def in_child(name: str, settings: Any, round_id: int, task_id: int | None = None
 def run_round(settings: Any, base_url: str) -> tuple[int, dict[str, Any]]:
     """The in-process runner's steps (core.lifecycle.local.run_round), each in a fresh process."""
     from webrecall.core.lifecycle import steps
+    from webrecall.core.lifecycle.context import RoundContext
     from webrecall.core.lifecycle.spec import RoundSpec, create_round
     from webrecall.core.queries import pending_tasks
 
     rnd = create_round(settings, RoundSpec(crawl_id=CRAWL, base_url=base_url, seed_patterns=SEEDS))
     rid = rnd.id or 0
     print(f"round {rnd.number}", file=sys.stderr)
-    steps.start(settings, rid)
+    steps.start(RoundContext.load(settings, rid))
     out: dict[str, Any] = {}
     out["index"] = [in_child("index", settings, rid, t) for t in pending_tasks(settings, rid, "index")]
     out["expand"] = in_child("expand", settings, rid)
@@ -199,6 +200,7 @@ def main() -> None:
     from webrecall.core.settings import Settings
     from webrecall.core.storage.layout import cache_path, index_path
     from webrecall.core.storage.store import Store
+    from webrecall.core.text.extract import DEFAULT, get_extractor
 
     result: dict[str, Any] = {"load_before": os.getloadavg(), "cores": os.cpu_count()}
     min_bytes = int(args.min_gib * (1 << 30))
@@ -237,7 +239,8 @@ def main() -> None:
                       "dropped_after": mirror.after, "dropped": mirror.dropped}  # fmt: skip
     loc = base_url + meta["warc"]
     store = Store(str(data))
-    result["checks"] = {"page_cache": url_check(urls, store.read_table(cache_path(loc), ["url"])["url"].to_pylist())}
+    cached = store.read_table(cache_path(loc, get_extractor(DEFAULT).id), ["url"])["url"].to_pylist()
+    result["checks"] = {"page_cache": url_check(urls, cached)}
     for n in range(1, args.rounds + 1):
         found = store.read_table(index_path(n, loc), ["url"])["url"].to_pylist()
         result["checks"][f"round{n}_index"] = url_check(urls, found)
