@@ -630,8 +630,8 @@ def mirror(
 ) -> None:
     """Serve a local folder as a Common Crawl source (crawl-data/<id>/warc.paths.gz, byte ranges) until stopped.
 
-    With --index, also its columnar index under the same URLs as on Common Crawl and the CDX API
-    (`/<crawl>-index?url=...&output=json`)."""
+    With --index, also what `webrecall index build` wrote under the same URLs as on Common Crawl (the columnar
+    index, the WET files and wet.paths.gz) and the CDX API (`/<crawl>-index?url=...&output=json`)."""
     from webrecall.mirror.server import Mirror
 
     mirror = Mirror(str(directory), host=host, port=port, index_dir=str(index) if index else None)
@@ -646,16 +646,24 @@ def index_build(
     crawl: Annotated[list[str] | None, typer.Option(help="Crawl id (repeatable; default: every crawl)")] = None,
     row_group_rows: Annotated[int, typer.Option(min=1, help="Rows per Parquet row group")] = 50_000,
     languages: Annotated[bool, typer.Option(help="Detect content_languages (extracts each page's text)")] = True,
+    wet: Annotated[bool, typer.Option(help="Also write each WARC file's WET file (plain text, Common Crawl's "
+                                           "layout and rule) and wet.paths.gz; up-to-date ones are kept")] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write Common Crawl's columnar URL index (real schema, sorted by url_surtkey) for a local crawl folder."""
+    """Write Common Crawl's columnar URL index (real schema, sorted by url_surtkey) for a local crawl folder, and its
+    WET files. `webrecall mirror DIR --index OUTPUT` serves both under Common Crawl's URLs."""
     from webrecall.core.crawl.ccindex import build_index
+    from webrecall.core.crawl.wetgen import build_wet
 
     with _reasons():
         data = build_index(directory, output, crawls=crawl or [], row_group_rows=row_group_rows, languages=languages)
-    table = Table("crawl", "captures", "WARC files", "row groups", title=f"index written to {output}")
+        wets = build_wet(directory, output, crawls=crawl or None) if wet else {}
+    for name, info in wets.items():
+        data[name]["wet"] = info
+    table = Table("crawl", "captures", "WARC files", "row groups", "WET files", title=f"index written to {output}")
     for name, info in data.items():
-        table.add_row(name, str(info["captures"]), str(info["warc_files"]), str(info["row_groups"]))
+        table.add_row(name, str(info["captures"]), str(info["warc_files"]), str(info["row_groups"]),
+                      str(info["wet"]["wet_files"]) if "wet" in info else "-")  # fmt: skip
     _emit(data, as_json, table)
 
 

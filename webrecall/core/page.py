@@ -22,6 +22,10 @@ class Page:
     html: str = ""
     charset: str = ""
     """The encoding the HTML was decoded with (BOM, HTTP header, <meta> or detection)."""
+    record_id: str = ""
+    """The record's `WARC-Record-ID`: what a WET record of the page refers to."""
+    date: str = ""
+    """The record's `WARC-Date` (the capture time), as written."""
     meta: dict[str, object] = field(default_factory=dict)
     """What the reader noticed about the record (e.g. `warc_truncated`)."""
 

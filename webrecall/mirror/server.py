@@ -4,8 +4,9 @@ A Starlette app run by uvicorn. Files go out as Starlette's `FileResponse`, whic
 one range (206 + Content-Range), a suffix range (`bytes=-N`), several ranges (multipart/byteranges), 416 for a
 range past the end, `If-Range` against the ETag / Last-Modified it sends. With `index_dir` (what
 `webrecall index build` wrote) the mirror serves an overlay: a path is looked up in the corpus folder, then in the
-index folder, so the columnar index appears under the same URLs as on Common Crawl (`cc-index/table/...`,
-`crawl-data/<id>/cc-index-table.paths.gz`) while the corpus stays read-only. It also answers the CDX server API of
+index folder, so the columnar index and the WET files appear under the same URLs as on Common Crawl
+(`cc-index/table/...`, `crawl-data/<id>/cc-index-table.paths.gz`, `crawl-data/<id>/wet.paths.gz`, `…/wet/…`) while
+the corpus stays read-only. It also answers the CDX server API of
 its crawls (`/<crawl>-index?url=...&output=json`, see `webrecall.core.crawl.cdx`).
 """
 

@@ -1,5 +1,6 @@
-"""Which WARC files a round reads: a crawl id resolves through its `warc.paths.gz` (over HTTP or any fsspec
-URL / local path), the newest crawl from `collinfo.json`, and a seeded, nested sample of the paths."""
+"""Which files a round reads: a crawl id resolves through its `warc.paths.gz` (or `wet.paths.gz`, the plain text
+of the same captures) over HTTP or any fsspec URL / local path, the newest crawl from `collinfo.json`, and a
+seeded, nested sample of the paths."""
 
 from __future__ import annotations
 
@@ -8,19 +9,25 @@ import json
 import math
 import random
 import re
+from typing import Literal
 
 from webrecall.core.crawl.sources import read_all
 from webrecall.core.errors import FatalError, NotFoundError
 
 COLLINFO_URL = "https://index.commoncrawl.org/collinfo.json"
 CRAWL_ID = re.compile(r"CC-MAIN-[A-Za-z0-9-]+")
+Kind = Literal["warc", "wet"]
 
 
-def resolve_crawl(crawl_id: str, base_url: str, *, timeout: float = 60, retries: int = 5) -> list[str]:
-    """The absolute locations of a crawl's WARC files, in the order of its `warc.paths.gz`."""
+def resolve_crawl(
+    crawl_id: str, base_url: str, *, kind: Kind = "warc", timeout: float = 60, retries: int = 5
+) -> list[str]:
+    """The absolute locations of a crawl's WARC files (or WET files), in the order of its `<kind>.paths.gz`."""
     if not CRAWL_ID.fullmatch(crawl_id):
         raise FatalError(f"invalid crawl id {crawl_id!r}: expected e.g. CC-MAIN-2024-22")
-    url = _join(base_url, f"crawl-data/{crawl_id}/warc.paths.gz")
+    if kind not in ("warc", "wet"):
+        raise ValueError(f"unknown kind {kind!r}; valid: warc, wet")
+    url = _join(base_url, f"crawl-data/{crawl_id}/{kind}.paths.gz")
     try:
         raw = read_all(url, timeout=timeout, retries=retries)
     except NotFoundError:
@@ -31,7 +38,7 @@ def resolve_crawl(crawl_id: str, base_url: str, *, timeout: float = 60, retries:
         raise FatalError(f"{url} is not a gzipped list of paths: {exc}") from exc
     paths = [_join(base_url, line.strip()) for line in text.splitlines() if line.strip()]
     if not paths:
-        raise FatalError(f"{url} lists no WARC files")
+        raise FatalError(f"{url} lists no {kind.upper()} files")
     return paths
 
 
@@ -63,6 +70,22 @@ def select(paths: list[str], *, limit: int | None = None, sample: float | None =
         keep = sorted(order[: math.ceil(len(paths) * sample)])
         chosen = [paths[i] for i in keep]
     return chosen[:limit] if limit is not None else chosen
+
+
+def wet_location(warc_location: str) -> str:
+    """Where Common Crawl puts the WET file of a WARC file: `…/warc/<name>.warc.gz` -> `…/wet/<name>.warc.wet.gz`."""
+    head, sep, name = warc_location.rpartition("/warc/")
+    if not sep or not name.endswith(".warc.gz"):
+        raise ValueError(f"{warc_location} is not laid out as Common Crawl's WARC files (…/warc/<name>.warc.gz)")
+    return f"{head}/wet/{name[: -len('.gz')]}.wet.gz"
+
+
+def warc_location(wet_location: str) -> str:
+    """The WARC file a WET file was made from (the inverse of `wet_location`)."""
+    head, sep, name = wet_location.rpartition("/wet/")
+    if not sep or not name.endswith(".warc.wet.gz"):
+        raise ValueError(f"{wet_location} is not laid out as Common Crawl's WET files (…/wet/<name>.warc.wet.gz)")
+    return f"{head}/warc/{name[: -len('.wet.gz')]}.gz"
 
 
 def _join(base: str, path: str) -> str:

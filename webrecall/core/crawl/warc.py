@@ -10,8 +10,8 @@ import codecs
 import io
 import re
 import zlib
-from collections.abc import Generator, Iterator
-from typing import BinaryIO
+from collections.abc import Callable, Generator, Iterator
+from typing import BinaryIO, Protocol, TypeVar
 
 import numpy as np
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
@@ -48,7 +48,7 @@ _SUPERSETS = {
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
-class _StreamBroken(Exception):
+class StreamBroken(Exception):
     """The stream failed mid-record (args[0] is the drop reason): nothing after it can be trusted."""
 
 
@@ -60,7 +60,30 @@ def iter_pages(
     stream: BinaryIO, *, warc_path: str, stats: Stats, max_record_bytes: int = MAX_RECORD_BYTES
 ) -> Iterator[Page]:
     """Stream HTML pages of a WARC (gzip, LZ4 or plain); a page is yielded once the next record's offset
-    gives its stored length, so offsets/lengths are byte ranges in the file as stored.
+    gives its stored length, so offsets/lengths are byte ranges in the file as stored."""
+    return iter_records(stream, path=warc_path, stats=stats, decide=_page, max_record_bytes=max_record_bytes)
+
+
+class Located(Protocol):
+    """What a record decision yields: an item that knows its record's stored byte range."""
+
+    offset: int
+    length: int
+
+
+L = TypeVar("L", bound=Located)
+Decide = Callable[..., L | None]
+"""`decide(record, path=, offset=, stats=, max_bytes=)`: the item a record makes, or None once counted; raises
+`StreamBroken` when the stream failed inside the record."""
+
+
+def iter_records(
+    stream: BinaryIO, *, path: str, stats: Stats, decide: Decide[L], max_record_bytes: int = MAX_RECORD_BYTES,
+    stage: str = "warc",
+) -> Iterator[L]:  # fmt: skip
+    """The reading loop every record kind shares (WARC pages here, WET text in `crawl.wet`): each record is
+    decided by `decide`, and an item is yielded once the next record's offset gives its stored length. Reading
+    time goes to `<stage>_seconds`.
 
     A corrupt stretch in a per-record gzip file (Common Crawl's) costs only the records in it: reading goes on
     at the next whole gzip member (`resync`), counted as `dropped_corrupt` (records lost) and
@@ -70,8 +93,8 @@ def iter_pages(
     cap = 4 * max_record_bytes
     start = 0
     while True:
-        failure = yield from _run(source, start, warc_path=warc_path, stats=stats, max_bytes=max_record_bytes,
-                                  gzipped=gzipped)  # fmt: skip
+        failure = yield from _run(source, start, path=path, stats=stats, max_bytes=max_record_bytes,
+                                  gzipped=gzipped, decide=decide, stage=stage)  # fmt: skip
         if failure is None:
             return
         reason, bad_from, scan_from, lost = failure
@@ -91,10 +114,11 @@ _Failure = tuple[str, int, int, int]
 
 
 def _run(
-    source: ReplayStream, start: int, *, warc_path: str, stats: Stats, max_bytes: int, gzipped: bool
-) -> Generator[Page, None, _Failure | None]:
+    source: ReplayStream, start: int, *, path: str, stats: Stats, max_bytes: int, gzipped: bool, decide: Decide[L],
+    stage: str,
+) -> Generator[L, None, _Failure | None]:  # fmt: skip
     """One fastwarc pass from `start` until the end or the first failure (returned, for a resync)."""
-    pending: Page | None = None
+    pending: L | None = None
     last_pos = -1
     try:
         records = ArchiveIterator(source, parse_http=False, verify_digests=False)  # type: ignore[arg-type]  # it reads and tells only
@@ -104,7 +128,7 @@ def _run(
         return None
     while True:
         done, failure, record = None, None, None
-        with stats.timer("warc"):
+        with stats.timer(stage):
             try:
                 record = next(records)
             except StopIteration:
@@ -124,8 +148,8 @@ def _run(
                 if done is not None:
                     done.length = pos - done.offset
                 try:
-                    pending = _page(record, warc_path=warc_path, offset=pos, stats=stats, max_bytes=max_bytes)
-                except _StreamBroken as exc:
+                    pending = decide(record, path=path, offset=pos, stats=stats, max_bytes=max_bytes)
+                except StreamBroken as exc:
                     failure = exc.args[0]
         if done is not None:
             stats.incr("kept")
@@ -179,8 +203,8 @@ def read_page(
         return None
     stats.incr("records")
     try:
-        page = _page(record, warc_path=warc_path, offset=offset, stats=stats, max_bytes=max_record_bytes)
-    except _StreamBroken as exc:
+        page = _page(record, path=warc_path, offset=offset, stats=stats, max_bytes=max_record_bytes)
+    except StreamBroken as exc:
         stats.drop(exc.args[0])
         return None
     if page is not None:
@@ -189,13 +213,13 @@ def read_page(
     return page
 
 
-def _page(record: WarcRecord, *, warc_path: str, offset: int, stats: Stats, max_bytes: int) -> Page | None:
+def _page(record: WarcRecord, *, path: str, offset: int, stats: Stats, max_bytes: int) -> Page | None:
     """Decide one record: a Page (length still unknown), or None after counting why not."""
     if not (record.headers.get("Content-Length") or "").strip().isdigit():
-        raise _StreamBroken("truncated")  # the stream ended inside the WARC headers
+        raise StreamBroken("truncated")  # the stream ended inside the WARC headers
     rtype = record.record_type
     if rtype != WarcRecordType.response:
-        _skip(record)
+        skip(record)
         if rtype == WarcRecordType.revisit:
             stats.drop("revisit")
         return None
@@ -217,7 +241,7 @@ def _page(record: WarcRecord, *, warc_path: str, offset: int, stats: Stats, max_
     elif record.content_length > max_bytes:
         reason = "too_large"
     if reason:
-        _skip(record, check=status is not None)  # a failed HTTP parse leaves the reader mid-payload
+        skip(record, check=status is not None)  # a failed HTTP parse leaves the reader mid-payload
         stats.drop(reason)
         return None
 
@@ -225,9 +249,9 @@ def _page(record: WarcRecord, *, warc_path: str, offset: int, stats: Stats, max_
     try:
         body = record.reader.read()
     except Exception as exc:  # noqa: BLE001 - decompression failed inside the record
-        raise _StreamBroken(_classify(exc)) from exc
+        raise StreamBroken(_classify(exc)) from exc
     if len(body) < expected:  # the stream ended inside this record
-        raise _StreamBroken("truncated")
+        raise StreamBroken("truncated")
     headers = record.http_headers
     warc_truncated = record.headers.get("WARC-Truncated")
     chunked = "chunked" in (headers.get("Transfer-Encoding") or "").lower()
@@ -255,7 +279,8 @@ def _page(record: WarcRecord, *, warc_path: str, offset: int, stats: Stats, max_
     except Exception:  # noqa: BLE001 - a malformed page must never stop a WARC
         stats.drop("unparseable")
         return None
-    page = Page(url=url, warc_path=warc_path, offset=offset, length=0, html=html, charset=charset)
+    page = Page(url=url, warc_path=path, offset=offset, length=0, html=html, charset=charset,
+                record_id=record.headers.get("WARC-Record-ID") or "", date=record.headers.get("WARC-Date") or "")
     if warc_truncated:  # cut by the crawler on purpose: still a usable page
         page.meta["warc_truncated"] = warc_truncated
     return page
@@ -390,15 +415,15 @@ def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
     return out
 
 
-def _skip(record: WarcRecord, *, check: bool = True) -> None:
+def skip(record: WarcRecord, *, check: bool = True) -> None:
     """Consume an unused record, noticing a stream that ends inside it."""
     expected = record.content_length if check else 0
     try:
         got = record.consume()
     except Exception as exc:  # noqa: BLE001
-        raise _StreamBroken(_classify(exc)) from exc
+        raise StreamBroken(_classify(exc)) from exc
     if got < expected:
-        raise _StreamBroken("truncated")
+        raise StreamBroken("truncated")
 
 
 def _classify(exc: BaseException) -> str:
