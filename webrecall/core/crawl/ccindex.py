@@ -580,3 +580,126 @@ def crawl_count(pattern: str, crawl: str, *, index_base: str, backend: Backend =
     except NotFoundError:
         return None
     return None if pattern in skipped or not found else len(next(iter(found.values())))
+
+
+# --- reading: where given captures lie (the WET-first scan's candidates) -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """A capture to find: its URL and capture time as the WET record gives them (`2024-05-18T01:58:10Z`)."""
+
+    url: str
+    date: str = ""
+
+
+def _stamp(date: str) -> str:
+    """`2024-05-18T01:58:10Z` -> `20240518015810`, the index's timestamp form."""
+    return "".join(ch for ch in date if ch.isdigit())[:14]
+
+
+def _best(caps: list[Capture], want: Wanted, prefer: str) -> Capture | None:
+    """The capture of `want` among the URL's captures: the one at its capture time, in `prefer` (the file name of the
+    WARC file its WET file was made from) if several; else the one in `prefer`; else the latest."""
+    if not caps:
+        return None
+    stamp = _stamp(want.date)
+    return max(caps, key=lambda c: (c.fetch_time == stamp, c.warc.rsplit("/", 1)[-1] == prefer, c.fetch_time))
+
+
+def find_captures(
+    wanted: list[Wanted], crawl: str, *, backend: Backend = "columnar", index_base: str = "", prefer: str = "",
+    cdx_base: str = CDX_BASE_URL, stats: IndexStats, timeout: float = 60, retries: int = 5,
+) -> dict[str, Capture]:  # fmt: skip
+    """Where each wanted capture lies (WARC file relative to the crawl's base, offset, length), by URL; a URL the
+    index does not have (or not as an HTML 200 capture) is absent. One call is one batch (a WET file's candidates):
+    the columnar index reads only the row groups whose url_surtkey min/max can hold one of the batch's keys, and of
+    those only the lookup columns; the CDX backend asks one exact query per URL."""
+    by_url: dict[str, list[Capture]] = {w.url: [] for w in wanted}
+    if not wanted:
+        return {}
+    if backend == "cdx":
+        from webrecall.core.crawl.sources import read_all
+
+        for w in wanted:
+            query = (f"{cdx_base.rstrip('/')}/{crawl}-index?url={quote(w.url, safe='')}&matchType=exact"
+                     "&output=json&filter==status:200")  # fmt: skip
+            try:
+                body = read_all(query, timeout=timeout, retries=retries)
+            except NotFoundError:
+                stats.requests += 1
+                continue
+            stats.requests += 1
+            stats.bytes_read += len(body)
+            for line in body.decode("utf-8", "replace").splitlines():
+                row = json.loads(line) if line.strip() else None
+                if row and row.get("url") == w.url and _html_ok(int(row.get("status") or 0), row.get("mime"),
+                                                                  row.get("mime-detected")):  # fmt: skip
+                    by_url[w.url].append(Capture(url=w.url, warc=row["filename"], offset=int(row["offset"]),
+                                                 length=int(row["length"]), status=200, mime=row.get("mime") or "",
+                                                 fetch_time=row.get("timestamp", "")))  # fmt: skip
+    elif backend == "columnar":
+        keys = sorted({surt_key(w.url) for w in wanted})
+        key_set = pa.array(keys, pa.string())
+        for location in index_files(crawl, index_base, timeout=timeout, retries=retries):
+            with RangeFile(location, stats, timeout=timeout, retries=retries) as fh:
+                pf = pq.ParquetFile(fh, pre_buffer=True)
+                md = pf.metadata
+                key_col = pf.schema_arrow.get_field_index("url_surtkey")
+                stats.files += 1
+                stats.row_groups += md.num_row_groups
+                for g in range(md.num_row_groups):
+                    st = md.row_group(g).column(key_col).statistics
+                    if st is not None and st.has_min_max:
+                        lo, hi = str(st.min), str(st.max)
+                        first = _bisect(keys, lo)
+                        if first == len(keys) or keys[first] > hi:
+                            continue  # no wanted key in [lo, hi]
+                    stats.row_groups_read += 1
+                    table = pf.read_row_group(g, columns=LOOKUP_COLUMNS)
+                    for row in table.filter(pc.is_in(table["url_surtkey"], value_set=key_set)).to_pylist():
+                        if row["url"] in by_url and _html_ok(row["fetch_status"], row["content_mime_type"],
+                                                             row["content_mime_detected"]):  # fmt: skip
+                            ft = row["fetch_time"]
+                            by_url[row["url"]].append(Capture(
+                                url=row["url"], warc=row["warc_filename"], offset=int(row["warc_record_offset"]),
+                                length=int(row["warc_record_length"]), status=200,
+                                mime=row["content_mime_detected"] or row["content_mime_type"] or "",
+                                fetch_time=ft.strftime("%Y%m%d%H%M%S") if ft else ""))  # fmt: skip
+    else:
+        raise ValueError(f"unknown index backend {backend!r}; valid: columnar, cdx")
+    out = {}
+    for w in wanted:
+        best = _best(by_url[w.url], w, prefer)
+        if best is not None:
+            out[w.url] = best
+    return out
+
+
+def _bisect(keys: list[str], lo: str) -> int:
+    import bisect
+
+    return bisect.bisect_left(keys, lo)
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureIndex:
+    """A crawl's URL index as the WET-first scan asks it: where a WET file's candidates lie, as absolute locations
+    (a capture's WARC file is relative to the crawl's base URL, as Common Crawl's index writes it)."""
+
+    crawl: str
+    base_url: str
+    backend: Backend = "columnar"
+    index_base: str = ""
+    """Where the columnar index lives; '' = `base_url`, as on Common Crawl."""
+    cdx_base: str = CDX_BASE_URL
+
+    def find(
+        self, wanted: list[Wanted], *, prefer: str, stats: IndexStats, timeout: float = 60, retries: int = 5
+    ) -> dict[str, tuple[str, int, int]]:
+        """url -> (WARC location, offset, length) of each wanted capture the index has; `prefer` is the WARC file the
+        WET file was made from (a recrawled URL's capture there wins)."""
+        found = find_captures(wanted, self.crawl, backend=self.backend, index_base=self.index_base or self.base_url,
+                              prefer=prefer.rsplit("/", 1)[-1], cdx_base=self.cdx_base, stats=stats,
+                              timeout=timeout, retries=retries)  # fmt: skip
+        return {url: (_join(self.base_url, c.warc), c.offset, c.length) for url, c in found.items()}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html as htmllib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,7 +150,16 @@ def _scored_batches(
     rel, tok_rel = cache_path(location, extractor_id), token_cache_path(location, extractor_id, scorer.input_id)
     if not store.exists(rel):  # a task failed as any unreadable input does: recorded, the round goes on
         raise FileNotFoundError(f"no page cache of {location} made by {extractor_id} (is its index task done?)")
-    batches = store.iter_batches(rel, batch_size=BATCH)
+    return scored_batches(rel, tok_rel, store=store, scorer=scorer, stats=stats, should_stop=should_stop)
+
+
+def scored_batches(
+    rel: str, tok_rel: str, *, store: Store, scorer: Scorer, stats: Stats, should_stop: StopCheck | None,
+    inputs: Callable[[dict], list[str]] = scoring_texts, columns: list[str] | None = None,
+) -> Iterator[tuple[dict, np.ndarray]]:  # fmt: skip
+    """Batches of a cache file with their scores, the scorer's input lines cached in `tok_rel` (keyed by the
+    batches' `offset`): `inputs` makes a batch's classifier inputs when they are not cached yet."""
+    batches = store.iter_batches(rel, batch_size=BATCH, columns=columns)
     if store.exists(tok_rel):
         stats.incr("token_cache_hit")
         cached = store.iter_batches(tok_rel, batch_size=BATCH)
@@ -168,7 +177,7 @@ def _scored_batches(
             stop_if(should_stop)
             data = batch.to_pydict()
             with stats.timer("tokenize"):
-                lines = scorer.tokenize(scoring_texts(data))
+                lines = scorer.tokenize(inputs(data))
             with stats.timer("score"):
                 scores = scorer.score_batch(data, lines)
             tok_out.write_table(pa.table({"offset": data["offset"], "line": lines}, schema=TOKENS_SCHEMA))

@@ -6,6 +6,10 @@ writer of a file agree by importing the same name. Paths are relative to the dat
   cache/<warc_id>.<extractor>.parquet      fast text + metadata of every HTML page of a WARC (reused by rounds), made
                                            by one extractor (name-version, `text.extract.Extractor.id`)
   cache/<warc_id>.<extractor>.tok-<input>.parquet  its token lines for one scorer input (a later round scores only)
+  cache/<warc_id>.wet.parquet              a WET-first round's: the WET text of every page of the WARC's WET file
+  cache/<warc_id>.wet.tok-<input>.parquet  its token lines for one pre-filter input
+  cache/<warc_id>.<extractor>.fetched/<part>.parquet  pages of that WARC fetched by range and extracted (training
+                                           pages, candidates), in the page cache's schema; each page fetched once
   rounds/<n>/index/<warc_id>.parquet       per-round page index: every HTML page with its score and `kept`
   rounds/<n>/partials/<warc_id>.domains.parquet  the WARC's per-domain aggregates (what finalize merges)
   rounds/<n>/partials/<warc_id>.kept.parquet     the WARC's kept pages: url key, score, text length
@@ -54,6 +58,31 @@ def cache_path(location: str, extractor_id: str) -> str:
 def token_cache_path(location: str, extractor_id: str, input_id: str) -> str:
     """The token lines of that page cache for one scorer input (`Scorer.input_id`: tokenizer and signals spec)."""
     return f"cache/{warc_id(location)}.{extractor_id}.tok-{input_id}.parquet"
+
+
+WET_CACHE_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("path", pa.string()),
+        ("offset", pa.int64()), ("date", pa.string()), ("lang", pa.string()), ("text", pa.string()),
+        ("text_len", pa.int32()),
+    ]
+)  # fmt: skip
+"""`offset`: the record's in the WET file (the WET text's key, as a page cache's is its WARC offset); `date`: the
+capture time, which with the URL finds the page's record in the crawl's URL index."""
+
+
+def wet_cache_path(location: str) -> str:
+    """The WET text of the pages of a WARC file (read from the WET file Common Crawl made of it)."""
+    return f"cache/{warc_id(location)}.wet.parquet"
+
+
+def wet_token_path(location: str, input_id: str) -> str:
+    return f"cache/{warc_id(location)}.wet.tok-{input_id}.parquet"
+
+
+def fetched_dir(location: str, extractor_id: str) -> str:
+    """Pages of a WARC file's WET file fetched by range and extracted by one extractor, one part per fetch."""
+    return f"cache/{warc_id(location)}.{extractor_id}.fetched"
 
 
 # -- a round's recall pass ---------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ after `<pre>` dropped) where Common Crawl's lexer sees the tags as written.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from resiliparse.parse.html import DOMNode, HTMLTree
@@ -96,3 +96,23 @@ def _children(node: Any) -> list[DOMNode]:
         out.append(child)
         child = child.next
     return out
+
+
+View = Literal["head", "spread"]
+VIEW_CHARS = 4096
+"""What the pre-filter reads of a WET text: about what the BPE reads of a text (its first 4,096 characters)."""
+
+
+def view(text: str, mode: View, budget: int = VIEW_CHARS) -> str:
+    """The part of a page's WET text the pre-filter reads: its head (`head`), or `spread`: eight windows of whole
+    lines at even steps across the page, so a page whose head is navigation still shows its body."""
+    if mode == "head" or len(text) <= budget:
+        return text[:budget] if mode == "head" else text
+    windows, size = 8, budget // 8
+    out = []
+    for k in range(windows):
+        start = (len(text) - size) * k // (windows - 1)
+        if start:
+            start = text.find("\n", start - 1) + 1 or start  # from a line's start
+        out.append(text[start : start + size])
+    return "\n".join(out)
