@@ -182,6 +182,36 @@ def corpus_server(corpus_httpd: LoopbackServer) -> str:
     return corpus_httpd.url
 
 
+WET_FILES = 2
+"""CC-MAIN-DEV's WARC files that get WET files in `wet_crawl` (writing them costs ~10 ms a page)."""
+
+
+@pytest.fixture(scope="session")
+def wet_crawl(tmp_path_factory) -> Path:
+    """CC-MAIN-DEV as Common Crawl publishes a crawl: its WARC files (linked, read only), the WET files of the first
+    `WET_FILES` with their `wet.paths.gz`, and the columnar URL index, in one folder a plain server can serve."""
+    from webrecall.core.crawl.ccindex import build_index
+    from webrecall.core.crawl.wetgen import build_wet
+
+    root = tmp_path_factory.mktemp("wet-crawl")
+    build_index(CORPUS, root, crawls=["CC-MAIN-DEV"], row_group_rows=200, languages=False)
+    build_wet(CORPUS, root, crawls=["CC-MAIN-DEV"], limit=WET_FILES)
+    crawl = root / "crawl-data" / "CC-MAIN-DEV"
+    (crawl / "warc.paths.gz").symlink_to(CORPUS / "crawl-data" / "CC-MAIN-DEV" / "warc.paths.gz")
+    for seg in (CORPUS / "crawl-data" / "CC-MAIN-DEV" / "segments").iterdir():
+        (crawl / "segments" / seg.name).mkdir(parents=True, exist_ok=True)
+        (crawl / "segments" / seg.name / "warc").symlink_to(seg / "warc")
+    return root
+
+
+@pytest.fixture(scope="session")
+def wet_httpd(wet_crawl: Path) -> Iterator[LoopbackServer]:
+    """`wet_crawl` over HTTP with Range support; `.hits` logs every request (which ranges a round read)."""
+    server = serve(wet_crawl)
+    yield server
+    _stop(server)
+
+
 @pytest.fixture
 def flaky_server() -> Iterator[Callable[..., LoopbackServer]]:
     """Factory: `flaky_server(faults=("503", "drop"), directory=CORPUS, cycle=False, retry_after="0",

@@ -79,6 +79,10 @@ class RoundCreate(Strict):
     top_k: int | None = Field(None, ge=1, le=10**12, description="Keep the K best pages instead of a threshold")
     model: ModelParams | None = None
     labels_needed: int = Field(1, ge=1, le=10, description="Annotators per queued domain (2: double annotation)")
+    scan: Literal["auto", "warc", "wet"] | None = Field(
+        None, description="What the round reads: `wet` scores every page's WET text and fetches only the candidates' "
+        "records by range, `warc` reads every record, `auto` is `wet` where the crawl has WET files and a URL index "
+        "(default: the service's setting)")
 
     @field_validator("crawl_id")
     @classmethod

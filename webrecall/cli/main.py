@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -93,6 +93,12 @@ class _Bar:
         self.progress.update(self.tasks[phase], completed=done, pages=self.pages[phase], rate=f"{rate:.0f}")
 
 
+def _scan(value: str | None) -> Literal["auto", "warc", "wet"] | None:
+    if value is not None and value not in ("auto", "warc", "wet"):
+        _fail(f"unknown scan {value!r}; valid: auto, warc, wet")
+    return value  # type: ignore[return-value]
+
+
 @round_app.command("start")
 def round_start(
     crawl: Annotated[str, typer.Option(help="Crawl id, e.g. CC-MAIN-2024-22")] = "",
@@ -107,6 +113,9 @@ def round_start(
     top_k: Annotated[int | None, typer.Option(help="Keep the K best pages instead of a threshold")] = None,
     eval_labels: Annotated[Path | None, typer.Option(help="url-level labels JSONL to measure the round")] = None,
     labels_needed: Annotated[int, typer.Option(min=1, max=10, help="Annotators per queued domain (2: double)")] = 1,
+    scan: Annotated[str | None, typer.Option(help="What to read: wet (every page's WET text, then only the "
+                                                  "candidates' records), warc (every record) or auto (wet where the "
+                                                  "crawl has WET files and a URL index; default: settings)")] = None,
     processes: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core)")] = None,
     distributed: Annotated[bool, typer.Option(help="Enqueue on the Celery workers instead of running here")] = False,
     wait: Annotated[bool, typer.Option(help="With --distributed: wait until the round ends")] = False,
@@ -121,7 +130,7 @@ def round_start(
         crawl_id=crawl, base_url=base_url, warcs=list(warc or []), limit=limit, sample=sample, sample_seed=seed,
         seed_patterns=list(seed_pattern or []), seed_file=str(seed_file) if seed_file else None,
         threshold=threshold, top_k=top_k, eval_labels=str(eval_labels) if eval_labels else None,
-        labels_needed=labels_needed,
+        labels_needed=labels_needed, scan=_scan(scan),
     )  # fmt: skip
     with _reasons():
         rnd = start_round(settings, spec)

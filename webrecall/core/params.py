@@ -9,7 +9,7 @@ the setting's default (`Settings` declares each value once), and an old row's sh
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -45,6 +45,16 @@ class RoundParams(BaseModel):
     """With a top-K budget, pages under this score are never candidates."""
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     decontam: DecontamConfig = Field(default_factory=DecontamConfig)
+    scan: Literal["warc", "wet"] = "warc"
+    """What the round reads: every WARC record, or the WET text and the candidates' records (`Settings.scan`)."""
+    wet_view: Literal["head", "spread"] = _default("wet_view")
+    wet_floor_recall: float = _default("wet_floor_recall")
+    wet_sample: float | None = None
+    """A WET round's share of ordinary pages fetched for training (random negatives), chosen before it trains."""
+    wet_floor: float | None = None
+    """The pre-filter's floor, calibrated at training (`model.prefilter`)."""
+    wet_prefilter: str | None = None
+    """The pre-filter model's path in the store."""
     threshold_requested: float | None = None
     """The threshold asked for, when training chose another one for a target precision."""
 

@@ -144,6 +144,17 @@ class Settings(BaseSettings):
     on held-out labelled pages (99% of the code pages a trafilatura-only decision keeps, ~1.3% of pages re-scored);
     recalibrate on your own labels, 0 turns the cascade off. A round that keeps the cached text records 0."""
 
+    scan: Literal["auto", "warc", "wet"] = "auto"
+    """What a round reads of each WARC file. `wet`: every page's plain text from the crawl's WET files, scored by a
+    pre-filter; only the candidates' records are looked up in the URL index and fetched by range for the full
+    pipeline (docs/architecture.md, WET-first scanning). `warc`: every record of every WARC file. `auto`: `wet`
+    where the crawl has WET files (its `wet.paths.gz` lists the WET file of each WARC file read) and a URL index,
+    else `warc`."""
+    wet_view: Literal["head", "spread"] = "head"
+    """What the pre-filter reads of a WET text: its first 4,096 characters, or eight windows across the page."""
+    wet_floor_recall: float = 0.99
+    """The pre-filter's floor lets through at least this share of the training pages the round's model keeps
+    (scored out of host); those under it are never fetched."""
     bpe_vocab_size: int = 16_000
     negatives_per_positive: float = 1.0
     max_seed_pages: int = 500_000

@@ -82,6 +82,8 @@ class ModelTotals(Part):
     seed_heldout: Heldout | None = None
     threshold_heldout: ThresholdPoint | None = None
     threshold_for_precision: ThresholdPoint | None = None
+    prefilter: dict[str, Any] = Field(default_factory=dict)
+    """A WET round's pre-filter: its floor and how it was calibrated (`model.prefilter.Calibration`)."""
 
 
 class DedupCounts(Part):

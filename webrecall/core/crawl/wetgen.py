@@ -80,8 +80,11 @@ def write_wet(warc: str | Path, out: str | Path, *, crawl: str, stats: Stats | N
     return WetFile(path=str(out), records=max(records - 1, 0), pages=pages, written=True)
 
 
-def build_wet(directory: str | Path, output: str | Path, *, crawls: list[str] | None = None) -> dict[str, dict]:
-    """WET files and `wet.paths.gz` of every crawl under `directory/crawl-data/` (or `crawls`), into `output`.
+def build_wet(
+    directory: str | Path, output: str | Path, *, crawls: list[str] | None = None, limit: int | None = None
+) -> dict[str, dict]:
+    """WET files and `wet.paths.gz` of every crawl under `directory/crawl-data/` (or `crawls`), into `output`; with
+    `limit`, of the first `limit` WARC files of each (the listing then names those only).
 
     A WET file newer than its WARC file is kept as it is, so a second build (the bench's, the demo's) is cheap."""
     root, dest = Path(directory), Path(output)
@@ -94,6 +97,7 @@ def build_wet(directory: str | Path, output: str | Path, *, crawls: list[str] | 
         if not listing.exists():
             raise FatalError(f"{listing} not found: not a Common-Crawl-shaped folder for {crawl}")
         names = [n.strip() for n in gzip.decompress(listing.read_bytes()).decode().splitlines() if n.strip()]
+        names = names[:limit] if limit is not None else names
         files: list[WetFile] = []
         for name in names:
             src, target = root / name, dest / wet_location(name)

@@ -46,6 +46,11 @@ def scorer(settings: Settings, model: Model) -> Scorer:
     return model_classifier(settings, model)
 
 
+def prefilter(settings: Settings, path: str) -> Scorer:
+    """A WET round's pre-filter (its path is recorded with the round)."""
+    return load_cached(local_model_dir(settings, path))
+
+
 def round_classifier(settings: Settings, number: int | None) -> Classifier:
     """The model a round scores with (the latest round's by default); ValueError if it has none yet."""
     rnd = round_by_number(settings, number)
@@ -54,6 +59,19 @@ def round_classifier(settings: Settings, number: int | None) -> Classifier:
     if model is None:
         raise ValueError(f"round {rnd.number} has no model yet")
     return model_classifier(settings, model)
+
+
+def prefilter_tokenizer(settings: Settings, rnd: Round) -> BpeTokenizer | None:
+    """The tokenizer of the loop's first pre-filter (so a later round's pre-filter reads the token cache)."""
+    from webrecall.core.params import of
+
+    with session(settings.db_url) as db:
+        earlier = db.exec(select(Round).where(col(Round.number) < rnd.number).order_by(col(Round.number))).all()
+    for prev in earlier:
+        path = of(prev).wet_prefilter
+        if path:
+            return load_tokenizer(local_model_dir(settings, path))[1]
+    return None
 
 
 def first_tokenizer(settings: Settings, rnd: Round) -> BpeTokenizer | None:

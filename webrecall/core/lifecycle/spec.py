@@ -4,12 +4,13 @@ one way every adapter starts a round."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from sqlmodel import Session, col, select
 
 from webrecall.core import label_store, params
 from webrecall.core.crawl.http import check_ranges
-from webrecall.core.crawl.listing import resolve_crawl
+from webrecall.core.crawl.listing import resolve_crawl, wet_location
 from webrecall.core.crawl.listing import select as select_paths
 from webrecall.core.db import Round, WarcTask, session
 from webrecall.core.errors import Conflict
@@ -37,6 +38,8 @@ class RoundSpec:
     """A url-level labels JSONL used only to measure the round (never to train)."""
     labels_needed: int = 1
     """Annotators per queued domain (2: double annotation, for agreement); `queue.set_labels_needed` switches it."""
+    scan: Literal["auto", "warc", "wet"] | None = None
+    """What the round reads (None: `Settings.scan`); see `scan_of`."""
 
 
 def validate(spec: RoundSpec) -> None:
@@ -70,6 +73,50 @@ def _locations(settings: Settings, spec: RoundSpec, base_url: str) -> list[str]:
         raise ValueError("the selection contains no WARC file")
     check_ranges(locations, timeout=settings.http_timeout, retries=settings.http_retries)  # before any work
     return locations
+
+
+def why_not_wet(settings: Settings, crawl_id: str, base_url: str, locations: list[str]) -> str | None:
+    """Why a round over `locations` cannot scan WET files (None: it can). Two small reads: the crawl's
+    `wet.paths.gz`, which must list the WET file of every WARC file read, and its index listing."""
+    from webrecall.core.crawl.ccindex import index_files
+    from webrecall.core.errors import WebrecallError
+
+    if not crawl_id:
+        return "the round names WARC files, not a crawl"
+    if settings.expand_backend == "off":
+        return "the crawl's URL index is off (WEBRECALL_EXPAND_BACKEND=off): candidates could not be looked up"
+    try:
+        listed = set(resolve_crawl(crawl_id, base_url, kind="wet", timeout=settings.http_timeout,
+                                   retries=settings.http_retries))  # fmt: skip
+    except (WebrecallError, OSError) as exc:
+        return f"the crawl has no WET files ({exc})"
+    try:
+        missing = [loc for loc in locations if wet_location(loc) not in listed]
+    except ValueError as exc:
+        return str(exc)
+    if missing:
+        return f"wet.paths.gz does not list the WET file of {missing[0]} ({len(missing)} WARC files)"
+    if settings.expand_backend == "columnar":
+        try:
+            index_files(crawl_id, settings.index_base_url or base_url, timeout=settings.http_timeout,
+                        retries=settings.http_retries)  # fmt: skip
+        except (WebrecallError, OSError) as exc:
+            return f"the crawl has no columnar URL index ({exc})"
+    return None
+
+
+def scan_of(settings: Settings, spec: RoundSpec, base_url: str, locations: list[str]) -> Literal["warc", "wet"]:
+    """`warc` or `wet`: what was asked (`auto`: `wet` where the crawl has WET files and a URL index). ValueError when
+    `wet` was asked of a crawl that cannot give it."""
+    asked = spec.scan or settings.scan
+    if asked == "warc":
+        return "warc"
+    reason = why_not_wet(settings, spec.crawl_id, base_url, locations)
+    if reason is None:
+        return "wet"
+    if asked == "wet":
+        raise ValueError(f"cannot scan WET files: {reason}")
+    return "warc"
 
 
 def _seeds(db: Session, spec: RoundSpec, previous: Round | None, texts: int) -> tuple[list[str], str | None, int]:
@@ -108,6 +155,7 @@ def create_round(settings: Settings, spec: RoundSpec, *, exclusive: bool = False
     texts = len(read_seed_file(spec.seed_file)) if spec.seed_file else 0  # before the crawl is resolved
     base_url = spec.base_url or settings.source_base_url
     locations = _locations(settings, spec, base_url)
+    scan = scan_of(settings, spec, base_url, locations)
     with session(settings.db_url) as db:
         if exclusive:
             _refuse_while_active(db)
@@ -121,7 +169,8 @@ def create_round(settings: Settings, spec: RoundSpec, *, exclusive: bool = False
                 limit=spec.limit, sample=spec.sample, labels_needed=spec.labels_needed, ft=settings.ft,
                 score_extractor=settings.score_extractor, text_extractor=settings.text_extractor,
                 cascade_margin=cascade_margin(settings), top_k_floor=settings.top_k_floor, dedup=settings.dedup,
-                decontam=settings.decontam,
+                decontam=settings.decontam, scan=scan, wet_view=settings.wet_view,
+                wet_floor_recall=settings.wet_floor_recall,
             ).as_json(),
         )  # fmt: skip
         db.add(rnd)

@@ -13,6 +13,7 @@ from webrecall.core.errors import FatalError
 from webrecall.core.lifecycle import model_store
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.threshold import kept_threshold
+from webrecall.core.model import prefilter
 from webrecall.core.model.classifier import Classifier
 from webrecall.core.model.classifier import metrics as metrics_at
 from webrecall.core.model.seeds import SeedSet, build_seeds, previous_positives, read_seed_file, save_seeds
@@ -52,6 +53,8 @@ def from_previous_round(
         locations = done_warcs(db, prev.id)
         retracted = label_store.retracted_set(db)
     stats = Stats()
+    if ctx.params.scan == "wet":  # its sample step fetched the labelled pages of its files (each once)
+        labels = PatternSet()
     pages = list(readback.readback(
         store, prev.number, locations, labels, stats=stats, extractor=ctx.params.score_extractor, skip=caches,
         read=ReadOptions.of(settings),
@@ -73,6 +76,10 @@ def _seed_sets(ctx: RoundContext) -> tuple[SeedSet, SeedSet, dict[str, Any]]:
         # task order: the same seeds, hence the same model, on SQLite and PostgreSQL
         caches = [cache_path(loc, ctx.params.cache_id) for loc in done_warcs(db, rnd.id, "index")]
         label_set = label_store.pattern_set(db)
+    if ctx.params.scan == "wet":  # no page cache of every page: the training pages the sample step fetched
+        from webrecall.core.lifecycle.sampling import sample_files
+
+        caches = sample_files(ctx)
     for pattern in ctx.params.seed_patterns:
         label_set.add(pattern, "code")
     seed_texts = read_seed_file(ctx.params.seed_file) if ctx.params.seed_file else []
@@ -87,6 +94,37 @@ def _seed_sets(ctx: RoundContext) -> tuple[SeedSet, SeedSet, dict[str, Any]]:
         **prior,
     )  # fmt: skip
     return train, heldout, readback_counts
+
+
+def _prefilter(ctx: RoundContext, clf: Classifier, train: SeedSet, heldout: SeedSet, threshold: float
+               ) -> tuple[str, prefilter.Calibration]:  # fmt: skip
+    """A WET round's pre-filter, trained on the WET text of the round's training pages (labelled as for its model),
+    and its floor, calibrated out of host on what the round's model keeps of the same pages."""
+    from webrecall.core.lifecycle.sampling import wet_texts
+
+    settings, recorded = ctx.settings, ctx.params
+    wet = wet_texts(ctx)
+    urls, texts, labels, mains = [], [], [], []
+    for seeds in (train, heldout):
+        for url, text, label in zip(seeds.urls, seeds.texts, seeds.labels, strict=True):
+            if url in wet and wet[url].strip():
+                urls.append(url)
+                texts.append(wet[url])
+                labels.append(label)
+                mains.append(text)
+    if not any(labels) or all(labels):
+        raise FatalError(f"the pre-filter needs code and other training pages with WET text: {sum(labels)} of "
+                         f"{len(labels)} are code")  # fmt: skip
+    kept = (clf.score(mains) >= threshold).tolist()
+    signals = features.spec(settings.code_signal_repeat) if settings.code_signal_repeat else None
+    tokenizer = model_store.prefilter_tokenizer(settings, ctx.round)
+    calibration = prefilter.calibrate(urls, texts, labels, kept, params=recorded.ft, vocab_size=settings.bpe_vocab_size,
+                                      mode=recorded.wet_view, recall=recorded.wet_floor_recall, cap=threshold,
+                                      tokenizer=tokenizer, signals=signals)  # fmt: skip
+    pre = prefilter.train(texts, labels, params=recorded.ft, vocab_size=settings.bpe_vocab_size,
+                          version=f"{clf.version}-prefilter", mode=recorded.wet_view, tokenizer=tokenizer,
+                          signals=signals)  # fmt: skip
+    return model_store.save_model(settings, pre), calibration
 
 
 def train_round(ctx: RoundContext) -> Model:
@@ -123,6 +161,10 @@ def train_round(ctx: RoundContext) -> Model:
         if chosen and settings.threshold_target_precision > 0 and chosen["met"]:
             row.params = params.updated(row, threshold_requested=row.threshold)
             row.threshold = float(chosen["threshold"])
+        if ctx.params.scan == "wet":
+            path, calibration = _prefilter(ctx, clf, train, heldout, row.threshold)
+            row.params = params.updated(row, wet_prefilter=path, wet_floor=calibration.floor)
+            model.metrics = {**metrics, "prefilter": calibration.as_dict()}
         db.add(row)
         db.commit()
         db.refresh(model)

@@ -20,7 +20,9 @@ from webrecall.core.lifecycle import dedup_stage, model_store, threshold
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import cache_path, index_warc, recall_warc
+from webrecall.core.pipeline.wetscan import index_wet, recall_wet
 from webrecall.core.settings import Settings
+from webrecall.core.storage.layout import wet_cache_path
 from webrecall.core.storage.store import Store
 
 RETRY_ON = (RetryableError, OperationalError, InterfaceError)
@@ -65,11 +67,31 @@ def _run(ctx: RoundContext, task: WarcTask, model: Model | None, stats: Stats, s
                     extractor=recorded.score_extractor, read=read)  # fmt: skip
         dedup_stage.index_signatures(ctx, task.warc_url, stats)
     elif task.phase == "index":
-        if store.exists(cached := cache_path(task.warc_url, recorded.cache_id)):
+        wet = recorded.scan == "wet"
+        if store.exists(cached := wet_cache_path(task.warc_url) if wet else cache_path(task.warc_url,
+                                                                                           recorded.cache_id)):
             stats.incr("cache_hit")
             stats.incr("html_pages", _cached_pages(store, cached))
+        elif wet:
+            index_wet(task.warc_url, store=store, stats=stats, read=read)
         else:
             index_warc(task.warc_url, store=store, stats=stats, extractor=recorded.score_extractor, read=read)
+    elif task.phase == "sample":  # a WET round's training pages (lifecycle.sampling)
+        from webrecall.core.lifecycle.sampling import sample_warc
+
+        sample_warc(ctx, task.warc_url, stats, read)
+    elif recorded.scan == "wet":
+        from webrecall.core.lifecycle.sampling import capture_index
+
+        if model is None or recorded.wet_prefilter is None or recorded.wet_floor is None:
+            raise FatalError(f"round {ctx.number} has no model and pre-filter to score with")
+        recall_wet(
+            task.warc_url, round_no=ctx.number, store=store, prefilter=model_store.prefilter(settings,
+            recorded.wet_prefilter), floor=recorded.wet_floor, mode=recorded.wet_view,
+            scorer=model_store.scorer(settings, model), decision=threshold.decision(ctx), stats=stats,
+            index=capture_index(ctx), extractor=recorded.score_extractor, read=read,
+        )  # fmt: skip
+        dedup_stage.signatures(ctx, task.warc_url, stats)
     else:
         if model is None:
             raise FatalError(f"round {ctx.number} has no model to score with")

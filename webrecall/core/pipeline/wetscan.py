@@ -209,10 +209,10 @@ def recall_wet(
         store.write_table(idx_rel, table)
         parts.add(table)
     parts.write(store, round_no, location)
-    kept = out.written
-    stats.incr("kept", kept)
+    written = out.written
+    stats.incr("kept", written)
     for reason, n in (("low_prescore", len(pages) - len(chosen)), ("not_fetched", len(chosen) - len(found)),
-                      ("low_score", len(found) - kept)):  # fmt: skip
+                      ("low_score", len(found) - written)):  # fmt: skip
         stats.counts["dropped"] += n
         stats.counts[f"dropped_{reason}"] += n
     return idx_rel, pages_rel

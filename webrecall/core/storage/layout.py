@@ -15,6 +15,7 @@ writer of a file agree by importing the same name. Paths are relative to the dat
   rounds/<n>/partials/<warc_id>.kept.parquet     the WARC's kept pages: url key, score, text length
   rounds/<n>/pages/<warc_id>.parquet       per-round recalled pages with the kept text (the cached one by default)
   rounds/<n>/band/<warc_id>.parquet        trafilatura texts of cascade-band pages the re-score did not keep
+  rounds/<n>/sample/<warc_id>.parquet      a WET round's training pages of a WARC file (main and WET text)
   rounds/<n>/seeds.parquet                 the round's training set
   rounds/<n>/sigs/<warc_id>.parquet        dedup signatures of the recalled pages (webrecall.core.pipeline.dedup)
   rounds/<n>/dedup/bucket-<p>.parquet      LSH buckets of one partition; dedup/removed.parquet the removed copies
@@ -83,6 +84,14 @@ def wet_token_path(location: str, input_id: str) -> str:
 def fetched_dir(location: str, extractor_id: str) -> str:
     """Pages of a WARC file's WET file fetched by range and extracted by one extractor, one part per fetch."""
     return f"cache/{warc_id(location)}.{extractor_id}.fetched"
+
+
+SAMPLE_SCHEMA = pa.schema([*CACHE_SCHEMA, ("wet_text", pa.string())])
+"""A WET round's training pages of one WARC file: page-cache rows (main text, signals) and each page's WET text."""
+
+
+def sample_path(round_no: int, location: str) -> str:
+    return f"rounds/{round_no}/sample/{warc_id(location)}.parquet"
 
 
 # -- a round's recall pass ---------------------------------------------------------------------------------------
