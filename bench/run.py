@@ -45,10 +45,11 @@ from folds import (
 )  # fmt: skip
 from pipelines import _pin, run_baseline, run_datatrove, run_ours, run_raw
 from untimed import FIDELITY_EXTRACTORS, calibrate, fidelity
+from wet import ensure_prefilters, run_wet
 
 RESULTS = ROOT / "bench" / "results" / "latest.json"
-ROWS = ("baseline", "datatrove", "ours", "raw")
-STEPS = ("train", "calibrate", "fidelity", *ROWS)
+ROWS = ("baseline", "datatrove", "ours", "wet", "raw")
+STEPS = ("train", "prefilter", "calibrate", "fidelity", *ROWS)
 
 def child(
     name: str, corpus: Path, models: tuple[Path, ...] | None, repeat: int, margin: float, text_extractor: str,
@@ -60,6 +61,8 @@ def child(
         return {"models": [str(m) for m in (*ensure_models(corpus), *ensure_models(corpus, signals=False))]}
     if name == "calibrate":
         return calibrate(corpus, models or ensure_models(corpus))
+    if name == "prefilter":  # the WET files, the URL index and the fold pre-filters (cached)
+        return ensure_prefilters(corpus, models or ensure_models(corpus))
     if name == "fidelity":
         return fidelity(corpus)
     core = _pin()
@@ -70,6 +73,9 @@ def child(
         result = run_baseline(warc, base_models or ensure_models(corpus, signals=False), repeat)
     elif name == "datatrove":
         result = run_datatrove(warc, base_models or ensure_models(corpus, signals=False), repeat)
+    elif name == "wet":
+        fold_models = models or ensure_models(corpus)
+        result = run_wet(corpus, fold_models, ensure_prefilters(corpus, fold_models), repeat)
     else:
         result = run_ours(warc, models or ensure_models(corpus), repeat, margin, text_extractor)
     return {**result, "pinned_core": core}
@@ -107,7 +113,9 @@ def report(rows: dict[str, dict], summary: dict) -> None:
         table.add_column(col, justify="right")
     base_rate = rows["baseline"]["per_core"]
     labels = (("baseline", "baseline (warcio+trafilatura)"), ("datatrove", "datatrove (its pipeline)"),
-              ("ours", f"ours ({summary['text_extractor']} kept text)"), ("raw", "raw read (records/s)"))  # fmt: skip
+              ("ours", f"ours, WARC scan ({summary['text_extractor']} kept text)"),
+              ("wet", "ours, WET-first (pre-filter, then the HTML of candidates)"),
+              ("raw", "raw read (records/s)"))  # fmt: skip
     for name, label in labels:
         if name not in rows:
             table.add_row(label, "not installed: pip install -e '.[bench]'")
@@ -181,7 +189,53 @@ def report(rows: dict[str, dict], summary: dict) -> None:
         f"machine load (1-min loadavg) {load['loadavg_1m_before']:.1f} before, {load['loadavg_1m_after']:.1f} after, "
         f"on {os.cpu_count()} cores: pages/s are comparable within one run only"
     )
+    if "wet" in rows:
+        w, b = rows["wet"], rows["wet"]["bytes"]
+        console.print(
+            f"WET-first: [bold]{summary['ratio_wet_vs_baseline']:.1f}x[/] the baseline, "
+            f"[bold]{num(summary['ratio_wet_vs_datatrove'], '.1f')}x[/] datatrove, "
+            f"{summary['ratio_wet_vs_warc_scan']:.1f}x the WARC scan; candidates {w['candidate_share']:.1%} "
+            f"(view {w['view']}, floors {w['floors'][0]:.4f}/{w['floors'][1]:.4f}); keeps "
+            f"{summary['wet_kept_share_of_warc']:.1%} of the WARC scan's kept pages; F1 {summary['wet_f1']:.3f} "
+            f"(WARC scan {summary['warc_scan_f1']:.3f}); code blocks verbatim "
+            f"{num(summary['wet_code_verbatim'], '.1%')}"
+            f"\nbytes read {b['total']:,} = {summary['wet_bytes_share']:.1%} of the WARC file ({b['wet']:,} WET, "
+            f"{b['ranges']:,} record ranges, {b['index']:,} index); round 2 {summary['wet_round2']}"
+        )
+        for lost in summary["wet_lost_pages"]:
+            console.print(f"  lost by WET-first: {lost['url']}: {lost['reason']}")
     console.print(f"written {RESULTS.relative_to(ROOT)}")
+
+
+def wet_vs_warc(rows: dict[str, dict]) -> dict:
+    """The WET-first row against the WARC scan (the same fold models decide both): speed, bytes, the WARC scan's
+    kept pages it keeps (and why it lost any), F1, code blocks."""
+    wet, warc = rows["wet"], rows["ours"]
+    kept_warc, kept_wet = set(warc["kept_urls"]), set(wet["kept_urls"])
+    lost = []
+    for url in sorted(kept_warc - kept_wet):
+        candidate = wet["candidates_oof"].get(url)
+        reason = ("under the pre-filter's floor (never fetched)" if candidate is False else
+                  "not in the URL index or not fetched" if candidate is None else "the model's score on the "
+                  "fetched page differs")  # fmt: skip
+        lost.append({"url": url, "reason": reason, "warc_scan": warc["oof_scores"].get(url),
+                     "wet": wet["oof_scores"].get(url)})  # fmt: skip
+    r1 = wet["stats"]["recall"]
+    blocks = r1.get("kept_code_blocks", 0)
+    return {
+        "ratio_wet_vs_baseline": wet["per_core"] / rows["baseline"]["per_core"],
+        "ratio_wet_vs_datatrove": wet["per_core"] / rows["datatrove"]["per_core"] if "datatrove" in rows else None,
+        "ratio_wet_vs_warc_scan": wet["per_core"] / warc["per_core"],
+        "wet_kept_share_of_warc": len(kept_warc & kept_wet) / len(kept_warc) if kept_warc else 1.0,
+        "wet_bytes_share": wet["bytes"]["total"] / wet["bytes"]["warc_file"],
+        "wet_f1": wet["f1"], "warc_scan_f1": warc["f1"],
+        "wet_candidate_share": wet["candidate_share"],
+        "wet_code_verbatim": r1.get("kept_code_verbatim", 0) / blocks if blocks else None,
+        "wet_lost_pages": lost, "wet_only_urls": sorted(kept_wet - kept_warc),
+        "wet_round2": {"seconds": wet["round2_seconds"], "range_reads": wet["round2_stats"].get("range_reads", 0),
+                       "lookups": wet["round2_stats"].get("lookups", 0),
+                       "fetch_reused": wet["round2_stats"].get("fetch_reused", 0)},
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -217,11 +271,12 @@ def main() -> None:
         calibration = spawn("calibrate", corpus, models, 1)  # cached beside the models
         margin = args.margin if args.margin is not None else calibration["margin"]
     fid = spawn("fidelity", corpus, models, 1)  # cached: re-measured only when the extraction code changes
+    spawn("prefilter", corpus, models, 1)  # cached: WET files, URL index and fold pre-filters
     rows = {name: spawn(name, corpus, models, args.repeat, margin, args.text_extractor)
             for name in ROWS}  # sequential, never concurrent  # fmt: skip
     rows = {name: row for name, row in rows.items() if "skipped" not in row}
     labels = read_labels(corpus, "CC-MAIN-BENCH")
-    for name in ("baseline", "datatrove", "ours"):
+    for name in ("baseline", "datatrove", "ours", "wet"):
         if name in rows:
             rows[name].update(quality(rows[name]["kept_urls"], labels))
     for row in rows.values():
@@ -241,13 +296,15 @@ def main() -> None:
         "lost_code_pages": [{"url": u, "baseline": rows["baseline"]["oof_scores"][u],
                              "ours": rows["ours"]["oof_scores"].get(u)} for u in lost],
     }  # fmt: skip
-    for name in ("baseline", "ours"):
+    wet_summary = wet_vs_warc(rows)
+    for name in ("baseline", "ours", "wet"):
         rows[name].pop("oof_scores")
     summary = {
         "repeat": args.repeat,
         "ratio_ours_vs_baseline": rows["ours"]["per_core"] / rows["baseline"]["per_core"],
         "ratio_ours_vs_datatrove": (rows["ours"]["per_core"] / rows["datatrove"]["per_core"]
                                     if "datatrove" in rows else None),  # fmt: skip
+        **wet_summary,
         "round2_seconds": rows["ours"]["round2_seconds"],
         "round2_speedup": rows["ours"]["seconds"] / rows["ours"]["round2_seconds"],
         "agreement": agreement,

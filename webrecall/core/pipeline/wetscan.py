@@ -4,7 +4,8 @@ parse and extract the HTML of the candidates only (docs/architecture.md, "WET-fi
 - `index_wet`: read the WARC file's WET file once -> the WET cache (`cache/<warc_id>.wet.parquet`): every page's
   URL, capture time, language and whole-page text. Later rounds read it, never the WET file again.
 - `fetch`: pages by URL and capture time -> the crawl's URL index (`crawl.ccindex.CaptureIndex`, one batch per WARC
-  file) -> their records by byte range, coalesced, from whichever WARC file of the crawl holds them -> the full
+  file) -> their records by byte range (joined while the bytes between them stay under 15% of theirs:
+  `expand.coalesce`), from whichever WARC file of the crawl holds them -> the full
   extraction (main text with verbatim code blocks, code signals), into the WARC file's fetched cache. A page is
   fetched once: a later fetch (a later phase or round) reuses it.
 - `recall_wet`: the pre-filter (stage 1, a model of the WET text) scores every page; pages at or above the round's
@@ -28,6 +29,7 @@ from webrecall.core.crawl.wet import WetDoc, iter_wet
 from webrecall.core.errors import stop_if
 from webrecall.core.model.scorer import Scorer
 from webrecall.core.page import Stats
+from webrecall.core.pipeline.expand import coalesce
 from webrecall.core.pipeline.partials import WarcPartials
 from webrecall.core.pipeline.passes import (
     BATCH,
@@ -119,7 +121,8 @@ def fetch(
         for url, (loc, offset, length) in found.items():
             by_file.setdefault(loc, []).append({"url": url, "offset": offset, "length": length})
         for loc, records in by_file.items():
-            pages = (page for _, page in fetch_pages(loc, records, stats=stats, read=read))
+            # joined only while the bytes between records stay under 15%: candidates are scattered among the others
+            pages = (page for group in coalesce(records) for _, page in fetch_pages(loc, group, stats=stats, read=read))
             for row in _cache_rows(pages, extractor=extractor, stats=stats):
                 stats.incr("fetched")
                 rows.append(row)
