@@ -166,3 +166,47 @@ def test_a_worker_killed_mid_warc_loses_and_duplicates_nothing(baseline, cluster
         row = db.get(dbm.WarcTask, killed)
     assert row.status == "done" and row.attempts == 2  # redelivered and rerun, its counts replaced
     app.close()
+
+
+def _warc_ranges(hits) -> list[tuple[str, str]]:
+    return [(h.path, h.range) for h in hits if h.path.endswith(".warc.gz") and h.range not in (None, "bytes=0-0")]
+
+
+@pytest.fixture(scope="module")
+def wet_baseline(tmp_path_factory, wet_httpd):
+    """A WET-first round in-process (every page scored on its WET text, candidates fetched by range)."""
+    from tests.conftest import WET_FILES
+
+    s = Settings(data_dir=str(tmp_path_factory.mktemp("wet-inproc")), database_url="", ft=FastTextParams(threads=1))
+    dbm.migrate(s.db_url)
+    start = len(wet_httpd.hits)
+    rnd = create_round(s, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=wet_httpd.url, limit=WET_FILES,
+                                    seed_patterns=SEEDS))  # fmt: skip
+    rnd = run_round(s, rnd.id, processes=2)
+    assert rnd.status == "done" and rnd.params["scan"] == "wet"
+    return rnd, recalled(s, rnd.id), domain_counts(s, rnd.id), _warc_ranges(wet_httpd.hits[start:])
+
+
+def test_a_wet_first_round_on_celery_equals_the_in_process_run(wet_baseline, cluster, wet_httpd):
+    from tests.conftest import WET_FILES
+    from webrecall.workers.celery_app import make_app
+    from webrecall.workers.tasks import enqueue
+
+    settings, _env, start_workers = cluster
+    start_workers(2)
+    app = make_app(settings)
+    start = len(wet_httpd.hits)
+    rnd = create_round(settings, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=wet_httpd.url, limit=WET_FILES,
+                                           seed_patterns=SEEDS))  # fmt: skip
+    enqueue(app, settings, rnd.id)
+    rnd = wait_round(settings, rnd.id, timeout=600)
+    app.close()
+    assert_same_as_baseline(settings, rnd, wet_baseline[:3])
+    assert rnd.params["wet_floor"] == wet_baseline[0].params["wet_floor"]
+    with dbm.session(settings.db_url) as db:
+        tasks = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == rnd.id)).all()
+    assert Counter(t.phase for t in tasks) == {"index": WET_FILES, "sample": WET_FILES, "recall": WET_FILES}
+    assert all(t.status == "done" and t.attempts == 1 for t in tasks)
+    ranges = _warc_ranges(wet_httpd.hits[start:])
+    assert len(ranges) == len(set(ranges)) > 0  # each record range asked once
+    assert sorted(ranges) == sorted(wet_baseline[3])  # the same records as in-process, by the same ranges

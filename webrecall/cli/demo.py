@@ -12,7 +12,7 @@ import json
 import shutil
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rich.table import Table
 from sqlmodel import col, select
@@ -131,8 +131,22 @@ def round_record(rnd: dbm.Round) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def crawl_overlay(corpus: Path, output: Path) -> Path:
+    """The demo crawl's WET files and URL index, as Common Crawl publishes them beside its WARC files (generated
+    once beside the data dir, kept across runs; the corpus is only read)."""
+    from webrecall.core.crawl.ccindex import build_index
+    from webrecall.core.crawl.wetgen import build_wet
+
+    overlay = output.parent / f"{output.name}-crawl"
+    if not (overlay / "crawl-data" / DEMO_CRAWL / "cc-index-table.paths.gz").exists():
+        build_index(corpus, overlay, crawls=[DEMO_CRAWL], languages=False)
+    build_wet(corpus, overlay, crawls=[DEMO_CRAWL])  # up-to-date files are kept
+    return overlay
+
+
 def run_demo(*, corpus: Path, limit: int | None, output: Path, progress: OnTask | None = None,
-             processes: int | None = None, rounds: int = ROUNDS) -> dict[str, Any]:  # fmt: skip
+             processes: int | None = None, rounds: int = ROUNDS, scan: Literal["auto", "warc", "wet"] | None = None,
+             ) -> dict[str, Any]:  # fmt: skip
     if output.exists():
         shutil.rmtree(output)
     output.mkdir(parents=True)
@@ -143,7 +157,8 @@ def run_demo(*, corpus: Path, limit: int | None, output: Path, progress: OnTask 
     if (corpus / "crawl-data" / DEMO_CRAWL / "warc.paths.gz").exists():
         from webrecall.mirror.server import serve
 
-        server, base_url = serve(str(corpus))
+        overlay = crawl_overlay(corpus, output) if (scan or settings.scan) != "warc" else None
+        server, base_url = serve(str(corpus), index_dir=str(overlay) if overlay else None)
         crawl, source = DEMO_CRAWL, f"{corpus} served at {base_url}"
     else:  # no local corpus: the first WARC files of the newest real Common Crawl, over HTTPS, one round
         base_url, crawl, labels = COMMON_CRAWL, latest_crawl(), Path("/nonexistent")
@@ -155,7 +170,7 @@ def run_demo(*, corpus: Path, limit: int | None, output: Path, progress: OnTask 
     try:
         for n in range(1, rounds + 1):
             spec = RoundSpec(crawl_id=crawl, base_url=base_url, limit=limit, seed_patterns=list(DEMO_SEEDS),
-                             eval_labels=str(labels) if labels.exists() else None)  # fmt: skip
+                             eval_labels=str(labels) if labels.exists() else None, scan=scan)  # fmt: skip
             rnd = start_round(settings, spec)
             rnd = run_round(settings, rnd.id or 0, processes=processes, progress=progress)
             records.append(round_record(rnd))
@@ -176,6 +191,7 @@ def run_demo(*, corpus: Path, limit: int | None, output: Path, progress: OnTask 
     t = totals.of(rnd)
     summary = {
         "source": source, "crawl": crawl, "round": rnd.number, "status": rnd.status, "seeds": DEMO_SEEDS,
+        "scan": rnd.params.get("scan", "warc"),
         "pages_read": pages_read, "html_pages": t.html_pages, "recalled": t.recalled,
         "domains": t.domains, "related_domains": t.related_domains,
         "pages_per_s_per_core": t.pages_per_task_s or 0.0, "errors": t.errors or {},
@@ -196,9 +212,9 @@ def _fmt(value: Any) -> str:
 
 def summary_tables(summary: dict[str, Any]) -> list[Table]:
     main = Table(title=f"webrecall demo: round {summary['round']} on {summary['crawl']}", show_header=False)
-    for key in ("source", "status", "pages_read", "html_pages", "recalled", "domains", "related_domains",
+    for key in ("source", "scan", "status", "pages_read", "html_pages", "recalled", "domains", "related_domains",
                 "pages_per_s_per_core"):  # fmt: skip
-        main.add_row(key, str(summary[key]))
+        main.add_row(key, str(summary.get(key, "")))
     if summary.get("errors"):
         main.add_row("skipped records", json.dumps(summary["errors"]))
     cols = {"round": "round", "recalled": "recalled", "new_pages": "new", "growth": "growth", "overlap": "overlap",

@@ -750,6 +750,8 @@ def demo(
     corpus: Annotated[Path, typer.Option(help="Local Common-Crawl-shaped folder")] = Path("../shared/corpus"),
     limit: Annotated[int | None, typer.Option(help="WARC files to read")] = None,
     output: Annotated[Path, typer.Option(help="Data dir of the demo (reset each run)")] = Path("data/demo"),
+    scan: Annotated[str | None, typer.Option(help="wet, warc or auto (default: settings): the local crawl gets WET "
+                                                  "files and a URL index beside the data dir")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The main job end to end on the embedded default; writes <output>/summary.json."""
@@ -758,7 +760,7 @@ def demo(
     bar = _Bar(quiet=as_json)
     with _reasons():
         with bar.progress:
-            summary = run_demo(corpus=corpus, limit=limit, output=output, progress=bar)
+            summary = run_demo(corpus=corpus, limit=limit, output=output, progress=bar, scan=_scan(scan))
     from webrecall.cli.demo import summary_tables
 
     if as_json:
