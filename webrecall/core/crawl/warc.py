@@ -230,7 +230,7 @@ def _page(record: WarcRecord, *, path: str, offset: int, stats: Stats, max_bytes
         status = record.http_headers.status_code
     except Exception:  # noqa: BLE001
         status = None
-    url = (record.headers.get("WARC-Target-URI") or "").strip().strip("<>").strip().replace(" ", "%20")
+    url = target_uri(record)
     ctype = (record.http_content_type or "").lower()
     if status is None or not url:
         reason = "unparseable"
@@ -245,13 +245,7 @@ def _page(record: WarcRecord, *, path: str, offset: int, stats: Stats, max_bytes
         stats.drop(reason)
         return None
 
-    expected = record.content_length
-    try:
-        body = record.reader.read()
-    except Exception as exc:  # noqa: BLE001 - decompression failed inside the record
-        raise StreamBroken(_classify(exc)) from exc
-    if len(body) < expected:  # the stream ended inside this record
-        raise StreamBroken("truncated")
+    body = read_body(record)
     headers = record.http_headers
     warc_truncated = record.headers.get("WARC-Truncated")
     chunked = "chunked" in (headers.get("Transfer-Encoding") or "").lower()
@@ -284,6 +278,23 @@ def _page(record: WarcRecord, *, path: str, offset: int, stats: Stats, max_bytes
     if warc_truncated:  # cut by the crawler on purpose: still a usable page
         page.meta["warc_truncated"] = warc_truncated
     return page
+
+
+def target_uri(record: WarcRecord) -> str:
+    """The record's `WARC-Target-URI` as a URL ('' if none): brackets stripped, spaces escaped."""
+    return (record.headers.get("WARC-Target-URI") or "").strip().strip("<>").strip().replace(" ", "%20")
+
+
+def read_body(record: WarcRecord) -> bytes:
+    """The record's whole block; `StreamBroken` when decompression fails or the stream ends inside it."""
+    expected = record.content_length
+    try:
+        body = record.reader.read()
+    except Exception as exc:  # noqa: BLE001 - decompression failed inside the record
+        raise StreamBroken(_classify(exc)) from exc
+    if len(body) < expected:  # the stream ended inside this record
+        raise StreamBroken("truncated")
+    return body
 
 
 def decode_html(body: bytes, header_charset: str | None = None) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from fastwarc.warc import WarcRecord, WarcRecordType
 
-from webrecall.core.crawl.warc import MAX_RECORD_BYTES, StreamBroken, iter_records, skip
+from webrecall.core.crawl.warc import MAX_RECORD_BYTES, StreamBroken, iter_records, read_body, skip, target_uri
 from webrecall.core.page import Stats
 
 
@@ -52,19 +52,13 @@ def _doc(record: WarcRecord, *, path: str, offset: int, stats: Stats, max_bytes:
         skip(record)
         return None
     stats.incr("total")
-    url = (record.headers.get("WARC-Target-URI") or "").strip().strip("<>").strip().replace(" ", "%20")
+    url = target_uri(record)
     reason = "unparseable" if not url else "too_large" if record.content_length > max_bytes else ""
     if reason:
         skip(record)
         stats.drop(reason)
         return None
-    expected = record.content_length
-    try:
-        body = record.reader.read()
-    except Exception as exc:  # noqa: BLE001 - decompression failed inside the record
-        raise StreamBroken("unparseable") from exc
-    if len(body) < expected:
-        raise StreamBroken("truncated")
+    body = read_body(record)
     h = record.headers
     return WetDoc(
         url=url, wet_path=path, offset=offset, length=0, text=body.decode("utf-8", "replace"),
