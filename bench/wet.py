@@ -121,10 +121,9 @@ def ensure_prefilters(corpus: Path, models: tuple[Path, ...]) -> dict:
             print(f"model: pre-filter fold {k} {view}: floor {cal.floor:.4f} ({cal.passing}/{cal.kept} kept pages "
                   f"pass)", file=sys.stderr)  # fmt: skip
         result["folds"].append(fold)
-    # the view: the one whose calibrated floors let fewer of the folds' non-kept pages through (candidates cost)
-    share = {v: sum(next(c["candidates"] for c in f["views"][v]["curve"] if c["floor"] >= f["views"][v]["floor"])
-                    if any(c["floor"] >= f["views"][v]["floor"] for c in f["views"][v]["curve"]) else 1.0
-                    for f in result["folds"]) for v in VIEWS}  # fmt: skip
+    # the view: the one whose calibrated floors let through fewer of the pages the model does not keep (the fetches
+    # that buy nothing: most of a crawl's candidates where code is rare), on DEV folds, never on BENCH
+    share = {v: sum(f["views"][v]["others"] for f in result["folds"]) / len(result["folds"]) for v in VIEWS}
     result["view"] = min(VIEWS, key=lambda v: share[v])
     result["view_candidate_share"] = share
     out_file.write_text(json.dumps(result, indent=2), encoding="utf-8")

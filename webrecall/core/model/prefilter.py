@@ -45,12 +45,18 @@ class Calibration:
     pages: int
     split: str
     """`host`: two host folds; `url` when one host fold had no positives (a round seeded with one site)."""
+    candidates: float = 1.0
+    """The share of these pages at or above the floor (biased to code: they are training pages)."""
+    others: float = 1.0
+    """The share of the pages the model does not keep that are at or above the floor: the fetches that buy nothing,
+    what the candidate share of a crawl with little code is made of."""
     lowest_kept: float | None = None
     curve: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"floor": round(self.floor, 6), "recall": round(self.recall, 4), "kept": self.kept,
                 "passing": self.passing, "pages": self.pages, "split": self.split,
+                "candidates": round(self.candidates, 4), "others": round(self.others, 4),
                 "lowest_kept": None if self.lowest_kept is None else round(self.lowest_kept, 6),
                 "curve": self.curve}  # fmt: skip
 
@@ -109,5 +115,7 @@ def calibrate(
     n_kept = int(kept_arr.sum())
     return Calibration(
         floor=floor, recall=passing / n_kept if n_kept else 1.0, kept=n_kept, passing=passing, pages=len(urls),
-        split=split, lowest_kept=float(scores[kept_arr].min()) if n_kept else None, curve=_curve(scores, kept_arr),
+        split=split, candidates=float((scores >= floor).mean()) if len(scores) else 1.0,
+        others=float((scores[~kept_arr] >= floor).mean()) if (~kept_arr).any() else 1.0,
+        lowest_kept=float(scores[kept_arr].min()) if n_kept else None, curve=_curve(scores, kept_arr),
     )  # fmt: skip
