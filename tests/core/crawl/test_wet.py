@@ -163,3 +163,28 @@ def test_index_build_writes_wet_files_unless_told_not_to(small_crawl, tmp_path):
 def test_a_crawl_without_wet_files_says_so():
     with pytest.raises(FatalError, match="wet.paths.gz not found"):
         resolve_crawl("CC-MAIN-DEV", str(CORPUS), kind="wet")
+
+
+def test_candidates_are_found_in_the_url_index_by_columnar_index_and_by_cdx(small_crawl, tmp_path):
+    from webrecall.core.crawl.ccindex import CaptureIndex, IndexStats, Wanted, build_index
+
+    out = tmp_path / "index"
+    build_index(small_crawl, out, crawls=[CRAWL], row_group_rows=3, languages=False)
+    with (small_crawl / SMALL_WARC).open("rb") as fh:
+        pages = list(iter_pages(fh, warc_path=SMALL_WARC, stats=Stats()))
+    wanted = [Wanted(p.url, p.date) for p in pages[::7]] + [Wanted("https://nowhere.example/x", "")]
+    expect = {p.url: (p.offset, p.length) for p in pages[::7]}
+    server, url = serve(str(small_crawl), index_dir=str(out))
+    try:
+        for backend in ("columnar", "cdx"):
+            stats = IndexStats()
+            index = CaptureIndex(CRAWL, url, backend=backend, cdx_base=url)  # type: ignore[arg-type]
+            found = index.find(wanted, prefer=SMALL_WARC, stats=stats)
+            assert {u: (o, n) for u, (_, o, n) in found.items()} == expect, backend
+            assert {loc for loc, _, _ in found.values()} == {url + SMALL_WARC}
+            assert stats.requests > 0 and stats.bytes_read > 0
+            if backend == "columnar":  # only the row groups that can hold a wanted key are read
+                assert stats.row_groups_read < stats.row_groups
+    finally:
+        server.shutdown()
+        server.server_close()

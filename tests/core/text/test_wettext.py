@@ -28,3 +28,14 @@ def test_the_rule():
     assert whole_text(parse(html)) == (
         "T\nHome | Docs\none & two bold\nnext\na b\nc\ndef f():\n    return 1\nx\ny\nafter\n"
     )
+
+
+def test_the_pre_filter_reads_the_head_or_windows_across_the_page():
+    from webrecall.core.text.wettext import VIEW_CHARS, view
+
+    text = "\n".join(f"line {i} " + "x" * 40 for i in range(1000))
+    assert view(text, "head") == text[:VIEW_CHARS]
+    spread = view(text, "spread")
+    assert len(spread) <= VIEW_CHARS + 8 and "line 0 " in spread and "line 999 " in spread
+    assert all(chunk.startswith("line ") for chunk in spread.split("\n")[1:] if chunk)  # windows start at lines
+    assert view("short", "spread") == "short" == view("short", "head")
