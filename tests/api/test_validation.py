@@ -49,6 +49,8 @@ def _start(client: TestClient, corpus_server: str, **fields: object) -> tuple[in
         ({"crawl_id": None}, 422, "give a crawl_id or a list of warcs"),
         ({"model": {"bucket": 10**12}}, 422, "less than or equal to"),
         ({"unknown": 1}, 422, "Extra inputs are not permitted"),
+        ({"scan": "html"}, 422, "'auto', 'warc' or 'wet'"),
+        ({"scan": "wet"}, 400, "cannot scan WET files: the crawl has no WET files"),
     ],
 )
 def test_round_requests_are_validated(client, corpus_server, fields, status, reason) -> None:  # type: ignore[no-untyped-def]
