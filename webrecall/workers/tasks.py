@@ -1,11 +1,11 @@
 """Thin Celery tasks over the round's plan (`webrecall.core.lifecycle.plan`, which the local runner walks too): ids
 in, a small summary out, the plan's retry policy.
 
-A round is one canvas, built from the plan when it starts: index group -> expand -> sample -> train -> recall group ->
-dedup group -> finalize (the groups followed by a task become chords; no task ever waits on another with `.get()`). Task
-ids are derived from the row ids, so a cancel can revoke them without storing anything, and the database stays the
-source of truth: a step passes its gate (`steps.gate`: the task rows of the phases it needs) before it runs, not
-only the chord's counter.
+A round is one canvas, built from the plan when it starts: index group -> expand -> (a WET round's sample group) ->
+train -> recall group -> dedup group -> finalize (the groups followed by a task become chords; no task ever waits on
+another with `.get()`). Task ids are derived from the row ids, so a cancel can revoke them without storing anything,
+and the database stays the source of truth: a step passes its gate (`steps.gate`: the task rows of the phases it
+needs) before it runs, not only the chord's counter.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from webrecall.core.totals import of as totals_of
 from webrecall.workers.celery_app import app, settings_of
 
 GATE_COUNTDOWN = 5.0
-TASKS = {"expand": "webrecall.expand", "sample": "webrecall.sample", "train": "webrecall.train",
-         "dedup": "webrecall.dedup_partition", "finalize": "webrecall.finalize"}  # fmt: skip
+TASKS = {"expand": "webrecall.expand", "train": "webrecall.train", "dedup": "webrecall.dedup_partition",
+         "finalize": "webrecall.finalize"}  # fmt: skip
 """The Celery task of each step of the plan that is not a phase's WARC tasks (those are `webrecall.warc`)."""
 
 
@@ -113,18 +113,6 @@ def expand(self: Task, round_id: int) -> Any:
     if not ids:
         return {"round": round_id, "expand": 0}
     raise self.replace(group([_warc(self.app, round_id, "expand", i) for i in ids]))
-
-
-@webrecall_task(TASKS["sample"])
-def sample(self: Task, round_id: int) -> Any:
-    """A WET round's training pages: plan them, then become the group of fetch tasks (one per WARC file,
-    `webrecall.warc` over `sample` rows) that train follows. Skipped for a WARC round."""
-    ids = _run(self, "sample", round_id)
-    if ids is None:
-        return {"round": round_id, "status": "skipped"}
-    if not ids:
-        return {"round": round_id, "sample": 0}
-    raise self.replace(group(_warc(self.app, round_id, "sample", i) for i in ids))
 
 
 @webrecall_task(TASKS["train"])

@@ -2,7 +2,7 @@
 it, the in-process loop (`lifecycle.local`) and the Celery canvas (`workers.tasks.round_canvas`); neither spells
 the order out again.
 
-    index tasks -> expand (lookup, then its tasks) -> sample (a WET round's training pages, then its tasks) -> train
+    index tasks -> expand (lookup, then its tasks) -> sample tasks (a WET round's training pages) -> train
     -> recall tasks -> dedup partitions -> finalize
 
 A step is one of three kinds: the WARC tasks of a phase (one per WARC file, fanned out: a local process pool or a
@@ -42,7 +42,7 @@ class Step:
 PLAN: tuple[Step, ...] = (
     Step("index", "warcs", phase="index"),
     Step("expand", "warcs", phase="expand", run=steps.expand),
-    Step("sample", "warcs", phase="sample", run=steps.sample, needs=("index", "expand")),
+    Step("sample", "warcs", phase="sample"),
     Step("train", "round", run=steps.train, needs=("index", "expand", "sample")),
     Step("recall", "warcs", phase="recall"),
     Step("dedup", "partitions", partition=dedup_stage.run_partition, needs=("recall",)),

@@ -6,7 +6,7 @@ every page's WET text but the HTML of none, so before it trains it fetches the H
 URL-hash sample of the others, the pool its random negatives come from. The sample's share is chosen from the
 counts of the WET caches so the pool holds about twice the negatives `build_seeds` will take.
 
-- `plan_sample` (the plan's `sample` step): the share, recorded with the round, and one `sample` task per WARC file.
+- `plan_sample` (in the plan's `expand` step, after the index tasks): the share, recorded with the round.
 - `sample_warc` (a `sample` task): one WARC file's training pages -> `rounds/<n>/sample/<warc_id>.parquet`, each
   with its main text, signals and WET text (the pre-filter trains on the WET text of the same pages).
 """
@@ -16,16 +16,15 @@ from __future__ import annotations
 import hashlib
 
 import pyarrow as pa
-from sqlmodel import select
 
 from webrecall.core import label_store, params
 from webrecall.core.crawl.ccindex import Backend, CaptureIndex, Wanted
 from webrecall.core.crawl.sources import ReadOptions
-from webrecall.core.db import Round, WarcTask, session
+from webrecall.core.db import Round, session
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.wetscan import fetch
-from webrecall.core.queries import done_warcs, pending_tasks
+from webrecall.core.queries import done_warcs
 from webrecall.core.storage.layout import SAMPLE_SCHEMA, expand_plan_path, sample_path, wet_cache_path
 from webrecall.core.urls.patterns import PatternSet
 
@@ -54,38 +53,31 @@ def in_sample(url: str, share: float) -> bool:
     return h % 1_000_000 < share * 1_000_000
 
 
-def plan_sample(ctx: RoundContext) -> list[int] | None:
-    """The sample's share and the round's `sample` tasks; None for a WARC round (or one that has its model)."""
-    if ctx.params.scan != "wet" or ctx.round.model_id is not None:
-        return None
-    if ctx.params.wet_sample is None:
-        matcher, code, other = labels(ctx), 0, 0
-        with session(ctx.settings.db_url) as db:
-            locations = done_warcs(db, ctx.id, "index")
-        for loc in locations:
-            if ctx.store.exists(wet_cache_path(loc)):
-                for url in ctx.store.read_table(wet_cache_path(loc), columns=["url"])["url"].to_pylist():
-                    hit = matcher.match(url)
-                    code += hit is not None and hit[1] == "code"
-                    other += hit is None
-        if ctx.store.exists(expand_plan_path(ctx.number)):
-            plan = ctx.store.read_table(expand_plan_path(ctx.number), columns=["label"])["label"].to_pylist()
-            code += sum(label == "code" for label in plan)
-        positives = code + ctx.params.seed_texts
-        wanted = POOL * max(positives, 1) * ctx.settings.negatives_per_positive
-        share = min(1.0, wanted / max(other, 1))
-        with session(ctx.settings.db_url) as db:
-            row = db.get(Round, ctx.id)
-            assert row is not None
-            row.params = params.updated(row, wet_sample=round(share, 6))
-            db.add(row)
-            existing = {t.warc_url for t in db.exec(select(WarcTask).where(WarcTask.round_id == ctx.id,
-                                                                            WarcTask.phase == "sample"))}  # fmt: skip
-            for loc in locations:
-                if loc not in existing:
-                    db.add(WarcTask(round_id=ctx.id, phase="sample", warc_url=loc))
-            db.commit()
-    return pending_tasks(ctx.settings, ctx.id, "sample")
+def plan_sample(ctx: RoundContext) -> float:
+    """The share of ordinary pages the round's sample tasks fetch, recorded with the round (once)."""
+    if ctx.params.wet_sample is not None:
+        return ctx.params.wet_sample
+    matcher, code, other = labels(ctx), 0, 0
+    with session(ctx.settings.db_url) as db:
+        locations = done_warcs(db, ctx.id, "index")
+    for loc in locations:
+        if ctx.store.exists(wet_cache_path(loc)):
+            for url in ctx.store.read_table(wet_cache_path(loc), columns=["url"])["url"].to_pylist():
+                hit = matcher.match(url)
+                code += hit is not None and hit[1] == "code"
+                other += hit is None
+    if ctx.store.exists(expand_plan_path(ctx.number)):
+        plan = ctx.store.read_table(expand_plan_path(ctx.number), columns=["label"])["label"].to_pylist()
+        code += sum(label == "code" for label in plan)
+    wanted = POOL * max(code + ctx.params.seed_texts, 1) * ctx.settings.negatives_per_positive
+    share = round(min(1.0, wanted / max(other, 1)), 6)
+    with session(ctx.settings.db_url) as db:
+        row = db.get(Round, ctx.id)
+        assert row is not None
+        row.params = params.updated(row, wet_sample=share)
+        db.add(row)
+        db.commit()
+    return share
 
 
 def sample_warc(ctx: RoundContext, location: str, stats: Stats, read: ReadOptions) -> str:

@@ -175,7 +175,7 @@ def create_round(settings: Settings, spec: RoundSpec, *, exclusive: bool = False
         )  # fmt: skip
         db.add(rnd)
         db.flush()
-        for phase in ("index", "recall"):
+        for phase in ("index", "sample", "recall") if scan == "wet" else ("index", "recall"):
             for loc in locations:
                 db.add(WarcTask(round_id=rnd.id or 0, phase=phase, warc_url=loc))
         db.commit()

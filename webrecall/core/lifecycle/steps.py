@@ -1,8 +1,8 @@
 """The round's steps in order, each one function that both runners call (the local runner in `local`, the
 Celery tasks in `webrecall.workers.tasks`); only how the WARC tasks of a phase are fanned out differs.
 
-    start -> index tasks -> expand (lookup, then expand tasks) -> sample (a WET round's training pages) -> train
-    -> recall tasks -> dedup -> finalize
+    start -> index tasks -> expand (lookup, a WET round's sample share, then expand tasks) -> sample tasks (a WET
+    round's training pages) -> train -> recall tasks -> dedup -> finalize
 
 The order is declared once, in `plan.PLAN`; the runners walk it.
 """
@@ -45,18 +45,11 @@ def expand(ctx: RoundContext) -> list[int] | None:
     set_status(ctx.settings, ctx.id, "expanding")
     with failing_round(ctx.settings, ctx.id):
         lookup_round(ctx)
+        if ctx.params.scan == "wet":  # the share of pages its sample tasks fetch (lifecycle.sampling)
+            from webrecall.core.lifecycle.sampling import plan_sample
+
+            plan_sample(ctx)
     return pending_tasks(ctx.settings, ctx.id, "expand")
-
-
-def sample(ctx: RoundContext) -> list[int] | None:
-    """A WET round's training pages (`lifecycle.sampling`): the `sample` tasks to run, None when the step is skipped
-    (a WARC round, a cancelled one, or one that already has its model)."""
-    from webrecall.core.lifecycle.sampling import plan_sample
-
-    if is_cancelled(ctx.settings, ctx.id):
-        return None
-    with failing_round(ctx.settings, ctx.id):
-        return plan_sample(ctx)
 
 
 def train(ctx: RoundContext) -> int | None:
