@@ -28,3 +28,11 @@ def test_few_kept_pages_give_their_lowest_score_and_none_give_zero():
 def test_host_folds_keep_a_site_together():
     assert host_fold("https://docs.python.org/3/a.html") == host_fold("http://docs.python.org/3/b.html?x=1")
     assert {host_fold(f"https://site{i}.example/") for i in range(20)} == {0, 1}
+
+
+def test_host_folds_are_independent_of_a_plain_host_hash_split():
+    import hashlib
+
+    hosts = [f"site{i}.example" for i in range(200)]
+    plain = [h for h in hosts if int.from_bytes(hashlib.sha1(h.encode()).digest()[:8], "big") % 2 == 0]
+    assert {host_fold(f"https://{h}/") for h in plain} == {0, 1}  # one side of an evaluation split still splits

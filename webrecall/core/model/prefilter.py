@@ -30,8 +30,10 @@ FOLDS = 2
 
 
 def host_fold(url: str) -> int:
+    """The calibration fold of a page's host. Salted: a split of the same hosts made by the plain hash (an
+    evaluation's host folds) must not put all of one side's hosts in one fold here."""
     host = split_url(url)[0]
-    return int.from_bytes(hashlib.sha1(host.encode("utf-8", "replace")).digest()[:8], "big") % FOLDS
+    return int.from_bytes(hashlib.sha1(f"prefilter {host}".encode("utf-8", "replace")).digest()[:8], "big") % FOLDS
 
 
 @dataclass(slots=True)
