@@ -10,10 +10,15 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from folds import SCORE_BATCH, THRESHOLD, judge, load_model, plain_model
 from warc_readers import fastwarc_records
+
+if TYPE_CHECKING:
+    from webrecall.core.page import Stats
+    from webrecall.core.storage.store import Store
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -210,43 +215,60 @@ def round_kept(store, round_no: int) -> tuple[dict[str, bool], set[str]]:
     return kept, pages
 
 
-def run_ours(warc: str, models: tuple[Path, ...], repeat: int, margin: float, text_extractor: str) -> dict:
+def timed_rounds(
+    repeat: int, prefix: str, index: Callable[[Store, Stats], object], recall: Callable[[Store, int, Stats], object],
+    after: Callable[[Store], object] | None = None,
+) -> tuple[dict, dict, tempfile.TemporaryDirectory, Store]:  # fmt: skip
+    """Best of `repeat`: round 1 (`index` then `recall`) timed in a fresh store, then round 2 (`recall` alone) on
+    it; returns both rounds' best figures and the last run's store (its directory for the caller to clean up)."""
     from webrecall.core.page import Stats
-    from webrecall.core.pipeline.passes import Decision, index_warc, recall_warc
     from webrecall.core.storage.store import Store
 
-    model_a = load_model(models[0])  # one model in the timed process, as in production
-    rss_model = _rss_mb()
-    decision = Decision(threshold=THRESHOLD, margin=margin if text_extractor != "resiliparse" else 0.0)
-    kw = {"text_extractor": text_extractor}
     best: dict = {"seconds": float("inf")}
     round2: dict = {"round2_seconds": float("inf")}
-    kept_round1: list[dict[str, bool]] = []
-    tmp = None
     for rep in range(repeat):
-        tmp = tempfile.TemporaryDirectory(prefix="webrecall-bench-ours-")
+        tmp = tempfile.TemporaryDirectory(prefix=prefix)
         store, stats, recall_stats = Store(tmp.name), Stats(), Stats()
         start = time.perf_counter()
-        index_warc(warc, store=store, stats=stats)
+        index(store, stats)
         indexed = time.perf_counter()
-        recall_warc(warc, round_no=1, store=store, scorer=model_a, decision=decision, stats=recall_stats, **kw)
+        recall(store, 1, recall_stats)
         end = time.perf_counter()
         if end - start < best["seconds"]:
             best = {
                 "seconds": end - start, "index_seconds": indexed - start, "recall_seconds": end - indexed,
                 "pages": stats["html_pages"], "stats": {"index": stats.as_dict(), "recall": recall_stats.as_dict()},
             }  # fmt: skip
-        # round 2: the same model (the loop keeps round 1's tokenizer), from the cache only: the WARC is not
-        # re-read, token lines come from the token cache, kept texts of round 1 are reused by offset
         round2_stats = Stats()
         start = time.perf_counter()
-        recall_warc(warc, round_no=2, store=store, scorer=model_a, decision=decision, stats=round2_stats, **kw)
+        recall(store, 2, round2_stats)
         seconds2 = time.perf_counter() - start
         if seconds2 < round2["round2_seconds"]:
             round2 = {"round2_seconds": seconds2, "round2_stats": round2_stats.as_dict()}
-        kept_round1.append(round_kept(store, 1)[0])
+        if after is not None:
+            after(store)
         if rep < repeat - 1:
             tmp.cleanup()
+    return best, round2, tmp, store
+
+
+def run_ours(warc: str, models: tuple[Path, ...], repeat: int, margin: float, text_extractor: str) -> dict:
+    from webrecall.core.page import Stats
+    from webrecall.core.pipeline.passes import Decision, index_warc, recall_warc
+
+    model_a = load_model(models[0])  # one model in the timed process, as in production
+    rss_model = _rss_mb()
+    decision = Decision(threshold=THRESHOLD, margin=margin if text_extractor != "resiliparse" else 0.0)
+    kw = {"text_extractor": text_extractor}
+    kept_round1: list[dict[str, bool]] = []
+    # round 2: the same model (the loop keeps round 1's tokenizer), from the cache only: the WARC is not re-read,
+    # token lines come from the token cache, kept texts of round 1 are reused by offset
+    best, round2, tmp, store = timed_rounds(
+        repeat, "webrecall-bench-ours-", lambda st, stats: index_warc(warc, store=st, stats=stats),
+        lambda st, n, stats: recall_warc(warc, round_no=n, store=st, scorer=model_a, decision=decision, stats=stats,
+                                         **kw),
+        after=lambda st: kept_round1.append(round_kept(st, 1)[0]),
+    )  # fmt: skip
     peaks = _peaks()  # before model B: one model loaded, as in production
     # untimed, on the last run's store: model B (never saw fold 0) decides the fold-0 pages; a new tokenizer,
     # so it tokenizes afresh (the token cache is keyed by tokenizer id)

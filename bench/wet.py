@@ -131,7 +131,7 @@ def ensure_prefilters(corpus: Path, models: tuple[Path, ...]) -> dict:
 
 
 def run_wet(corpus: Path, models: tuple[Path, ...], prefilters: dict, repeat: int) -> dict:
-    from pipelines import _peaks, _rss_mb, oof_scores, round_kept
+    from pipelines import _peaks, _rss_mb, oof_scores, round_kept, timed_rounds
 
     from webrecall.core.crawl.ccindex import CaptureIndex
     from webrecall.core.crawl.listing import wet_location
@@ -139,7 +139,6 @@ def run_wet(corpus: Path, models: tuple[Path, ...], prefilters: dict, repeat: in
     from webrecall.core.page import Stats
     from webrecall.core.pipeline.passes import Decision
     from webrecall.core.pipeline.wetscan import index_wet, recall_wet
-    from webrecall.core.storage.store import Store
 
     root = wet_crawl(corpus)
     warc = crawl_warcs(root, "CC-MAIN-BENCH")[0]
@@ -149,31 +148,12 @@ def run_wet(corpus: Path, models: tuple[Path, ...], prefilters: dict, repeat: in
     index = CaptureIndex("CC-MAIN-BENCH", str(root))
     decision = Decision(threshold=THRESHOLD)
     rss_model = _rss_mb()
-    best: dict = {"seconds": float("inf")}
-    round2: dict = {"round2_seconds": float("inf")}
-    tmp = None
     model_a, pre_a, floor_a = sets[0]
-    for rep in range(repeat):
-        tmp = tempfile.TemporaryDirectory(prefix="webrecall-bench-wet-")
-        store, stats, recall_stats = Store(tmp.name), Stats(), Stats()
-        start = time.perf_counter()
-        index_wet(warc, store=store, stats=stats)
-        indexed = time.perf_counter()
-        recall_wet(warc, round_no=1, store=store, prefilter=pre_a, floor=floor_a, mode=view, scorer=model_a,
-                   decision=decision, stats=recall_stats, index=index)  # fmt: skip
-        end = time.perf_counter()
-        if end - start < best["seconds"]:
-            best = {"seconds": end - start, "index_seconds": indexed - start, "recall_seconds": end - indexed,
-                    "pages": stats["html_pages"], "stats": {"index": stats.as_dict(), "recall": recall_stats.as_dict()}}
-        round2_stats = Stats()
-        start = time.perf_counter()
-        recall_wet(warc, round_no=2, store=store, prefilter=pre_a, floor=floor_a, mode=view, scorer=model_a,
-                   decision=decision, stats=round2_stats, index=index)  # fmt: skip
-        seconds2 = time.perf_counter() - start
-        if seconds2 < round2["round2_seconds"]:
-            round2 = {"round2_seconds": seconds2, "round2_stats": round2_stats.as_dict()}
-        if rep < repeat - 1:
-            tmp.cleanup()
+    best, round2, tmp, store = timed_rounds(
+        repeat, "webrecall-bench-wet-", lambda st, stats: index_wet(warc, store=st, stats=stats),
+        lambda st, n, stats: recall_wet(warc, round_no=n, store=st, prefilter=pre_a, floor=floor_a, mode=view,
+                                        scorer=model_a, decision=decision, stats=stats, index=index),
+    )  # fmt: skip
     peaks = _peaks()
     model_b, pre_b, floor_b = sets[1]
     round3 = Stats()
