@@ -184,7 +184,8 @@ def wet_baseline(tmp_path_factory, wet_httpd):
                                     seed_patterns=SEEDS))  # fmt: skip
     rnd = run_round(s, rnd.id, processes=2)
     assert rnd.status == "done" and rnd.params["scan"] == "wet"
-    return rnd, recalled(s, rnd.id), domain_counts(s, rnd.id), _warc_ranges(wet_httpd.hits[start:])
+    ranges = _warc_ranges(wet_httpd.hits[start:])
+    return rnd, recalled(s, rnd.id), domain_counts(s, rnd.id), exported(s, rnd.number), ranges
 
 
 def test_a_wet_first_round_on_celery_equals_the_in_process_run(wet_baseline, cluster, wet_httpd):
@@ -201,7 +202,7 @@ def test_a_wet_first_round_on_celery_equals_the_in_process_run(wet_baseline, clu
     enqueue(app, settings, rnd.id)
     rnd = wait_round(settings, rnd.id, timeout=600)
     app.close()
-    assert_same_as_baseline(settings, rnd, wet_baseline[:3])
+    assert_same_as_baseline(settings, rnd, wet_baseline[:4])
     assert rnd.params["wet_floor"] == wet_baseline[0].params["wet_floor"]
     with dbm.session(settings.db_url) as db:
         tasks = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == rnd.id)).all()
@@ -209,4 +210,4 @@ def test_a_wet_first_round_on_celery_equals_the_in_process_run(wet_baseline, clu
     assert all(t.status == "done" and t.attempts == 1 for t in tasks)
     ranges = _warc_ranges(wet_httpd.hits[start:])
     assert len(ranges) == len(set(ranges)) > 0  # each record range asked once
-    assert sorted(ranges) == sorted(wet_baseline[3])  # the same records as in-process, by the same ranges
+    assert sorted(ranges) == sorted(wet_baseline[4])  # the same records as in-process, by the same ranges
