@@ -117,10 +117,15 @@ REASON_TEXT = {
     "audit:low": "a random audit of a domain with few recalled pages",
     "audit:related": "a random audit of a domain the model counts as related",
     "gold": "a gold item: its answer is known, it measures the labelling",
-    "page:uncertain": "its score lies close to the threshold, and its site has too few pages in the sample for a "
-                      "domain item",
-    "page:audit": "a random audit of a small site's page the model is sure about (is it right to be?)",
+    "page:uncertainty": "its score lies close to the threshold, and its site has too few pages in the sample for a "
+                        "domain item",
+    "page:disagreement": "the page's code structure (code-like lines, code blocks) and the model's score disagree: "
+                         "one says code, the other does not",
+    "page:coverage": "its language or kind of site is rare among the pages the model keeps",
+    "page:audit": "a random audit of a page (is the model right about it?)",
+    "page_code": "pages of this site were labelled code, yet the model recalls none of its pages",
 }
+REASON_TEXT["page:uncertain"] = REASON_TEXT["page:uncertainty"]  # items queued before the strategies had names
 DETAIL_TEXT = {
     "pages": "pages of the domain in this round", "recalled": "pages the model kept",
     "fraction": "share of pages kept", "mid": "pages scoring in the uncertain middle",
@@ -132,7 +137,13 @@ DETAIL_TEXT = {
     "stratum": "audit group (none / low / related recalled pages)",
     "url": "the page to label", "score": "the model's score for the page",
     "domain_pages": "pages of its site in this round (too few for a domain item)",
-    "audit": "chosen at random outside the uncertain band",
+    "audit": "chosen at random",
+    "prior": "the page's code structure alone, 0-1 (code-like lines and code blocks, not the model)",
+    "strategy": "what chose the page: uncertainty, disagreement, coverage or audit",
+    "lang": "the page's language", "cell": "the language or kind of site the kept pages lack",
+    "gap": "its share of all pages minus its share of the kept pages",
+    "prior_says": "the code-structure prior's verdict", "model_says": "the model's verdict",
+    "code_pages": "pages of the site labelled code",
 }  # fmt: skip
 
 

@@ -164,6 +164,9 @@ class QueueItem(SQLModel, table=True):
     reason: str = ""
     kind: str = Field(default="uncertain", index=True)
     """One of QUEUE_KINDS."""
+    strategy: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    """What chose a page item (`labelling.strategies.STRATEGIES`: uncertainty, disagreement, coverage, audit); '' for
+    other kinds."""
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     labels_needed: int = 1
     """2 for items chosen for double labeling."""

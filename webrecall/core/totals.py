@@ -132,6 +132,9 @@ class DiscoveryQueue(Part):
     uncertain: int = 0
     audit: int = 0
     page: int = 0
+    page_code: int = Field(default=0, description="Domain items of sites with no recalled page whose page items "
+                                                  "were labelled code")
+    strategies: dict[str, int] = Field(default_factory=dict, description="Page items by the strategy that chose them")
 
 
 class Discovery(Part):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlmodel import select
 
 from webrecall.core import label_store, totals
 from webrecall.core.db import DomainStat, QueueItem, Round, session, utcnow
-from webrecall.core.labelling.page_items import plan_page_items
+from webrecall.core.labelling import page_items
 from webrecall.core.labelling.queue import enqueue
 from webrecall.core.pipeline.partials import round_index
 from webrecall.core.queries import done_warcs, previous_done
@@ -127,6 +128,19 @@ def plan_queue(
     return items
 
 
+PAGE_CODE = "page_code"
+"""The reason of a domain item queued because its page items came back labelled code while none of its pages is
+recalled: the related-domain rule never queues a site at 0%, however much code it has."""
+
+
+def followup(f: DomainFeatures, round_id: int, code_pages: int) -> QueueItem:
+    """A domain item for a site whose labelled code pages the model still misses everywhere else, first in the queue
+    (uncertainty 1: the labels and the scores disagree on the whole site)."""
+    priority = round(math.log1p(f.pages), 6)
+    return QueueItem(round_id=round_id, domain=f.domain, kind="uncertain", reason=PAGE_CODE, priority=priority,
+                     details={**asdict(f), "uncertainty": 1.0, "priority": priority, "code_pages": code_pages})
+
+
 def compare(previous: list[DomainStat], current: list[DomainStat], *, top: int = 20) -> dict[str, Any]:
     """Related domains that are new, grown (more recalled pages) or dropped since the previous round.
 
@@ -150,6 +164,27 @@ def compare(previous: list[DomainStat], current: list[DomainStat], *, top: int =
             "dropped_domains": [d.domain for d in dropped[:top]]}  # fmt: skip
 
 
+def plan_items(
+    settings: Settings, round_id: int, index: pa.Table, *, threshold: float, labels: PatternSet[str],
+    coverage: PatternSet[str], seed: int = 0, audit_fraction: float = 0.05, max_items: int = 200,
+) -> list[QueueItem]:  # fmt: skip
+    """A round's queue from its page index (`page_items.INDEX_COLUMNS`) and the labels so far: sites whose page items
+    came back labelled code while none of their pages is recalled first, then the uncertain and audit domains, then
+    the page items (`settings.page_items_max`)."""
+    feats = features(index, labels, coverage) if index.num_rows else {}
+    with session(settings.db_url) as db:
+        unrecalled = page_items.code_pages_without_recall(db, {d: f.recalled for d, f in feats.items()})
+    items = [followup(feats[d], round_id, n) for d, n in unrecalled.items() if feats[d].covered < feats[d].pages]
+    items += [i for i in plan_queue(feats, round_id, related_fraction=settings.related_fraction, seed=seed,
+                                    audit_fraction=audit_fraction, max_items=max_items)
+              if i.domain not in unrecalled]  # fmt: skip
+    if settings.page_items_max > 0 and index.num_rows:  # single pages, chosen by several strategies
+        items += page_items.plan_page_items(index, round_id, threshold=threshold, coverage=coverage,
+                                            skip_domains={i.domain for i in items}, seed=seed,
+                                            max_items=settings.page_items_max)  # fmt: skip
+    return items
+
+
 def discover(settings: Settings, round_id: int, *, seed: int = 0, audit_fraction: float = 0.05,
              max_items: int = 200) -> dict[str, Any]:  # fmt: skip
     """Domain comparison + queue for a finished round; stored in its totals. Safe to rerun."""
@@ -162,20 +197,18 @@ def discover(settings: Settings, round_id: int, *, seed: int = 0, audit_fraction
         prev_rows = list(db.exec(select(DomainStat).where(DomainStat.round_id == prev.id))) if prev else []
         rows = list(db.exec(select(DomainStat).where(DomainStat.round_id == round_id)))
         label_set, coverage = label_store.pattern_set(db), label_store.coverage_set(db)
-    index = round_index(store, rnd.number, done, columns=["url", "domain", "score", "kept"])
-    feats = features(index, label_set, coverage) if index.num_rows else {}
-    items = plan_queue(feats, round_id, related_fraction=settings.related_fraction, seed=seed,
-                       audit_fraction=audit_fraction, max_items=max_items)  # fmt: skip
-    if settings.page_items_max > 0 and index.num_rows:  # single pages of domains too small for the domain rule
-        items += plan_page_items(index, round_id, threshold=rnd.effective_threshold or rnd.threshold,
-                                 coverage=coverage, skip_domains={i.domain for i in items}, seed=seed,
-                                 max_items=settings.page_items_max, audit_fraction=audit_fraction)  # fmt: skip
+    index = round_index(store, rnd.number, done, columns=page_items.INDEX_COLUMNS)
+    items = plan_items(settings, round_id, index, threshold=rnd.effective_threshold or rnd.threshold,
+                       labels=label_set, coverage=coverage, seed=seed, audit_fraction=audit_fraction,
+                       max_items=max_items)  # fmt: skip
     with session(settings.db_url) as db:
         added = enqueue(db, items)
+        pages = [i for i in items if i.kind == page_items.KIND]
         out = {"previous_round": prev.number if prev else None, **compare(prev_rows, rows),
                "queue": {"added": added, "uncertain": sum(i.kind == "uncertain" for i in items),
-                         "audit": sum(i.kind == "audit" for i in items),
-                         "page": sum(i.kind == "page" for i in items)}}  # fmt: skip
+                         "audit": sum(i.kind == "audit" for i in items), "page": len(pages),
+                         "page_code": sum(i.reason == PAGE_CODE for i in items),
+                         "strategies": dict(Counter(i.strategy for i in pages))}}  # fmt: skip
         rnd = db.get(Round, round_id)
         assert rnd is not None
         rnd.totals = totals.merge(rnd, discovery=out)  # validated against `RoundTotals.discovery`

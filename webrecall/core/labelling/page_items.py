@@ -1,29 +1,34 @@
-"""Page-level active learning (issue 14): single pages of small domains go to the annotation queue.
+"""Page-level active learning: single pages go to the annotation queue, chosen by several strategies under one budget.
 
 A blog has a handful of pages in a sample, never enough for the "> 10% of a domain's pages" rule, yet in a whole
-crawl such sites are most of the code-related web. So pages of domains too small for the rule whose score lies in
-the uncertain band around the threshold become queue items of kind "page" (the URL in `details`), plus a small
-random audit sample of small-domain pages so the band's bias can be measured. One key labels them (code / not
-code); the label is a URL label, which the next round's seeds use like any other. Their priority is the expected
-gain on the same scale as a domain item's (uncertainty x log1p(pages), a page being one page), so the queue mixes
-both kinds by it.
+crawl such sites are most of the code-related web; and the code pages a model misses score far from its threshold,
+where an uncertainty band never looks. So page items (kind "page", the URL in `details`) come from four strategies
+(`labelling.strategies`): uncertainty, disagreement between a model-free code-structure prior and the model,
+coverage of the languages and kinds of site the kept pages lack, and a random audit. Each takes its share of the
+budget (`SHARES`); what one cannot use goes to the next, so the budget is spent whenever candidates exist. At most
+one item per site a round, so the budget reaches many sites. Each item records its strategy (`QueueItem.strategy`)
+and `yields` counts, per strategy, how many came back labelled code. One key labels an item (code / not code); the
+label is a URL label, which the next round's seeds use like any other. Priorities are on the domain items' scale
+(a gain in [0, 1] x log1p(pages), a page being one page), so the queue mixes both kinds by it.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections import Counter, defaultdict
+from collections import Counter
 from typing import Any
 
 import pyarrow as pa
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from webrecall.core.db import QueueItem, QueueKind
+from webrecall.core.labelling import strategies
 from webrecall.core.labelling.queue import complete
 from webrecall.core.labelling.samples import fenced
 from webrecall.core.settings import Settings
 from webrecall.core.text.extract import FENCE
+from webrecall.core.urls.domains import split_url
 from webrecall.core.urls.patterns import PatternSet
 
 KIND: QueueKind = "page"
@@ -31,42 +36,145 @@ BAND = 0.3
 """Scores within this distance of the threshold are uncertain."""
 SMALL_DOMAIN_PAGES = 10
 """Domains with fewer pages than this in the round are too small for the domain rule (1/10 of 10 is one page)."""
+SHARES = {"uncertainty": 0.3, "disagreement": 0.35, "coverage": 0.25, "audit": 0.1}
+"""Each strategy's share of a round's page-item budget (before the unused part goes to the next)."""
+FILL_ORDER = ("disagreement", "coverage", "uncertainty", "audit")
+"""Who takes the budget a strategy leaves unused: the misses first, the random audit last."""
+INDEX_COLUMNS = ["url", "domain", "site", "score", "kept", "lang", "prior"]
+"""The page-index columns the strategies read."""
+
+
+def quotas(budget: int, shares: dict[str, float] = SHARES) -> dict[str, int]:
+    """The budget split by `shares` (largest remainder), every strategy with a share getting at least one item."""
+    exact = {k: budget * v for k, v in shares.items()}
+    out = {k: int(x) for k, x in exact.items()}
+    for k in sorted(exact, key=lambda k: (out[k] - exact[k], k))[: budget - sum(out.values())]:
+        out[k] += 1
+    for k in shares:
+        if budget >= len(shares) and shares[k] > 0 and out[k] == 0:
+            out[max(out, key=lambda j: (out[j], j))] -= 1
+            out[k] = 1
+    return out
+
+
+def _pages(index: pa.Table, coverage: PatternSet[str], skip_domains: set[str]) -> list[strategies.Page]:
+    names = set(index.column_names)
+    n = index.num_rows
+
+    def column(name: str, default: Any) -> list[Any]:
+        return index.column(name).to_pylist() if name in names else [default] * n
+
+    out = []
+    cols = [column(c, None) for c in ("url", "domain", "site", "score")]
+    for url, domain, site, score, kept, lang, prior in zip(*cols, column("kept", False), column("lang", ""),
+                                                           column("prior", None), strict=True):  # fmt: skip
+        if domain in skip_domains or (len(coverage) and coverage.matches(url)):
+            continue
+        host, registered, path = split_url(url)
+        out.append(strategies.Page(url, domain, site or registered or domain, path, float(score), bool(kept),
+                                   lang or "", None if prior is None else float(prior)))  # fmt: skip
+    return out
 
 
 def plan_page_items(
     index: pa.Table, round_id: int, *, threshold: float, coverage: PatternSet[str], skip_domains: set[str],
-    seed: int = 0, max_items: int = 100, audit_fraction: float = 0.05, band: float = BAND,
-    small_domain_pages: int = SMALL_DOMAIN_PAGES,
+    seed: int = 0, max_items: int = 50, band: float = BAND, small_domain_pages: int = SMALL_DOMAIN_PAGES,
+    shares: dict[str, float] = SHARES,
 ) -> list[QueueItem]:  # fmt: skip
-    """The most uncertain page of each small domain (one item per domain and round), by expected gain, plus a
-    seeded random audit sample of small-domain pages outside the band. Pages under a label are never asked."""
-    sizes = Counter(index.column("domain").to_pylist())
-    best: dict[str, tuple[float, str, float]] = {}
-    outside: dict[str, list[tuple[str, float]]] = defaultdict(list)
-    for url, domain, score in zip(*(index.column(c).to_pylist() for c in ("url", "domain", "score")), strict=True):
-        if sizes[domain] >= small_domain_pages or domain in skip_domains or (len(coverage) and coverage.matches(url)):
-            continue
-        u = 1.0 - abs(float(score) - threshold) / band
-        if u <= 0:
-            outside[domain].append((url, float(score)))
-        elif domain not in best or u > best[domain][0]:
-            best[domain] = (u, url, float(score))
-    gain = math.log1p(1)
-    ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:max_items]
-    items = [QueueItem(round_id=round_id, domain=domain, kind=KIND, priority=round(u * gain, 6),
-                       reason="page:uncertain", details={"url": url, "score": round(s, 4), "uncertainty": round(u, 4),
-                                                        "domain_pages": sizes[domain]})
-             for domain, (u, url, s) in ranked]  # fmt: skip
+    """Up to `max_items` page items of the round's page index (url, domain, score; site, kept, lang and prior where
+    it has them): each strategy's best candidates up to its quota, then the rest of the budget from the strategies in
+    `FILL_ORDER`; one item per site; pages under a label and domains in `skip_domains` (queued as domain items) are
+    never asked. Deterministic for a seed."""
+    everything = _pages(index, PatternSet(), set())
+    sizes = Counter(p.domain for p in everything)
+    pages = _pages(index, coverage, skip_domains)
     rng = random.Random(f"{seed}:{round_id}:pages")
-    pool = sorted(d for d in outside if d not in best)
-    n_audit = min(len(pool), max(1, round(len(items) * audit_fraction)) if items else 0)
-    for domain in rng.sample(pool, n_audit):
-        url, s = rng.choice(sorted(outside[domain]))
-        at = items[rng.randrange(len(items))].priority if items else 0.0
-        items.append(QueueItem(round_id=round_id, domain=domain, kind=KIND, priority=at, reason="page:audit",
-                               details={"url": url, "score": round(s, 4), "audit": True,
-                                        "domain_pages": sizes[domain]}))  # fmt: skip
+    ranked = {
+        "uncertainty": strategies.uncertainty(pages, sizes, threshold=threshold, band=band,
+                                              small_domain_pages=small_domain_pages),
+        "disagreement": strategies.disagreement(pages, threshold=threshold),
+        "coverage": strategies.coverage(pages) if any(p.kept for p in everything) else [],
+        "audit": strategies.audit(pages, rng),
+    }  # fmt: skip
+    streams = {k: iter(v) for k, v in ranked.items()}
+    chosen: list[tuple[str, strategies.Candidate]] = []
+    sites: set[str] = set()
+
+    def take(strategy: str, n: int) -> None:
+        got = 0
+        while got < n:
+            c = next(streams[strategy], None)
+            if c is None:
+                return
+            if c.page.site not in sites:
+                sites.add(c.page.site)
+                chosen.append((strategy, c))
+                got += 1
+
+    for strategy, n in quotas(max_items, shares).items():
+        take(strategy, n)
+    for strategy in FILL_ORDER:
+        take(strategy, max_items - len(chosen))
+    gain = math.log1p(1)
+    items = []
+    for strategy, c in chosen:
+        priority = round(c.gain * gain, 6)
+        if strategy == "audit":  # a random rank among the others: audits are seen early and late, not only last
+            others = [o.gain for s, o in chosen if s != "audit"]
+            priority = round(others[rng.randrange(len(others))] * gain, 6) if others else 0.0
+        p = c.page
+        items.append(QueueItem(
+            round_id=round_id, domain=p.domain, kind=KIND, strategy=strategy, priority=priority,
+            reason=f"page:{strategy}",
+            details={"url": p.url, "score": round(p.score, 4), "prior": None if p.prior is None else round(p.prior, 4),
+                     "lang": p.lang, "strategy": strategy, "domain_pages": sizes[p.domain], **c.details},
+        ))  # fmt: skip
     return items
+
+
+def strategy_of(item: QueueItem) -> str:
+    """A page item's strategy (items queued before the column existed: from their reason)."""
+    if item.strategy:
+        return item.strategy
+    old = item.reason.removeprefix("page:")
+    return "uncertainty" if old == "uncertain" else old
+
+
+def yields(db: Session, round_id: int) -> dict[str, dict[str, Any]]:
+    """Per strategy, a round's page items: how many were queued, how many got a standing label and how many of those
+    were labelled code (by the majority of their annotators), and the yield (code / labelled)."""
+    from webrecall.core.label_store import current
+
+    items = {i.id: i for i in db.exec(select(QueueItem).where(QueueItem.round_id == round_id,
+                                                               col(QueueItem.kind) == KIND))}  # fmt: skip
+    votes: dict[int, list[bool]] = {}
+    for label in current(db).values():
+        if label.queue_item_id is not None and label.queue_item_id in items:
+            votes.setdefault(label.queue_item_id, []).append(label.label == "code")
+    out: dict[str, dict[str, Any]] = {}
+    for item_id, item in items.items():
+        row = out.setdefault(strategy_of(item), {"items": 0, "labelled": 0, "code": 0})
+        row["items"] += 1
+        if item_id in votes:
+            row["labelled"] += 1
+            row["code"] += 2 * sum(votes[item_id]) > len(votes[item_id])
+    for row in out.values():
+        row["yield"] = round(row["code"] / row["labelled"], 4) if row["labelled"] else None
+    return {k: out[k] for k in [*strategies.STRATEGIES, *sorted(set(out) - set(strategies.STRATEGIES))] if k in out}
+
+
+def code_pages_without_recall(db: Session, recalled: dict[str, int]) -> dict[str, int]:
+    """Domains whose page items (of any round) stand labelled code but of whose pages this round recalled none:
+    domain -> such pages. The domain rule never queues them (0% recalled), so discovery queues them as domains."""
+    from webrecall.core.label_store import current
+
+    items = {i.id: i.domain for i in db.exec(select(QueueItem).where(col(QueueItem.kind) == KIND))}
+    code: dict[str, set[str]] = {}
+    for label in current(db).values():
+        domain = items.get(label.queue_item_id)
+        if domain is not None and label.label == "code" and recalled.get(domain) == 0:
+            code.setdefault(domain, set()).add(label.pattern)
+    return {d: len(urls) for d, urls in sorted(code.items())}
 
 
 def label_page(db: Session, item_id: int, annotator: str, *, code: bool,

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from webrecall.core.storage.layout import (
     DOMAINS_SCHEMA,
+    INDEX_SCHEMA,
     KEPT_SCHEMA,
     SCORE_BINS,
     domains_partial_path,
@@ -264,12 +265,23 @@ def kept_keys(kept_tables: Iterable[pa.Table]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def round_index(store: Store, round_no: int, locations: list[str], columns: list[str] | None = None) -> pa.Table:
-    """The round's page index over its completed WARC files (completed shards only)."""
-    tables = [store.read_table(index_path(round_no, loc), columns=columns or INDEX_COLUMNS) for loc in locations]
+    """The round's page index over its completed WARC files (completed shards only). A column a shard written before
+    it existed lacks (`prior`) reads as nulls."""
+    tables = [_index_shard(store, index_path(round_no, loc), columns or INDEX_COLUMNS) for loc in locations]
     tables = [t for t in tables if t.num_rows]
     if not tables:
         return pa.table({c: pa.array([], pa.string()) for c in (columns or INDEX_COLUMNS)})
     return pa.concat_tables(tables)
+
+
+def _index_shard(store: Store, rel: str, columns: list[str]) -> pa.Table:
+    have = set(store.column_names(rel))
+    table = store.read_table(rel, columns=[c for c in columns if c in have])
+    for name in columns:
+        if name not in have:
+            spec = INDEX_SCHEMA.field(name)
+            table = table.append_column(spec, pa.nulls(table.num_rows, spec.type))
+    return table.select(columns)
 
 
 def topk_threshold(scores: np.ndarray, k: int, floor: float) -> float:

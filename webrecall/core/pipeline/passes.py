@@ -14,6 +14,7 @@ import html as htmllib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +24,7 @@ from more_itertools import chunked
 from webrecall.core.crawl.sources import DEFAULT_READ, ReadOptions, open_stream, read_range
 from webrecall.core.crawl.warc import iter_pages, read_page
 from webrecall.core.errors import StopCheck, stop_if
+from webrecall.core.model import prior
 from webrecall.core.model.scorer import Scorer
 from webrecall.core.page import Page, Stats
 from webrecall.core.pipeline.partials import WarcPartials
@@ -33,6 +35,7 @@ from webrecall.core.storage.layout import (
     CODE_COLUMNS,
     INDEX_SCHEMA,
     PAGES_SCHEMA,
+    SHAPED_TOKENS_SCHEMA,
     TOKENS_SCHEMA,
     band_path,
     cache_path,
@@ -146,41 +149,58 @@ def _scored_batches(
     location: str, *, store: Store, scorer: Scorer, extractor_id: str, stats: Stats, should_stop: StopCheck | None
 ) -> Iterator[tuple[dict, np.ndarray]]:
     """Page-cache batches (of the extractor `extractor_id`) with their scores. Token lines are cached per scorer
-    input: a later round that keeps the tokenizer (as the loop does) scores with fastText alone, no BPE."""
+    input: a later round that keeps the tokenizer (as the loop does) scores with fastText alone, no BPE. Each batch
+    carries its pages' code-structure numbers (`shape`, cached beside the token lines)."""
     rel, tok_rel = cache_path(location, extractor_id), token_cache_path(location, extractor_id, scorer.input_id)
     if not store.exists(rel):  # a task failed as any unreadable input does: recorded, the round goes on
         raise FileNotFoundError(f"no page cache of {location} made by {extractor_id} (is its index task done?)")
-    return scored_batches(rel, tok_rel, store=store, scorer=scorer, stats=stats, should_stop=should_stop)
+    return scored_batches(rel, tok_rel, store=store, scorer=scorer, stats=stats, should_stop=should_stop, shapes=True)
+
+
+def _shapes(data: dict, stats: Stats) -> np.ndarray:
+    with stats.timer("shape"):
+        return prior.vectors(data.get("signals"), data["text"])
 
 
 def scored_batches(
     rel: str, tok_rel: str, *, store: Store, scorer: Scorer, stats: Stats, should_stop: StopCheck | None,
-    inputs: Callable[[dict], list[str]] = scoring_texts, columns: list[str] | None = None,
+    inputs: Callable[[dict], list[str]] = scoring_texts, columns: list[str] | None = None, shapes: bool = False,
 ) -> Iterator[tuple[dict, np.ndarray]]:  # fmt: skip
     """Batches of a cache file with their scores, the scorer's input lines cached in `tok_rel` (keyed by the
-    batches' `offset`): `inputs` makes a batch's classifier inputs when they are not cached yet."""
+    batches' `offset`): `inputs` makes a batch's classifier inputs when they are not cached yet. `shapes`: each
+    batch gets its pages' `model.prior` numbers as `data["shape"]` (a matrix) before it is scored, cached with the
+    token lines."""
     batches = store.iter_batches(rel, batch_size=BATCH, columns=columns)
     if store.exists(tok_rel):
         stats.incr("token_cache_hit")
+        has_shape = shapes and "shape" in store.column_names(tok_rel)
         cached = store.iter_batches(tok_rel, batch_size=BATCH)
         for batch, tok in zip(batches, cached, strict=True):
             stop_if(should_stop)
             data = batch.to_pydict()
             if tok.column("offset").to_pylist() != data["offset"]:
                 raise RuntimeError(f"token cache {tok_rel} is out of step with the page cache")
+            if shapes:
+                data["shape"] = (np.asarray(tok.column("shape").to_pylist(), dtype=np.float32).reshape(
+                    tok.num_rows, len(prior.FEATURES)) if has_shape else _shapes(data, stats))  # fmt: skip
             with stats.timer("score"):
                 scores = scorer.score_batch(data, tok.column("line").to_pylist())
             yield data, scores
         return
-    with store.writer(tok_rel, TOKENS_SCHEMA) as tok_out:
+    schema = SHAPED_TOKENS_SCHEMA if shapes else TOKENS_SCHEMA
+    with store.writer(tok_rel, schema) as tok_out:
         for batch in batches:
             stop_if(should_stop)
             data = batch.to_pydict()
             with stats.timer("tokenize"):
                 lines = scorer.tokenize(inputs(data))
+            cols: dict[str, Any] = {"offset": data["offset"], "line": lines}
+            if shapes:
+                data["shape"] = _shapes(data, stats)
+                cols["shape"] = list(data["shape"])
             with stats.timer("score"):
                 scores = scorer.score_batch(data, lines)
-            tok_out.write_table(pa.table({"offset": data["offset"], "line": lines}, schema=TOKENS_SCHEMA))
+            tok_out.write_table(pa.table(cols, schema=schema))
             yield data, scores
 
 
@@ -322,6 +342,8 @@ def _index_table(data: dict, scores: np.ndarray, threshold: float) -> pa.Table:
     cols = {name: data[name] for name in INDEX_SCHEMA.names if name in data}
     cols["score"] = scores.astype(np.float32)
     cols["kept"] = (scores >= threshold).tolist()
+    # what the page-item queue compares scores with
+    cols["prior"] = prior.from_vectors(data["shape"]) if "shape" in data else [None] * len(scores)
     return pa.Table.from_pydict(cols, schema=INDEX_SCHEMA)
 
 

@@ -17,6 +17,7 @@ parse and extract the HTML of the candidates only (docs/architecture.md, "WET-fi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +28,7 @@ from webrecall.core.crawl.listing import wet_location
 from webrecall.core.crawl.sources import DEFAULT_READ, ReadOptions, open_stream
 from webrecall.core.crawl.wet import WetDoc, iter_wet
 from webrecall.core.errors import stop_if
+from webrecall.core.model import prior
 from webrecall.core.model.scorer import Scorer
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.expand import coalesce
@@ -180,14 +182,17 @@ def recall_wet(
     rows = fetch(location, [Wanted(p["url"], p["date"]) for p in chosen], store=store, stats=stats, index=index,
                  tag=f"r{round_no}-recall", extractor=extractor, read=read)  # fmt: skip
     final: dict[str, float] = {}
+    priors: dict[str, float] = {}  # the code-structure prior of the fetched pages (the others' is unknown)
     found = [rows[p["url"]] for p in chosen if p["url"] in rows]
     for batch in chunked(found, BATCH):
-        cols = {k: [r[k] for r in batch] for k in CACHE_SCHEMA.names}
+        cols: dict[str, Any] = {k: [r[k] for r in batch] for k in CACHE_SCHEMA.names}
         with stats.timer("tokenize_final"):
             lines = scorer.tokenize(scoring_texts(cols))
+            cols["shape"] = prior.vectors(cols["signals"], cols["text"])
         with stats.timer("score_final"):
             scores = scorer.score_batch(cols, lines)
         final.update(zip(cols["url"], scores.tolist(), strict=True))
+        priors.update(zip(cols["url"], prior.from_vectors(cols["shape"]).tolist(), strict=True))
     idx_rel, pages_rel = index_path(round_no, location), pages_path(round_no, location)
     parts = WarcPartials(decision.threshold)
     index_rows = []
@@ -199,7 +204,7 @@ def recall_wet(
                 score = final[url]
                 kept = score >= decision.threshold
                 index_rows.append({**{k: row[k] for k in INDEX_SCHEMA.names if k in row}, "score": score,
-                                   "kept": kept})  # fmt: skip
+                                   "kept": kept, "prior": priors[url]})  # fmt: skip
                 if kept:
                     out.add(_page_row({k: row[k] for k in CACHE_COLUMNS}, row["text"], score, round_no=round_no,
                                       model=scorer.version, extractor=extractor))  # fmt: skip
@@ -207,7 +212,8 @@ def recall_wet(
                 continue
             index_rows.append({"url": url, "domain": page["domain"], "site": page["site"], "path": page["path"],
                                "warc": location, "offset": NO_RECORD, "length": 0, "score": min(p, floor),
-                               "lang": page["lang"], "text_len": page["text_len"], "kept": False})  # fmt: skip
+                               "lang": page["lang"], "text_len": page["text_len"], "kept": False,
+                               "prior": None})  # fmt: skip
         table = pa.Table.from_pylist(index_rows, schema=INDEX_SCHEMA)
         store.write_table(idx_rel, table)
         parts.add(table)

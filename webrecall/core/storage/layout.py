@@ -47,6 +47,10 @@ CACHE_COLUMNS = ["url", "domain", "site", "path", "warc", "offset", "length", "t
 CODE_COLUMNS = ["code_blocks", "code_verbatim", "code_present"]
 """Absent from a page cache written before they existed: counted as 0 there (and `signals` as none)."""
 TOKENS_SCHEMA = pa.schema([("offset", pa.int64()), ("line", pa.string())])
+SHAPED_TOKENS_SCHEMA = pa.schema([*TOKENS_SCHEMA, ("shape", pa.list_(pa.float32()))])
+"""A page cache's token lines with each page's code-structure numbers (`model.prior.FEATURES`): made once per loop
+with the token lines, as costly to compute as the BPE (the line shapes of 16,000 characters), read by every later
+round's prior and second stage. A token cache written before them lacks `shape`: it is computed again."""
 
 
 def cache_path(location: str, extractor_id: str) -> str:
@@ -100,9 +104,11 @@ INDEX_SCHEMA = pa.schema(
     [
         ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("path", pa.string()),
         ("warc", pa.string()), ("offset", pa.int64()), ("length", pa.int64()), ("score", pa.float32()),
-        ("lang", pa.string()), ("text_len", pa.int32()), ("kept", pa.bool_()),
+        ("lang", pa.string()), ("text_len", pa.int32()), ("kept", pa.bool_()), ("prior", pa.float32()),
     ]
 )  # fmt: skip
+"""`prior`: the page's model-free code-structure prior (`model.prior`), which the page-item queue compares with its
+score; null where it is not known (a WET round's page that was never fetched; an index written before it existed)."""
 PAGES_SCHEMA = pa.schema(
     [
         ("url", pa.string()), ("domain", pa.string()), ("site", pa.string()), ("title", pa.string()),
