@@ -94,7 +94,7 @@ def test_yields_count_the_items_labelled_code_per_strategy(index: pa.Table, rows
     expected: dict[str, list[int]] = {}
     with dbm.session(db_url) as db:
         queue.enqueue(db, items)
-        for n in range(20):  # 20 of the 30 labelled, by the truth
+        for _ in range(20):  # 20 of the 30 labelled, by the truth
             item = queue.claim(db, "ann")
             assert item is not None
             label_page(db, item.id, "ann", code=truth[item.details["url"]])
@@ -126,7 +126,7 @@ def test_a_site_whose_page_items_are_code_but_recalls_nothing_is_queued_as_a_dom
     other = next(i for i in items if truth[i.details["url"]] == "non-code" and i.details["domain_pages"] > 1)
     with dbm.session(db_url) as db:
         queue.enqueue(db, [missed, kept, other])
-        for item in (missed, kept, other):
+        for _ in (missed, kept, other):
             claimed = queue.claim(db, "ann")
             assert claimed is not None
             label_page(db, claimed.id, "ann", code=truth[claimed.details["url"]] == "code")
