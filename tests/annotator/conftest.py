@@ -29,6 +29,7 @@ from webrecall.core.crawl.ccindex import build_index
 from webrecall.core.db import DomainStat, QueueItem, Round, WarcTask, migrate, session
 from webrecall.core.labelling import accounts, claims, decisions, queue, review
 from webrecall.core.model.classifier import Classifier
+from webrecall.core.model.prior import code_prior
 from webrecall.core.page import Stats
 from webrecall.core.pipeline.passes import index_warc
 from webrecall.core.settings import FastTextParams, Settings
@@ -99,7 +100,7 @@ def _build(root: Path) -> None:
         scores = model.score(cache["text"].to_pylist())
         idx = cache.append_column("score", pa.array(scores, pa.float32())).append_column(
             "kept", pc.greater_equal(pa.array(scores, pa.float32()), 0.5)
-        )
+        ).append_column("prior", pa.array(code_prior(cache["signals"].to_pylist(), cache["text"].to_pylist())))
         store.write_table(index_path(1, loc), idx.select(INDEX_SCHEMA.names).cast(INDEX_SCHEMA))
         pages += idx.select(["url", "domain", "score", "kept"]).to_pylist()
     known = [(p["kept"], labels[p["url"]]) for p in pages if p["url"] in labels]

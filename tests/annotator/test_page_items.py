@@ -1,4 +1,4 @@
-"""Page items on the Label page (issue 14): one page of a site too small for a domain item, planned by
+"""Page items on the Label page: one page of a site, planned by
 `labelling.page_items` from the world's real round-1 scores, shown with its text and code blocks; one key labels its
 URL, and the label is a seed of the next round."""
 
@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.annotator.conftest import APP, KERNEL, ROUND_WARCS, World, title
 from tests.conftest import CACHE_ID
+from webrecall.annotator.widgets import REASON_TEXT
 from webrecall.core import label_store as labels
 from webrecall.core.db import Label, QueueItem, session, utcnow
 from webrecall.core.labelling import claims, decisions, queue
@@ -54,7 +55,8 @@ def _queue_page_items(world: World, *, code_blocks: bool) -> list[QueueItem]:
         queued = {i.domain for i in db.exec(select(QueueItem))}
         items = plan_page_items(index, rid, threshold=STRICT, coverage=labels.coverage_set(db), skip_domains=queued)
     pages = _pages(world)
-    items.sort(key=lambda i: (FENCE in (pages[i.details["url"]]["text"] or "")) != code_blocks)
+    items.sort(key=lambda i: ((FENCE in (pages[i.details["url"]]["text"] or "")) != code_blocks,
+                              i.details["domain_pages"] != 1))  # fmt: skip
     items[0].priority = 9.0
     with session(world.db_url) as db:
         queue.enqueue(db, items)
@@ -68,7 +70,7 @@ def test_a_page_item_shows_its_page_and_one_key_labels_its_url(world: World) -> 
     assert FENCE in page["text"] and first.kind == KIND and first.details["domain_pages"] < 10
     at = app("alice")
     assert title(at) == page["title"] and not at.exception
-    assert "page item" in at.caption[0].value and "too few pages in the sample" in at.caption[0].value
+    assert "page item" in at.caption[0].value and REASON_TEXT[first.reason] in at.caption[0].value
     assert url in [t.value for t in at.text]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Score"] == f"{first.details['score']:.3f}" and metrics["Pages of its site"] == "1"
@@ -79,8 +81,9 @@ def test_a_page_item_shows_its_page_and_one_key_labels_its_url(world: World) -> 
     assert any("    " in c for c in code)  # the page's indented code, kept
     assert int(metrics["Code blocks"]) >= len(code)
     shortcuts = [b.proto.shortcut for b in at.button if b.label != "Log out"]
-    assert all(shortcuts) and len(set(shortcuts)) == len(shortcuts) == 4 + (first.reason == "page:uncertain")
-    if first.reason == "page:uncertain":  # the model's suggestion, not on audit pages
+    suggested = not first.details.get("audit")
+    assert all(shortcuts) and len(set(shortcuts)) == len(shortcuts) == 4 + suggested
+    if suggested:  # the model's suggestion, not on audit pages
         kept = first.details["score"] >= 0.5
         assert any(b.label.startswith(f"Accept: {'code' if kept else 'not code'} (") for b in at.button)
     assert not any(b.label.startswith("Domain:") for b in at.button)  # one page, one key: no domain decisions

@@ -83,6 +83,9 @@ class RoundCreate(Strict):
         None, description="What the round reads: `wet` scores every page's WET text and fetches only the candidates' "
         "records by range, `warc` reads every record, `auto` is `wet` where the crawl has WET files and a URL index "
         "(default: the service's setting)")
+    second_stage: bool | None = Field(
+        None, description="Score with a second stage (a small model over the code signals, the line shapes and the "
+        "fastText logit, trained on the round's labelled pages; default: the service's setting)")
 
     @field_validator("crawl_id")
     @classmethod

@@ -116,6 +116,9 @@ def round_start(
     scan: Annotated[str | None, typer.Option(help="What to read: wet (every page's WET text, then only the "
                                                   "candidates' records), warc (every record) or auto (wet where the "
                                                   "crawl has WET files and a URL index; default: settings)")] = None,
+    second_stage: Annotated[bool | None, typer.Option(
+        "--second-stage/--no-second-stage", help="Score with a second stage over the code signals and the fastText "
+        "logit, trained on the labelled pages (default: settings)")] = None,
     processes: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core)")] = None,
     distributed: Annotated[bool, typer.Option(help="Enqueue on the Celery workers instead of running here")] = False,
     wait: Annotated[bool, typer.Option(help="With --distributed: wait until the round ends")] = False,
@@ -130,7 +133,7 @@ def round_start(
         crawl_id=crawl, base_url=base_url, warcs=list(warc or []), limit=limit, sample=sample, sample_seed=seed,
         seed_patterns=list(seed_pattern or []), seed_file=str(seed_file) if seed_file else None,
         threshold=threshold, top_k=top_k, eval_labels=str(eval_labels) if eval_labels else None,
-        labels_needed=labels_needed, scan=_scan(scan),
+        labels_needed=labels_needed, scan=_scan(scan), second_stage=second_stage,
     )  # fmt: skip
     with _reasons():
         rnd = start_round(settings, spec)
@@ -396,6 +399,13 @@ def _report_tables(data: dict[str, Any]) -> list[Table]:
     for name in doms.get("dropped_domains") or []:
         found.add_row("dropped", name, "", "", "", "")
     tables = [main, found]
+    if queue.get("page_item_yields"):
+        pays = Table("strategy", "items", "labelled", "code", "yield", title="page items by strategy (yield: code / "
+                     "labelled)")  # fmt: skip
+        for name, y in queue["page_item_yields"].items():
+            pays.add_row(name, str(y["items"]), str(y["labelled"]), str(y["code"]),
+                         "-" if y["yield"] is None else f"{y['yield']:.0%}")  # fmt: skip
+        tables.append(pays)
     if data["label_conflicts"]:
         conflicts = Table("pattern", "who said what", title="label conflicts (resolve on the Review page)")
         for c in data["label_conflicts"]:

@@ -55,6 +55,9 @@ class RoundParams(BaseModel):
     """The pre-filter's floor, calibrated at training (`model.prefilter`)."""
     wet_prefilter: str | None = None
     """The pre-filter model's path in the store."""
+    second_stage: bool = False
+    """Whether the round's model has a second stage (`Settings.second_stage` when the round was created; rounds
+    recorded before the option existed had none)."""
     threshold_requested: float | None = None
     """The threshold asked for, when training chose another one for a target precision."""
 

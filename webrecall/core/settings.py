@@ -190,6 +190,10 @@ class Settings(BaseSettings):
     threshold_target_precision: float = 0.0
     """> 0: a round keeps the lowest threshold whose precision on its held-out seeds reaches this (0: the round's
     threshold as given). Either way a round reports its threshold's precision and recall there, with counts."""
+    second_stage: bool = False
+    """Rounds score with a second stage (a small model over the code signals, the line shapes and the fastText logit,
+    trained on the round's labelled pages, applied above a low floor: core/model/second_stage.py); off by default
+    because it did not measure better out of fold on the dev crawl (bench/second_stage.py)."""
     page_items_max: int = 50
     """Single-page queue items per round: the most uncertain page of each domain too small for the domain rule,
     plus a small audit sample (labelling/page_items.py), labelled with one key on the Label page; 0: none."""

@@ -84,6 +84,9 @@ class ModelTotals(Part):
     threshold_for_precision: ThresholdPoint | None = None
     prefilter: dict[str, Any] = Field(default_factory=dict)
     """A WET round's pre-filter: its floor and how it was calibrated (`model.prefilter.Calibration`)."""
+    second_stage: dict[str, Any] | None = None
+    """A round with a second stage: its floor and the labelled pages that trained it (`trained: false` when too few
+    did, and the round scored with fastText alone)."""
 
 
 class DedupCounts(Part):

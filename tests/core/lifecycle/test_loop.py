@@ -17,9 +17,12 @@ from tests.conftest import CACHE_ID, CORPUS
 from webrecall.cli.demo import read_truth, scripted_annotation
 from webrecall.core import db as dbm
 from webrecall.core import label_store
+from webrecall.core.labelling.discovery import PAGE_CODE
+from webrecall.core.labelling.strategies import STRATEGIES
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.finalize import round_report
 from webrecall.core.lifecycle.local import run_round
+from webrecall.core.lifecycle.progress import round_view
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
 from webrecall.core.lifecycle.training import from_previous_round
 from webrecall.core.model.seeds import build_seeds, is_heldout
@@ -28,7 +31,8 @@ from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import cache_path, index_path, seeds_path
 from webrecall.core.storage.store import Store
 from webrecall.core.text.features import with_signals
-from webrecall.core.urls.patterns import PatternSet, parse
+from webrecall.core.urls.domains import split_url
+from webrecall.core.urls.patterns import PatternSet, parse, url_key
 
 SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
 LABELS = CORPUS / "labels" / "CC-MAIN-DEV.jsonl"
@@ -81,14 +85,40 @@ def test_labeled_domains_are_not_queued_again(loop):
     settings, r1, _, r2 = loop
     with dbm.session(settings.db_url) as db:
         q1 = db.exec(select(dbm.QueueItem).where(dbm.QueueItem.round_id == r1.id)).all()
-        q2 = {q.domain for q in db.exec(select(dbm.QueueItem).where(dbm.QueueItem.round_id == r2.id))}
+        q2 = db.exec(select(dbm.QueueItem).where(dbm.QueueItem.round_id == r2.id)).all()
     done = {q.domain for q in q1 if q.status == "done"}
-    assert done and not done & q2
+    # neither as domain items nor as page items; only a site whose page items were code and recalls nothing returns
+    again = [(q.domain, q.kind, q.reason, [(p.kind, p.reason) for p in q1 if p.domain == q.domain]) for q in q2
+             if q.domain in done and q.reason != PAGE_CODE]  # fmt: skip
+    assert done and not again, again
+    assert all(q.details["code_pages"] >= 1 for q in q2 if q.reason == PAGE_CODE)
     assert {q.kind for q in q1} == {"uncertain", "audit", "page"}  # page items: on by default (issue 14)
     with dbm.session(settings.db_url) as db:  # the scripted annotator's one key on a page item: a URL label
         url_labels = {(r.queue_item_id, r.scope) for r in db.exec(select(dbm.Label).where(dbm.Label.round_id == r1.id))}
     pages_done = [q for q in q1 if q.kind == "page" and q.status == "done"]
     assert pages_done and all((q.id, "url") in url_labels for q in pages_done)
+
+
+def test_page_items_fill_the_budget_one_per_site_and_report_their_yield(loop):
+    settings, r1, _, _ = loop
+    truth = read_truth(LABELS)
+    with dbm.session(settings.db_url) as db:
+        items = db.exec(select(dbm.QueueItem).where(dbm.QueueItem.round_id == r1.id,
+                                                    dbm.QueueItem.kind == "page")).all()  # fmt: skip
+    sites = [split_url(i.details["url"])[1] for i in items]
+    assert len(items) == settings.page_items_max  # three WARC files hold far more sites than the budget
+    assert len(set(sites)) == len(sites) and {i.strategy for i in items} <= set(STRATEGIES)
+    assert {"disagreement", "audit"} <= {i.strategy for i in items}
+    assert all(i.details["prior"] is not None for i in items)  # the recall pass wrote each page's prior
+    report = round_report(settings, 1)["queue"]["page_item_yields"]
+    assert sum(y["items"] for y in report.values()) == len(items)
+    done = [i for i in items if i.status == "done"]
+    for name, y in report.items():  # the scripted annotator labels by the truth: the yield is the truth's
+        mine = [i for i in done if i.strategy == name]
+        assert (y["labelled"], y["code"]) == (len(mine), sum(truth.get(url_key(i.details["url"])) == "code"
+                                                             for i in mine))  # fmt: skip
+    assert round_view(settings, r1).page_item_yields == report  # what the API serves
+    print({k: (y["code"], y["labelled"]) for k, y in report.items()})
 
 
 def test_seeds_read_unrecalled_labeled_pages_back_by_byte_range(loop, corpus_httpd):

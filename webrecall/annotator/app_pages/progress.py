@@ -15,7 +15,10 @@ st.subheader("Rounds")
 domain_items = sum(r["domain_items_labelled"] for r in data["rounds"])
 page_items = sum(r["page_items_labelled"] for r in data["rounds"])
 st.caption(f"Labelled so far: {widgets.count(domain_items, 'domain item')} and "
-           f"{widgets.count(page_items, 'page item')} (single pages of sites too small for a domain item).")
+           f"{widgets.count(page_items, 'page item')} (single pages, one per site). Each page item was chosen by a "
+           "strategy: uncertainty (its score is near the threshold), disagreement (its code structure and the model "
+           "disagree), coverage (a language or kind of site the kept pages lack) or audit (at random); its yield is "
+           "how many of those labelled were code.")
 st.dataframe(widgets.frame(data["rounds"]), hide_index=True)
 st.subheader("Annotators")
 st.caption(f"Labels count every standing label an annotator gave (this app, the API, imports); items are the queue "

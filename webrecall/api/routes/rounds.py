@@ -53,7 +53,7 @@ def start_round(body: schemas.RoundCreate, settings: SettingsDep, db: SessionDep
     spec = RoundSpec(
         crawl_id=body.crawl_id or "", base_url=base_url, warcs=warcs, limit=body.limit, sample=body.sample,
         sample_seed=body.sample_seed, seed_patterns=list(body.seed_patterns), threshold=body.threshold,
-        top_k=body.top_k, labels_needed=body.labels_needed, scan=body.scan,
+        top_k=body.top_k, labels_needed=body.labels_needed, scan=body.scan, second_stage=body.second_stage,
     )  # fmt: skip
     try:
         rnd = lifecycle_spec.start_round(resolving, spec)

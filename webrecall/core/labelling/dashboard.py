@@ -16,6 +16,7 @@ from webrecall.core.growth import of_round
 from webrecall.core.label_store import REVIEW, current
 from webrecall.core.labelling import queue
 from webrecall.core.labelling.page_items import KIND as PAGE_ITEM
+from webrecall.core.labelling.page_items import yields as page_yields
 from webrecall.core.labelling.review import gold_accuracy
 from webrecall.core.totals import Heldout
 
@@ -93,6 +94,7 @@ def progress(db: Session, *, today: date | None = None) -> dict[str, Any]:
             "labels": len(mine), "labeled_today": sum(r.created_at.date() == today for r in mine),
             "domain_items_labelled": sum(n for k, n in counts["labelled_kind"].items() if k != PAGE_ITEM),
             "page_items_labelled": counts["labelled_kind"].get(PAGE_ITEM, 0),
+            **{f"{name} yield": _yield(y) for name, y in page_yields(db, rnd.id or 0).items()},
             "kappa": agreement(db, round_id=rnd.id)["kappa"],
         })  # fmt: skip
     overall = agreement(db)["by_annotator"]
@@ -104,6 +106,11 @@ def progress(db: Session, *, today: date | None = None) -> dict[str, Any]:
         "kappa": overall.get(n, {}).get("kappa"), "gold_accuracy": accuracy.get(n),
     } for n in names]  # fmt: skip
     return {"rounds": per_round, "annotators": per_annotator, "growth": growth(rounds), "today": today.isoformat()}
+
+
+def _yield(y: dict[str, Any]) -> str:
+    """A strategy's yield as the Progress page shows it: code pages of those labelled."""
+    return f"{y['code']} of {y['labelled']}" if y["labelled"] else f"0 of {y['items']} labelled"
 
 
 def growth(rounds: list[Round]) -> list[dict[str, Any]]:

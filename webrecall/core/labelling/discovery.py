@@ -20,7 +20,7 @@ from sqlmodel import select
 from webrecall.core import label_store, totals
 from webrecall.core.db import DomainStat, QueueItem, Round, session, utcnow
 from webrecall.core.labelling import page_items
-from webrecall.core.labelling.queue import enqueue
+from webrecall.core.labelling.queue import done_domains, enqueue
 from webrecall.core.pipeline.partials import round_index
 from webrecall.core.queries import done_warcs, previous_done
 from webrecall.core.settings import Settings
@@ -174,13 +174,15 @@ def plan_items(
     feats = features(index, labels, coverage) if index.num_rows else {}
     with session(settings.db_url) as db:
         unrecalled = page_items.code_pages_without_recall(db, {d: f.recalled for d, f in feats.items()})
+        done = done_domains(db)
     items = [followup(feats[d], round_id, n) for d, n in unrecalled.items() if feats[d].covered < feats[d].pages]
     items += [i for i in plan_queue(feats, round_id, related_fraction=settings.related_fraction, seed=seed,
                                     audit_fraction=audit_fraction, max_items=max_items)
               if i.domain not in unrecalled]  # fmt: skip
     if settings.page_items_max > 0 and index.num_rows:  # single pages, chosen by several strategies
+        # a domain labelled through the queue before is not asked about page by page (its labels train the model)
         items += page_items.plan_page_items(index, round_id, threshold=threshold, coverage=coverage,
-                                            skip_domains={i.domain for i in items}, seed=seed,
+                                            skip_domains={i.domain for i in items} | done, seed=seed,
                                             max_items=settings.page_items_max)  # fmt: skip
     return items
 

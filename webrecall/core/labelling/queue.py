@@ -300,6 +300,12 @@ def lease_left(item: QueueItem, now: datetime | None = None) -> float:
     return (until - (now or utcnow())).total_seconds() if until else 0.0
 
 
+def done_domains(db: Session) -> set[str]:
+    """Domains with a finished queue item (gold items aside) in any round."""
+    query = select(QueueItem.domain).where(QueueItem.status == "done", QueueItem.kind != "gold").distinct()
+    return set(db.exec(query).all())
+
+
 def counts(db: Session, round_id: int | None = None) -> dict[str, Any]:
     """Queue size by status and kind, and the labels received through it (`labelled_kind`: items labelled by at
     least one annotator, by kind)."""

@@ -236,6 +236,7 @@ def dedup_counts(totals: RoundTotals) -> dict[str, Any] | None:
 def round_report(settings: Settings, number: int | None = None) -> dict[str, Any]:
     """The operator's view of a finished round: did it grow, is the model good, what waits for annotators."""
     from webrecall.core import label_store
+    from webrecall.core.labelling.page_items import yields
     from webrecall.core.labelling.queue import counts
 
     with session(settings.db_url) as db:
@@ -243,6 +244,7 @@ def round_report(settings: Settings, number: int | None = None) -> dict[str, Any
         if rnd is None:
             raise ValueError(f"no round {number}" if number is not None else "no round yet")
         queue, conflicts = counts(db, rnd.id), label_store.conflict_report(db)
+        queue["page_item_yields"] = yields(db, rnd.id or 0)
     from webrecall.core.growth import of_round
 
     t = totals_of(rnd)

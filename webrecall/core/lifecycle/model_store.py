@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from webrecall.core.db import Model, Round, session
 from webrecall.core.model.classifier import Classifier, load_cached, load_tokenizer
 from webrecall.core.model.scorer import Scorer
+from webrecall.core.model.second_stage import SecondStage, load_scorer
 from webrecall.core.queries import round_by_number
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
@@ -27,8 +28,8 @@ def local_model_dir(settings: Settings, model_path: str) -> str:
     return str(target)
 
 
-def save_model(settings: Settings, clf: Classifier) -> str:
-    """Write a trained model into the store; returns its path there."""
+def save_model(settings: Settings, clf: Classifier | SecondStage) -> str:
+    """Write a trained model (with its second stage, if it has one) into the store; returns its path there."""
     rel = f"models/{clf.version}"
     with tempfile.TemporaryDirectory() as tmp:
         clf.save(tmp)
@@ -41,9 +42,9 @@ def model_classifier(settings: Settings, model: Model) -> Classifier:
 
 
 def scorer(settings: Settings, model: Model) -> Scorer:
-    """What a round's recall tasks score with: its model's `Scorer` (fastText; a model with a second stage would
-    wrap it here)."""
-    return model_classifier(settings, model)
+    """What a round's recall tasks score with: its model's `Scorer` (fastText, wrapped by its second stage when it was
+    trained with one)."""
+    return load_scorer(local_model_dir(settings, model.path))
 
 
 def prefilter(settings: Settings, path: str) -> Scorer:

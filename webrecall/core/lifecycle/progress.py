@@ -15,6 +15,7 @@ from webrecall.core import totals as totals_mod
 from webrecall.core.db import Round, WarcTask, session, utcnow
 from webrecall.core.errors import FatalError
 from webrecall.core.growth import of_round
+from webrecall.core.labelling import page_items
 from webrecall.core.lifecycle.status import TERMINAL
 from webrecall.core.settings import Settings
 from webrecall.core.totals import Growth, Redactions
@@ -150,6 +151,11 @@ class RoundFields(BaseModel):
         "pages: `round` (this round's pages), `overall` (the corpus of rounds 1..n), `config`")
     redactions: Redactions | None = Field(default=None, description="What its export redacts (none before the "
                                           "round's pages were counted)")
+    second_stage: bool = Field(default=False, description="Whether the round was asked to score with a second stage")
+    page_item_yields: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Its page items per strategy (uncertainty, disagreement, coverage, audit): "
+        "`items` queued, `labelled`, `code` (labelled code by the majority of their annotators), `yield` (code / "
+        "labelled)")
 
 
 class RoundView(RoundFields):
@@ -169,7 +175,7 @@ def round_view(settings: Settings, rnd: Round) -> RoundView:
     t, recorded, grown = totals_mod.of(rnd), params.of(rnd), of_round(rnd)
     wall = (rnd.finished_at - rnd.started_at).total_seconds() if rnd.finished_at and rnd.started_at else None
     with session(settings.db_url) as db:
-        errors = error_counts(db, rnd)
+        errors, yields = error_counts(db, rnd), page_items.yields(db, rnd.id or 0)
     return RoundView(
         id=rnd.number, status=rnd.status, error=rnd.error, crawl_id=rnd.crawl_id, base_url=rnd.base_url,
         threshold=rnd.threshold, top_k=rnd.top_k, effective_threshold=rnd.effective_threshold,
@@ -182,5 +188,5 @@ def round_view(settings: Settings, rnd: Round) -> RoundView:
         model=t.model.model_dump(mode="json", exclude_unset=True) if t.model else {},
         eval=t.eval.model_dump(mode="json", exclude_unset=True) if t.eval else None,
         growth=Growth(**grown) if grown else None, dedup=dedup_counts(t),
-        redactions=t.redactions,
+        redactions=t.redactions, page_item_yields=yields, second_stage=recorded.second_stage,
     )  # fmt: skip

@@ -40,6 +40,8 @@ class RoundSpec:
     """Annotators per queued domain (2: double annotation, for agreement); `queue.set_labels_needed` switches it."""
     scan: Literal["auto", "warc", "wet"] | None = None
     """What the round reads (None: `Settings.scan`); see `scan_of`."""
+    second_stage: bool | None = None
+    """Score with a second stage (None: `Settings.second_stage`)."""
 
 
 def validate(spec: RoundSpec) -> None:
@@ -171,6 +173,7 @@ def create_round(settings: Settings, spec: RoundSpec, *, exclusive: bool = False
                 cascade_margin=cascade_margin(settings), top_k_floor=settings.top_k_floor, dedup=settings.dedup,
                 decontam=settings.decontam, scan=scan, wet_view=settings.wet_view,
                 wet_floor_recall=settings.wet_floor_recall,
+                second_stage=settings.second_stage if spec.second_stage is None else spec.second_stage,
             ).as_json(),
         )  # fmt: skip
         db.add(rnd)

@@ -13,9 +13,10 @@ from webrecall.core.errors import FatalError
 from webrecall.core.lifecycle import model_store
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.threshold import kept_threshold
-from webrecall.core.model import prefilter
+from webrecall.core.model import prefilter, second_stage
 from webrecall.core.model.classifier import Classifier
 from webrecall.core.model.classifier import metrics as metrics_at
+from webrecall.core.model.scorer import Scorer
 from webrecall.core.model.seeds import SeedSet, build_seeds, previous_positives, read_seed_file, save_seeds
 from webrecall.core.model.thresholds import at_threshold, for_precision
 from webrecall.core.page import Stats
@@ -27,9 +28,9 @@ from webrecall.core.totals import ModelTotals
 from webrecall.core.urls.patterns import PatternSet
 
 
-def heldout_thresholds(clf: Classifier, heldout: SeedSet, threshold: float, target: float) -> dict[str, Any]:
+def heldout_thresholds(clf: Scorer, heldout: SeedSet, threshold: float, target: float) -> dict[str, Any]:
     """What the round's threshold means on its held-out seeds (precision and recall with their counts and Wilson
-    intervals), and the threshold that a target precision would choose there (issue 14)."""
+    intervals), and the threshold that a target precision would choose there."""
     scores = clf.score(heldout.texts)
     out: dict[str, Any] = {
         "seed_heldout": metrics_at(scores, heldout.labels, threshold=threshold).as_dict(),
@@ -145,11 +146,16 @@ def train_round(ctx: RoundContext) -> Model:
                            signals=features.spec(settings.code_signal_repeat) if settings.code_signal_repeat else None,
                            )  # fmt: skip
     save_seeds(store, rnd.number, train)
+    scorer: Classifier | second_stage.SecondStage = clf
+    if ctx.params.second_stage:  # fine stage over the code structure and the logit, on the same labelled pages
+        scorer = second_stage.train(clf, train.texts, train.labels, train.urls, params=ft, seed=rnd.number) or clf
     metrics: dict[str, Any] = {"seeds": counts, "heldout": heldout.counts(), "readback": readback_counts}
     if heldout.labels and 0 < sum(heldout.labels) < len(heldout.labels):
-        metrics.update(heldout_thresholds(clf, heldout, rnd.threshold, settings.threshold_target_precision))
+        metrics.update(heldout_thresholds(scorer, heldout, rnd.threshold, settings.threshold_target_precision))
+    if ctx.params.second_stage:
+        metrics["second_stage"] = clf.meta.get("second_stage") or {"trained": False}
     metrics = ModelTotals.model_validate(metrics).model_dump(mode="json", exclude_unset=True)  # the totals' shape
-    rel = model_store.save_model(settings, clf)
+    rel = model_store.save_model(settings, scorer)
     with session(settings.db_url) as db:
         model = Model(version=version, round_id=round_id, path=rel, params=ft.model_dump(), metrics=metrics)
         db.add(model)
