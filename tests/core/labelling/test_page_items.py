@@ -138,6 +138,7 @@ def test_a_site_whose_page_items_are_code_but_recalls_nothing_is_queued_as_a_dom
     assert [i.domain for i in followups] == [missed.domain]  # not the recalled site's, not the non-code page's
     assert followups[0] is queued[0] and followups[0].details["code_pages"] == 1
     assert sum(i.domain == missed.domain for i in queued) == 1  # not also queued as a page item or audit domain
+    assert other.domain not in {i.domain for i in queued}  # a site whose page came back non-code is not asked again
     assert any(i.kind == KIND for i in queued)
 
 

@@ -173,12 +173,15 @@ def plan_items(
     the page items (`settings.page_items_max`)."""
     feats = features(index, labels, coverage) if index.num_rows else {}
     with session(settings.db_url) as db:
-        unrecalled = page_items.code_pages_without_recall(db, {d: f.recalled for d, f in feats.items()})
-        done = done_domains(db)
+        answered, done = page_items.page_labels(db), done_domains(db)
+    unrecalled = page_items.code_pages_without_recall(answered, {d: f.recalled for d, f in feats.items()})
+    # a site whose page items all came back non-code is not asked about as a domain: one page label would otherwise
+    # re-queue every site the page strategies sampled (its score and label "disagree" a little)
+    closed = {d for d, urls in answered.items() if not any(urls.values())}
     items = [followup(feats[d], round_id, n) for d, n in unrecalled.items() if feats[d].covered < feats[d].pages]
     items += [i for i in plan_queue(feats, round_id, related_fraction=settings.related_fraction, seed=seed,
                                     audit_fraction=audit_fraction, max_items=max_items)
-              if i.domain not in unrecalled]  # fmt: skip
+              if i.domain not in unrecalled and i.domain not in closed]  # fmt: skip
     if settings.page_items_max > 0 and index.num_rows:  # single pages, chosen by several strategies
         # a domain labelled through the queue before is not asked about page by page (its labels train the model)
         items += page_items.plan_page_items(index, round_id, threshold=threshold, coverage=coverage,

@@ -163,18 +163,26 @@ def yields(db: Session, round_id: int) -> dict[str, dict[str, Any]]:
     return {k: out[k] for k in [*strategies.STRATEGIES, *sorted(set(out) - set(strategies.STRATEGIES))] if k in out}
 
 
-def code_pages_without_recall(db: Session, recalled: dict[str, int]) -> dict[str, int]:
-    """Domains whose page items (of any round) stand labelled code but of whose pages this round recalled none:
-    domain -> such pages. The domain rule never queues them (0% recalled), so discovery queues them as domains."""
+def page_labels(db: Session) -> dict[str, dict[str, bool]]:
+    """The standing labels of page items (any round, any annotator), by domain: URL -> code (True if any annotator's
+    standing label on it says code)."""
     from webrecall.core.label_store import current
 
     items = {i.id: i.domain for i in db.exec(select(QueueItem).where(col(QueueItem.kind) == KIND))}
-    code: dict[str, set[str]] = {}
+    out: dict[str, dict[str, bool]] = {}
     for label in current(db).values():
         domain = items.get(label.queue_item_id)
-        if domain is not None and label.label == "code" and recalled.get(domain) == 0:
-            code.setdefault(domain, set()).add(label.pattern)
-    return {d: len(urls) for d, urls in sorted(code.items())}
+        if domain is not None:
+            urls = out.setdefault(domain, {})
+            urls[label.pattern] = urls.get(label.pattern, False) or label.label == "code"
+    return out
+
+
+def code_pages_without_recall(labels: dict[str, dict[str, bool]], recalled: dict[str, int]) -> dict[str, int]:
+    """Domains whose page items stand labelled code (`page_labels`) but of whose pages this round recalled none:
+    domain -> such pages. The domain rule never queues them (0% recalled), so discovery queues them as domains."""
+    out = {d: sum(urls.values()) for d, urls in sorted(labels.items()) if recalled.get(d) == 0}
+    return {d: n for d, n in out.items() if n}
 
 
 def label_page(db: Session, item_id: int, annotator: str, *, code: bool,

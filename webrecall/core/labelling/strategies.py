@@ -4,7 +4,7 @@
 - **disagreement**: the model-free code-structure prior (`model.prior`) and the model disagree: the prior says code
   and the model does not keep the page (a miss), or the model keeps a page without any code structure;
 - **coverage**: pages of languages and kinds of site that the kept pages lack (their share of the kept pages is under
-  half their share of all pages), the most code-like first;
+  half their share of all pages) that show some code structure, the most code-like first;
 - **audit**: pages drawn at random, so the other strategies' bias can be measured.
 
 Each list is best first; `page_items.plan_page_items` takes from them under one budget, one item per site. Nothing
@@ -106,12 +106,13 @@ def gaps(pages: list[Page]) -> dict[tuple[str, str], float]:
 
 
 def coverage(pages: list[Page]) -> list[Candidate]:
-    """The unkept pages of the under-covered cells, most code-like first (prior, then score), taken in turn from
-    each cell, the largest gap first: a few items reach every language the kept pages lack."""
+    """The unkept pages of the under-covered cells that show some code structure (a prior above `SAYS_OTHER`, or
+    none known), most code-like first (prior, then score), taken in turn from each cell, the largest gap first: a few
+    items reach every language the kept pages lack, and none is spent on a page without a code-like line."""
     deficits = gaps(pages)
     per_cell: dict[tuple[str, str], list[Page]] = defaultdict(list)
     for p in pages:
-        if p.kept:
+        if p.kept or (p.prior is not None and p.prior <= SAYS_OTHER):
             continue
         for cell in (("lang", p.lang), ("kind", site_kind(p.domain, p.path))):
             if cell in deficits:

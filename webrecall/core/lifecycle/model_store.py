@@ -52,14 +52,15 @@ def prefilter(settings: Settings, path: str) -> Scorer:
     return load_cached(local_model_dir(settings, path))
 
 
-def round_classifier(settings: Settings, number: int | None) -> Classifier:
-    """The model a round scores with (the latest round's by default); ValueError if it has none yet."""
+def round_classifier(settings: Settings, number: int | None) -> Scorer:
+    """The scorer a round scores with (the latest round's by default, with its second stage if it has one);
+    ValueError if it has none yet."""
     rnd = round_by_number(settings, number)
     with session(settings.db_url) as db:
         model = db.get(Model, rnd.model_id) if rnd.model_id else None
     if model is None:
         raise ValueError(f"round {rnd.number} has no model yet")
-    return model_classifier(settings, model)
+    return scorer(settings, model)
 
 
 def prefilter_tokenizer(settings: Settings, rnd: Round) -> BpeTokenizer | None:
