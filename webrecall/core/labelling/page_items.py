@@ -57,7 +57,7 @@ def quotas(budget: int, shares: dict[str, float] = SHARES) -> dict[str, int]:
     return out
 
 
-def _pages(index: pa.Table, coverage: PatternSet[str], skip_domains: set[str]) -> list[strategies.Page]:
+def _pages(index: pa.Table) -> list[strategies.Page]:
     names = set(index.column_names)
     n = index.num_rows
 
@@ -68,9 +68,7 @@ def _pages(index: pa.Table, coverage: PatternSet[str], skip_domains: set[str]) -
     cols = [column(c, None) for c in ("url", "domain", "site", "score")]
     for url, domain, site, score, kept, lang, prior in zip(*cols, column("kept", False), column("lang", ""),
                                                            column("prior", None), strict=True):  # fmt: skip
-        if domain in skip_domains or (len(coverage) and coverage.matches(url)):
-            continue
-        host, registered, path = split_url(url)
+        _, registered, path = split_url(url)
         out.append(strategies.Page(url, domain, site or registered or domain, path, float(score), bool(kept),
                                    lang or "", None if prior is None else float(prior)))  # fmt: skip
     return out
@@ -85,15 +83,15 @@ def plan_page_items(
     it has them): each strategy's best candidates up to its quota, then the rest of the budget from the strategies in
     `FILL_ORDER`; one item per site; pages under a label and domains in `skip_domains` (queued as domain items) are
     never asked. Deterministic for a seed."""
-    everything = _pages(index, PatternSet(), set())
+    everything = _pages(index)
     sizes = Counter(p.domain for p in everything)
-    pages = _pages(index, coverage, skip_domains)
+    pages = [p for p in everything if p.domain not in skip_domains and not (len(coverage) and coverage.matches(p.url))]
     rng = random.Random(f"{seed}:{round_id}:pages")
     ranked = {
         "uncertainty": strategies.uncertainty(pages, sizes, threshold=threshold, band=band,
                                               small_domain_pages=small_domain_pages),
         "disagreement": strategies.disagreement(pages, threshold=threshold),
-        "coverage": strategies.coverage(pages) if any(p.kept for p in everything) else [],
+        "coverage": strategies.coverage(pages, strategies.gaps(everything)),
         "audit": strategies.audit(pages, rng),
     }  # fmt: skip
     streams = {k: iter(v) for k, v in ranked.items()}

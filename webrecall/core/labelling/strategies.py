@@ -105,11 +105,11 @@ def gaps(pages: list[Page]) -> dict[tuple[str, str], float]:
     return out
 
 
-def coverage(pages: list[Page]) -> list[Candidate]:
+def coverage(pages: list[Page], deficits: dict[tuple[str, str], float]) -> list[Candidate]:
     """The unkept pages of the under-covered cells that show some code structure (a prior above `SAYS_OTHER`, or
     none known), most code-like first (prior, then score), taken in turn from each cell, the largest gap first: a few
-    items reach every language the kept pages lack, and none is spent on a page without a code-like line."""
-    deficits = gaps(pages)
+    items reach every language the kept pages lack, and none is spent on a page without a code-like line.
+    `deficits`: the round's `gaps`, over all its pages."""
     per_cell: dict[tuple[str, str], list[Page]] = defaultdict(list)
     for p in pages:
         if p.kept or (p.prior is not None and p.prior <= SAYS_OTHER):
