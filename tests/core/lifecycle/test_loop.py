@@ -119,7 +119,8 @@ def test_page_items_fill_the_budget_one_per_site_and_report_their_yield(loop):
         assert (y["labelled"], y["code"]) == (len(mine), sum(truth.get(url_key(i.details["url"])) == "code"
                                                              for i in mine))  # fmt: skip
     assert round_view(settings, r1).page_item_yields == report  # what the API serves
-    print({k: (y["code"], y["labelled"]) for k, y in report.items()})
+    print("round 1 page items (code, labelled):", {k: (y["code"], y["labelled"]) for k, y in report.items()},
+          "round 2 queue:", loop[3].totals["discovery"]["queue"])
 
 
 def test_seeds_read_unrecalled_labeled_pages_back_by_byte_range(loop, corpus_httpd):
