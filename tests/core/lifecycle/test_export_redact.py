@@ -166,3 +166,37 @@ def test_the_switch_and_the_totals_through_the_cli_and_the_api(placed_round):
         samples = {s.labels["kind"]: s.value for f in text_string_to_metric_families(metrics)
                    if f.name == "webrecall_redacted_values" for s in f.samples}  # fmt: skip
         assert samples == totals["kinds"]
+
+
+def _sigs_rewritten(settings: Settings, tmp: Path, *, version: str) -> Settings:
+    """A copy of the round's data dir whose signature files say no page has a value to redact, under `version`."""
+    import shutil
+
+    from webrecall.core.pipeline.dedup import SIGS_WRITTEN
+
+    copy = tmp / f"data-{version}"
+    shutil.copytree(settings.data_dir, copy)
+    files = sorted(copy.glob("rounds/*/sigs/*.parquet"))
+    assert files
+    for path in files:
+        table = pq.read_table(path)
+        empty = pa.array([[] for _ in range(table.num_rows)], table.schema.field("redacted").type)
+        table = table.set_column(table.schema.get_field_index("redacted"), "redacted", empty)
+        pq.write_table(table.cast(SIGS_WRITTEN.with_metadata({"redactor": version})), path)
+    return settings.model_copy(update={"data_dir": str(copy)})
+
+
+def test_the_export_replaces_what_the_dedup_step_found_with_its_own_detectors_only(placed_round, tmp_path):
+    """The export replaces the values where the dedup step found them, without a scan: told by this version that no
+    page has one, it leaves the placed values (nothing was scanned); told so by another version, it scans every page
+    and gives the same export as the spans do."""
+    from webrecall.core.text.redact import VERSION
+
+    settings, rnd, placed, raw = placed_round
+    secret = next(p.value for values in placed.values() for p in values)
+    trusted = {r["url"]: r for r in export_rows(_sigs_rewritten(settings, tmp_path, version=VERSION), rnd.number)}
+    assert secret in "\n".join(r["text"] for r in trusted.values())
+    assert all(r["redactions"] == {} for r in trusted.values())
+    stale = {r["url"]: r for r in export_rows(_sigs_rewritten(settings, tmp_path, version="0"), rnd.number)}
+    assert stale == {r["url"]: r for r in export_rows(settings, rnd.number)}
+    assert secret not in "\n".join(r["text"] for r in stale.values())

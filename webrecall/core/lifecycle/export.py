@@ -15,16 +15,16 @@ from webrecall.core.db import session
 from webrecall.core.label_store import pattern_set
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.threshold import kept_threshold
-from webrecall.core.pipeline.dedup import contaminated_for, removed_for
+from webrecall.core.pipeline.dedup import Spans, contaminated_for, redaction_spans, removed_for
 from webrecall.core.pipeline.expand import positives
 from webrecall.core.pipeline.writers import get_writer
 from webrecall.core.queries import done_warcs, find_round, latest_done
 from webrecall.core.settings import Settings
-from webrecall.core.storage.layout import PAGES_SCHEMA, REDACTIONS, pages_path
+from webrecall.core.storage.layout import PAGES_SCHEMA, REDACTIONS, pages_path, sigs_path
 from webrecall.core.storage.layout import expand_sigs_path as index_sigs_path
 from webrecall.core.storage.store import Store
 from webrecall.core.text.extract import EXTRACTORS, unfence
-from webrecall.core.text.redact import redact_utf8
+from webrecall.core.text.redact import redact_utf8, replace
 from webrecall.core.urls.patterns import PatternSet
 
 
@@ -58,20 +58,20 @@ FENCED_EXTRACTORS = frozenset(name for name, e in EXTRACTORS.items() if e.fences
 
 
 def _with_lineage(batch: pa.RecordBatch, labels: PatternSet[str], dups: dict, dirty: dict, *, fences: bool,
-                  redact: bool, source: str = "recall",
+                  redact: bool, spans: Spans | None = None, source: str = "recall",
                   index_pattern: pa.Array | None = None) -> pa.RecordBatch:  # fmt: skip
     """The pages' columns in PAGES_SCHEMA order (a shard written before `text_extractor` existed has it null),
-    code fences kept or removed, secrets and personal data redacted or not, the label lineage and the dedup
-    lineage."""
+    secrets and personal data redacted or not (`spans`: where the dedup step found them), code fences kept or
+    removed (after the redaction, so its spans stand), the label lineage and the dedup lineage."""
     n = batch.num_rows
     columns = [batch.column(f.name) if f.name in batch.schema.names else pa.nulls(n, f.type) for f in PAGES_SCHEMA]
+    redactions = _redacted(columns, spans) if redact else pa.nulls(n, REDACTIONS)
     if not fences:
         extractors = columns[PAGES_SCHEMA.get_field_index("text_extractor")].to_pylist()
         if any(e in FENCED_EXTRACTORS for e in extractors):
             texts = columns[PAGES_SCHEMA.get_field_index("text")].to_pylist()
             plain = [unfence(t) if t and e in FENCED_EXTRACTORS else t for t, e in zip(texts, extractors, strict=True)]
             columns[PAGES_SCHEMA.get_field_index("text")] = pa.array(plain, pa.string())
-    redactions = _redacted(columns) if redact else pa.nulls(n, REDACTIONS)
     matches = [labels.match(url) for url in batch.column("url").to_pylist()]
     label = pa.array([m[1] if m else None for m in matches], pa.string())
     pattern = pa.array([m[0].text if m else None for m in matches], pa.string())
@@ -86,19 +86,28 @@ def _with_lineage(batch: pa.RecordBatch, labels: PatternSet[str], dups: dict, di
     return pa.RecordBatch.from_arrays([*columns, label, pattern, *lineage, *origin, redactions], schema=EXPORT_SCHEMA)
 
 
-def _redacted(columns: list[pa.Array]) -> pa.Array:
-    """The export's redaction hook: replaces the text column in place, returns the counts by kind per row. Each
-    text is scanned as it lies in the column's UTF-8 buffer; only texts with something to replace become Python
-    strings, and the column is rebuilt with those replaced (the others are copied as bytes)."""
+def _redacted(columns: list[pa.Array], spans: Spans | None = None) -> pa.Array:
+    """The export's redaction hook: replaces the text column in place, returns the counts by kind per row. A page
+    in `spans` has its values replaced where the dedup step found them (most pages: none, and nothing is read);
+    any other is scanned as it lies in the column's UTF-8 buffer. Only texts with something to replace become
+    Python strings, and the column is rebuilt with those replaced (the others are copied as bytes)."""
     at = PAGES_SCHEMA.get_field_index("text")
     texts = columns[at].cast(pa.string())
+    known: list[list[tuple[int, int, str]] | None] = [None] * len(texts)
+    if spans:
+        keys = zip(columns[PAGES_SCHEMA.get_field_index("warc")].to_pylist(),
+                   columns[PAGES_SCHEMA.get_field_index("offset")].to_pylist(), strict=True)  # fmt: skip
+        known = [spans.get(k) for k in keys]
     offsets = np.frombuffer(texts.buffers()[1], np.int32)[texts.offset : texts.offset + len(texts) + 1].tolist()
     data = memoryview(texts.buffers()[2] or b"")
     new: list[str] = []
     changed = np.zeros(len(texts), np.bool_)
     counts: list[list[tuple[str, int]]] = []
     for i in range(len(texts)):
-        got = redact_utf8(data[offsets[i] : offsets[i + 1]]) if offsets[i + 1] > offsets[i] else None
+        if (found := known[i]) is not None:
+            got = replace(texts[i].as_py(), found) if found else None
+        else:
+            got = redact_utf8(data[offsets[i] : offsets[i + 1]]) if offsets[i + 1] > offsets[i] else None
         counts.append(list(got[1].items()) if got else [])
         if got:
             changed[i] = True
@@ -176,6 +185,7 @@ def recalled_from(
         if index < shard:
             continue
         base = 0
+        spans = redaction_spans(store, sigs_path(round_no, location)) if redact else None
         for batch in store.iter_batches(pages_path(round_no, location)):
             numbers = pa.array(range(base, base + batch.num_rows), pa.int64())
             base += batch.num_rows
@@ -186,7 +196,7 @@ def recalled_from(
                 mask = pc.and_(mask, keep)
             kept = batch.filter(mask)
             if kept.num_rows:
-                lineage = _with_lineage(kept, labels, dups, dirty, fences=fences, redact=redact)
+                lineage = _with_lineage(kept, labels, dups, dirty, fences=fences, redact=redact, spans=spans)
                 yield index, lineage, numbers.filter(mask)
     extractor = params.of(rnd).score_extractor
     for index, location in enumerate(expanded, start=len(done)):
@@ -198,5 +208,6 @@ def recalled_from(
             mask = pc.and_(mask, keep)
         batch, patterns = _expanded_batch(table.filter(mask), extractor)
         if batch.num_rows:
-            yield index, _with_lineage(batch, labels, dups, dirty, fences=fences, redact=redact, source="index",
-                                       index_pattern=patterns), numbers.filter(mask)  # fmt: skip
+            spans = redaction_spans(store, index_sigs_path(round_no, location)) if redact else None
+            yield index, _with_lineage(batch, labels, dups, dirty, fences=fences, redact=redact, spans=spans,
+                                       source="index", index_pattern=patterns), numbers.filter(mask)  # fmt: skip

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from functools import lru_cache
@@ -168,7 +169,8 @@ def signature_rows(
         norm = normalize_text(text)
         hits = benchmarks.matches(text) if benchmarks is not None and text else []
         with stats.timer("redact") if stats is not None else nullcontext():
-            redactions = redact.count(text)
+            spans = redact.spans(text)
+        redactions = Counter(kind for _, _, kind in spans)
         if stats is not None:
             stats.incr("dedup_signatures")
             stats.incr("dedup_no_shingle", sig is None)
@@ -184,7 +186,28 @@ def signature_rows(
             "bands": band_keys(sig, cfg) if sig is not None else None,
             "sig": sig.tolist() if sig is not None else None,
             "contaminated": ",".join(hits) or None, "redactions": list(redactions.items()),
+            "redacted": [{"start": a, "end": b, "kind": k} for a, b, k in spans],
         }  # fmt: skip
+
+
+SIGS_WRITTEN = SIGS_SCHEMA.with_metadata({"redactor": redact.VERSION})
+"""Signature files as written: with the redaction detectors' version their counts come from."""
+
+
+Spans = dict[tuple[str, int], list[tuple[int, int, str]]]
+"""(warc, offset) -> where the values to redact stand in that page's text (`redact.spans`)."""
+
+
+def redaction_spans(store: Store, rel: str) -> Spans | None:
+    """The values to redact in each page of the signature file `rel`; None when there is no such file, or it was
+    written by another version of the detectors (or before they recorded where the values stand)."""
+    if not store.exists(rel) or "redacted" not in store.column_names(rel):
+        return None
+    table = store.read_table(rel, columns=["warc", "offset", "redacted"])
+    if (table.schema.metadata or {}).get(b"redactor") != redact.VERSION.encode():
+        return None
+    rows = zip(table["warc"].to_pylist(), table["offset"].to_pylist(), table["redacted"].to_pylist(), strict=True)
+    return {(w, o): [(s["start"], s["end"], s["kind"]) for s in spans or []] for w, o, spans in rows}
 
 
 def write_signatures(
@@ -195,7 +218,7 @@ def write_signatures(
     from webrecall.core.pipeline.passes import pages_path
 
     rel = sigs_path(round_no, location)
-    with stats.timer("signatures"), store.row_writer(rel, SIGS_SCHEMA, batch) as out:
+    with stats.timer("signatures"), store.row_writer(rel, SIGS_WRITTEN, batch) as out:
         for part in store.iter_batches(pages_path(round_no, location), columns=["url", "warc", "offset", "score",
                                                                                "text"], batch_size=batch):  # fmt: skip
             for row in signature_rows(part.to_pylist(), round_no=round_no, cfg=cfg, crawl=crawl,

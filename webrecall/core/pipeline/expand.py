@@ -89,12 +89,12 @@ def write_signatures(store: Store, round_no: int, location: str, *, cfg: Any, cr
                      benchmarks: Any = None, stats: Stats) -> str:  # fmt: skip
     """The dedup signatures of a WARC file's expanded positives, so the dedup stage covers them like recalled
     pages (each with the rank LABEL_SCORE in the keep rule)."""
-    from webrecall.core.pipeline.dedup import SIGS_SCHEMA, signature_rows
+    from webrecall.core.pipeline.dedup import SIGS_WRITTEN, signature_rows
 
     rel = expand_sigs_path(round_no, location)
     table = positives(store, round_no, location)
     rows = table.select(["url", "warc", "offset", "text"]).to_pylist() if table is not None else []
-    with stats.timer("signatures"), store.row_writer(rel, SIGS_SCHEMA, 512) as out:
+    with stats.timer("signatures"), store.row_writer(rel, SIGS_WRITTEN, 512) as out:
         for row in signature_rows([{**r, "score": LABEL_SCORE} for r in rows], round_no=round_no, cfg=cfg,
                                   crawl=crawl, benchmarks=benchmarks, stats=stats):  # fmt: skip
             out.add(row)

@@ -182,12 +182,14 @@ def seeds_path(round_no: int) -> str:
 
 REDACTIONS = pa.map_(pa.string(), pa.int32())
 """Values replaced by a placeholder, by kind (webrecall.core.text.redact)."""
+REDACTED_SPANS = pa.list_(pa.struct([("start", pa.int32()), ("end", pa.int32()), ("kind", pa.string())]))
+"""Where those values stand in the text (character offsets), so an export replaces them without a scan."""
 SIGS_SCHEMA = pa.schema(
     [
         ("id", pa.string()), ("round", pa.int32()), ("warc", pa.string()), ("offset", pa.int64()),
         ("url", pa.string()), ("crawl", pa.string()), ("score", pa.float32()), ("url_key", pa.uint64()),
         ("text_key", pa.uint64()), ("bands", pa.list_(pa.uint64())), ("sig", pa.list_(pa.uint32())),
-        ("contaminated", pa.string()), ("redactions", REDACTIONS),
+        ("contaminated", pa.string()), ("redactions", REDACTIONS), ("redacted", REDACTED_SPANS),
     ]
 )  # fmt: skip
 BUCKET_SCHEMA = pa.schema([("kind", pa.string()), ("bucket", pa.uint64()), ("band", pa.int16()), ("id", pa.string())])

@@ -41,6 +41,11 @@ from urllib.parse import unquote
 
 EMAIL, IP_ADDRESS = "email", "ip_address"
 
+VERSION = "1"
+"""Changes whenever the detectors find other values. The dedup step finds each kept page's values (`spans`) and
+records them with this version; an export replaces them without a scan, but only when the version is this one (a
+round recalled by an older version is scanned again)."""
+
 
 def placeholder(kind: str) -> str:
     """The text that replaces a value of this kind."""
@@ -504,6 +509,17 @@ def redact(text: str) -> tuple[str, dict[str, int]]:
     """`text` with each secret and personal value replaced by its placeholder, and the count of each kind."""
     found = find(text)
     return (_replaced(text, found), dict(Counter(f.kind for f in found))) if found else (text, {})
+
+
+def spans(text: str) -> list[tuple[int, int, str]]:
+    """`find` as (start, end, kind) triples: what `replace` needs to redact the same text later."""
+    return [(f.start, f.end, f.kind) for f in find(text)] if text else []
+
+
+def replace(text: str, found: Iterable[tuple[int, int, str]]) -> tuple[str, dict[str, int]]:
+    """`redact` of a text whose `spans` are known: no scan."""
+    findings = [Finding(start, end, kind, 0) for start, end, kind in found]
+    return _replaced(text, findings), dict(Counter(f.kind for f in findings))
 
 
 def _replaced(text: str, found: list[Finding]) -> str:
