@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import CORPUS
 from tests.core.conftest import DEV_LABELS, load_labelled
 from tests.core.text import secret_cases as cases
-from webrecall.core.text.redact import count, placeholder, redact, redact_utf8
+from webrecall.core.text.redact import placeholder, redact, redact_utf8, replace, spans
 
 RNG_SEED = 28
 
@@ -122,9 +122,10 @@ def test_dev_docs_code_lines_change_only_where_a_value_was_replaced(dev_pages) -
 
 
 def test_the_utf8_form_agrees_with_redact(dev_pages) -> None:
-    """The export scans texts in their column's UTF-8 buffer: same result, None where nothing is replaced."""
+    """The export scans texts in their column's UTF-8 buffer, or replaces the spans the recall task recorded: same
+    result, None where nothing is replaced."""
     for text in [t for t in dev_pages[0][:300] if t]:
         out, n = redact(text)
-        assert count(text) == n
+        assert replace(text, spans(text)) == (out, n)
         got = redact_utf8(memoryview(text.encode()))
         assert (got is None and n == {} and out == text) or got == (out, n)

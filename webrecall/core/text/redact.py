@@ -538,8 +538,3 @@ def redact_utf8(data: bytes | memoryview) -> tuple[str, dict[str, int]] | None:
     if not found or text is None:
         return None
     return _replaced(text, found), dict(Counter(f.kind for f in found))
-
-
-def count(text: str) -> dict[str, int]:
-    """What `redact` would replace in `text`, by kind, without building the redacted text."""
-    return dict(Counter(f.kind for f in find(text))) if text else {}
