@@ -151,7 +151,11 @@ def test_a_worker_killed_mid_warc_loses_and_duplicates_nothing(baseline, cluster
             )).all()  # fmt: skip
         for row in running:
             wanted = task_id(rnd.id, "recall", row.id)
-            for active in (app.control.inspect(timeout=1.0).active() or {}).values():
+            # its own connection, closed here: a reply consumer left open in the app's pool blocks a process
+            # forked later (kombu's after-fork cleanup waits for its pending BRPOP), as the WET baseline's pool
+            with app.connection_for_read() as conn:
+                replies = app.control.inspect(timeout=1.0, connection=conn).active() or {}
+            for active in replies.values():
                 for info in active:
                     if info["id"] == wanted and killed is None:
                         with dbm.session(settings.db_url) as db:
