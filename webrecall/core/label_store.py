@@ -115,6 +115,13 @@ def _retracted_ids(rows: Iterable[Label]) -> dict[int, int]:
     return {int(r.shown.get("undoes", 0)): r.id or 0 for r in rows if r.source == UNDO}
 
 
+def given_on(db: Session, round_id: int) -> int:
+    """Labels given on a round's queue that still stand: undo rows and the labels they retracted are not labels."""
+    rows = list(db.exec(select(Label).where(Label.round_id == round_id)))
+    undone = _retracted_ids(rows)
+    return sum(r.source != UNDO and r.id not in undone for r in rows)
+
+
 def retract(db: Session, label_id: int, *, reason: str, by: str = "operator") -> Label:
     """Retract a label with an undo row (the history stays append-only; the next round ignores the label).
     LookupError if there is no such label; ValueError if it is an undo row or was retracted already."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from sqlmodel import select
@@ -232,3 +233,21 @@ def test_a_retracted_label_no_longer_seeds_the_next_round(loop, monkeypatch):
     gone = {u for u in taught[label.id] if not ((m := still.match(u)) and m[1] == "code")}
     assert gone and not gone & after, (label.pattern, len(gone), len(gone & after))
     assert len(after) > len(before) // 2  # the rest of the training set stays
+
+
+def test_labels_received_counts_standing_labels_only(loop):
+    """An undo row is no label, nor is the label it retracted (run last: adds a retraction, then removes it)."""
+    from webrecall.core.lifecycle.finalize import growth
+
+    settings, r1, annotation, r2 = loop
+    with dbm.session(settings.db_url) as db:
+        first = db.exec(select(dbm.Label).where(dbm.Label.round_id == r1.id).order_by(dbm.Label.id)).first()
+        assert first is not None
+        undo = label_store.retract(db, first.id or 0, reason="a wrong key")
+    try:
+        got = growth(RoundContext.of(settings, r2), (np.zeros(0, np.uint64), np.zeros(0, np.int64)))
+        assert got.labels_received == annotation["labels"] - 1  # was + 1: both rows were counted
+    finally:
+        with dbm.session(settings.db_url) as db:
+            db.delete(db.get(dbm.Label, undo.id))
+            db.commit()

@@ -10,8 +10,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlmodel import col, delete, select
 
+from webrecall.core import label_store
 from webrecall.core.bulk import insert_rows
-from webrecall.core.db import DomainStat, Label, Model, Round, WarcTask, session, utcnow
+from webrecall.core.db import DomainStat, Model, Round, WarcTask, session, utcnow
 from webrecall.core.label_store import read_jsonl
 from webrecall.core.lifecycle import threshold
 from webrecall.core.lifecycle.context import RoundContext
@@ -108,7 +109,7 @@ def growth(ctx: RoundContext, now: tuple[np.ndarray, np.ndarray]) -> Growth:
             return Growth(previous_round=None, new_pages=len(keys), new_chars=int(lengths.sum()),
                           recalled_chars_before=0, growth=None, stop=False)  # fmt: skip
         done = done_warcs(db, prev.id)
-        labels = db.exec(select(Label).where(Label.round_id == prev.id)).all()
+        labels = label_store.given_on(db, prev.id or 0)
     before_ctx = ctx.other(prev)
     partials.ensure(store, prev.number, done, threshold.task_threshold(before_ctx))
     cut = threshold.kept_threshold(before_ctx) if prev.top_k is not None else None
@@ -121,7 +122,7 @@ def growth(ctx: RoundContext, now: tuple[np.ndarray, np.ndarray]) -> Growth:
     return Growth(
         previous_round=prev.number, new_pages=int(is_new.sum()), new_chars=new_chars, recalled_chars_before=base,
         lost_pages=int(len(before) - common), overlap=round(common / len(before), 4) if len(before) else 0.0,
-        growth=value, stop=value is not None and value < settings.growth_stop, labels_received=len(labels),
+        growth=value, stop=value is not None and value < settings.growth_stop, labels_received=labels,
     )  # fmt: skip
 
 
@@ -235,7 +236,6 @@ def dedup_counts(totals: RoundTotals) -> dict[str, Any] | None:
 
 def round_report(settings: Settings, number: int | None = None) -> dict[str, Any]:
     """The operator's view of a finished round: did it grow, is the model good, what waits for annotators."""
-    from webrecall.core import label_store
     from webrecall.core.labelling.page_items import yields
     from webrecall.core.labelling.queue import counts
 
