@@ -85,6 +85,21 @@ def test_round_report_is_tables_and_json(done: Settings, cli: CliRunner) -> None
     assert {d["domain"] for d in data["domains"]["new_domains"]} <= related
 
 
+def test_round_report_table_says_what_an_export_keeps(cli: CliRunner, tmp_path: Path) -> None:
+    data = json.loads(cli.invoke(app, ["round", "report", "--json"]).stdout)
+    kept, pages = data["dedup"]["round"]["kept"], data["dedup"]["round"]["pages"]
+    out = cli.invoke(app, ["round", "report"], env={"COLUMNS": "200"}).output
+    assert "dedup: what an export keeps" in out and "copies of a URL" in out and "near duplicates" in out
+    words = " ".join(out.split())  # the caption wraps at the table's width
+    assert f"{data['recalled']:,} pages recalled" in words and f"an export writes the {kept:,} kept" in words
+    row = next(line for line in out.splitlines() if "kept: exported" in line)
+    assert f"{kept:,}" in row and f"{pages:,}" in next(line for line in out.splitlines() if line.strip("│ ")
+                                                      .startswith("pages "))  # fmt: skip
+    export = tmp_path / "x.jsonl"
+    assert cli.invoke(app, ["export", "--round", "1", "--output", str(export)]).exit_code == 0
+    assert len(export.read_text().splitlines()) == kept  # the count the table explains
+
+
 def test_domains_show_is_the_apis_view_of_a_queued_domain(done: Settings, cli: CliRunner) -> None:
     with dbm.session(done.db_url) as db:
         item = db.exec(select(dbm.QueueItem).where(dbm.QueueItem.status == "pending")

@@ -406,12 +406,32 @@ def _report_tables(data: dict[str, Any]) -> list[Table]:
             pays.add_row(name, str(y["items"]), str(y["labelled"]), str(y["code"]),
                          "-" if y["yield"] is None else f"{y['yield']:.0%}")  # fmt: skip
         tables.append(pays)
+    if data.get("dedup"):
+        tables.append(_dedup_table(data["round"], data["recalled"], data["dedup"]))
     if data["label_conflicts"]:
         conflicts = Table("pattern", "who said what", title="label conflicts (resolve on the Review page)")
         for c in data["label_conflicts"]:
             conflicts.add_row(c["pattern"], ", ".join(f"{a}: {lb}" for a, lb in c["labels"].items()))
         tables.append(conflicts)
     return tables
+
+
+DEDUP_ROWS = (("pages", "pages"), ("exact_url", "copies of a URL"), ("exact_text", "copies of a text"),
+              ("near_dup", "near duplicates"), ("contaminated", "benchmark overlap"), ("kept", "kept: exported"))
+
+
+def _dedup_table(number: int, recalled: int, dedup: dict[str, Any]) -> Table:
+    """Why an export has fewer pages than the round recalled: each copy removed and each page left out, counted."""
+    this, overall = dedup.get("round") or {}, dedup.get("overall") or {}
+    table = Table("", "this round", f"rounds 1-{number}", title="dedup: what an export keeps",
+                  caption=f"{recalled:,} pages recalled (the pages row adds those fetched under labelled patterns); "
+                  f"an export writes the {this.get('kept', 0):,} kept, with dedup and decontamination on (the "
+                  "default): copies are removed and pages that overlap benchmarks are left out")  # fmt: skip
+    for column in table.columns[1:]:
+        column.justify = "right"
+    for key, name in DEDUP_ROWS:
+        table.add_row(name, f"{this.get(key, 0):,}", f"{overall.get(key, 0):,}")
+    return table
 
 
 def _redacted(r: dict[str, Any] | None) -> str:
