@@ -162,12 +162,15 @@ class Deployment:
             time.sleep(0.3)
 
     def wait_running(self, number: int, phase: str, timeout: float = 120.0) -> dict:
-        """Until a WARC task of `phase` is running (a fault then hits the round mid-WARC)."""
+        """Until a WARC task of `phase` is running (a fault then hits the round mid-WARC); AssertionError if the round
+        ends first, so a fault test cannot pass on a round the fault never met."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             body = self.round(number)
-            if body["progress"][phase]["running"] > 0 or body["status"] in TERMINAL:
+            if body["progress"][phase]["running"] > 0:
                 return body
+            if body["status"] in TERMINAL:
+                raise AssertionError(f"round {number} ended ({body['status']}) before a {phase} task was seen running")
             time.sleep(0.05)
         raise AssertionError(f"no {phase} task of round {number} ran within {timeout}s")
 

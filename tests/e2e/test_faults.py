@@ -58,10 +58,20 @@ def test_service_restart_mid_round(stack: Stack, e2e_baseline: Baseline, service
     with stack.deploy() as dep:
         number = _start(dep, stack.mirror.url)
         dep.wait_running(number, "index")
+        hit = {t.id for t in dep.tasks(number) if t.status == "running"}
         t0 = time.perf_counter()
         getattr(stack, service).restart(down=3.0)
         outage = time.perf_counter() - t0
         dep.wait(number)
         assert_same_as_baseline(dep, number, e2e_baseline)
-        attempts = Counter(t.attempts for t in dep.tasks(number))
+        tasks = dep.tasks(number)
+        attempts = Counter(t.attempts for t in tasks)
         print(f"\n{service} down {outage:.1f}s; task attempts {dict(attempts)}")
+        assert hit, "no task was running when the service went down"
+        if service == "postgres":  # the running task lost its database: retried (the policy's backoff), then done
+            assert max(attempts) >= 2, attempts
+        else:  # the broker went away under a running task: the workers reconnected, and the task that was running
+            # ended done (its result and the chord counter written on the retried connection)
+            logs = "".join(path.read_text(errors="replace") for path in dep.workers.logs.values())
+            assert "Connection to broker lost" in logs
+            assert all(t.status == "done" for t in tasks if t.id in hit)
