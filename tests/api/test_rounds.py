@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.api.conftest import AUTH, LiveAPI, wait_for
+from tests.core.lifecycle.test_retry import broken_source, fail_on_broken_files  # noqa: F401 - a fixture
 from webrecall.core.db import session
 from webrecall.core.labelling import accounts
 from webrecall.core.settings import Settings
@@ -171,3 +172,30 @@ def test_state_changing_routes_need_the_token(live_api: LiveAPI) -> None:
     assert c.post("/rounds", json={"crawl_id": "CC-MAIN-DEV"}, headers=wrong).status_code == 403
     assert c.post("/rounds/1/cancel").status_code == 401
     assert c.post("/labels", json={"annotator": "a", "labels": []}).status_code == 401
+
+
+def test_retry_route_reads_the_failed_files_again(tmp_path, monkeypatch, broken_source) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from fastapi.testclient import TestClient
+
+    from tests.api.conftest import TOKEN
+    from webrecall.api.main import create_app
+    from webrecall.core import db as dbm
+
+    for key, value in {"WEBRECALL_DATA_DIR": str(tmp_path / "data"), "WEBRECALL_DATABASE_URL": "",
+                       "WEBRECALL_API_TOKEN": TOKEN, "WEBRECALL_PROCESSES": "1"}.items():  # the runner reads them too
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    dbm.migrate(settings.db_url)
+    warcs, fix = broken_source
+    rnd = fail_on_broken_files(settings, warcs)
+    with TestClient(create_app(settings)) as c:
+        assert c.post("/rounds/7/retry", headers=AUTH).status_code == 404
+        shown = c.get(f"/rounds/{rnd.number}").json()
+        assert [f["warc"] for f in shown["failed_files"]] == warcs and "every WARC file failed" in shown["error"]
+        fix()
+        resp = c.post(f"/rounds/{rnd.number}/retry", headers=AUTH)
+        assert resp.status_code == 202 and resp.json()["status"] == "pending", resp.text
+        body = wait_for(c, rnd.number, {"done", "failed", "cancelled"})  # type: ignore[arg-type]
+        assert body["status"] == "done" and body["html_pages"] == 2000 and body["failed_files"] == [], body
+        again = c.post(f"/rounds/{rnd.number}/retry", headers=AUTH)
+        assert again.status_code == 409 and "not failed" in again.json()["detail"]

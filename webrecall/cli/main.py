@@ -195,6 +195,8 @@ def _summary_table(summary: dict[str, Any]) -> Table:
     keys = ("error", "progress", "eta_seconds", "pages", "html_pages", "recalled", "domains", "related_domains",
             "pages_per_s", "pages_per_task_s", "wall_seconds", "effective_threshold", "errors", "eval")  # fmt: skip
     rows = [(k, summary[k]) for k in keys if summary.get(k) not in (None, {}, "")]
+    if failed := summary.get("failed_files"):  # one line a file: the reason names it
+        rows.append(("failed_files", "\n".join(f"{f['phase']} {f['status']}: {f['error']}" for f in failed)))
     return _pairs(f"round {summary['id']}: {summary['status']}", rows)
 
 

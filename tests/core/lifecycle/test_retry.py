@@ -93,3 +93,67 @@ def test_round_status_shows_why_a_round_failed_and_round_run_retries_it(env: Set
     assert not [h for h in corpus_httpd.paths(".warc.gz") if h.range is None]  # no WARC streamed again
     again = CliRunner().invoke(app, ["round", "run", str(rnd.number)])
     assert again.exit_code == 2 and "already done" in again.output
+
+
+BROKEN = {"missing.warc.gz": None, "empty.warc.gz": b"", "error-page.warc.gz": b"<html><body>Denied</body></html>",
+          "whole-file.warc.gz": (CORPUS / "fixtures/warcio/example-bad-non-chunked.warc.gz").read_bytes()}  # fmt: skip
+"""WARC files as a source can break them: gone (404), an empty download, an error page served in its place (not
+gzip), one gzip stream over the whole file (not one member per record)."""
+REASONS = ("not found (HTTP 404", "empty: not one WARC record", "not a WARC file", "not a per-record gzip WARC file")
+
+
+@pytest.fixture
+def broken_source(tmp_path):  # type: ignore[no-untyped-def]
+    """The mirror over the corpus, with an overlay holding the broken files; `fix()` puts DEV WARC files there."""
+    from webrecall.mirror.server import serve
+
+    overlay = tmp_path / "overlay"
+    (overlay / "broken").mkdir(parents=True)
+    for name, data in BROKEN.items():
+        if data is not None:
+            (overlay / "broken" / name).write_bytes(data)
+    mirror, url = serve(str(CORPUS), index_dir=str(overlay))
+    dev = sorted((CORPUS / "crawl-data/CC-MAIN-DEV/segments").glob("*/warc/*.warc.gz"))
+
+    def fix() -> None:
+        for name, warc in zip(BROKEN, dev, strict=False):
+            (overlay / "broken" / name).unlink(missing_ok=True)
+            (overlay / "broken" / name).symlink_to(warc)
+
+    yield [f"{url}broken/{name}" for name in BROKEN], fix
+    mirror.shutdown()
+    mirror.server_close()
+
+
+def fail_on_broken_files(settings: Settings, warcs: list[str]) -> dbm.Round:
+    """A round over the broken files, run here: it fails saying that every file failed, and why each did."""
+    from webrecall.core.lifecycle.progress import round_view
+
+    rnd = create_round(settings, RoundSpec(warcs=warcs, seed_patterns=["docs.python.org/", "www.postgresql.org/docs/"]))
+    with pytest.raises(FatalError, match=r"every WARC file failed \(4 of 4 in the index phase\)") as failure:
+        run_round(settings, rnd.id or 0, processes=1)
+    assert "not enough seed pages" not in str(failure.value)
+    with dbm.session(settings.db_url) as db:
+        failed = db.get(dbm.Round, rnd.id)
+    assert failed is not None
+    view = round_view(settings, failed)
+    assert view.status == "failed" and view.errors["warc_skipped"] == 4
+    assert [(f.warc, f.phase, f.status) for f in view.failed_files] == [(w, "index", "skipped") for w in warcs]
+    for f, reason in zip(view.failed_files, REASONS, strict=True):
+        assert reason in f.error and reason in view.error, (f, reason)
+    return failed
+
+
+@pytest.mark.slow
+def test_broken_warc_files_are_named_with_their_reasons_and_round_run_reads_them_again(env: Settings, broken_source):  # type: ignore[no-untyped-def]
+    warcs, fix = broken_source
+    rnd = fail_on_broken_files(env, warcs)
+    shown = CliRunner().invoke(app, ["round", "status", str(rnd.number)], env={"COLUMNS": "400"})
+    assert shown.exit_code == 0 and all(w in shown.output for w in warcs), shown.output
+    assert "every WARC file failed" in shown.output and "failed_files" in shown.output
+    assert shown.output.count("index skipped: ") == 4
+    fix()  # the operator repairs the source: the same URLs now serve DEV WARC files
+    out = CliRunner().invoke(app, ["round", "run", str(rnd.number), "--processes", "1", "--json"])
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    assert summary["status"] == "done" and summary["html_pages"] == 2000 and summary["failed_files"] == []

@@ -1,4 +1,4 @@
-"""Rounds: start (202, runs in the background), list, status with progress, cancel."""
+"""Rounds: start (202, runs in the background), list, status with progress, cancel, retry."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from webrecall.core.db import Round
 from webrecall.core.errors import Conflict, FatalError, RetryableError
 from webrecall.core.lifecycle import spec as lifecycle_spec
 from webrecall.core.lifecycle.spec import RoundSpec
-from webrecall.core.lifecycle.status import TERMINAL, Status, cancel_round, set_status
+from webrecall.core.lifecycle.status import TERMINAL, Status, cancel_round, retry_round, set_status
 from webrecall.core.queries import find_round
 
 router = APIRouter(prefix="/rounds", tags=["rounds"])
@@ -98,6 +98,24 @@ def cancel(number: RoundNo, settings: SettingsDep, db: SessionDep, _: TokenDep) 
     if rnd.status in TERMINAL:
         raise HTTPException(status.HTTP_409_CONFLICT, f"round {number} is already {rnd.status}")
     return round_public(db, settings, cancel_round(settings, rnd.id or 0))
+
+
+@router.post("/{number}/retry", status_code=status.HTTP_202_ACCEPTED, responses={**AUTH, **errors(404, 409, 503)})
+def retry(number: RoundNo, settings: SettingsDep, db: SessionDep, _: TokenDep) -> schemas.RoundPublic:
+    """Retry a failed round in the background: its failed and skipped WARC files (missing, empty, not a WARC file,
+    retries spent) are read again; every finished file and its model are kept. 409 unless the round failed."""
+    rnd = _get(db, number)
+    db.rollback()  # end this session's read snapshot: the round is written through another one
+    try:
+        rnd = retry_round(settings, rnd.id or 0)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    try:
+        launch(settings, rnd)
+    except RuntimeError as exc:
+        set_status(settings, rnd.id or 0, "failed", error=str(exc))
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+    return round_public(db, settings, rnd)
 
 
 @router.get("/{number}/expansion", responses=errors(404))

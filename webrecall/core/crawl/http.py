@@ -191,7 +191,7 @@ def check_ranges(locations: list[str], *, timeout: float = 60, retries: int = 5,
     """One small ranged request (`bytes=0-0`) per source host, before a round does any work: the recall pass reads
     kept pages back by byte range, so a server that ignores `Range` (e.g. `python3 -m http.server`) would otherwise
     fail the round after its index pass and training. FatalError with the reason; a host whose first files are
-    missing (404) is left to the WARC tasks, which skip missing files."""
+    missing (404) or empty is left to the WARC tasks, which skip such files."""
     by_host: dict[str, list[str]] = {}
     for loc in locations:
         if is_http(loc):
@@ -201,7 +201,7 @@ def check_ranges(locations: list[str], *, timeout: float = 60, retries: int = 5,
         for url in urls[:tries_per_host]:
             try:
                 status, content_range = retry(url, retries, functools.partial(_probe_range, url, timeout))
-            except NotFoundError:
+            except (NotFoundError, SkippableError):  # missing or empty: its WARC task says so
                 continue
             if status != 206 or not content_range.startswith("bytes 0-0/"):
                 raise FatalError(

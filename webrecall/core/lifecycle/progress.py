@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from webrecall.core import params
 from webrecall.core import totals as totals_mod
@@ -116,6 +116,20 @@ def error_counts(db: Session, rnd: Round) -> dict[str, int]:
     return out
 
 
+class FailedFile(BaseModel):
+    """A WARC file a phase of the round could not use, and why (`round run` / `POST /rounds/{n}/retry` try again)."""
+
+    warc: str
+    phase: str
+    status: str = Field(description="`skipped` (missing, empty or not a WARC file) or `failed` (retries spent)")
+    error: str
+
+
+def failed_files(tasks: Sequence[WarcTask]) -> list[FailedFile]:
+    return [FailedFile(warc=t.warc_url, phase=t.phase, status=t.status, error=t.error)
+            for t in tasks if t.status in ("failed", "skipped")]  # fmt: skip
+
+
 class RoundFields(BaseModel):
     """What the CLI and the API both show of a round (`RoundView` here, the API's `RoundPublic`)."""
 
@@ -143,6 +157,8 @@ class RoundFields(BaseModel):
                                    "lost in corrupt stretches of WARC files, `resync_bytes_skipped`: their bytes")
     warcs: int
     warcs_failed: int
+    failed_files: list[FailedFile] = Field(default_factory=list, description="The WARC files a phase could not "
+                                           "use, with the reason (`warc_skipped`/`warc_failed` in `errors` count them)")
     pages_per_task_s: float | None = Field(description="HTML pages per second of task time (per busy core)")
     eval: dict[str, Any] | None
     growth: Growth | None
@@ -176,6 +192,8 @@ def round_view(settings: Settings, rnd: Round) -> RoundView:
     wall = (rnd.finished_at - rnd.started_at).total_seconds() if rnd.finished_at and rnd.started_at else None
     with session(settings.db_url) as db:
         errors, yields = error_counts(db, rnd), page_items.yields(db, rnd.id or 0)
+        tasks = db.exec(select(WarcTask).where(WarcTask.round_id == rnd.id).order_by(col(WarcTask.id))).all()
+        failed = failed_files(tasks)
     return RoundView(
         id=rnd.number, status=rnd.status, error=rnd.error, crawl_id=rnd.crawl_id, base_url=rnd.base_url,
         threshold=rnd.threshold, top_k=rnd.top_k, effective_threshold=rnd.effective_threshold,
@@ -184,7 +202,7 @@ def round_view(settings: Settings, rnd: Round) -> RoundView:
         progress=progress, pages=progress.pages, html_pages=progress.html_pages,
         recalled=t.recalled if t.has("recalled") else progress.recall.recalled, domains=t.domains,
         related_domains=t.related_domains, errors=errors, warcs=t.warcs, warcs_failed=t.warcs_failed,
-        pages_per_task_s=t.pages_per_task_s,
+        failed_files=failed, pages_per_task_s=t.pages_per_task_s,
         model=t.model.model_dump(mode="json", exclude_unset=True) if t.model else {},
         eval=t.eval.model_dump(mode="json", exclude_unset=True) if t.eval else None,
         growth=Growth(**grown) if grown else None, dedup=dedup_counts(t),

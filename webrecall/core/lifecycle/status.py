@@ -120,16 +120,17 @@ def cancel_round(settings: Settings, round_id: int) -> Round:
 
 
 def retry_round(settings: Settings, round_id: int) -> Round:
-    """Make a failed round runnable again: its failed (and interrupted) WARC tasks go back to pending, every
-    finished one is kept, and so is its model if it has one. ValueError unless the round failed."""
+    """Make a failed round runnable again: its failed, skipped (a file missing, empty or not a WARC file) and
+    interrupted WARC tasks go back to pending, every finished one is kept, and so is its model if it has one.
+    ValueError unless the round failed."""
     with session(settings.db_url) as db:
         rnd = db.exec(select(Round).where(Round.id == round_id).with_for_update()).first()
         if rnd is None:
             raise FatalError(f"round {round_id} does not exist")
         if rnd.status != "failed":
             raise ValueError(f"round {rnd.number} is {rnd.status}, not failed")
-        for task in db.exec(select(WarcTask).where(WarcTask.round_id == round_id,
-                                                   col(WarcTask.status).in_(["failed", "running"]))):  # fmt: skip
+        again = col(WarcTask.status).in_(["failed", "skipped", "running"])
+        for task in db.exec(select(WarcTask).where(WarcTask.round_id == round_id, again)):
             task.status, task.error = "pending", f"retried after: {task.error}" if task.error else ""
             db.add(task)
         rnd.status, rnd.error, rnd.finished_at = "pending", "", None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from webrecall.core.db import Round, utcnow
+from webrecall.core.errors import FatalError
 from webrecall.core.lifecycle import dedup_stage
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.status import fail_task, failing_round, is_cancelled, set_status
@@ -52,6 +53,21 @@ def expand(ctx: RoundContext) -> list[int] | None:
     return pending_tasks(ctx.settings, ctx.id, "expand")
 
 
+def every_file_failed(ctx: RoundContext, phase: str) -> str | None:
+    """The reason to fail a round none of whose WARC files `phase` could use (None: at least one it could)."""
+    from webrecall.core.lifecycle.progress import failed_files
+    from webrecall.core.queries import warc_tasks
+
+    rows = [t for t in warc_tasks(ctx.settings, ctx.id) if t.phase == phase]
+    failed = failed_files(rows)
+    if not rows or len(failed) < len(rows):
+        return None
+    shown = "; ".join(f.error if f.warc in f.error else f"{f.warc}: {f.error}" for f in failed[:5])
+    more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
+    return (f"every WARC file failed ({len(failed)} of {len(rows)} in the {phase} phase): {shown}{more}. Fix the "
+            f"source, then retry the round (`webrecall round run {ctx.number}`, `POST /rounds/{ctx.number}/retry`)")
+
+
 def train(ctx: RoundContext) -> int | None:
     """Train the round's model unless it has one; the round then recalls. Returns the model id (None if the
     round was cancelled); a failure to train fails the round."""
@@ -61,8 +77,10 @@ def train(ctx: RoundContext) -> int | None:
         return None
     model_id = ctx.round.model_id
     if model_id is None:
-        set_status(ctx.settings, ctx.id, "training")
         with failing_round(ctx.settings, ctx.id):
+            if reason := every_file_failed(ctx, "index"):  # not "not enough seed pages": there were no pages
+                raise FatalError(reason)
+            set_status(ctx.settings, ctx.id, "training")
             model_id = train_round(ctx).id
     set_status(ctx.settings, ctx.id, "recalling")
     return model_id
@@ -81,6 +99,8 @@ def finalize_round(ctx: RoundContext) -> Round:
 
     ctx = ctx.other(set_status(ctx.settings, ctx.id, "finalizing"))  # as training left it (its threshold)
     with failing_round(ctx.settings, ctx.id):
+        if reason := every_file_failed(ctx, "recall"):
+            raise FatalError(reason)
         dedup_stage.dedup_round(ctx)  # the corpus of rounds 1..n, before the round is done
         rnd = finalize(ctx)
         if rnd.status != "done":

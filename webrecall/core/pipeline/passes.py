@@ -23,7 +23,7 @@ from more_itertools import chunked
 
 from webrecall.core.crawl.sources import DEFAULT_READ, ReadOptions, open_stream, read_range
 from webrecall.core.crawl.warc import iter_pages, read_page
-from webrecall.core.errors import StopCheck, stop_if
+from webrecall.core.errors import SkippableError, StopCheck, stop_if
 from webrecall.core.model import prior
 from webrecall.core.model.scorer import Scorer
 from webrecall.core.page import Page, Stats
@@ -81,6 +81,7 @@ def index_warc(
     """Read a WARC once into the page cache of `extractor`; returns the cache path. Bad records are counted, not
     fatal. `read.should_stop` is asked between batches (`Cancelled` when it says yes)."""
     rel = cache_path(location, get_extractor(extractor).id)
+    before = {key: stats[key] for key in ("records", "html_pages", *UNREADABLE)}
     with open_stream(location, timeout=read.timeout, retries=read.retries) as stream, \
             store.writer(rel, CACHE_SCHEMA) as out:  # fmt: skip
         stats.incr("stream_opens")
@@ -89,7 +90,24 @@ def index_warc(
             out.write_table(pa.Table.from_pylist(batch, schema=CACHE_SCHEMA))
             stats.incr("html_pages", len(batch))
             stop_if(read.should_stop)
+        if (reason := unreadable({key: stats[key] - n for key, n in before.items()})) is not None:
+            raise SkippableError(f"{location}: {reason}")  # inside the writer: no page cache file is left behind
     return rel
+
+
+UNREADABLE = ("dropped_unparseable", "dropped_truncated", "dropped_corrupt")
+"""The drops of a file that may not be a WARC file at all."""
+
+
+def unreadable(counts: dict[str, int]) -> str | None:
+    """Why a file gave no page where a WARC file would (an empty download, an HTML error page, a whole-file gzip), or
+    None: a file that gave pages, or whole records none of which is an HTML page, was read."""
+    if counts["html_pages"]:
+        return None
+    drops = ", ".join(f"{key.removeprefix('dropped_')}: {counts[key]}" for key in UNREADABLE if counts[key])
+    if not counts["records"]:
+        return f"not a WARC file: no record could be read ({drops})" if drops else "empty: not one WARC record in it"
+    return f"no page could be read, the file is broken or not a per-record gzip WARC file ({drops})" if drops else None
 
 
 @dataclass(slots=True)
