@@ -37,13 +37,16 @@ class Step:
     partition: Callable[[RoundContext, int], Any] | None = None
     needs: tuple[str, ...] = ()
     """Task phases every row of which must be finished before the step runs."""
+    isolated: bool = False
+    """A `round` step whose work never looks at a cancel (fastText's training loop): the local runner runs it in a
+    child process it can kill, Celery's cancel terminates its task."""
 
 
 PLAN: tuple[Step, ...] = (
     Step("index", "warcs", phase="index"),
     Step("expand", "warcs", phase="expand", run=steps.expand),
     Step("sample", "warcs", phase="sample"),
-    Step("train", "round", run=steps.train, needs=("index", "expand", "sample")),
+    Step("train", "round", run=steps.train, needs=("index", "expand", "sample"), isolated=True),
     Step("recall", "warcs", phase="recall"),
     Step("dedup", "partitions", partition=dedup_stage.run_partition, needs=("recall",)),
     Step("finalize", "round", run=steps.finalize_round, needs=("recall",)),
