@@ -215,3 +215,41 @@ def test_a_wet_first_round_on_celery_equals_the_in_process_run(wet_baseline, clu
     ranges = _warc_ranges(wet_httpd.hits[start:])
     assert len(ranges) == len(set(ranges)) > 0  # each record range asked once
     assert sorted(ranges) == sorted(wet_baseline[4])  # the same records as in-process, by the same ranges
+
+
+def test_cancel_kills_training_on_the_worker(cluster, corpus_server):
+    """fastText's loop looks at no flag: the API's cancel must kill the pool process that trains, within seconds
+    (the worker itself goes on, with a fresh pool process)."""
+    import psutil
+    from fastapi.testclient import TestClient
+
+    from tests.api.conftest import AUTH, TOKEN
+    from webrecall.api.main import create_app
+    from webrecall.workers.celery_app import make_app
+    from webrecall.workers.tasks import enqueue, task_id
+
+    settings, _env, start_workers = cluster
+    workers = start_workers(1)
+    endless = settings.model_copy(update={"execution": "celery", "api_token": TOKEN, "ft": FastTextParams(
+        threads=1, epoch=100_000, max_epoch=100_000, min_epoch_updates=10**12)})  # hours of training, recorded
+    rnd = create_round(endless, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, limit=2, seed_patterns=SEEDS))
+    app = make_app(settings)
+    enqueue(app, settings, rnd.id)
+    trainer = None
+    deadline = time.monotonic() + 150
+    while trainer is None and time.monotonic() < deadline:
+        for active in (app.control.inspect(timeout=1.0).active() or {}).values():
+            trainer = next((psutil.Process(i["worker_pid"]) for i in active if i["id"] == task_id(rnd.id, "train")),
+                           trainer)  # fmt: skip
+        time.sleep(0.2)
+    assert trainer is not None, "training was not caught running"
+    worker = psutil.Process(next(iter(workers.procs.values())).pid)
+    assert trainer.ppid() == worker.pid
+    with TestClient(create_app(endless)) as c:
+        assert c.post(f"/rounds/{rnd.number}/cancel", headers=AUTH).status_code == 200
+    _, alive = psutil.wait_procs([trainer], timeout=60)
+    assert alive == [], "the pool process still trains"
+    assert worker.is_running() and trainer.pid not in {p.pid for p in worker.children()}
+    with dbm.session(settings.db_url) as db:
+        assert db.get(dbm.Round, rnd.id).status == "cancelled"
+    app.close()

@@ -20,6 +20,23 @@ RUN_ROUND_TASK = "webrecall.run_round"
 """The Celery task (defined in workers/) that builds and enqueues a round's canvas; args: [Round.id]."""
 
 
+def stop(settings: Settings, rnd: Round) -> None:
+    """After a cancel: on the workers, revoke the round's tasks and kill its training (`plan.revoke`); the local
+    runner sees the cancel itself and stops its processes."""
+    if settings.execution != "celery":
+        return
+    from celery import Celery
+
+    from webrecall.core.lifecycle.context import RoundContext
+    from webrecall.core.lifecycle.plan import revoke
+
+    celery = Celery("webrecall-api", broker=settings.broker_url)
+    try:
+        revoke(RoundContext.of(settings, rnd), celery.control.revoke)
+    finally:
+        celery.close()
+
+
 def launch(settings: Settings, rnd: Round) -> None:
     """Run the round in the background; raises RuntimeError if it could not be handed over."""
     if settings.execution == "celery":

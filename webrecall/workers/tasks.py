@@ -20,9 +20,9 @@ from webrecall.core.db import WarcTask, session
 from webrecall.core.errors import FatalError
 from webrecall.core.lifecycle import plan, status, steps
 from webrecall.core.lifecycle.context import RoundContext
-from webrecall.core.lifecycle.plan import PLAN, RetryPolicy
+from webrecall.core.lifecycle.plan import PLAN, RetryPolicy, task_id
 from webrecall.core.lifecycle.warc_task import TaskResult, process_warc_task
-from webrecall.core.queries import pending_tasks, warc_tasks
+from webrecall.core.queries import pending_tasks
 from webrecall.core.settings import Settings
 from webrecall.core.totals import of as totals_of
 from webrecall.workers.celery_app import app, settings_of
@@ -47,11 +47,6 @@ def webrecall_task(name: str) -> Callable[[Callable[..., Any]], Any]:
         retry_backoff_max=int(policy.backoff_max), retry_jitter=True, max_retries=policy.max_retries,
         time_limit=s.task_time_limit, soft_time_limit=max(s.task_time_limit - 60, 1),
     )  # fmt: skip
-
-
-def task_id(round_id: int, kind: str, row_id: int | None = None) -> str:
-    """Deterministic Celery ids: a cancel computes them from the database."""
-    return f"webrecall-{round_id}-{kind}" + (f"-{row_id}" if row_id is not None else "")
 
 
 @webrecall_task("webrecall.warc")
@@ -180,19 +175,9 @@ def enqueue(celery: Celery, settings: Settings, round_id: int) -> str:
 
 
 def revoke_round(celery: Celery, settings: Settings, round_id: int) -> int:
-    """Revoke the round's unfinished tasks (the database's cancel flag already makes them no-ops)."""
-    ctx = RoundContext.load(settings, round_id)
-    ids = []
-    for step in PLAN:
-        if step.kind == "round" or step.run is not None:
-            ids.append(task_id(round_id, step.name))
-        elif step.kind == "partitions":
-            ids += [task_id(round_id, step.name, p) for p in plan.partitions(ctx)]
-    for row in warc_tasks(settings, round_id):
-        if row.status in ("pending", "running"):
-            ids.append(task_id(round_id, row.phase, row.id))
-    celery.control.revoke(ids)
-    return len(ids)
+    """Revoke the round's unfinished tasks and kill its training (`plan.revoke`); the database's cancel flag already
+    makes the others no-ops."""
+    return plan.revoke(RoundContext.load(settings, round_id), celery.control.revoke)
 
 
 @webrecall_task("webrecall.run_round")

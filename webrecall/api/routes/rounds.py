@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from webrecall.api import schemas
 from webrecall.api.deps import SessionDep, SettingsDep, TokenDep
 from webrecall.api.routes import AUTH, errors
-from webrecall.api.runner import launch
+from webrecall.api.runner import launch, stop
 from webrecall.api.views import round_public
 from webrecall.core.crawl.guard import check_source
 from webrecall.core.db import Round
@@ -93,11 +93,14 @@ def get_round(number: RoundNo, settings: SettingsDep, db: SessionDep) -> schemas
 
 @router.post("/{number}/cancel", responses={**AUTH, **errors(404, 409)})
 def cancel(number: RoundNo, settings: SettingsDep, db: SessionDep, _: TokenDep) -> schemas.RoundPublic:
-    """Cancel: pending WARC tasks are not started, running ones stop at their next batch."""
+    """Cancel: pending WARC tasks are not started, running ones stop at their next batch, training is stopped; the
+    round's processes are gone within seconds. A cancel is final: `round run` and retry refuse the round."""
     rnd = _get(db, number)
     if rnd.status in TERMINAL:
         raise HTTPException(status.HTTP_409_CONFLICT, f"round {number} is already {rnd.status}")
-    return round_public(db, settings, cancel_round(settings, rnd.id or 0))
+    rnd = cancel_round(settings, rnd.id or 0)
+    stop(settings, rnd)
+    return round_public(db, settings, rnd)
 
 
 @router.post("/{number}/retry", status_code=status.HTTP_202_ACCEPTED, responses={**AUTH, **errors(404, 409, 503)})

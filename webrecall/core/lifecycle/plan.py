@@ -57,6 +57,31 @@ def step(name: str) -> Step:
     return next(s for s in PLAN if s.name == name)
 
 
+def task_id(round_id: int, kind: str, row_id: int | None = None) -> str:
+    """The id a Celery canvas gives a task of the round (deterministic: a cancel computes them from the database)."""
+    return f"webrecall-{round_id}-{kind}" + (f"-{row_id}" if row_id is not None else "")
+
+
+def revoke(ctx: RoundContext, revoke_ids: Callable[..., Any]) -> int:
+    """Revoke the round's unfinished tasks with `revoke_ids` (Celery's `control.revoke`, from whichever adapter
+    cancels): a queued one never starts, a running WARC task stops at its next batch, and a running isolated step is
+    killed (SIGKILL: its C++ loop would not even run a signal handler). Returns how many ids were revoked."""
+    from webrecall.core.queries import warc_tasks
+
+    ids = []
+    for step in PLAN:
+        if step.kind == "round" or step.run is not None:
+            ids.append(task_id(ctx.id, step.name))
+        elif step.kind == "partitions":
+            ids += [task_id(ctx.id, step.name, p) for p in partitions(ctx)]
+    for row in warc_tasks(ctx.settings, ctx.id):
+        if row.status in ("pending", "running"):
+            ids.append(task_id(ctx.id, row.phase, row.id))
+    revoke_ids(ids)
+    revoke_ids([task_id(ctx.id, s.name) for s in PLAN if s.isolated], terminate=True, signal="SIGKILL")
+    return len(ids)
+
+
 def partitions(ctx: RoundContext) -> range:
     """The dedup partitions of the round (recorded with it)."""
     return range(ctx.params.dedup.partitions)

@@ -108,11 +108,12 @@ def cancel_check(settings: Settings, round_id: int, every_s: float) -> StopCheck
 
 
 def cancel_round(settings: Settings, round_id: int) -> Round:
-    """Cancel: pending WARC tasks are marked cancelled (and are no-ops if they start), running ones stop at their
-    next batch."""
+    """Cancel: pending WARC tasks are marked cancelled (and are no-ops if they start); running ones too, as their
+    runner stops or kills them within `cancel_check_seconds` (one that ends first records how it ended)."""
     rnd = set_status(settings, round_id, "cancelled")
     with session(settings.db_url) as db:
-        for task in db.exec(select(WarcTask).where(WarcTask.round_id == round_id, WarcTask.status == "pending")):
+        unfinished = col(WarcTask.status).in_(["pending", "running"])
+        for task in db.exec(select(WarcTask).where(WarcTask.round_id == round_id, unfinished)):
             task.status, task.error, task.finished_at = "cancelled", "the round was cancelled", utcnow()
             db.add(task)
         db.commit()
