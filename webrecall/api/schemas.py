@@ -111,9 +111,10 @@ class RoundCreate(Strict):
 
 
 class WarcProgress(BaseModel):
-    warcs_done: int
+    warcs_done: int = Field(description="WARC files the phase got through: done, skipped or failed")
     warcs_total: int
     running: int
+    cancelled: int = Field(0, description="WARC files a cancel stopped or kept from starting")
     pages: int
     recalled: int
 

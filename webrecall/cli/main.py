@@ -59,7 +59,8 @@ def round_summary(settings: Settings, rnd: dbm.Round, *, detail: bool = False) -
         tasks = warc_tasks(settings, rnd.id or 0)
         out["tasks"] = {phase: {s: sum(1 for t in tasks if t.phase == phase and t.status == s)
                                 for s in {t.status for t in tasks}} for phase in ("index", "recall")}  # fmt: skip
-        out["progress"] = {phase: f"{p.warcs_done}/{p.warcs_total} WARC files"
+        out["progress"] = {phase: f"{p.warcs_done}/{p.warcs_total} WARC files" + (f", {p.cancelled} cancelled"
+                                                                               if p.cancelled else "")
                            for phase, p in (("index", view.progress.index), ("recall", view.progress.recall))}
         out["eta_seconds"] = view.progress.eta_seconds
     return out
@@ -620,14 +621,14 @@ def round_run(
 ) -> None:
     """Run, resume or retry a round to the end here (the API's in-process runner). A failed round is retried:
     its failed WARC tasks run again, every finished one (and its model) is kept."""
-    from webrecall.core.lifecycle.run import run
+    from webrecall.core.lifecycle.run import CANCEL_IS_FINAL, run
     from webrecall.core.queries import round_by_number
 
     settings = _ready()
     with _reasons():
         rnd = round_by_number(settings, number)
     if rnd.status in ("done", "cancelled"):
-        _fail(f"round {number} is already {rnd.status}")
+        _fail(CANCEL_IS_FINAL.format(number=number) if rnd.status == "cancelled" else f"round {number} is already done")
     if rnd.status == "failed":
         console.print(f"retrying round {number}, which failed: {rnd.error or 'no reason recorded'}")
     try:

@@ -3,6 +3,7 @@ and the runner entry point's contract."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -113,3 +114,37 @@ def test_the_runner_entry_point_takes_a_round_id_only(settings: Settings) -> Non
     rid = _round(settings, status="done")
     done = subprocess.run([*argv, str(rid)], cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 1 and "already done" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_cancelled_round_does_not_report_like_a_finished_one(settings: Settings, corpus_server: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from webrecall.api.main import create_app
+    from webrecall.cli.main import app
+    from webrecall.core.labelling import dashboard
+    from webrecall.core.lifecycle import steps
+    from webrecall.core.lifecycle.context import RoundContext
+    from webrecall.core.lifecycle.progress import round_progress
+
+    monkeypatch.setenv("WEBRECALL_DATA_DIR", settings.data_dir)
+    monkeypatch.setenv("WEBRECALL_DATABASE_URL", "")
+    rnd = create_round(settings, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, limit=2,
+                                           seed_patterns=["docs.python.org/"]))  # fmt: skip
+    steps.start(RoundContext.load(settings, rnd.id or 0))
+    for task_id in pending_tasks(settings, rnd.id or 0, "index"):  # indexed, then cancelled before training
+        process_warc_task(settings, task_id)
+    cancel_round(settings, rnd.id or 0)
+    p = round_progress(settings, rnd.id or 0)
+    assert (p.index.warcs_done, p.recall.warcs_done, p.recall.cancelled, p.recall.warcs_total) == (2, 0, 2, 2)
+    status = CliRunner().invoke(app, ["round", "status", str(rnd.number), "--json"])
+    assert json.loads(status.stdout)["progress"]["recall"] == "0/2 WARC files, 2 cancelled"
+    with TestClient(create_app(settings)) as c:
+        metrics = c.get("/metrics").text
+    assert 'webrecall_rounds{status="cancelled"} 1.0' in metrics and "pages_per_second{" not in metrics
+    with dbm.session(settings.db_url) as db:
+        assert dashboard.progress(db)["growth"] == []  # not a point at 0 recalled
+    again = CliRunner().invoke(app, ["round", "run", str(rnd.number)])
+    assert again.exit_code == 2 and "a cancel is final: start a new round" in " ".join(again.output.split())

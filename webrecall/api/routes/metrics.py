@@ -73,7 +73,7 @@ def metrics(settings: SettingsDep, db: SessionDep) -> Response:
     counts = service_counts(db)
     latest = counts["latest_round"]
     rate = None
-    if latest is not None:
+    if latest is not None and latest.status != "cancelled":  # stopped part way: no throughput to speak of
         rate = (str(latest.number), latest.status, round_progress(settings, latest.id or 0).pages_per_s)
     rounds = db.exec(select(Round).where(Round.status == "done").order_by(col(Round.number))).all()
     dedup = [(str(r.number), k, int(v)) for r in rounds

@@ -114,9 +114,10 @@ def _yield(y: dict[str, Any]) -> str:
 
 
 def growth(rounds: list[Round]) -> list[dict[str, Any]]:
-    """Round-over-round figures for the chart: recalled pages, related domains, growth, model metrics."""
+    """Round-over-round figures for the chart: recalled pages, related domains, growth, model metrics, of the finished
+    rounds (a cancelled or failed one has none: it would plot as 0 recalled)."""
     out = []
-    for rnd in rounds:
+    for rnd in (r for r in rounds if r.status == "done"):
         t = totals.of(rnd)
         heldout = t.model.seed_heldout if t.model and t.model.seed_heldout else Heldout()
         out.append({"round": rnd.number, "recalled": t.recalled, "related_domains": t.related_domains,

@@ -24,10 +24,15 @@ FINISHED = frozenset({"done", "failed", "skipped", "cancelled"})
 """Task statuses that end a task (its time counts for the ETA)."""
 
 
+ENDED = frozenset({"done", "failed", "skipped"})
+"""Task statuses of a WARC file a phase got through (a cancelled one it did not)."""
+
+
 class PhaseProgress(BaseModel):
-    warcs_done: int
+    warcs_done: int = Field(description="WARC files the phase got through: done, skipped or failed")
     warcs_total: int
     running: int
+    cancelled: int = Field(0, description="WARC files a cancel stopped or kept from starting")
     pages: int
     recalled: int
 
@@ -83,9 +88,10 @@ def round_progress(settings: Settings, round_id: int) -> Progress:
     phases = {}
     for phase in ("index", "recall"):
         rows = [t for t in tasks if t.phase == phase]
-        done = [t for t in rows if t.status in FINISHED]
+        done = [t for t in rows if t.status in ENDED]
         phases[phase] = PhaseProgress(
             warcs_done=len(done), warcs_total=len(rows), running=sum(t.status == "running" for t in rows),
+            cancelled=sum(t.status == "cancelled" for t in rows),
             pages=sum(t.html_pages for t in done), recalled=sum(t.recalled for t in done),
         )  # fmt: skip
     totals = totals_mod.of(rnd)

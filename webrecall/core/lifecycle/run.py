@@ -15,17 +15,22 @@ from webrecall.core.lifecycle.local import OnTask, run_round
 from webrecall.core.lifecycle.status import fail_round, retry_round
 from webrecall.core.settings import Settings
 
+CANCEL_IS_FINAL = ("round {number} was cancelled, and a cancel is final: start a new round (`webrecall round start`), "
+                   "which reuses the page cache of every file this one read")
+
 
 def run(settings: Settings, round_id: int, *, processes: int | None = None, progress: OnTask | None = None) -> Round:
     """Run, resume or retry a round to the end: a failed round is retried (its failed WARC tasks run again,
-    every finished one and its model are kept). ValueError for a round that is done or cancelled; a round that
-    cannot go on is failed with the reason, which is raised on."""
+    every finished one and its model are kept). ValueError for a round that is done or cancelled (a cancel is
+    final); a round that cannot go on is failed with the reason, which is raised on."""
     with session(settings.db_url) as db:
         rnd = db.get(Round, round_id)
     if rnd is None:
         raise FatalError(f"round {round_id} does not exist")
-    if rnd.status in ("done", "cancelled"):
-        raise ValueError(f"round {rnd.number} is already {rnd.status}")
+    if rnd.status == "cancelled":
+        raise ValueError(CANCEL_IS_FINAL.format(number=rnd.number))
+    if rnd.status == "done":
+        raise ValueError(f"round {rnd.number} is already done")
     if rnd.status == "failed":
         retry_round(settings, round_id)
     try:
