@@ -63,3 +63,13 @@ def test_a_cache_written_before_the_key_had_the_extractor_is_not_read(settings: 
     store.fs.mv(store.path(cache_path(location, CACHE_ID)), store.path(legacy))
     second, _ = _index(settings, corpus_server)
     assert "cache_hit" not in second.stats and second.stats["records"] == first.stats["records"] > 0
+
+
+def test_a_page_cache_hit_counts_the_records_and_pages_of_the_file(settings: Settings, corpus_server: str) -> None:
+    """A later round over the same file reads no record, yet its `pages` are the file's, not 0 (or a mix)."""
+    first, _ = _index(settings, corpus_server)
+    again, _ = _index(settings, corpus_server)
+    assert "cache_hit" not in first.stats and again.stats["cache_hit"] == 1
+    assert (again.stats["records"], again.stats["html_pages"]) == (first.stats["records"], first.stats["html_pages"])
+    rows = {t.id: t for rnd in (1, 2) for t in warc_tasks(settings, rnd) if t.phase == "index"}
+    assert [(r.pages, r.html_pages) for r in rows.values()] == [(first.stats["records"], 500)] * 2

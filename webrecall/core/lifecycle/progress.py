@@ -43,7 +43,7 @@ class Progress(BaseModel):
     index: PhaseProgress
     recall: PhaseProgress
     pages: int
-    """Records read (a page-cache hit reads none, its index row counts the cached HTML pages)."""
+    """WARC records of the round's files (a page-cache hit counts those the pass that wrote the cache read)."""
     html_pages: int
     pages_per_s: float
     """HTML pages per second of wall time, from the round's start to its end (to now while it runs)."""
@@ -95,7 +95,7 @@ def round_progress(settings: Settings, round_id: int) -> Progress:
             pages=sum(t.html_pages for t in done), recalled=sum(t.recalled for t in done),
         )  # fmt: skip
     totals = totals_mod.of(rnd)
-    # as WARC tasks finish (a page-cache hit reads no record, but its index row counts the cached HTML pages)
+    # as WARC tasks finish (a page-cache hit counts what the index pass that wrote it counted)
     pages = totals.pages if totals.has("pages") else sum(t.pages for t in tasks if t.phase == "index"
                                                          and t.status == "done")  # fmt: skip
     html = totals.html_pages if totals.has("html_pages") else max(phases["index"].pages, phases["recall"].pages)
@@ -154,7 +154,8 @@ class RoundFields(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     wall_seconds: float | None
-    pages: int = Field(description="WARC records read (so far, while the round runs)")
+    pages: int = Field(description="WARC records in the round's files (so far, while the round runs), read now or "
+                       "by the round that wrote their page cache")
     html_pages: int = Field(description="HTML pages indexed or scored (so far, while the round runs)")
     recalled: int
     domains: int

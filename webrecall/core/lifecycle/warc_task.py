@@ -19,7 +19,7 @@ from webrecall.core.errors import Cancelled, FatalError, NotFoundError, Retryabl
 from webrecall.core.lifecycle import dedup_stage, model_store, threshold
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.page import Stats
-from webrecall.core.pipeline.passes import cache_path, index_warc, recall_warc
+from webrecall.core.pipeline.passes import CACHE_RECORDS, cache_path, index_warc, recall_warc
 from webrecall.core.pipeline.wetscan import index_wet, recall_wet
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import wet_cache_path
@@ -49,12 +49,17 @@ class TaskResult:
         return asdict(self)
 
 
-def _cached_pages(store: Store, rel: str) -> int:
-    """HTML pages in a page-cache file, from its Parquet footer (no page is read)."""
+def _count_cached(store: Store, rel: str, stats: Stats) -> None:
+    """A page-cache hit counts what the index pass that wrote the file counted: its HTML pages and the WARC records
+    it read (both from the Parquet footer; no page is read), so a round's `pages` do not depend on the cache."""
     import pyarrow.parquet as pq
 
     with store.fs.open(store.path(rel), "rb") as fh:
-        return int(pq.ParquetFile(fh).metadata.num_rows)
+        meta = pq.ParquetFile(fh).metadata
+    stats.incr("cache_hit")
+    stats.incr("html_pages", int(meta.num_rows))
+    if (records := (meta.metadata or {}).get(CACHE_RECORDS.encode())) is not None:
+        stats.incr("records", int(records))
 
 
 def _run(ctx: RoundContext, task: WarcTask, model: Model | None, stats: Stats, should_stop: StopCheck | None) -> None:
@@ -70,8 +75,7 @@ def _run(ctx: RoundContext, task: WarcTask, model: Model | None, stats: Stats, s
         wet = recorded.scan == "wet"
         if store.exists(cached := wet_cache_path(task.warc_url) if wet else cache_path(task.warc_url,
                                                                                            recorded.cache_id)):
-            stats.incr("cache_hit")
-            stats.incr("html_pages", _cached_pages(store, cached))
+            _count_cached(store, cached, stats)
         elif wet:
             index_wet(task.warc_url, store=store, stats=stats, read=read)
         else:

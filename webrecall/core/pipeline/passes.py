@@ -90,9 +90,15 @@ def index_warc(
             out.write_table(pa.Table.from_pylist(batch, schema=CACHE_SCHEMA))
             stats.incr("html_pages", len(batch))
             stop_if(read.should_stop)
-        if (reason := unreadable({key: stats[key] - n for key, n in before.items()})) is not None:
+        counted = {key: stats[key] - n for key, n in before.items()}
+        if (reason := unreadable(counted)) is not None:
             raise SkippableError(f"{location}: {reason}")  # inside the writer: no page cache file is left behind
+        out.add_key_value_metadata({CACHE_RECORDS: str(counted["records"])})  # what a later round's cache hit counts
     return rel
+
+
+CACHE_RECORDS = "webrecall.records"
+"""The page cache's footer key for the WARC records its index pass read."""
 
 
 UNREADABLE = ("dropped_unparseable", "dropped_truncated", "dropped_corrupt")
