@@ -124,7 +124,10 @@ class RoundProgress(BaseModel):
     recall: WarcProgress
     pages_per_s: float = Field(description="HTML pages per second of wall time, from the round's start to its end "
                                "(to now while it runs)")
-    eta_seconds: float | None
+    eta_seconds: float | None = Field(description="Seconds left over every step still to come: WARC files left, "
+                                      "training, finalize (None: finished, or nothing measured yet)")
+    eta_partial: bool = Field(False, description="The ETA leaves out a step with no measured time yet (training or "
+                              "finalize of a first round): a lower bound")
 
 
 class ModelPublic(BaseModel):

@@ -26,6 +26,7 @@ def round_public(db: Session, settings: Settings, rnd: Round) -> schemas.RoundPu
         index=schemas.WarcProgress(**view.progress.index.model_dump()),
         recall=schemas.WarcProgress(**view.progress.recall.model_dump()),
         pages_per_s=view.progress.pages_per_s, eta_seconds=view.progress.eta_seconds,
+        eta_partial=view.progress.eta_partial,
     )  # fmt: skip
     fields = {name: getattr(view, name) for name in RoundFields.model_fields}
     return schemas.RoundPublic(**fields, progress=progress, model=model_public(model, rnd.number) if model else None)

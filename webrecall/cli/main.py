@@ -62,7 +62,7 @@ def round_summary(settings: Settings, rnd: dbm.Round, *, detail: bool = False) -
         out["progress"] = {phase: f"{p.warcs_done}/{p.warcs_total} WARC files" + (f", {p.cancelled} cancelled"
                                                                                if p.cancelled else "")
                            for phase, p in (("index", view.progress.index), ("recall", view.progress.recall))}
-        out["eta_seconds"] = view.progress.eta_seconds
+        out["eta_seconds"], out["eta_partial"] = view.progress.eta_seconds, view.progress.eta_partial
     return out
 
 
@@ -168,8 +168,9 @@ def _enqueue(settings: Settings, round_id: int, *, wait: bool, quiet: bool) -> d
             return round_by_number(settings, progress.round)
         if not quiet:
             r = progress.recall if progress.status in ("recalling", "finalizing") else progress.index
+            eta = _eta(progress.eta_seconds, progress.eta_partial)
             console.print(f"round {progress.round} {progress.status}: {r.warcs_done}/{r.warcs_total} "
-                          f"WARC files, {progress.pages_per_s} pages/s, ETA {progress.eta_seconds} s")
+                          f"WARC files, {progress.pages_per_s} pages/s, ETA {eta}")
         time.sleep(2.0)
 
 
@@ -191,11 +192,20 @@ def worker(
     os.execvp(argv[0], argv)
 
 
+def _eta(seconds: float | None, partial: bool) -> str:
+    """An ETA for a person: a lower bound says so (a step still to come has no measured time yet)."""
+    if seconds is None:
+        return "unknown"
+    return f"at least {seconds} s" if partial else f"{seconds} s"
+
+
 def _summary_table(summary: dict[str, Any]) -> Table:
     """A round for a person: the failure reason first, then progress and figures (`--json` has every field)."""
     keys = ("error", "progress", "eta_seconds", "pages", "html_pages", "recalled", "domains", "related_domains",
             "pages_per_s", "pages_per_task_s", "wall_seconds", "effective_threshold", "errors", "eval")  # fmt: skip
     rows = [(k, summary[k]) for k in keys if summary.get(k) not in (None, {}, "")]
+    if summary.get("eta_partial"):
+        rows = [(k, _eta(v, True) if k == "eta_seconds" else v) for k, v in rows]
     if failed := summary.get("failed_files"):  # one line a file: the reason names it
         rows.append(("failed_files", "\n".join(f"{f['phase']} {f['status']}: {f['error']}" for f in failed)))
     return _pairs(f"round {summary['id']}: {summary['status']}", rows)

@@ -4,6 +4,7 @@ ETA), and `RoundView`, the one view of a round that the CLI prints and the API s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from webrecall.core.errors import FatalError
 from webrecall.core.growth import of_round
 from webrecall.core.labelling import page_items
 from webrecall.core.lifecycle.status import TERMINAL
+from webrecall.core.queries import previous_done
 from webrecall.core.settings import Settings
 from webrecall.core.totals import Growth, Redactions
 
@@ -48,32 +50,86 @@ class Progress(BaseModel):
     pages_per_s: float
     """HTML pages per second of wall time, from the round's start to its end (to now while it runs)."""
     eta_seconds: float | None
+    """Seconds left over every step still to come (None: finished, or nothing measured yet)."""
+    eta_partial: bool = False
+    """The ETA leaves out a step with no measured time yet (`Eta.partial`): it is a lower bound."""
 
 
 def _naive(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=None) if value is not None else None
 
 
-def _eta(tasks: Sequence[WarcTask]) -> float | None:
-    """Seconds left: the unfinished tasks of each phase times that phase's mean task time (a phase that has not
-    started borrows the index phase's), divided by the parallelism the phase showed. Computed from task times
-    only, so it does not grow while the round waits (e.g. during training)."""
-    per_phase: dict[str, tuple[float, float]] = {}
-    for phase in ("index", "recall"):
-        spans = [(_naive(t.started_at), _naive(t.finished_at)) for t in tasks
-                 if t.phase == phase and t.status in FINISHED and t.started_at and t.finished_at]  # fmt: skip
-        if spans:
-            busy = sum((b - a).total_seconds() for a, b in spans if a and b)
-            wall = (max(b for _, b in spans if b) - min(a for a, _ in spans if a)).total_seconds()
-            per_phase[phase] = (busy / len(spans), max(1.0, busy / wall) if wall > 0 else 1.0)
-    if not per_phase:
+Rate = tuple[float, float]
+"""A phase's mean task time and the parallelism it showed."""
+
+
+def _rate(tasks: Sequence[WarcTask], phase: str) -> Rate | None:
+    spans = [(_naive(t.started_at), _naive(t.finished_at)) for t in tasks
+             if t.phase == phase and t.status in FINISHED and t.started_at and t.finished_at]  # fmt: skip
+    if not spans:
         return None
-    fallback = per_phase.get("index") or per_phase["recall"]
-    left = 0.0
+    busy = sum((b - a).total_seconds() for a, b in spans if a and b)
+    wall = (max(b for _, b in spans if b) - min(a for a, _ in spans if a)).total_seconds()
+    return busy / len(spans), max(1.0, busy / wall) if wall > 0 else 1.0
+
+
+def _trained_at(tasks: Sequence[WarcTask]) -> tuple[datetime | None, datetime | None]:
+    """When training started (the last task before it ended) and ended (the first recall task started)."""
+    before = [_naive(t.finished_at) for t in tasks if t.phase != "recall" and t.finished_at]
+    after = [_naive(t.started_at) for t in tasks if t.phase == "recall" and t.started_at]
+    return max((b for b in before if b), default=None), min((a for a in after if a), default=None)
+
+
+def _after_recall(rnd: Round, tasks: Sequence[WarcTask]) -> float | None:
+    """Seconds from a finished round's last recall task to its end: dedup and finalize."""
+    ends = [_naive(t.finished_at) for t in tasks if t.phase == "recall" and t.finished_at]
+    last, end = max((e for e in ends if e), default=None), _naive(rnd.finished_at)
+    return (end - last).total_seconds() if last and end and end > last else None
+
+
+@dataclass(slots=True)
+class Eta:
+    seconds: float | None
+    partial: bool
+    """A step still to come has no measured time yet (training or finalize with no finished round before it, or a
+    training past the previous round's time): `seconds` is a lower bound (None when nothing else is left)."""
+
+
+def _eta(rnd: Round, tasks: Sequence[WarcTask], prev: Round | None, before: Sequence[WarcTask]) -> Eta:
+    """Seconds left over every step still to come: the unfinished WARC tasks of each phase times that phase's mean
+    task time over the parallelism it showed (this round's, else the previous round's, else the index phase's),
+    training and finalize as long as the previous finished round's took. From task times only, so it does not grow
+    while the round waits; never 0 while work remains."""
+    rates = {phase: _rate(tasks, phase) or _rate(before, phase) for phase in ("index", "recall")}
+    fallback = rates["index"] or rates["recall"]
+    left, partial = 0.0, False
     for phase in ("index", "recall"):
-        mean, parallel = per_phase.get(phase, fallback)
-        left += sum(t.phase == phase and t.status not in FINISHED for t in tasks) * mean / parallel
-    return round(left, 1)
+        if unfinished := sum(t.phase == phase and t.status not in FINISHED for t in tasks):
+            rate = rates[phase] or fallback
+            if rate is None:
+                partial = True
+            else:
+                left += unfinished * rate[0] / rate[1]
+    start, end = _trained_at(before)
+    took = (end - start).total_seconds() if start and end and end > start else None
+    now = _naive(utcnow())
+    assert now is not None
+    if rnd.model_id is None and rnd.status in ("pending", "indexing", "expanding", "training"):  # to come, or running
+        since = _trained_at(tasks)[0] if rnd.status == "training" else None
+        gone = (now - since).total_seconds() if since else 0.0
+        if took is None or gone >= took:
+            partial = True
+        else:
+            left += took - gone
+    after = _after_recall(prev, before) if prev is not None else None
+    ends = [_naive(t.finished_at) for t in tasks if t.phase == "recall" and t.finished_at]
+    last = max((e for e in ends if e), default=None) if rnd.status == "finalizing" else None
+    gone = (now - last).total_seconds() if last else 0.0
+    if after is None or gone >= after:
+        partial = True
+    else:
+        left += after - gone
+    return Eta(round(left, 1) if left > 0 else None, partial)
 
 
 def round_progress(settings: Settings, round_id: int) -> Progress:
@@ -82,6 +138,10 @@ def round_progress(settings: Settings, round_id: int) -> Progress:
         if rnd is None:
             raise FatalError(f"round {round_id} does not exist")
         tasks = db.exec(select(WarcTask).where(WarcTask.round_id == round_id)).all()
+        running = rnd.status not in TERMINAL
+        prev = previous_done(db, rnd.number) if running else None
+        before = db.exec(select(WarcTask).where(WarcTask.round_id == prev.id)).all() if prev is not None else []
+    eta = _eta(rnd, tasks, prev, before) if running else Eta(None, False)
     ended = rnd.finished_at if rnd.status in TERMINAL and rnd.finished_at else utcnow()  # a finished round's own end
     start, end = _naive(rnd.started_at), _naive(ended)
     elapsed = (end - start).total_seconds() if start and end else 0.0
@@ -102,7 +162,7 @@ def round_progress(settings: Settings, round_id: int) -> Progress:
     return Progress(
         round=rnd.number, status=rnd.status, index=phases["index"], recall=phases["recall"], pages=pages,
         html_pages=html, pages_per_s=round(html / elapsed, 2) if elapsed > 0 else 0.0,
-        eta_seconds=_eta(tasks) if rnd.status not in TERMINAL else None,
+        eta_seconds=eta.seconds, eta_partial=eta.partial,
     )  # fmt: skip
 
 
