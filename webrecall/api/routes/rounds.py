@@ -32,6 +32,16 @@ def _get(db: SessionDep, number: int) -> Round:
     return rnd
 
 
+def _launched(db: SessionDep, settings: SettingsDep, rnd: Round) -> schemas.RoundPublic:
+    """Hand the round to its runner; a runner that cannot take it fails the round (503)."""
+    try:
+        launch(settings, rnd)
+    except RuntimeError as exc:
+        set_status(settings, rnd.id or 0, "failed", error=str(exc))
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+    return round_public(db, settings, rnd)
+
+
 @router.post("", status_code=status.HTTP_202_ACCEPTED, responses={**AUTH, **errors(400, 409, 503)})
 def start_round(body: schemas.RoundCreate, settings: SettingsDep, db: SessionDep, _: TokenDep) -> schemas.RoundPublic:
     """Validate, create the round with its WARC tasks (one round at a time), and run it in the background."""
@@ -63,12 +73,7 @@ def start_round(body: schemas.RoundCreate, settings: SettingsDep, db: SessionDep
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"source unreachable: {exc}") from None
     except (ValueError, FatalError) as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
-    try:
-        launch(settings, rnd)
-    except RuntimeError as exc:
-        set_status(settings, rnd.id or 0, "failed", error=str(exc))
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
-    return round_public(db, settings, rnd)
+    return _launched(db, settings, rnd)
 
 
 @router.get("")
@@ -113,12 +118,7 @@ def retry(number: RoundNo, settings: SettingsDep, db: SessionDep, _: TokenDep) -
         rnd = retry_round(settings, rnd.id or 0)
     except ValueError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    try:
-        launch(settings, rnd)
-    except RuntimeError as exc:
-        set_status(settings, rnd.id or 0, "failed", error=str(exc))
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
-    return round_public(db, settings, rnd)
+    return _launched(db, settings, rnd)
 
 
 @router.get("/{number}/expansion", responses=errors(404))
