@@ -243,7 +243,8 @@ def round_list(as_json: JsonOpt = False) -> None:
 
 @round_app.command("cancel")
 def round_cancel(number: int, as_json: JsonOpt = False) -> None:
-    """Cancel a round: pending WARC tasks are marked cancelled, running ones stop at their next batch."""
+    """Cancel a round, for good: pending WARC tasks are marked cancelled, running ones stop at their next batch, its
+    training is stopped."""
     from webrecall.core.lifecycle.status import cancel_round
     from webrecall.core.queries import round_by_number
 
