@@ -228,6 +228,8 @@ class QueueItemPublic(BaseModel):
     claimed_by: str
     lease_until: datetime | None
     details: dict[str, Any]
+    strategy: str = Field(default="", description="What chose a page item: uncertainty, disagreement, coverage or "
+                                                  "audit (empty for a domain item)")  # fmt: skip
 
 
 class QueuePublic(BaseModel):
