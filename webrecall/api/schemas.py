@@ -19,6 +19,7 @@ from webrecall.core.totals import Redactions
 from webrecall.core.urls.patterns import label_url_key, parse
 
 MAX_WARCS = 100_000
+MAX_HOLDOUT = 200_000
 """A Common Crawl snapshot has ~90,000 WARC files; more in one round is a typo."""
 INT32 = 2**31 - 1
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
@@ -61,6 +62,15 @@ class ModelParams(Strict):
     bucket: int | None = Field(None, ge=1_000, le=10_000_000)
 
 
+class HoldoutLabel(Strict):
+    model_config = ConfigDict(extra="forbid")
+
+    url: Url
+    label: Literal["code", "non-code"]
+    kind: str | None = Field(None, max_length=40, description="e.g. docs, web, manual: figures are given per kind")
+    lang: str | None = Field(None, max_length=20, description="language code: figures are given per language")
+
+
 class RoundCreate(Strict):
     model_config = ConfigDict(
         extra="forbid",
@@ -79,6 +89,10 @@ class RoundCreate(Strict):
     top_k: int | None = Field(None, ge=1, le=10**12, description="Keep the K best pages instead of a threshold")
     model: ModelParams | None = None
     labels_needed: int = Field(1, ge=1, le=10, description="Annotators per queued domain (2: double annotation)")
+    holdout_labels: list[HoldoutLabel] = Field(
+        default_factory=list, max_length=MAX_HOLDOUT,
+        description="URL-level labels of pages that never train (no seed, negative or queue item, whatever pattern "
+        "matches them); the round reports precision, recall and F1 on them apart, per kind and language")
     scan: Literal["auto", "warc", "wet"] | None = Field(
         None, description="What the round reads: `wet` scores every page's WET text and fetches only the candidates' "
         "records by range, `warc` reads every record, `auto` is `wet` where the crawl has WET files and a URL index "

@@ -2,8 +2,9 @@
 
 Between rounds a scripted annotator stands in for people: it works the queue like the Streamlit app does
 (claim, look at the proposals, label patterns, complete) and labels each proposed pattern with the majority
-label of its pages in `labels/CC-MAIN-DEV.jsonl`. Those labels are what a careful human would say; the
-rounds are still measured on all labeled pages with `--eval-labels`, which never trains a model.
+label of its pages in `labels/CC-MAIN-DEV.jsonl`. Those labels are what a careful human would say. A slice of
+the hosts (`HOLDOUT_FRACTION` of them by the plain host hash) is the rounds' `holdout_labels`: those pages never
+train (no seed, negative, queue item or vote of the annotator), and the rounds are measured on them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,27 @@ DEMO_SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
 DEMO_CRAWL = "CC-MAIN-DEV"
 COMMON_CRAWL = "https://data.commoncrawl.org/"
 ROUNDS = 3
+HOLDOUT_FRACTION = 0.2
+"""Of CC-MAIN-DEV's hosts by the plain host hash: 4 of its 10 documentation hosts (one with its pages in 11
+languages), 3 hand-judged code pages and ~240 general pages."""
+
+
+def write_holdout(labels: Path, output: Path, *, fraction: float = HOLDOUT_FRACTION,
+                  kinds: tuple[str, ...] = ()) -> Path:  # fmt: skip
+    """The labelled pages of the held-out hosts (`labelfile.host_split`) as a labels file beside the data dir."""
+    from webrecall.core.urls.labelfile import host_split
+
+    rows = host_split(read_jsonl(labels), fraction=fraction, kinds=kinds)
+    out = output / "holdout.jsonl"
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return out
+
+
+def holdout_hosts(path: Path) -> dict[str, int]:
+    """Pages per held-out host, most first."""
+    from urllib.parse import urlsplit
+
+    return dict(Counter(urlsplit(r["url"]).hostname or "" for r in read_jsonl(path)).most_common())
 
 
 def read_truth(path: str | Path) -> dict[str, str]:
@@ -116,7 +138,8 @@ def scripted_annotation(settings: Settings, round_id: int, truth: dict[str, str]
 def round_record(rnd: dbm.Round) -> dict[str, Any]:
     """One line of the per-round table: size, growth, quality, queue."""
     t = totals.of(rnd)
-    g, ev, disc = of_round(rnd) or {}, t.eval, t.discovery or totals.Discovery()
+    g, disc = of_round(rnd) or {}, t.discovery or totals.Discovery()
+    ev = t.holdout.overall if t.holdout else t.eval
     model = t.model or totals.ModelTotals()
     return {
         "round": rnd.number, "status": rnd.status, "recalled": t.recalled,
@@ -164,13 +187,16 @@ def run_demo(*, corpus: Path, limit: int | None, output: Path, progress: OnTask 
         base_url, crawl, labels = COMMON_CRAWL, latest_crawl(), Path("/nonexistent")
         limit, rounds = limit or 1, 1
         source = f"{COMMON_CRAWL} (latest crawl {crawl})"
+    holdout = write_holdout(labels, output) if labels.exists() else None
     truth = read_truth(labels) if labels.exists() else {}
+    if holdout is not None:  # the annotator never votes on a held-out page
+        truth = {k: v for k, v in truth.items() if k not in read_truth(holdout)}
     records: list[dict[str, Any]] = []
     pages_read = 0
     try:
         for n in range(1, rounds + 1):
             spec = RoundSpec(crawl_id=crawl, base_url=base_url, limit=limit, seed_patterns=list(DEMO_SEEDS),
-                             eval_labels=str(labels) if labels.exists() else None, scan=scan)  # fmt: skip
+                             holdout_labels=str(holdout) if holdout else None, scan=scan)  # fmt: skip
             rnd = start_round(settings, spec)
             rnd = run_round(settings, rnd.id or 0, processes=processes, progress=progress)
             records.append(round_record(rnd))
@@ -197,6 +223,9 @@ def run_demo(*, corpus: Path, limit: int | None, output: Path, progress: OnTask 
         "pages_per_s_per_core": t.pages_per_task_s or 0.0, "errors": t.errors or {},
         "model": t.model.model_dump(mode="json", exclude_unset=True) if t.model else {},
         "eval": t.eval.model_dump(mode="json", exclude_unset=True) if t.eval else None, "rounds": records,
+        "holdout": t.holdout.model_dump(mode="json") if t.holdout else None,
+        "holdout_hosts": holdout_hosts(holdout) if holdout else {},
+        "threshold": t.model.operating_point.model_dump(mode="json") if t.model and t.model.operating_point else None,
         "top_candidate_domains": [
             {"domain": d.domain, "pages": d.pages, "recalled": d.recalled, "fraction": round(d.fraction, 3)}
             for d in top
@@ -220,10 +249,30 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
     cols = {"round": "round", "recalled": "recalled", "new_pages": "new", "growth": "growth", "overlap": "overlap",
             "precision": "P", "recall": "R", "related_domains": "related", "queued": "queued",
             "labels_received": "labels"}  # fmt: skip
-    per_round = Table(*cols.values(), title="rounds: P/R vs labels, growth = new chars / previous round's")
+    per_round = Table(*cols.values(), title="rounds: P/R on the held-out hosts, growth = new chars / previous round's")
     for r in summary.get("rounds", []):
         per_round.add_row(*(_fmt(r.get(c)) for c in cols))
     domains = Table("top candidate domain", "pages", "recalled", "fraction", title="related domains (> 10% recalled)")
     for d in summary["top_candidate_domains"]:
         domains.add_row(d["domain"], str(d["pages"]), str(d["recalled"]), f"{d['fraction']:.2f}")
-    return [main, per_round, domains]
+    return [main, per_round, holdout_table(summary.get("holdout"), summary.get("holdout_hosts") or {}), domains]
+
+
+def holdout_table(holdout: dict[str, Any] | None, hosts: dict[str, int]) -> Table:
+    """The last round on its held-out pages: overall, per kind, per language; counts with 95% Wilson intervals."""
+    many = ", ".join(f"{h} ({n})" for h, n in list(hosts.items())[:6])
+    table = Table("group", "pages", "tp", "fp", "fn", "precision [95% CI]", "recall [95% CI]", "F1",
+                  title=f"held-out hosts: {len(hosts)} ({many}{', ...' if len(hosts) > 6 else ''})")  # fmt: skip
+    if not holdout:
+        return table
+
+    def ci(value: float, bounds: list[float]) -> str:
+        return f"{value:.3f} [{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds else f"{value:.3f}"
+
+    groups = [("all", holdout["overall"])] + [(f"kind {k}", v) for k, v in holdout["kind"].items()]
+    groups += [(f"lang {k}", v) for k, v in holdout["lang"].items() if v["labeled_pages"] >= 5]
+    for name, g in groups:
+        table.add_row(name, str(g["labeled_pages"]), str(g["tp"]), str(g["fp"]), str(g["fn"]),
+                      ci(g["precision"], g.get("precision_ci", [])), ci(g["recall"], g.get("recall_ci", [])),
+                      f"{g['f1']:.3f}")  # fmt: skip
+    return table

@@ -113,6 +113,8 @@ def round_start(
     threshold: Annotated[float | None, typer.Option(help="Keep pages scoring at least this")] = None,
     top_k: Annotated[int | None, typer.Option(help="Keep the K best pages instead of a threshold")] = None,
     eval_labels: Annotated[Path | None, typer.Option(help="url-level labels JSONL to measure the round")] = None,
+    holdout_labels: Annotated[Path | None, typer.Option(help="url-level labels JSONL of pages that never train "
+                                                            "(measured apart, per kind and lang)")] = None,
     labels_needed: Annotated[int, typer.Option(min=1, max=10, help="Annotators per queued domain (2: double)")] = 1,
     scan: Annotated[str | None, typer.Option(help="What to read: wet (every page's WET text, then only the "
                                                   "candidates' records), warc (every record) or auto (wet where the "
@@ -134,7 +136,8 @@ def round_start(
         crawl_id=crawl, base_url=base_url, warcs=list(warc or []), limit=limit, sample=sample, sample_seed=seed,
         seed_patterns=list(seed_pattern or []), seed_file=str(seed_file) if seed_file else None,
         threshold=threshold, top_k=top_k, eval_labels=str(eval_labels) if eval_labels else None,
-        labels_needed=labels_needed, scan=_scan(scan), second_stage=second_stage,
+        holdout_labels=str(holdout_labels) if holdout_labels else None, labels_needed=labels_needed, scan=_scan(scan),
+        second_stage=second_stage,
     )  # fmt: skip
     with _reasons():
         rnd = start_round(settings, spec)

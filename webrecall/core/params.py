@@ -29,7 +29,10 @@ class RoundParams(BaseModel):
     seed_file: str | None = None
     seed_texts: int = 0
     eval_labels: str | None = None
-    """A url-level labels JSONL used only to measure the round (never to train)."""
+    """A url-level labels JSONL used only to measure the round: its pages are never random negatives."""
+    holdout_labels: str | None = None
+    """A url-level labels JSONL whose pages never train (no seed, negative or queue item, whatever pattern matches
+    them); the round reports its figures on them apart, per kind and language."""
     limit: int | None = None
     sample: float | None = None
     labels_needed: int = 1
@@ -59,7 +62,10 @@ class RoundParams(BaseModel):
     """Whether the round's model has a second stage (`Settings.second_stage` when the round was created; rounds
     recorded before the option existed had none)."""
     threshold_requested: float | None = None
-    """The threshold asked for, when training chose another one for a target precision."""
+    """The threshold asked for (or the default), whatever training chose (`Round.threshold` is the one used)."""
+    threshold_target: float = 0.0
+    """> 0: training chooses the threshold for this precision (Wilson lower bound on the held-out seeds); 0: the
+    round keeps the threshold asked for (an explicit threshold, a top-K budget, or the setting at 0)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -187,9 +187,13 @@ class Settings(BaseSettings):
     fastText weighs them; 0 trains models without them (issue 14)."""
     synthetic_share: float = 0.0
     """Synthetic positives and as many synthetic hard negatives per real positive (core/model/synthetic.py); 0: off."""
-    threshold_target_precision: float = 0.0
-    """> 0: a round keeps the lowest threshold whose precision on its held-out seeds reaches this (0: the round's
-    threshold as given). Either way a round reports its threshold's precision and recall there, with counts."""
+    threshold_target_precision: float = 0.95
+    """> 0: a round started without a threshold or budget keeps the lowest threshold whose precision on its held-out
+    seeds has a Wilson lower bound of at least this; where none has, it keeps `threshold` (0: always `threshold`).
+    Either way a round reports its threshold's precision and recall there, with counts."""
+    bpe_crawl_sample: int = 10_000
+    """Pages of the crawl's own text (a seeded sample of round 1's page cache, every script in it) the tokenizer is
+    trained on beside the seeds; 0: the seeds alone."""
     second_stage: bool = False
     """Rounds score with a second stage (a small model over the code signals, the line shapes and the fastText logit,
     trained on the round's labelled pages, applied above a low floor: core/model/second_stage.py); off by default

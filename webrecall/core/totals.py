@@ -54,6 +54,34 @@ class Eval(Part):
     f1: float = 0.0
 
 
+class HoldoutGroup(Eval):
+    """Precision, recall and F1 of the recalled set on a group of the round's holdout pages, with 95% Wilson
+    intervals (`model.thresholds.wilson`): small groups are read as counts."""
+
+    precision_ci: list[float] = Field(default_factory=list)
+    recall_ci: list[float] = Field(default_factory=list)
+
+
+class Holdout(Part):
+    """The round's figures on its holdout labels (pages that never trained it): all of them, per kind, per language."""
+
+    overall: HoldoutGroup = Field(default_factory=HoldoutGroup)
+    kind: dict[str, HoldoutGroup] = Field(default_factory=dict)
+    lang: dict[str, HoldoutGroup] = Field(default_factory=dict)
+    missing: int = 0
+    """Holdout rows whose page is not in the round's crawl (not measured)."""
+
+
+class OperatingPoint(Part):
+    """How the round's threshold was chosen (`lifecycle.threshold.operating_point`)."""
+
+    requested: float | None = None
+    target: float = 0.0
+    threshold: float | None = None
+    rule: str = "requested"
+    met: bool | None = None
+
+
 class Heldout(Part):
     """Classifier metrics on the held-out seeds (`classifier.metrics`)."""
 
@@ -82,6 +110,7 @@ class ModelTotals(Part):
     seed_heldout: Heldout | None = None
     threshold_heldout: ThresholdPoint | None = None
     threshold_for_precision: ThresholdPoint | None = None
+    operating_point: OperatingPoint | None = None
     prefilter: dict[str, Any] = Field(default_factory=dict)
     """A WET round's pre-filter: its floor and how it was calibrated (`model.prefilter.Calibration`)."""
     second_stage: dict[str, Any] | None = None
@@ -171,6 +200,7 @@ class RoundTotals(Part):
     growth: Growth | None = None
     expansion: Expansion | None = None
     eval: Eval | None = None
+    holdout: Holdout | None = None
     model: ModelTotals | None = None
     dedup: Dedup | None = None
     redactions: Redactions | None = None

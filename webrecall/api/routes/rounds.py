@@ -20,6 +20,8 @@ from webrecall.core.lifecycle import spec as lifecycle_spec
 from webrecall.core.lifecycle.spec import RoundSpec
 from webrecall.core.lifecycle.status import TERMINAL, Status, cancel_round, retry_round, set_status
 from webrecall.core.queries import find_round
+from webrecall.core.urls import labelfile
+from webrecall.core.urls.labelfile import LabeledUrl
 
 router = APIRouter(prefix="/rounds", tags=["rounds"])
 RoundNo = Annotated[int, Path(ge=1, le=schemas.INT32, description="Round number")]
@@ -60,10 +62,15 @@ def start_round(body: schemas.RoundCreate, settings: SettingsDep, db: SessionDep
     resolving = run_settings.model_copy(
         update={"http_retries": min(settings.http_retries, 1), "http_timeout": min(settings.http_timeout, 15.0)}
     )
+    holdout = None
+    if body.holdout_labels:
+        rows = [LabeledUrl(r.url, r.label == "code", r.kind, r.lang) for r in body.holdout_labels]
+        holdout = labelfile.write(rows, settings.data_dir)
     spec = RoundSpec(
         crawl_id=body.crawl_id or "", base_url=base_url, warcs=warcs, limit=body.limit, sample=body.sample,
         sample_seed=body.sample_seed, seed_patterns=list(body.seed_patterns), threshold=body.threshold,
         top_k=body.top_k, labels_needed=body.labels_needed, scan=body.scan, second_stage=body.second_stage,
+        holdout_labels=holdout,
     )  # fmt: skip
     try:
         rnd = lifecycle_spec.start_round(resolving, spec)

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 from sqlmodel import select
 
-from webrecall.core import label_store, totals
+from webrecall.core import label_store, params, totals
 from webrecall.core.db import DomainStat, QueueItem, Round, session, utcnow
 from webrecall.core.labelling import page_items
 from webrecall.core.labelling.queue import done_domains, enqueue
@@ -25,7 +25,8 @@ from webrecall.core.pipeline.partials import round_index
 from webrecall.core.queries import done_warcs, previous_done
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
-from webrecall.core.urls.patterns import PatternSet
+from webrecall.core.urls import labelfile
+from webrecall.core.urls.patterns import PatternSet, url_key
 
 MID = (0.3, 0.7)
 WEIGHTS = {"near_threshold": 0.4, "mid_scores": 0.3, "disagreement": 0.3}
@@ -203,6 +204,8 @@ def discover(settings: Settings, round_id: int, *, seed: int = 0, audit_fraction
         rows = list(db.exec(select(DomainStat).where(DomainStat.round_id == round_id)))
         label_set, coverage = label_store.pattern_set(db), label_store.coverage_set(db)
     index = round_index(store, rnd.number, done, columns=page_items.INDEX_COLUMNS)
+    if held := labelfile.keys(params.of(rnd).holdout_labels):  # never asked about: a label would train on them
+        index = index.filter(pa.array([url_key(u) not in held for u in index.column("url").to_pylist()], pa.bool_()))
     items = plan_items(settings, round_id, index, threshold=rnd.effective_threshold or rnd.threshold,
                        labels=label_set, coverage=coverage, seed=seed, audit_fraction=audit_fraction,
                        max_items=max_items)  # fmt: skip

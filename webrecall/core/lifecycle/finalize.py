@@ -18,6 +18,7 @@ from webrecall.core.lifecycle import threshold
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.status import allowed
 from webrecall.core.model.scoring import precision_recall_f1
+from webrecall.core.model.thresholds import wilson
 from webrecall.core.pipeline import partials
 from webrecall.core.queries import done_warcs, find_round, previous_done
 from webrecall.core.settings import Settings
@@ -25,6 +26,7 @@ from webrecall.core.storage.layout import domains_partial_path, index_path, sigs
 from webrecall.core.storage.store import Store
 from webrecall.core.totals import Growth, RoundTotals
 from webrecall.core.totals import of as totals_of
+from webrecall.core.urls import labelfile
 from webrecall.core.urls.patterns import url_key
 
 
@@ -83,6 +85,37 @@ def measure_round(store: Store, round_no: int, locations: list[str], labels_path
         table = store.read_table(index_path(round_no, loc), columns=["url", "kept"])
         counts += _confusion(truth, table["url"].to_pylist(), table["kept"].to_pylist())
     return _measures(*(int(c) for c in counts))
+
+
+def measure_holdout(store: Store, round_no: int, locations: list[str], labels_path: str) -> dict[str, Any]:
+    """Precision, recall and F1 of the recalled set on the holdout pages, overall, per `kind` and per `lang` where the
+    file has them, each with Wilson intervals; one WARC's index at a time."""
+    rows = {r.key: r for r in labelfile.read(labels_path)}
+    counts: dict[tuple[str, str], Counter[str]] = {}
+    seen: set[str] = set()
+    for loc in locations:
+        table = store.read_table(index_path(round_no, loc), columns=["url", "kept"])
+        for url, kept in zip(table["url"].to_pylist(), table["kept"].to_pylist(), strict=True):
+            row = rows.get(key := url_key(url))
+            if row is None or key in seen:
+                continue
+            seen.add(key)
+            cell = ("tp" if row.code else "fp") if kept else ("fn" if row.code else "tn")
+            for group, value in (("overall", ""), ("kind", row.kind), ("lang", row.lang)):
+                if value is not None:
+                    counts.setdefault((group, value), Counter())[cell] += 1
+
+    def measures(c: Counter[str]) -> dict[str, Any]:
+        tp, fp, fn, tn = (c[k] for k in ("tp", "fp", "fn", "tn"))
+        return {**_measures(tp, fp, fn, tn), "precision_ci": [round(x, 4) for x in wilson(tp, tp + fp)],
+                "recall_ci": [round(x, 4) for x in wilson(tp, tp + fn)]}  # fmt: skip
+
+    out: dict[str, Any] = {"overall": measures(counts.get(("overall", ""), Counter())), "kind": {}, "lang": {},
+                           "missing": len(rows) - len(seen)}  # fmt: skip
+    for (name, value), c in sorted(counts.items()):
+        if name != "overall":
+            out[name][value] = measures(c)
+    return out
 
 
 def _write_back_kept(store: Store, round_no: int, locations: list[str], cut: float) -> None:
@@ -203,6 +236,8 @@ def finalize(ctx: RoundContext) -> Round:
         out["expansion"] = exp
     if eval_labels := ctx.params.eval_labels:
         out["eval"] = measure_round(store, rnd.number, done, eval_labels)
+    if holdout_labels := ctx.params.holdout_labels:
+        out["holdout"] = measure_holdout(store, rnd.number, done, holdout_labels)
     with session(settings.db_url) as db:
         db.exec(delete(DomainStat).where(col(DomainStat.round_id) == round_id))
         insert_rows(db, DomainStat, rows)  # COPY on PostgreSQL, executemany batches elsewhere: no object per domain
@@ -256,6 +291,8 @@ def round_report(settings: Settings, number: int | None = None) -> dict[str, Any
         "recalled_chars": t.recalled_chars, "growth": grown,
         "stop": bool(grown and grown["stop"]), "growth_stop": settings.growth_stop,
         "eval": t.eval.model_dump(mode="json", exclude_unset=True) if t.eval else None,
+        "holdout": t.holdout.model_dump(mode="json", exclude_unset=True) if t.holdout else None,
+        "threshold": model.get("operating_point"),
         "model": {"version": model.get("version"), "heldout": model.get("seed_heldout"),
                   "seeds": model.get("seeds"), "readback": model.get("readback")},
         "domains": {k: disc.get(k) for k in ("new", "grown", "dropped", "new_domains", "grown_domains",

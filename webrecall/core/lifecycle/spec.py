@@ -19,6 +19,7 @@ from webrecall.core.model.seeds import read_seed_file
 from webrecall.core.params import RoundParams
 from webrecall.core.queries import find_round
 from webrecall.core.settings import Settings
+from webrecall.core.urls import labelfile
 from webrecall.core.urls.patterns import parse
 
 
@@ -35,7 +36,9 @@ class RoundSpec:
     threshold: float | None = None
     top_k: int | None = None
     eval_labels: str | None = None
-    """A url-level labels JSONL used only to measure the round (never to train)."""
+    """A url-level labels JSONL used only to measure the round (never random negatives)."""
+    holdout_labels: str | None = None
+    """A url-level labels JSONL of pages that never train; the round reports its figures on them apart."""
     labels_needed: int = 1
     """Annotators per queued domain (2: double annotation, for agreement); `queue.set_labels_needed` switches it."""
     scan: Literal["auto", "warc", "wet"] | None = None
@@ -155,6 +158,11 @@ def create_round(settings: Settings, spec: RoundSpec, *, exclusive: bool = False
     with `exclusive`, Conflict if another round is unfinished (`start_round`)."""
     validate(spec)
     texts = len(read_seed_file(spec.seed_file)) if spec.seed_file else 0  # before the crawl is resolved
+    for path in (spec.eval_labels, spec.holdout_labels):
+        try:
+            labelfile.keys(path)  # a missing or broken file fails here, not at training
+        except OSError as exc:
+            raise ValueError(f"cannot read the labels file {path}: {exc.strerror or exc}") from None
     base_url = spec.base_url or settings.source_base_url
     locations = _locations(settings, spec, base_url)
     scan = scan_of(settings, spec, base_url, locations)
@@ -163,11 +171,15 @@ def create_round(settings: Settings, spec: RoundSpec, *, exclusive: bool = False
             _refuse_while_active(db)
         previous = find_round(db)
         patterns, seed_file, seed_texts = _seeds(db, spec, previous, texts)
+        asked = settings.threshold if spec.threshold is None else spec.threshold
+        chosen = spec.threshold is None and spec.top_k is None  # an explicit threshold or budget is kept as given
         rnd = Round(
             number=previous.number + 1 if previous else 1, crawl_id=spec.crawl_id, base_url=base_url,
-            threshold=settings.threshold if spec.threshold is None else spec.threshold, top_k=spec.top_k,
+            threshold=asked, top_k=spec.top_k,
             params=RoundParams(
                 seed_patterns=patterns, seed_file=seed_file, seed_texts=seed_texts, eval_labels=spec.eval_labels,
+                holdout_labels=spec.holdout_labels, threshold_requested=asked,
+                threshold_target=settings.threshold_target_precision if chosen else 0.0,
                 limit=spec.limit, sample=spec.sample, labels_needed=spec.labels_needed, ft=settings.ft,
                 score_extractor=settings.score_extractor, text_extractor=settings.text_extractor,
                 cascade_margin=cascade_margin(settings), top_k_floor=settings.top_k_floor, dedup=settings.dedup,

@@ -9,11 +9,33 @@ as `effective_threshold`).
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from webrecall.core.db import session
 from webrecall.core.lifecycle.context import RoundContext
+from webrecall.core.model.thresholds import for_precision
 from webrecall.core.pipeline import partials
 from webrecall.core.pipeline.passes import Decision
 from webrecall.core.queries import done_warcs
+
+
+def operating_point(ctx: RoundContext, scores: np.ndarray, labels: list[bool]) -> dict[str, Any]:
+    """The threshold a round is trained for, from the held-out seeds' scores (`scores`, `labels`: pages its model never
+    trained on): with a recorded target precision, the lowest threshold whose precision there has a Wilson lower
+    bound of at least the target (`model.thresholds.for_precision`); the threshold asked for where none has, or
+    where the round has no target (an explicit threshold, a top-K budget). Never fitted to evaluation labels."""
+    requested = ctx.params.threshold_requested
+    requested = float(ctx.round.threshold) if requested is None else requested
+    target = ctx.params.threshold_target
+    out: dict[str, Any] = {"requested": requested, "target": target, "threshold": requested, "rule": "requested"}
+    if target > 0 and 0 < sum(labels) < len(labels):
+        got = for_precision(scores, labels, target=target, bound=True)
+        out["met"] = got.met
+        if got.met:
+            out.update(threshold=got.threshold, rule="target_precision")
+    return out
 
 
 def task_threshold(ctx: RoundContext) -> float:

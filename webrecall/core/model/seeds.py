@@ -81,6 +81,7 @@ def build_seeds(
     previous: Iterable[tuple[str, str]] = (), readback: Iterable[tuple[str, str, str]] = (),
     negative_ok: Callable[[str], bool] | None = None, hard_share: float = 0.5,
     expanded: Iterable[tuple[str, str, str]] = (), synthetic_share: float = 0.0,
+    excluded: Callable[[str], bool] | None = None,
 ) -> tuple[SeedSet, SeedSet]:  # fmt: skip
     """(train, heldout) from the page cache. `labels` maps URL patterns to 'code' / 'non-code' / 'mixed'.
 
@@ -92,16 +93,21 @@ def build_seeds(
     round's WARC files (webrecall.core.pipeline.expand), taken like `readback` with the source `index`.
     `synthetic_share`: synthetic positives and as many synthetic hard negatives per positive (core/model/synthetic.py),
     built from this training set's own pages with this `seed`.
+    `excluded(url)`: True for pages that must neither train nor measure the seeds (a round's holdout), whatever
+    pattern or label matches them.
     """
     rng = random.Random(seed)
     train, heldout = SeedSet(), SeedSet()
     for text in seed_texts:
         train.add(text, True, "seed_file")
-    for url, text in previous:
+    keep = (lambda url: True) if excluded is None else (lambda url: not (url and excluded(url)))
+    for url, text in filter(lambda p: keep(p[0]), previous):
         if not url or not is_heldout(url, heldout_fraction):
             train.add(text, True, "previous", url)
     hard: list[tuple[str, str]] = []
     for (url, text, label), source in chain(zip(readback, repeat("readback")), zip(expanded, repeat("index"))):
+        if not keep(url):
+            continue
         target = heldout if is_heldout(url, heldout_fraction) else train
         if label == "code":
             target.add(text, True, source, url)
@@ -118,6 +124,8 @@ def build_seeds(
             if "signals" in cols:  # the classifier input: text behind its page's code signals (core.text.features)
                 texts = [with_signals(t, s) for t, s in zip(texts, batch.column("signals").to_pylist(), strict=True)]
             for url, text in zip(batch.column("url").to_pylist(), texts, strict=True):
+                if not keep(url):
+                    continue
                 match = labels.match(url)
                 target = heldout if is_heldout(url, heldout_fraction) else train
                 if match is not None:

@@ -47,8 +47,9 @@ class Threshold:
 
 
 def at_threshold(
-    scores: np.ndarray, labels: list[bool] | np.ndarray, threshold: float, target: float = 0.0
+    scores: np.ndarray, labels: list[bool] | np.ndarray, threshold: float, target: float = 0.0, *, bound: bool = False
 ) -> Threshold:
+    """`bound`: the target is met by the Wilson lower bound of the precision, not the precision itself."""
     s, y = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
     pred = s >= threshold
     tp, fp = int(np.sum(pred & y)), int(np.sum(pred & ~y))
@@ -57,20 +58,22 @@ def at_threshold(
     recall = tp / n_pos if n_pos else 0.0
     return Threshold(threshold=float(threshold), target=target, precision=precision, recall=recall, tp=tp, fp=fp,
                      positives=n_pos, negatives=n_neg, precision_ci=wilson(tp, tp + fp), recall_ci=wilson(tp, n_pos),
-                     met=tp > 0 and precision >= target)  # fmt: skip
+                     met=tp > 0 and (wilson(tp, tp + fp)[0] if bound else precision) >= target)  # fmt: skip
 
 
 def for_precision(
-    scores: np.ndarray, labels: list[bool] | np.ndarray, *, target: float, floor: float = 0.05, ceiling: float = 0.95
+    scores: np.ndarray, labels: list[bool] | np.ndarray, *, target: float, floor: float = 0.05, ceiling: float = 0.95,
+    bound: bool = False,
 ) -> Threshold:
     """The lowest threshold in [floor, ceiling] whose precision on these held-out pages is >= target (the most
-    recall that keeps the promise). The bounds keep one stray page from pushing the threshold to an extreme."""
+    recall that keeps the promise); `bound`: whose precision's Wilson lower bound is. The bounds keep one stray page
+    from pushing the threshold to an extreme."""
     s, y = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
     candidates = sorted({float(v) for v in s if floor <= v <= ceiling} | {floor, ceiling}, reverse=True)
     best: Threshold | None = None
     chosen: Threshold | None = None
     for t in candidates:
-        got = at_threshold(s, y, t, target)
+        got = at_threshold(s, y, t, target, bound=bound)
         if best is None or got.precision > best.precision:
             best = got
         if got.met:
