@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/generalise.py [--variant today --variant signals ...] [--seed 0] [--no-bench]
 
-Positives from 4 docs hosts only (core.evaluation.generalise.TRAIN_HOSTS), negatives from half of the web hosts,
-threshold chosen on held-out seeds for a target precision; see core/evaluation/generalise.py.
-Writes bench/results/generalise.json.
+A slice of the hosts (by the plain host hash) and every hand-judged page held out; positives from the other hosts'
+documentation, negatives from their general pages; threshold chosen on held-out seeds for a target precision; see
+core/evaluation/generalise.py. Writes bench/results/generalise.json.
 """
 
 from __future__ import annotations

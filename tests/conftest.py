@@ -226,3 +226,18 @@ def flaky_server() -> Iterator[Callable[..., LoopbackServer]]:
     yield start
     for server in started:
         _stop(server)
+
+
+@pytest.fixture(scope="session")
+def dev_eval_labels(tmp_path_factory) -> str:
+    """CC-MAIN-DEV's labels of half its hosts (the first half of the plain host hash) as a round's `eval_labels`:
+    its pages are never random negatives, so the other half's unlabelled-to-the-round pages give them."""
+    import json
+
+    from webrecall.core.urls.labelfile import host_hash
+
+    rows = [line for line in (CORPUS / "labels" / "CC-MAIN-DEV.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip() and host_hash(json.loads(line)["url"]) < 0.5]  # fmt: skip
+    path = tmp_path_factory.mktemp("labels") / "CC-MAIN-DEV-eval.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return str(path)

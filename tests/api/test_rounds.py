@@ -21,9 +21,20 @@ SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
 pytestmark = pytest.mark.slow
 
 
+HOLDOUT = [  # pages of the first two DEV files; the PostgreSQL one is under a seed pattern
+    {"url": "https://www.postgresql.org/docs/15/wal-reliability.html", "label": "code", "kind": "docs",
+     "lang": "en"},
+    {"url": "https://httpd.apache.org/docs/2.4/ja/mod/mod_dav_lock.html", "label": "code", "kind": "docs",
+     "lang": "ja"},
+    {"url": "https://observer.com/2023/11/bernard-arnault-lvmh-louvre-chardin/", "label": "non-code", "kind": "web",
+     "lang": "en"},
+]
+
+
 @pytest.fixture(scope="module")
 def round1(live_api: LiveAPI, corpus_server: str) -> dict:
-    body = {"crawl_id": "CC-MAIN-DEV", "base_url": corpus_server, "limit": 2, "seed_patterns": SEEDS}
+    body = {"crawl_id": "CC-MAIN-DEV", "base_url": corpus_server, "limit": 2, "seed_patterns": SEEDS,
+            "holdout_labels": HOLDOUT}  # fmt: skip
     resp = live_api.client.post("/rounds", json=body, headers=AUTH)
     assert resp.status_code == 202, resp.text
     started = resp.json()
@@ -50,6 +61,18 @@ def test_round_runs_to_completion_with_progress(round1: dict) -> None:
     assert 0 < round1["recalled"] < 1000
     assert round1["errors"] == {} and round1["seed_patterns"] == SEEDS
     assert round1["model"]["metrics"]["seeds"]["positives"] > 0
+
+
+def test_holdout_rows_never_train_and_are_reported_apart(live_api: LiveAPI, round1: dict) -> None:
+    seeds = pq.read_table(live_api.data_dir / "rounds" / "1" / "seeds.parquet", columns=["url"])["url"].to_pylist()
+    assert not {r["url"] for r in HOLDOUT} & set(seeds)
+    held = round1["holdout"]
+    assert held["overall"]["labeled_pages"] == 3 and held["missing"] == 0
+    assert held["kind"]["docs"]["labeled_pages"] == 2 and held["lang"]["ja"]["labeled_pages"] == 1
+    assert set(held["kind"]) == {"docs", "web"} and set(held["lang"]) == {"en", "ja"}
+    resp = live_api.client.post("/rounds", json={"crawl_id": "CC-MAIN-DEV", "holdout_labels": [
+        {"url": "https://example.org/", "label": "maybe"}]}, headers=AUTH)  # fmt: skip
+    assert resp.status_code == 422 and "holdout_labels" in resp.text
 
 
 def test_stats_and_domains_match_the_round(live_api: LiveAPI, round1: dict) -> None:

@@ -599,7 +599,8 @@ def generalise(
     bench: Annotated[bool, typer.Option(help="Also CC-MAIN-BENCH F1 (two more models per variant)")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """The generalisation check: positives from 4 docs hosts of CC-MAIN-DEV only; recall on held-out hosts and pages."""
+    """The generalisation check: a slice of CC-MAIN-DEV's hosts (by host hash) and its hand-judged pages held out;
+    recall and precision on them."""
     from webrecall.core.evaluation import generalise as gen
 
     settings = _ready()
@@ -614,16 +615,21 @@ def generalise(
             pages = gen.load_pages(corpus, "CC-MAIN-BENCH", cache)
             for row in rows:
                 row["bench"] = gen.bench_quality(dev, pages, gen.VARIANTS[row["variant"]], settings=settings, seed=seed)
-    table = Table("variant", "threshold", "held-out docs recall", "manual code", "manual non-code", "web FP",
-                  "precision", "F1", title=f"positives from {', '.join(gen.TRAIN_HOSTS)}")  # fmt: skip
+    held = rows[0]["heldout_docs_hosts"] if rows else []
+    table = Table("variant", "threshold", "held-out docs recall", "non-English docs", "manual code",
+                  "manual non-code", "web FP", "precision [95% CI]", "F1",
+                  title=f"held out: {rows[0]['heldout_hosts'] if rows else 0} hosts (docs: {', '.join(held)}) "
+                        "and the hand-judged pages")  # fmt: skip
     for row in rows:
         for at in ("chosen", "0.5"):
             a = row["at"][at]
             table.add_row(row["variant"], str(a["threshold"]), f"{a['heldout_docs_recall']:.3f}",
+                          f"{a['non_english_docs'][0]}/{a['non_english_docs'][1]}",
                           f"{a['manual_code_found'][0]}/{a['manual_code_found'][1]}",
                           f"{a['manual_noncode_kept'][0]}/{a['manual_noncode_kept'][1]}",
                           f"{a['web_false_positives'][0]}/{a['web_false_positives'][1]}",
-                          f"{a['precision']:.3f}", f"{a['f1']:.3f}")  # fmt: skip
+                          f"{a['precision']:.3f} [{a['precision_ci'][0]:.3f}, {a['precision_ci'][1]:.3f}]",
+                          f"{a['f1']:.3f}")  # fmt: skip
     _emit({"variants": rows}, as_json, table)
 
 

@@ -45,11 +45,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def loop(tmp_path_factory, corpus_httpd):
+def loop(tmp_path_factory, corpus_httpd, dev_eval_labels):
     settings = Settings(data_dir=str(tmp_path_factory.mktemp("loop")), database_url="", text_extractor="resiliparse")
     dbm.migrate(settings.db_url)
     spec = {"crawl_id": "CC-MAIN-DEV", "base_url": corpus_httpd.url, "limit": 3, "seed_patterns": SEEDS,
-            "eval_labels": str(LABELS)}  # fmt: skip
+            "eval_labels": dev_eval_labels}  # fmt: skip
     r1 = run_round(settings, create_round(settings, RoundSpec(**spec)).id, processes=2)
     annotation = scripted_annotation(settings, r1.id, read_truth(LABELS))
     r2 = run_round(settings, create_round(settings, RoundSpec(**spec)).id, processes=2)

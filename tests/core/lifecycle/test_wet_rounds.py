@@ -40,11 +40,11 @@ def _reads(hits, since: int = 0) -> tuple[list[tuple[str, int, int]], list[str]]
 
 
 @pytest.fixture(scope="module")
-def wet_loop(tmp_path_factory, wet_httpd):
+def wet_loop(tmp_path_factory, wet_httpd, dev_eval_labels):
     settings = Settings(data_dir=str(tmp_path_factory.mktemp("wetloop")), database_url="")
     dbm.migrate(settings.db_url)
     spec = {"crawl_id": "CC-MAIN-DEV", "base_url": wet_httpd.url, "limit": WET_FILES, "seed_patterns": SEEDS,
-            "eval_labels": str(LABELS)}  # fmt: skip
+            "eval_labels": dev_eval_labels}  # fmt: skip
     start = len(wet_httpd.hits)
     r1 = run_round(settings, create_round(settings, RoundSpec(**spec)).id, processes=2)
     middle = len(wet_httpd.hits)

@@ -228,6 +228,9 @@ class RoundFields(BaseModel):
                                            "use, with the reason (`warc_skipped`/`warc_failed` in `errors` count them)")
     pages_per_task_s: float | None = Field(description="HTML pages per second of task time (per busy core)")
     eval: dict[str, Any] | None
+    holdout: dict[str, Any] | None = Field(
+        default=None, description="Precision, recall and F1 on the round's holdout labels (pages that never trained "
+        "it), with 95% Wilson intervals: `overall`, per `kind`, per `lang`")
     growth: Growth | None
     dedup: dict[str, Any] | None = Field(
         default=None, description="Copies removed per reason (exact_url, exact_text, near_dup) and contaminated "
@@ -272,6 +275,7 @@ def round_view(settings: Settings, rnd: Round) -> RoundView:
         failed_files=failed, pages_per_task_s=t.pages_per_task_s,
         model=t.model.model_dump(mode="json", exclude_unset=True) if t.model else {},
         eval=t.eval.model_dump(mode="json", exclude_unset=True) if t.eval else None,
+        holdout=t.holdout.model_dump(mode="json") if t.holdout else None,
         growth=Growth(**grown) if grown else None, dedup=dedup_counts(t),
         redactions=t.redactions, page_item_yields=yields, second_stage=recorded.second_stage,
     )  # fmt: skip
