@@ -128,3 +128,24 @@ def test_the_operator_pre_test_never_hides_a_match(pages: dict[str, tuple[str, s
     assert all(_OPERATOR.search(f) for f in forms) and len(matched) > len(forms) + 20
     assert all(_OP_CHARS.search(ln) for ln in matched)
     assert [_has_operator(ln) for ln in lines] == [_OPERATOR.search(ln) is not None for ln in lines]
+
+
+TRANSLATED = ["mod/mod_dav_lock.html", "mod/mod_ident.html", "mod/mod_so.html", "invoking.html", "stopping.html"]
+"""Apache httpd manual pages that DEV has in English and in an up-to-date Japanese translation (same examples)."""
+
+
+def _shape_tokens(url: str) -> dict[str, str]:
+    got = page_text(_html(url))
+    return {t[1:4].rstrip("0123456789"): t for t in tokens(got.signals, got.text)}
+
+
+def test_line_shapes_and_markup_carry_across_languages() -> None:
+    """A page and its translation into a language written without spaces get the same code signals: the same
+    markup counts, and prose lines counted as prose (Japanese sentences have no spaces and end in U+3002)."""
+    for path in TRANSLATED:
+        en = _shape_tokens(f"https://httpd.apache.org/docs/2.4/en/{path}")
+        ja = _shape_tokens(f"https://httpd.apache.org/docs/2.4/ja/{path}")
+        assert ja["tpl"] != "\u2042tpl0", path  # some of its lines are prose
+        assert abs(int(en["tpl"][4:]) - int(ja["tpl"][4:])) <= 1, (path, en["tpl"], ja["tpl"])
+        assert abs(int(en["tcl"][4:]) - int(ja["tcl"][4:])) <= 1, (path, en["tcl"], ja["tcl"])
+        assert {k: en[k] for k in ("pre", "cod", "hl", "til")} == {k: ja[k] for k in ("pre", "cod", "hl", "til")}

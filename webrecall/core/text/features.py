@@ -32,8 +32,9 @@ from webrecall.core.text.fidelity import CodeCounts
 
 MARK = "\u2042sig "
 """Start of the signals line. U+2042 never occurs in a byte-level BPE token, so the tokens cannot collide."""
-VERSION = 1
-"""Bump when a token's meaning changes: it is part of `spec_id`, hence of the token-cache key."""
+VERSION = 2
+"""Bump when a token's meaning changes: it is part of `spec_id`, hence of the token-cache key. 2: prose lines of
+scripts written without spaces (a v1 model never saw one: a Japanese page's text had no prose line)."""
 MAX_BLOCK_CHARS = 20_000
 """Characters of code blocks examined per page: bounds the cost of huge pages."""
 MAX_TEXT_CHARS = 16_000
@@ -56,7 +57,13 @@ _WORD = re.compile(r"[^\W\d_]{2,}")
 _OP_CHARS = re.compile(r"[=&|>:()\[\];{}]")
 """Every `_OPERATOR` alternative needs one of these characters: a line without any cannot match (a cheap test
 that spares most prose lines the alternation)."""
-_PROSE_ENDS = ".!?\"'"
+_PROSE_ENDS = ".!?\"'\u3002\uff01\uff1f\uff61\u0964\u061f\u06d4"
+"""Sentence ends: ASCII, CJK (full stop, full-width ! and ?, half-width full stop), Devanagari danda, Arabic ? and
+Urdu full stop."""
+_UNSPACED = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+                       r"\uf900-\ufaff\uff66-\uff9f]")
+"""Letters of scripts written without spaces between words (Thai, Lao, Myanmar, Khmer, kana, CJK ideographs), where
+a `_WORD` run is a whole clause: two of them count as a word."""
 _SYMBOLS = frozenset("{}[]()<>=;:+-*/&|!#$%\\_.,'\"")
 
 
@@ -74,13 +81,19 @@ def _is_code(s: str, op: bool) -> bool:
         return True
     if not op:
         return False
-    words = len(_WORD.findall(s))
+    words = _words(s)
     symbols = sum(1 for ch in s if ch in _SYMBOLS)
     return symbols >= 2 and symbols * 4 >= words or s.endswith((";", "{", "}"))
 
 
+def _words(s: str) -> int:
+    return len(_WORD.findall(s)) + len(_UNSPACED.findall(s)) // 2
+
+
 def _is_prose(s: str, op: bool) -> bool:
-    return s[-1:] in _PROSE_ENDS and not op and next(islice(_WORD.finditer(s), 7, None), None) is not None
+    if s[-1:] not in _PROSE_ENDS or op:
+        return False
+    return next(islice(_WORD.finditer(s), 7, None), None) is not None or _words(s) >= 8
 
 
 def is_code_line(line: str) -> bool:
