@@ -27,3 +27,14 @@ def test_few_positives_mean_a_wide_interval() -> None:
     assert lo < 0.83 and hi == 1.0  # 18 of 18 cannot promise precision 0.95
     assert wilson(1800, 1800)[0] > 0.99
     assert at_threshold(np.array([0.4]), [True], 0.5).tp == 0
+
+
+def test_a_target_met_by_the_wilson_lower_bound_needs_enough_pages() -> None:
+    # 30 held-out positives all kept, no negative kept: precision 1.0, but its lower bound is 0.886
+    scores = np.array([0.9] * 30 + [0.1] * 30)
+    labels = [True] * 30 + [False] * 30
+    assert for_precision(scores, labels, target=0.95).met
+    assert not for_precision(scores, labels, target=0.95, bound=True).met
+    scores, labels = np.array([0.9] * 100 + [0.1] * 30), [True] * 100 + [False] * 30
+    got = for_precision(scores, labels, target=0.95, bound=True)
+    assert got.met and got.precision_ci[0] >= 0.95 and got.threshold == 0.9
