@@ -36,7 +36,7 @@ from webrecall.cli.demo import (  # noqa: E402
     write_holdout,
 )
 from webrecall.core import db as dbm  # noqa: E402
-from webrecall.core import totals  # noqa: E402
+from webrecall.core import labelfile, totals  # noqa: E402
 from webrecall.core.lifecycle.local import run_round  # noqa: E402
 from webrecall.core.lifecycle.spec import RoundSpec, start_round  # noqa: E402
 from webrecall.core.model.thresholds import wilson  # noqa: E402
@@ -44,7 +44,6 @@ from webrecall.core.pipeline.partials import round_index  # noqa: E402
 from webrecall.core.queries import done_warcs  # noqa: E402
 from webrecall.core.settings import Settings  # noqa: E402
 from webrecall.core.storage.store import Store  # noqa: E402
-from webrecall.core.urls import labelfile  # noqa: E402
 from webrecall.core.urls.patterns import url_key  # noqa: E402
 from webrecall.mirror.server import serve  # noqa: E402
 

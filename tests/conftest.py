@@ -234,7 +234,7 @@ def dev_eval_labels(tmp_path_factory) -> str:
     its pages are never random negatives, so the other half's unlabelled-to-the-round pages give them."""
     import json
 
-    from webrecall.core.urls.labelfile import host_hash
+    from webrecall.core.labelfile import host_hash
 
     rows = [line for line in (CORPUS / "labels" / "CC-MAIN-DEV.jsonl").read_text(encoding="utf-8").splitlines()
             if line.strip() and host_hash(json.loads(line)["url"]) < 0.5]  # fmt: skip

@@ -12,7 +12,7 @@ FRAMEWORKS = {"typer", "rich", "celery", "kombu", "fastapi", "starlette", "uvico
 ADAPTERS = {"cli", "api", "workers", "annotator", "mirror", "migrations"}
 LAYERS = [  # lowest first; a part may import only parts of lower layers (and itself)
     {"settings", "errors", "page", "urls", "text", "storage"},
-    {"crawl", "db", "bulk"},
+    {"crawl", "db", "bulk", "labelfile"},
     {"model", "queries", "totals", "params", "label_store"},
     {"pipeline", "growth"},
     {"labelling", "evaluation"},

@@ -46,7 +46,7 @@ languages), 3 hand-judged code pages and ~240 general pages."""
 def write_holdout(labels: Path, output: Path, *, fraction: float = HOLDOUT_FRACTION,
                   kinds: tuple[str, ...] = ()) -> Path:  # fmt: skip
     """The labelled pages of the held-out hosts (`labelfile.host_split`) as a labels file beside the data dir."""
-    from webrecall.core.urls.labelfile import host_split
+    from webrecall.core.labelfile import host_split
 
     rows = host_split(read_jsonl(labels), fraction=fraction, kinds=kinds)
     out = output / "holdout.jsonl"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from webrecall.core.db import Annotator, Label, Round, check_storable
+from webrecall.core.storage import jsonl
 from webrecall.core.urls.patterns import Pattern, PatternSet, compile_pattern, exact, label_url_key, parse
 
 LABELS = ("code", "non-code", "mixed")
@@ -63,13 +63,7 @@ def _round_id(number: object, rounds: Mapping[int, int]) -> int | None:
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from None
+    return (row for _, row in jsonl.rows(path))
 
 
 def import_labels(db: Session, rows: Iterable[dict[str, Any]], *, annotator: str = "", source: str = "",

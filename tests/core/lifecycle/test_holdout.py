@@ -12,6 +12,7 @@ from sqlmodel import select
 from tests.conftest import CORPUS
 from webrecall.core import db as dbm
 from webrecall.core.label_store import read_jsonl
+from webrecall.core.labelfile import host_hash, keys
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.local import run_round
 from webrecall.core.lifecycle.spec import RoundSpec, create_round
@@ -22,7 +23,6 @@ from webrecall.core.queries import done_warcs
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import cache_path, seeds_path
 from webrecall.core.storage.store import Store
-from webrecall.core.urls.labelfile import host_hash, keys
 from webrecall.core.urls.patterns import PatternSet, url_key
 
 SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]

@@ -13,15 +13,15 @@ from webrecall.api.deps import SessionDep, SettingsDep, TokenDep
 from webrecall.api.routes import AUTH, errors
 from webrecall.api.runner import launch, stop
 from webrecall.api.views import round_public
+from webrecall.core import labelfile
 from webrecall.core.crawl.guard import check_source
 from webrecall.core.db import Round
 from webrecall.core.errors import Conflict, FatalError, RetryableError
+from webrecall.core.labelfile import LabeledUrl
 from webrecall.core.lifecycle import spec as lifecycle_spec
 from webrecall.core.lifecycle.spec import RoundSpec
 from webrecall.core.lifecycle.status import TERMINAL, Status, cancel_round, retry_round, set_status
 from webrecall.core.queries import find_round
-from webrecall.core.urls import labelfile
-from webrecall.core.urls.labelfile import LabeledUrl
 
 router = APIRouter(prefix="/rounds", tags=["rounds"])
 RoundNo = Annotated[int, Path(ge=1, le=schemas.INT32, description="Round number")]

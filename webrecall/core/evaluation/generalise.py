@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from webrecall.core.labelfile import host_hash
 from webrecall.core.model.classifier import Classifier
 from webrecall.core.model.seeds import is_heldout
 from webrecall.core.model.synthetic import synthesize
@@ -32,7 +33,6 @@ from webrecall.core.settings import Settings
 from webrecall.core.text.extract import DEFAULT
 from webrecall.core.text.features import spec, split_signals
 from webrecall.core.urls.domains import split_url
-from webrecall.core.urls.labelfile import host_hash
 
 HOLDOUT_FRACTION = 0.2
 """Of the hosts, by the plain host hash: the held-out slice (the demo holds out the same one)."""

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 from sqlmodel import select
 
-from webrecall.core import label_store, params, totals
+from webrecall.core import label_store, labelfile, params, totals
 from webrecall.core.db import DomainStat, QueueItem, Round, session, utcnow
 from webrecall.core.labelling import page_items
 from webrecall.core.labelling.queue import done_domains, enqueue
@@ -25,7 +25,6 @@ from webrecall.core.pipeline.partials import round_index
 from webrecall.core.queries import done_warcs, previous_done
 from webrecall.core.settings import Settings
 from webrecall.core.storage.store import Store
-from webrecall.core.urls import labelfile
 from webrecall.core.urls.patterns import PatternSet, url_key
 
 MID = (0.3, 0.7)

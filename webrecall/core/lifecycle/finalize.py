@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlmodel import col, delete, select
 
-from webrecall.core import label_store
+from webrecall.core import label_store, labelfile
 from webrecall.core.bulk import insert_rows
 from webrecall.core.db import DomainStat, Model, Round, WarcTask, session, utcnow
 from webrecall.core.label_store import read_jsonl
@@ -26,7 +26,6 @@ from webrecall.core.storage.layout import domains_partial_path, index_path, sigs
 from webrecall.core.storage.store import Store
 from webrecall.core.totals import Growth, RoundTotals
 from webrecall.core.totals import of as totals_of
-from webrecall.core.urls import labelfile
 from webrecall.core.urls.patterns import url_key
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from sqlmodel import Session, col, select
 
-from webrecall.core import label_store, params
+from webrecall.core import label_store, labelfile, params
 from webrecall.core.crawl.http import check_ranges
 from webrecall.core.crawl.listing import resolve_crawl, wet_location
 from webrecall.core.crawl.listing import select as select_paths
@@ -19,7 +19,6 @@ from webrecall.core.model.seeds import read_seed_file
 from webrecall.core.params import RoundParams
 from webrecall.core.queries import find_round
 from webrecall.core.settings import Settings
-from webrecall.core.urls import labelfile
 from webrecall.core.urls.patterns import parse
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from webrecall.core import label_store, params
+from webrecall.core import label_store, labelfile, params
 from webrecall.core.crawl.sources import ReadOptions
 from webrecall.core.db import Model, Round, session
 from webrecall.core.errors import FatalError
@@ -30,7 +30,6 @@ from webrecall.core.storage.store import Store
 from webrecall.core.text import features
 from webrecall.core.text.tokenizer import MAX_TOKENS, BpeTokenizer
 from webrecall.core.totals import ModelTotals
-from webrecall.core.urls import labelfile
 from webrecall.core.urls.patterns import PatternSet, url_key
 
 

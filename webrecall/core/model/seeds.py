@@ -6,7 +6,6 @@ Pages whose URL hashes into the held-out slice never train a model: they measure
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from webrecall.core.storage import jsonl
 from webrecall.core.storage.layout import SEEDS_SCHEMA, seeds_path
 from webrecall.core.storage.store import Store
 from webrecall.core.text.features import with_signals
@@ -61,17 +61,10 @@ class SeedSet:
 def read_seed_file(path: str | Path) -> list[str]:
     """A JSONL of positive texts: one object per line with a `text` field (other fields ignored)."""
     texts = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise ValueError(f"{path}:{n}: expected an object with a string 'text' field")
-            texts.append(row["text"])
+    for n, row in jsonl.rows(path):
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise ValueError(f"{path}:{n}: expected an object with a string 'text' field")
+        texts.append(row["text"])
     return texts
 
 

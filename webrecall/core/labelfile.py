@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from webrecall.core.storage import jsonl
 from webrecall.core.urls.patterns import url_key
 
 
@@ -29,23 +30,14 @@ class LabeledUrl:
 def read(path: str | Path) -> list[LabeledUrl]:
     """The code / non-code rows of a labels file, local or any fsspec URL (other labels are skipped); ValueError
     naming the bad line."""
-    import fsspec
-
     out: list[LabeledUrl] = []
-    with fsspec.open(str(path), "rt", encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("url"), str):
-                raise ValueError(f"{path}:{n}: expected an object with a string 'url' field")
-            if row.get("label") in ("code", "non-code"):
-                kind, lang = row.get("kind"), row.get("lang")
-                out.append(LabeledUrl(row["url"], row["label"] == "code", kind if isinstance(kind, str) else None,
-                                      lang if isinstance(lang, str) else None))  # fmt: skip
+    for n, row in jsonl.rows(path):
+        if not isinstance(row, dict) or not isinstance(row.get("url"), str):
+            raise ValueError(f"{path}:{n}: expected an object with a string 'url' field")
+        if row.get("label") in ("code", "non-code"):
+            kind, lang = row.get("kind"), row.get("lang")
+            out.append(LabeledUrl(row["url"], row["label"] == "code", kind if isinstance(kind, str) else None,
+                                  lang if isinstance(lang, str) else None))  # fmt: skip
     return out
 
 
