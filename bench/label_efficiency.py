@@ -93,7 +93,7 @@ def run(budget: int, *, corpus: Path, work: Path, rounds: int, processes: int) -
     labels = corpus / "labels" / f"{DEMO_CRAWL}.jsonl"
     holdout = write_holdout(labels, out_dir, fraction=FRACTION, kinds=KINDS)
     held = labelfile.read(holdout)
-    truth = {k: v for k, v in read_truth(labels).items() if k not in {r.key for r in held}}
+    truth = read_truth(labels)  # the annotator skips the round's held-out pages itself
     settings = Settings(data_dir=str(out_dir / "data"), database_url="", text_extractor="resiliparse",
                         page_items_max=budget, scan="warc")  # fmt: skip
     dbm.migrate(settings.db_url)

@@ -19,7 +19,7 @@ from rich.table import Table
 from sqlmodel import col, select
 
 from webrecall.core import db as dbm
-from webrecall.core import params, totals
+from webrecall.core import labelfile, params, totals
 from webrecall.core.crawl.listing import latest_crawl
 from webrecall.core.growth import of_round
 from webrecall.core.label_store import read_jsonl
@@ -102,11 +102,15 @@ def choose_labels(proposals: list[Proposal], truth: dict[str, str], *, purity: f
 
 def scripted_annotation(settings: Settings, round_id: int, truth: dict[str, str], *,
                         annotator: str = "script") -> dict[str, int]:  # fmt: skip
-    """Work a round's queue to the end as one annotator; returns items done/skipped and labels given."""
+    """Work a round's queue to the end as one annotator; returns items done/skipped and labels given. The round's
+    held-out pages get no vote (a label the majority of its pages decides would train on them)."""
     store = Store(settings.data_dir)
     with dbm.session(settings.db_url) as db:
         rnd = db.get(dbm.Round, round_id)
         assert rnd is not None
+    if held := labelfile.keys(params.of(rnd).holdout_labels):
+        truth = {k: v for k, v in truth.items() if k not in held}
+    with dbm.session(settings.db_url) as db:
         locations = done_warcs(db, round_id)
         domains = {q.domain for q in db.exec(select(dbm.QueueItem).where(dbm.QueueItem.round_id == round_id))}
     pages = domain_pages(store, rnd.number, locations, domains, cache_id=params.of(rnd).cache_id)
@@ -189,8 +193,6 @@ def run_demo(*, corpus: Path, limit: int | None, output: Path, progress: OnTask 
         source = f"{COMMON_CRAWL} (latest crawl {crawl})"
     holdout = write_holdout(labels, output) if labels.exists() else None
     truth = read_truth(labels) if labels.exists() else {}
-    if holdout is not None:  # the annotator never votes on a held-out page
-        truth = {k: v for k, v in truth.items() if k not in read_truth(holdout)}
     records: list[dict[str, Any]] = []
     pages_read = 0
     try:

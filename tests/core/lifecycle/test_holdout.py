@@ -10,7 +10,9 @@ import pytest
 from sqlmodel import select
 
 from tests.conftest import CORPUS
+from webrecall.cli.demo import read_truth, scripted_annotation
 from webrecall.core import db as dbm
+from webrecall.core import params
 from webrecall.core.label_store import read_jsonl
 from webrecall.core.labelfile import host_hash, keys
 from webrecall.core.lifecycle.context import RoundContext
@@ -23,6 +25,7 @@ from webrecall.core.queries import done_warcs
 from webrecall.core.settings import Settings
 from webrecall.core.storage.layout import cache_path, seeds_path
 from webrecall.core.storage.store import Store
+from webrecall.core.urls.domains import split_url
 from webrecall.core.urls.patterns import PatternSet, url_key
 
 SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
@@ -102,3 +105,20 @@ def test_round_reports_the_held_out_pages_apart_per_kind_and_language(held):
         lo, hi = group["precision_ci"]
         assert 0.0 <= lo <= hi <= 1.0 and len(group["recall_ci"]) == 2
     assert t["model"]["operating_point"]["requested"] == 0.5
+
+
+def test_the_scripted_annotator_gets_no_vote_on_held_out_pages(held, tmp_path):
+    """The round's holdout widened, URL by URL, to every page of the domains it queued: the annotator, told every
+    DEV label, has no page left to vote with, so it skips every item and gives no label."""
+    settings, rnd, holdout, _ = held
+    with dbm.session(settings.db_url) as db:
+        queued = {i.domain for i in db.exec(select(dbm.QueueItem).where(dbm.QueueItem.round_id == rnd.id))}
+        rows = [r for r in read_jsonl(LABELS) if url_key(r["url"]) in holdout or split_url(r["url"])[0] in queued]
+        row = db.get(dbm.Round, rnd.id)
+        row.params = params.updated(row, holdout_labels=_write(tmp_path / "wider.jsonl", rows))
+        db.add(row)
+        db.commit()
+    done = scripted_annotation(settings, rnd.id or 0, read_truth(LABELS))
+    assert done.get("skipped", 0) == len(queued) > 0 and done.get("labels", 0) == 0
+    with dbm.session(settings.db_url) as db:
+        assert not db.exec(select(dbm.Label)).all()
