@@ -50,16 +50,17 @@ def main() -> None:
             print(json.dumps(got), flush=True)
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    print("| variant | threshold (held-out seeds: tp/fp) | held-out docs recall | manual code | manual non-code "
-          "| web FP | precision | F1 | BENCH P / F1 |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| variant | threshold (held-out seeds: tp/fp) | held-out docs recall | non-English docs | manual code "
+          "| manual non-code | web FP | precision | F1 | BENCH P / F1 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for key, r in results.items():
         for at in ("chosen", "0.5"):
             a, c = r["at"][at], r["calibration"]
             cal = f"{a['threshold']} ({c['tp']}/{c['fp']})" if at == "chosen" else "0.5"
             b = r.get("bench") or {}
+            other = a.get("non_english_docs", ["", ""])
             print(f"| {key} | {cal} | {a['heldout_docs_recall']} ({a['heldout_docs'][0]}/{a['heldout_docs'][1]}) "
-                  f"| {a['manual_code_found'][0]}/18 | {a['manual_noncode_kept'][0]}/17 "
+                  f"| {other[0]}/{other[1]} | {a['manual_code_found'][0]}/18 | {a['manual_noncode_kept'][0]}/17 "
                   f"| {a['web_false_positives'][0]}/{a['web_false_positives'][1]} | {a['precision']} "
                   f"{a['precision_ci']} | {a['f1']} | {b.get('precision', '')} / {b.get('f1', '')} |")
 
