@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sqlmodel import select
 
-from tests.conftest import CACHE_ID, CORPUS
+from tests.conftest import CACHE_ID
 from webrecall.core import db as dbm
 from webrecall.core import params
 from webrecall.core.lifecycle import model_store
@@ -27,11 +27,11 @@ SEEDS = ["docs.python.org/", "www.postgresql.org/docs/"]
 pytestmark = pytest.mark.slow
 
 
-def test_a_second_stage_round_trains_records_and_scores_with_it(tmp_path, corpus_httpd) -> None:
+def test_a_second_stage_round_trains_records_and_scores_with_it(tmp_path, corpus_httpd, dev_eval_labels) -> None:
     settings = Settings(data_dir=str(tmp_path / "data"), database_url="", text_extractor="resiliparse")
     dbm.migrate(settings.db_url)
     spec = RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_httpd.url, limit=2, seed_patterns=SEEDS,
-                     eval_labels=str(CORPUS / "labels" / "CC-MAIN-DEV.jsonl"), second_stage=True)  # fmt: skip
+                     eval_labels=dev_eval_labels, second_stage=True)  # fmt: skip
     rnd = run_round(settings, create_round(settings, spec).id, processes=2)
     assert rnd.status == "done" and params.of(rnd).second_stage and round_view(settings, rnd).second_stage
     recorded = rnd.totals["model"]["second_stage"]
