@@ -13,6 +13,18 @@ totals they write are compared.
     .venv/bin/python -m bench.finalize [--rows 10000000] [--warcs 200] [--domains 100000]
 
 Writes bench/results/finalize.json.
+
+`--crawl` instead simulates one domain partition of a whole crawl's finalize (`lifecycle.domain_partitions`): its
+share, 1/K, of the pages and domains of `--crawl-warcs` WARC files (90,000 of ~33,000 HTML pages, 40M domains),
+generated as the recall tasks write them (index shards and partials) into `--files` files that each stand for
+`crawl-warcs / files` WARCs' share. One partition task runs on it in its own process, then the reduce (finalize's
+totals and domain stats, discovery's queue) over that partition's outputs; each reports wall time and peak RSS
+(VmHWM). What it leaves out: at that size every partition task also reads the other K-1 partitions' rows of each
+WARC's partials and index, to filter them out.
+
+    .venv/bin/python -m bench.finalize --crawl [--k 512] [--files 200]
+
+Writes bench/results/finalize_partition.json.
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -60,24 +73,47 @@ IMPORTS = {  # the base commit's flat `recall` package, and today's `webrecall`
 ARGS = {"before": "settings, int(sys.argv[2])", "after": "RoundContext.load(settings, int(sys.argv[2]))"}
 
 
-def generate(data_dir: str, *, rows: int, warcs: int, domains: int, top_k: int, seed: int = 0) -> dict:
-    """Two rounds of index shards (and partials) over `warcs` simulated WARC files, and their database rows."""
+def _world(data_dir: str, domains: int, exponent: float, seed: int) -> tuple[Any, Any, np.random.Generator, dict]:
+    """A fresh data dir and database, and `domains` simulated hosts under a power law of weight `exponent`."""
     from webrecall.core import db as dbm
-    from webrecall.core.pipeline.partials import WarcPartials
     from webrecall.core.settings import Settings
-    from webrecall.core.storage.layout import INDEX_SCHEMA, index_path
     from webrecall.core.storage.store import Store
 
     rng = np.random.default_rng(seed)
     settings = Settings(data_dir=data_dir, database_url="")
     dbm.migrate(settings.db_url)
-    store = Store(data_dir)
     ids = np.arange(domains)
-    hosts = pa.array([f"h{j}.s{j // 3}.test" for j in ids])
-    sites = pa.array([f"s{j // 3}.test" for j in ids])
-    weight = 1.0 / (ids + 10.0) ** 1.1
-    weight /= weight.sum()
-    code_share = rng.beta(0.3, 5.0, domains)
+    weight = 1.0 / (ids + 10.0) ** exponent
+    world = {"hosts": pa.array([f"h{j}.s{j // 3}.test" for j in ids]), "n": domains,
+             "sites": pa.array([f"s{j // 3}.test" for j in ids]), "weight": weight / weight.sum(),
+             "code_share": rng.beta(0.3, 5.0, domains)}  # fmt: skip
+    return settings, Store(data_dir), rng, world
+
+
+def _pages(rng: np.random.Generator, world: dict, i: int, per: int, loc: str) -> tuple[dict, np.ndarray]:
+    """The index columns but the score of WARC `i`'s `per` pages, and their round-1 scores."""
+    d = rng.choice(world["n"], per, p=world["weight"])
+    is_code = rng.random(per) < world["code_share"][d]
+    score = np.where(is_code, rng.beta(8, 1.5, per), rng.beta(0.6, 12, per)).astype(np.float32)
+    domain, site = world["hosts"].take(pa.array(d)), world["sites"].take(pa.array(d))
+    path = pc.binary_join_element_wise("/p/", pc.cast(pa.array(np.arange(i * per, (i + 1) * per)), pa.string()), "")
+    base = {
+        "url": pc.binary_join_element_wise("https://", domain, path, ""), "domain": domain, "site": site,
+        "path": path, "warc": pa.array([loc] * per), "offset": pa.array(np.arange(per, dtype=np.int64) * 4096),
+        "length": pa.array(np.full(per, 4000, np.int64)),
+        "lang": pa.array(np.array(LANGS)[rng.choice(len(LANGS), per, p=LANG_P / LANG_P.sum())]),
+        "text_len": pa.array(np.minimum(rng.lognormal(8, 1.2, per), 2e9).astype(np.int32)),
+    }  # fmt: skip
+    return base, score
+
+
+def generate(data_dir: str, *, rows: int, warcs: int, domains: int, top_k: int, seed: int = 0) -> dict:
+    """Two rounds of index shards (and partials) over `warcs` simulated WARC files, and their database rows."""
+    from webrecall.core import db as dbm
+    from webrecall.core.pipeline.partials import WarcPartials
+    from webrecall.core.storage.layout import INDEX_SCHEMA, index_path
+
+    settings, store, rng, world = _world(data_dir, domains, 1.1, seed)
     per = rows // warcs
     locations = [f"http://sim.test/crawl/segment-{i:05d}.warc.gz" for i in range(warcs)]
     rounds = {1: (0.5, None), 2: (0.1, top_k)}
@@ -95,19 +131,7 @@ def generate(data_dir: str, *, rows: int, warcs: int, domains: int, top_k: int, 
         db.commit()
     index_s = partial_s = 0.0
     for i, loc in enumerate(locations):
-        d = rng.choice(domains, per, p=weight)
-        is_code = rng.random(per) < code_share[d]
-        score1 = np.where(is_code, rng.beta(8, 1.5, per), rng.beta(0.6, 12, per)).astype(np.float32)
-        domain, site = hosts.take(pa.array(d)), sites.take(pa.array(d))
-        serial = pc.cast(pa.array(np.arange(i * per, (i + 1) * per)), pa.string())
-        path = pc.binary_join_element_wise("/p/", serial, "")
-        base = {
-            "url": pc.binary_join_element_wise("https://", domain, path, ""), "domain": domain, "site": site,
-            "path": path, "warc": pa.array([loc] * per), "offset": pa.array(np.arange(per, dtype=np.int64) * 4096),
-            "length": pa.array(np.full(per, 4000, np.int64)),
-            "lang": pa.array(np.array(LANGS)[rng.choice(len(LANGS), per, p=LANG_P / LANG_P.sum())]),
-            "text_len": pa.array(np.minimum(rng.lognormal(8, 1.2, per), 2e9).astype(np.int32)),
-        }  # fmt: skip
+        base, score1 = _pages(rng, world, i, per, loc)
         for number, (threshold, _) in rounds.items():
             score = score1 if number == 1 else np.clip(score1 + rng.normal(0, 0.05, per), 0, 1).astype(np.float32)
             table = pa.table({**base, "score": score, "kept": score >= threshold}).select(INDEX_SCHEMA.names)
@@ -175,8 +199,97 @@ def run(variant: str, pythonpath: str, data_dir: str, round_id: int) -> dict:
     return result
 
 
+CRAWL_CHILD = """
+import json, sys, time
+from webrecall.core.lifecycle import domain_partitions, steps
+from webrecall.core.lifecycle.context import RoundContext
+from webrecall.core.settings import Settings
+settings = Settings(data_dir=sys.argv[1], database_url="", page_items_max=50)
+ctx = RoundContext.load(settings, int(sys.argv[2]))
+t0 = time.perf_counter()
+out = domain_partitions.run_partition(ctx, 0) if sys.argv[3] == "partition" else steps.reduce_round(ctx).totals
+seconds = time.perf_counter() - t0
+with open("/proc/self/status", encoding="ascii") as f:
+    kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+keep = ("recalled", "domains", "related_domains", "html_pages", "discovery")
+summary = {k: out.get(k) for k in keep} if isinstance(out, dict) else out
+print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(kb / 1024), "out": summary}))
+"""
+
+
+def generate_share(data_dir: str, *, pages: int, domains: int, files: int, seed: int = 0) -> dict:
+    """A round of `files` index shards and partials holding one partition's pages over its domains (a power law, as
+    in `generate`), recorded as one partition (`finalize_partitions=1`: the task reads only its share)."""
+    from webrecall.core import db as dbm
+    from webrecall.core.params import RoundParams
+    from webrecall.core.pipeline.partials import WarcPartials
+    from webrecall.core.storage.layout import INDEX_SCHEMA, domains_partial_path, index_path
+
+    settings, store, rng, world = _world(data_dir, domains, 0.9, seed)
+    per = pages // files
+    locations = [f"http://sim.test/crawl/share-{i:05d}.warc.gz" for i in range(files)]
+    with dbm.session(settings.db_url) as db:
+        rnd = dbm.Round(number=1, status="finalizing", crawl_id="SIM", threshold=0.5,
+                        params=RoundParams(finalize_partitions=1).as_json())  # fmt: skip
+        db.add(rnd)
+        db.commit()
+        db.refresh(rnd)
+        assert rnd.id is not None
+        round_id = rnd.id
+        db.add_all([dbm.WarcTask(round_id=round_id, phase=phase, warc_url=loc, status="done")
+                     for loc in locations for phase in ("index", "recall")])  # fmt: skip
+        db.commit()
+    partial_rows = 0
+    for i, loc in enumerate(locations):
+        base, score = _pages(rng, world, i, per, loc)
+        table = pa.table({**base, "score": score, "kept": score >= 0.5}).select(INDEX_SCHEMA.names).cast(INDEX_SCHEMA)
+        store.write_table(index_path(1, loc), table)
+        parts = WarcPartials(0.5)
+        parts.add(table)
+        parts.write(store, 1, loc)
+        partial_rows += store.read_table(domains_partial_path(1, loc), columns=["pages"]).num_rows
+        if (i + 1) % 20 == 0:
+            print(f"  generated {i + 1}/{files} files", file=sys.stderr)
+    return {"round_id": round_id, "partial_rows": partial_rows, "index_rows": per * files}
+
+
+def crawl_partition(args: argparse.Namespace) -> dict:
+    pages = args.crawl_warcs * args.pages_per_warc // args.k
+    domains = args.crawl_domains // args.k
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-finalize-part-") as tmp:
+        data_dir = str(Path(tmp) / "data")
+        t0 = time.perf_counter()
+        print(f"generating one partition of {args.k}: {pages:,} pages over {domains:,} domains in {args.files} files",
+              file=sys.stderr)  # fmt: skip
+        gen = generate_share(data_dir, pages=pages, domains=domains, files=args.files)
+        gen["seconds"] = round(time.perf_counter() - t0, 1)
+        steps = {}
+        for step in ("partition", "reduce"):
+            out = subprocess.run([sys.executable, "-c", CRAWL_CHILD, data_dir, str(gen["round_id"]), step],
+                                 env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True, capture_output=True,
+                                 text=True, cwd=str(ROOT))  # fmt: skip
+            steps[step] = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"  {step}: {steps[step]['seconds']} s, peak RSS {steps[step]['peak_rss_mb']} MB", file=sys.stderr)
+    return {
+        "simulated": {"crawl_warcs": args.crawl_warcs, "pages_per_warc": args.pages_per_warc,
+                      "crawl_domains": args.crawl_domains, "k": args.k, "files": args.files,
+                      "share_pages": pages, "share_domains": domains, "share_partial_rows": gen["partial_rows"],
+                      "crawl_partial_rows_projected": gen["partial_rows"] * args.k},
+        "generate_s": gen["seconds"], "partition_task": steps["partition"], "reduce_of_this_partition": steps["reduce"],
+        "load_average_at_start": [round(x, 2) for x in load],
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count(),
+    }  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--crawl", action="store_true", help="one domain partition of a whole crawl's finalize")
+    ap.add_argument("--k", type=int, default=512, help="--crawl: the domain partitions")
+    ap.add_argument("--files", type=int, default=200, help="--crawl: files the partition's share is written as")
+    ap.add_argument("--crawl-warcs", type=int, default=90_000)
+    ap.add_argument("--pages-per-warc", type=int, default=33_000)
+    ap.add_argument("--crawl-domains", type=int, default=40_000_000)
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--warcs", type=int, default=200)
     ap.add_argument("--domains", type=int, default=100_000)
@@ -185,6 +298,12 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--data-dir", help="keep the simulated data here (reused when it holds a database already)")
     args = ap.parse_args()
+    if args.crawl:
+        report = crawl_partition(args)
+        out = Path(args.out if args.out != str(RESULTS) else RESULTS.with_name("finalize_partition.json"))
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report, indent=2))
+        return
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-finalize-") as tmp:
         data_dir = args.data_dir or str(Path(tmp) / "data")

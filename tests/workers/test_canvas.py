@@ -14,7 +14,7 @@ def test_the_canvas_is_the_plan_with_every_task_named_and_identified(tmp_path) -
     settings = Settings(data_dir=str(tmp_path / "data"), database_url="")
     dbm.migrate(settings.db_url)
     with dbm.session(settings.db_url) as db:
-        rnd = dbm.Round(number=1, params=RoundParams(dedup=DedupConfig(partitions=3)).as_json())
+        rnd = dbm.Round(number=1, params=RoundParams(dedup=DedupConfig(partitions=3), finalize_partitions=2).as_json())
         db.add(rnd)
         db.flush()
         rid = rnd.id or 0
@@ -44,5 +44,7 @@ def test_the_canvas_is_the_plan_with_every_task_named_and_identified(tmp_path) -
         ("webrecall.train", (rid,), task_id(rid, "train"), True),
         [("webrecall.warc", (i,), task_id(rid, "recall", i), True) for i in ids["recall"]],
         [("webrecall.dedup_partition", (rid, p), task_id(rid, "dedup", p), True) for p in range(3)],
+        ("webrecall.cut", (rid,), task_id(rid, "cut"), True),
+        [("webrecall.domain_partition", (rid, p), task_id(rid, "domains", p), True) for p in range(2)],
         ("webrecall.finalize", (rid,), task_id(rid, "finalize"), True),
     ]

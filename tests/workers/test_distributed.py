@@ -58,6 +58,24 @@ def domain_counts(settings: Settings, round_id: int) -> dict[str, tuple[int, int
     return {d.domain: (d.pages, d.recalled) for d in rows}
 
 
+def finalized(settings: Settings, round_id: int) -> tuple[list[tuple], list[tuple], dict]:
+    """What finalize and discovery wrote: every domain stat, the queue in order, the domain comparison (a round is
+    done before its discovery step has written them: waited for)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with dbm.session(settings.db_url) as db:
+            if "discovery" in (db.get(dbm.Round, round_id).totals or {}):
+                break
+        time.sleep(0.3)
+    with dbm.session(settings.db_url) as db:
+        stats = db.exec(select(dbm.DomainStat).where(dbm.DomainStat.round_id == round_id)).all()
+        items = db.exec(select(dbm.QueueItem).where(dbm.QueueItem.round_id == round_id).order_by(dbm.QueueItem.id))
+        queue = [(q.domain, q.kind, q.reason, q.priority, q.details) for q in items]
+        rnd = db.get(dbm.Round, round_id)
+    rows = sorted(tuple(v for k, v in s.model_dump().items() if k not in ("id", "round_id")) for s in stats)
+    return rows, queue, rnd.totals["discovery"]
+
+
 def wait_round(settings: Settings, round_id: int, timeout: float = 180.0) -> dbm.Round:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -77,7 +95,7 @@ def baseline(tmp_path_factory, corpus_server):
     rnd = create_round(s, RoundSpec(crawl_id="CC-MAIN-DEV", base_url=corpus_server, limit=3, seed_patterns=SEEDS))
     rnd = run_round(s, rnd.id, processes=2)
     assert rnd.status == "done"
-    return rnd, recalled(s, rnd.id), domain_counts(s, rnd.id), exported(s, rnd.number)
+    return rnd, recalled(s, rnd.id), domain_counts(s, rnd.id), exported(s, rnd.number), finalized(s, rnd.id)
 
 
 @pytest.fixture
@@ -86,15 +104,17 @@ def cluster(redis_url, postgres_db, tmp_path, celery_workers):
     base, _, _ = redis_url.rpartition("/")
     broker = f"{base}/{next(_redis_db)}"
     redis.Redis.from_url(broker).flushdb()
+    # finalize in 3 domain partitions on the workers, 8 in the baseline: the split must not change a figure
     env = {"database_url": postgres_db, "data_dir": str(tmp_path / "data"), "broker_url": broker,
-           "ft_threads": "1", "remote_reads_per_s": "500", "cancel_check_seconds": "0.5"}  # fmt: skip
+           "finalize_partitions": "3", "ft_threads": "1", "remote_reads_per_s": "500",
+           "cancel_check_seconds": "0.5"}  # fmt: skip
     settings = Settings(**{k: v for k, v in env.items() if not k.startswith("ft_")}, ft=FastTextParams(threads=1))
     dbm.migrate(postgres_db)
     return settings, env, lambda n: celery_workers(n, **env)
 
 
 def assert_same_as_baseline(settings: Settings, rnd: dbm.Round, baseline) -> None:
-    base, base_urls, base_domains, base_export = baseline
+    base, base_urls, base_domains, base_export, base_finalized = baseline
     urls = recalled(settings, rnd.id)
     assert rnd.status == "done", rnd.error
     assert len(urls) == len(set(urls))  # no duplicate
@@ -102,6 +122,10 @@ def assert_same_as_baseline(settings: Settings, rnd: dbm.Round, baseline) -> Non
     for key in ("pages", "html_pages", "recalled", "domains", "related_domains", "warcs", "errors"):
         assert rnd.totals[key] == base.totals[key], key
     assert domain_counts(settings, rnd.id) == base_domains
+    stats, queue, discovery = finalized(settings, rnd.id)
+    assert (stats, queue, discovery["new"], discovery["new_domains"]) == (
+        base_finalized[0], base_finalized[1], base_finalized[2]["new"], base_finalized[2]["new_domains"])
+    assert base_finalized[1] and base.totals["related_domains"] > 0  # a queue and related domains to compare
     # the export redacts the same values wherever the round ran, and the workers' counts sum to the same totals
     assert exported(settings, rnd.number) == base_export
     assert rnd.totals["redactions"] == base.totals["redactions"] and base.totals["redactions"]["total"] > 0
@@ -189,7 +213,7 @@ def wet_baseline(tmp_path_factory, wet_httpd):
     rnd = run_round(s, rnd.id, processes=2)
     assert rnd.status == "done" and rnd.params["scan"] == "wet"
     ranges = _warc_ranges(wet_httpd.hits[start:])
-    return rnd, recalled(s, rnd.id), domain_counts(s, rnd.id), exported(s, rnd.number), ranges
+    return rnd, recalled(s, rnd.id), domain_counts(s, rnd.id), exported(s, rnd.number), finalized(s, rnd.id), ranges
 
 
 def test_a_wet_first_round_on_celery_equals_the_in_process_run(wet_baseline, cluster, wet_httpd):
@@ -206,7 +230,7 @@ def test_a_wet_first_round_on_celery_equals_the_in_process_run(wet_baseline, clu
     enqueue(app, settings, rnd.id)
     rnd = wait_round(settings, rnd.id, timeout=600)
     app.close()
-    assert_same_as_baseline(settings, rnd, wet_baseline[:4])
+    assert_same_as_baseline(settings, rnd, wet_baseline[:5])
     assert rnd.params["wet_floor"] == wet_baseline[0].params["wet_floor"]
     with dbm.session(settings.db_url) as db:
         tasks = db.exec(select(dbm.WarcTask).where(dbm.WarcTask.round_id == rnd.id)).all()
@@ -214,7 +238,7 @@ def test_a_wet_first_round_on_celery_equals_the_in_process_run(wet_baseline, clu
     assert all(t.status == "done" and t.attempts == 1 for t in tasks)
     ranges = _warc_ranges(wet_httpd.hits[start:])
     assert len(ranges) == len(set(ranges)) > 0  # each record range asked once
-    assert sorted(ranges) == sorted(wet_baseline[4])  # the same records as in-process, by the same ranges
+    assert sorted(ranges) == sorted(wet_baseline[5])  # the same records as in-process, by the same ranges
 
 
 def test_cancel_kills_training_on_the_worker(cluster, corpus_server):
@@ -238,7 +262,9 @@ def test_cancel_kills_training_on_the_worker(cluster, corpus_server):
     trainer = None
     deadline = time.monotonic() + 150
     while trainer is None and time.monotonic() < deadline:
-        for active in (app.control.inspect(timeout=1.0).active() or {}).values():
+        with app.connection_for_read() as conn:  # its own connection, closed here (see the killed-worker test)
+            replies = app.control.inspect(timeout=1.0, connection=conn).active() or {}
+        for active in replies.values():
             trainer = next((psutil.Process(i["worker_pid"]) for i in active if i["id"] == task_id(rnd.id, "train")),
                            trainer)  # fmt: skip
         time.sleep(0.2)

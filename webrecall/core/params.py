@@ -47,6 +47,8 @@ class RoundParams(BaseModel):
     top_k_floor: float = _default("top_k_floor")
     """With a top-K budget, pages under this score are never candidates."""
     dedup: DedupConfig = Field(default_factory=DedupConfig)
+    finalize_partitions: int = Field(_default("finalize_partitions"), ge=1)
+    """Domain-hash partitions of the round's finalize and discovery (`lifecycle.domain_partitions`)."""
     decontam: DecontamConfig = Field(default_factory=DecontamConfig)
     scan: Literal["warc", "wet"] = "warc"
     """What the round reads: every WARC record, or the WET text and the candidates' records (`Settings.scan`)."""

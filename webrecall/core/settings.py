@@ -160,6 +160,9 @@ class Settings(BaseSettings):
     max_seed_pages: int = 500_000
     heldout_fraction: float = 0.1
     related_fraction: float = 0.10
+    finalize_partitions: int = 8
+    """Domain-hash partitions of a round's finalize and discovery (tasks on the workers, a loop in-process); a round
+    records it."""
     growth_stop: float = 0.02
     processes: int = 0
     """In-process parallelism for the embedded default; 0 means one process per core."""

@@ -2,10 +2,10 @@
 in, a small summary out, the plan's retry policy.
 
 A round is one canvas, built from the plan when it starts: index group -> expand -> (a WET round's sample group) ->
-train -> recall group -> dedup group -> finalize (the groups followed by a task become chords; no task ever waits on
-another with `.get()`). Task ids are derived from the row ids, so a cancel can revoke them without storing anything,
-and the database stays the source of truth: a step passes its gate (`steps.gate`: the task rows of the phases it
-needs) before it runs, not only the chord's counter.
+train -> recall group -> dedup group -> cut -> domain group -> finalize (the groups followed by a task become
+chords; no task ever waits on another with `.get()`). Task ids are derived from the row ids, so a cancel can revoke
+them without storing anything, and the database stays the source of truth: a step passes its gate (`steps.gate`: the
+task rows of the phases it needs) before it runs, not only the chord's counter.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from webrecall.workers.celery_app import app, settings_of
 
 GATE_COUNTDOWN = 5.0
 TASKS = {"expand": "webrecall.expand", "train": "webrecall.train", "dedup": "webrecall.dedup_partition",
-         "finalize": "webrecall.finalize"}  # fmt: skip
+         "cut": "webrecall.cut", "domains": "webrecall.domain_partition", "finalize": "webrecall.finalize"}  # fmt: skip
 """The Celery task of each step of the plan that is not a phase's WARC tasks (those are `webrecall.warc`)."""
 
 
@@ -128,17 +128,40 @@ def finalize(self: Task, round_id: int) -> dict[str, Any]:
     return {"round": round_id, "status": rnd.status, "recalled": totals_of(rnd).recalled}
 
 
-@webrecall_task(TASKS["dedup"])
-def dedup_partition(self: Task, round_id: int, partition: int) -> dict[str, Any]:
-    """One LSH grouping task (buckets of one key-hash partition), once every recall task row is finished."""
-    found = _step(self, "dedup", round_id)
+@webrecall_task(TASKS["cut"])
+def cut(self: Task, round_id: int) -> dict[str, Any]:
+    """Finalizing starts (a top-K round's cut), once every recall task row is finished."""
+    found = _step(self, "cut", round_id)
+    if found is None:
+        return {"round": round_id, "status": "cancelled"}
+    ctx, step = found
+    assert step.run is not None
+    return {"round": round_id, "cut": step.run(ctx)}
+
+
+def _partition(self: Task, name: str, round_id: int, partition: int) -> dict[str, Any]:
+    """One task of a `partitions` step of the plan, past its gate."""
+    found = _step(self, name, round_id)
     if found is None:
         return {"round": round_id, "status": "cancelled"}
     ctx, step = found
     assert step.partition is not None
     with status.failing_round(ctx.settings, round_id):
-        buckets = step.partition(ctx, partition)
-    return {"round": round_id, "partition": partition, "buckets": buckets}
+        out = step.partition(ctx, partition)
+    return {"round": round_id, "partition": partition, "output": out}
+
+
+@webrecall_task(TASKS["dedup"])
+def dedup_partition(self: Task, round_id: int, partition: int) -> dict[str, Any]:
+    """One LSH grouping task (buckets of one key-hash partition), once every recall task row is finished."""
+    return _partition(self, "dedup", round_id, partition)
+
+
+@webrecall_task(TASKS["domains"])
+def domain_partition(self: Task, round_id: int, partition: int) -> dict[str, Any]:
+    """One domain-hash partition of finalize and discovery (its domains' stats, queue candidates), once the round's
+    cut is made."""
+    return _partition(self, "domains", round_id, partition)
 
 
 def _warc(celery: Celery, round_id: int, phase: str, row_id: int) -> Signature:
@@ -157,7 +180,7 @@ def round_canvas(celery: Celery, settings: Settings, round_id: int) -> Signature
         elif step.kind == "partitions":
             parts.append(group([celery.signature(TASKS[step.name], args=(round_id, p), immutable=True,
                                                  task_id=task_id(round_id, step.name, p))
-                                for p in plan.partitions(ctx)]))  # fmt: skip
+                                for p in plan.partitions(ctx, step)]))  # fmt: skip
         else:
             parts.append(celery.signature(TASKS[step.name], args=(round_id,), task_id=task_id(round_id, step.name),
                                           immutable=True))  # fmt: skip

@@ -11,21 +11,21 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from itertools import chain, islice
+from typing import Any, TypeVar
 
 import pyarrow as pa
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
-from webrecall.core import label_store, labelfile, params, totals
+from webrecall.core import totals
 from webrecall.core.db import DomainStat, QueueItem, Round, session, utcnow
 from webrecall.core.labelling import page_items
 from webrecall.core.labelling.queue import done_domains, enqueue
-from webrecall.core.pipeline.partials import round_index
-from webrecall.core.queries import done_warcs, previous_done
+from webrecall.core.queries import previous_done
 from webrecall.core.settings import Settings
-from webrecall.core.storage.store import Store
-from webrecall.core.urls.patterns import PatternSet, url_key
+from webrecall.core.urls.patterns import PatternSet
 
 MID = (0.3, 0.7)
 WEIGHTS = {"near_threshold": 0.4, "mid_scores": 0.3, "disagreement": 0.3}
@@ -80,7 +80,7 @@ def uncertainty(f: DomainFeatures, related_fraction: float) -> dict[str, float]:
             "priority": round(u * math.log1p(f.pages), 6)}  # fmt: skip
 
 
-def _stratum(f: DomainFeatures, related_fraction: float) -> str:
+def stratum(f: DomainFeatures, related_fraction: float) -> str:
     return "none" if f.recalled == 0 else "related" if f.fraction > related_fraction else "low"
 
 
@@ -97,16 +97,60 @@ def _allocate(n: int, sizes: dict[str, int]) -> dict[str, int]:
     return {k: min(v, sizes[k]) for k, v in out.items() if v}
 
 
+Scored = tuple[dict[str, float], DomainFeatures]
+"""A domain's uncertainty signals (`uncertainty`) and its features."""
+
+
+T = TypeVar("T")
+
+
+def at_ranks(stream: Iterable[T], ranks: list[int]) -> list[T]:
+    """The items of `stream` at 0-based `ranks`, in the order of `ranks` (a sample's picks from a stream)."""
+    wanted, found = set(ranks), {}
+    for i, item in enumerate(stream):
+        if i in wanted:
+            found[i] = item
+            if len(found) == len(wanted):
+                break
+    return [found[r] for r in ranks]
+
+
+@dataclass(slots=True)
+class Candidates:
+    """The scored domains not fully labelled, in the two orders the queue rule reads them: the uncertain ones by
+    (-priority, domain), and each stratum's by domain. In memory (`plan_queue`) or merged from the partitions of
+    a round (`lifecycle.domain_partitions`): the rule reads the top of the first and a sample's ranks of the second."""
+
+    ranked: Iterable[Scored]
+    by_name: Callable[[str], Iterable[Scored]]
+    sizes: dict[str, int]
+
+
 def plan_queue(
     feats: dict[str, DomainFeatures], round_id: int, *, related_fraction: float, seed: int = 0,
     audit_fraction: float = 0.05, max_items: int = 200,
 ) -> list[QueueItem]:  # fmt: skip
     """Uncertain domains by priority plus ~`audit_fraction` random audit items per stratum; deterministic."""
     open_ = [f for f in feats.values() if f.covered < f.pages]  # fully labeled domains are not re-queued
-    scored = [(uncertainty(f, related_fraction), f) for f in open_]
+    scored = sorted(((uncertainty(f, related_fraction), f) for f in open_), key=lambda s: s[1].domain)
+    strata: dict[str, list[Scored]] = {}
+    for u, f in scored:
+        strata.setdefault(stratum(f, related_fraction), []).append((u, f))
     ranked = sorted((s for s in scored if s[0]["uncertainty"] > 0), key=lambda s: (-s[0]["priority"], s[1].domain))
-    reserve = max(1, round(audit_fraction * max_items)) if ranked else 0
-    uncertain = ranked[: max(max_items - reserve, 0)]
+    return queue_items(Candidates(ranked, lambda name: strata.get(name, []), {k: len(v) for k, v in strata.items()}),
+                       round_id, related_fraction=related_fraction, seed=seed, audit_fraction=audit_fraction,
+                       max_items=max_items)  # fmt: skip
+
+
+def queue_items(
+    found: Candidates, round_id: int, *, related_fraction: float, seed: int = 0, audit_fraction: float = 0.05,
+    max_items: int = 200,
+) -> list[QueueItem]:  # fmt: skip
+    """The queue rule over `found`: the top uncertain domains, then a seeded stratified audit sample of the rest."""
+    ranked = iter(found.ranked)
+    first = next(ranked, None)
+    reserve = max(1, round(audit_fraction * max_items)) if first is not None else 0
+    uncertain = list(islice(chain([first], ranked), max(max_items - reserve, 0))) if first is not None else []
     items = [
         QueueItem(round_id=round_id, domain=f.domain, priority=u["priority"], kind="uncertain",
                   reason=max(WEIGHTS, key=lambda k: WEIGHTS[k] * u[k]), details={**asdict(f), **u})
@@ -115,12 +159,12 @@ def plan_queue(
     n_audit = max(1, round(len(items) * audit_fraction / (1 - audit_fraction))) if items else 0
     rng = random.Random(f"{seed}:{round_id}")
     taken = {f.domain for _, f in uncertain}
-    strata: dict[str, list[tuple[dict[str, float], DomainFeatures]]] = {}
-    for u, f in sorted(scored, key=lambda s: s[1].domain):
-        if f.domain not in taken:
-            strata.setdefault(_stratum(f, related_fraction), []).append((u, f))
-    for name, share in _allocate(n_audit, {k: len(v) for k, v in strata.items()}).items():
-        for u, f in rng.sample(strata[name], share):
+    left = dict(found.sizes)
+    for _, f in uncertain:
+        left[stratum(f, related_fraction)] -= 1
+    for name, share in _allocate(n_audit, {k: v for k, v in left.items() if v > 0}).items():
+        rest = (s for s in found.by_name(name) if s[1].domain not in taken)
+        for u, f in at_ranks(rest, rng.sample(range(left[name]), share)):
             # a random rank among the uncertain items: audits are seen early and late, not only at the end
             at = items[rng.randrange(len(items))].priority if items else 0.0
             items.append(QueueItem(round_id=round_id, domain=f.domain, priority=at, kind="audit",
@@ -190,24 +234,43 @@ def plan_items(
     return items
 
 
-def discover(settings: Settings, round_id: int, *, seed: int = 0, audit_fraction: float = 0.05,
+def related_rows(db: Session, round_id: int, previous_id: int | None) -> tuple[list[DomainStat], list[DomainStat]]:
+    """What `compare` reads of the two rounds, O(related domains): every row of the previous round on a domain related
+    in either round, and the related rows of this one, each by (domain, site)."""
+    if previous_id is None:
+        return [], list(db.exec(select(DomainStat).where(DomainStat.round_id == round_id, col(DomainStat.related))
+                                .order_by(col(DomainStat.domain), col(DomainStat.site))))  # fmt: skip
+    related = select(DomainStat.domain).where(col(DomainStat.round_id).in_([round_id, previous_id]),
+                                              col(DomainStat.related))  # fmt: skip
+    rows = db.exec(select(DomainStat).where(col(DomainStat.round_id).in_([round_id, previous_id]),
+                                            col(DomainStat.domain).in_(related))
+                   .order_by(col(DomainStat.domain), col(DomainStat.site))).all()  # fmt: skip
+    return [r for r in rows if r.round_id == previous_id], [r for r in rows if r.round_id == round_id and r.related]
+
+
+def discover(settings: Settings, round_id: int, *, found: Candidates,
+             features_of: Callable[[set[str]], dict[str, DomainFeatures]],
+             page_queue: Callable[[set[str]], list[QueueItem]], seed: int = 0, audit_fraction: float = 0.05,
              max_items: int = 200) -> dict[str, Any]:  # fmt: skip
-    """Domain comparison + queue for a finished round; stored in its totals. Safe to rerun."""
-    store = Store(settings.data_dir)
+    """Domain comparison + queue for a finished round, from its candidates (`found`; `features_of(domains)`: the
+    features of those of its domains not fully labelled; `page_queue(queued domains)`: its page items); stored in
+    its totals. The queue is `plan_items`'s: sites whose page items came back labelled code while none of their
+    pages is recalled first, then the uncertain and audit domains, then the page items. Safe to rerun."""
     with session(settings.db_url) as db:
         rnd = db.get(Round, round_id)
         assert rnd is not None
-        done = done_warcs(db, round_id)
         prev = previous_done(db, rnd.number)
-        prev_rows = list(db.exec(select(DomainStat).where(DomainStat.round_id == prev.id))) if prev else []
-        rows = list(db.exec(select(DomainStat).where(DomainStat.round_id == round_id)))
-        label_set, coverage = label_store.pattern_set(db), label_store.coverage_set(db)
-    index = round_index(store, rnd.number, done, columns=page_items.INDEX_COLUMNS)
-    if held := labelfile.keys(params.of(rnd).holdout_labels):  # never asked about: a label would train on them
-        index = index.filter(pa.array([url_key(u) not in held for u in index.column("url").to_pylist()], pa.bool_()))
-    items = plan_items(settings, round_id, index, threshold=rnd.effective_threshold or rnd.threshold,
-                       labels=label_set, coverage=coverage, seed=seed, audit_fraction=audit_fraction,
-                       max_items=max_items)  # fmt: skip
+        prev_rows, rows = related_rows(db, round_id, prev.id if prev else None)
+        answered, done = page_items.page_labels(db), done_domains(db)
+    feats = features_of(set(answered))
+    unrecalled = page_items.code_pages_without_recall(answered, {d: f.recalled for d, f in feats.items()})
+    closed = {d for d, urls in answered.items() if not any(urls.values())}
+    items = [followup(feats[d], round_id, n) for d, n in unrecalled.items()]
+    items += [i for i in queue_items(found, round_id, related_fraction=settings.related_fraction, seed=seed,
+                                     audit_fraction=audit_fraction, max_items=max_items)
+              if i.domain not in unrecalled and i.domain not in closed]  # fmt: skip
+    if settings.page_items_max > 0:
+        items += page_queue({i.domain for i in items} | done)
     with session(settings.db_url) as db:
         added = enqueue(db, items)
         pages = [i for i in items if i.kind == page_items.KIND]

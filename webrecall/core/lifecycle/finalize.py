@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlmodel import col, delete, select
+from sqlmodel import Session, col, delete, select
 
 from webrecall.core import label_store, labelfile
 from webrecall.core.bulk import insert_rows
 from webrecall.core.db import DomainStat, Model, Round, WarcTask, session, utcnow
 from webrecall.core.label_store import read_jsonl
-from webrecall.core.lifecycle import threshold
+from webrecall.core.lifecycle import domain_partitions, threshold
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.status import allowed
 from webrecall.core.model.scoring import precision_recall_f1
@@ -22,7 +23,7 @@ from webrecall.core.model.thresholds import wilson
 from webrecall.core.pipeline import partials
 from webrecall.core.queries import done_warcs, find_round, previous_done
 from webrecall.core.settings import Settings
-from webrecall.core.storage.layout import domains_partial_path, index_path, sigs_path
+from webrecall.core.storage.layout import index_path, sigs_path
 from webrecall.core.storage.store import Store
 from webrecall.core.totals import Growth, RoundTotals
 from webrecall.core.totals import of as totals_of
@@ -185,20 +186,62 @@ def redactions(store: Store, rnd: Round, tasks: list[WarcTask], cut: float | Non
     return {"pages": pages, "total": sum(kinds.values()), "kinds": dict(sorted(kinds.items()))}
 
 
+def cut_round(ctx: RoundContext) -> float | None:
+    """Before the domain partitions: the round's partials exist, and a top-K round's cut is made over all of its
+    kept partials (exact, `threshold.top_k_cut`), written back to its index and recorded as its effective threshold
+    (what the partitions and the dedup merge read). Returns the cut (None for a threshold round)."""
+    settings, store, rnd = ctx.settings, ctx.store, ctx.round
+    with session(settings.db_url) as db:
+        done = done_warcs(db, ctx.id)
+    partials.ensure(store, rnd.number, done, threshold.task_threshold(ctx))
+    if rnd.top_k is None:
+        return None
+    cut = threshold.top_k_cut(ctx, done)
+    _write_back_kept(store, rnd.number, done, cut)
+    with session(settings.db_url) as db:
+        row = db.get(Round, ctx.id)
+        assert row is not None
+        row.effective_threshold = cut
+        db.add(row)
+        db.commit()
+    return cut
+
+
+def _domain_stats(ctx: RoundContext, db: Session) -> tuple[Counter[str], Counter[str]]:
+    """The partitions' `DomainStat` rows into the database, a batch at a time (COPY on PostgreSQL, executemany
+    batches elsewhere: no object per domain); returns their sums and the round's languages."""
+    sums, languages = Counter[str](), Counter[str]()
+    db.exec(delete(DomainStat).where(col(DomainStat.round_id) == ctx.id))
+    for p in range(ctx.params.finalize_partitions):
+        rel = domain_partitions.path(ctx.number, "domains", p)
+        meta = ctx.store.read_table(rel, columns=[]).schema.metadata or {}
+        sums["pages"] += int(meta.get(b"pages", b"0"))
+        if p == 0:  # every partition reads every WARC's languages
+            languages.update(json.loads(meta.get(b"languages", b"{}")))
+        for batch in ctx.store.iter_batches(rel, batch_size=50_000):
+            rows = batch.to_pylist()
+            insert_rows(db, DomainStat, rows)
+            sums["domains"] += len(rows)
+            for r in rows:
+                sums["recalled"] += r["recalled"]
+                sums["recalled_chars"] += r["recalled_chars"]
+                sums["related_domains"] += r["related"]
+    return sums, languages
+
+
 def finalize(ctx: RoundContext) -> Round:
-    """Round totals, domain statistics, growth and measures from the WARCs' partial aggregates (pipeline.partials):
-    memory O(domains), never the round's page index. A top-K round's cut is written back to its index."""
+    """Round totals, domain statistics, growth and measures, reduced from the domain partitions
+    (`domain_partitions`, computed here if missing) and the task rows: memory O(one batch of domains), never the
+    round's page index. A top-K round's cut was made before the partitions (`cut_round`)."""
     settings, store, rnd, round_id = ctx.settings, ctx.store, ctx.round, ctx.id
     with session(settings.db_url) as db:
         tasks = db.exec(select(WarcTask).where(WarcTask.round_id == round_id)).all()
     done = [t.warc_url for t in tasks if t.phase == "recall" and t.status == "done"]
-    partials.ensure(store, rnd.number, done, threshold.task_threshold(ctx))
-    merged = partials.merge_domains(store.read_table(domains_partial_path(rnd.number, loc)) for loc in done)
-    effective, cut = rnd.threshold, None
-    if rnd.top_k is not None:
-        effective = cut = threshold.top_k_cut(ctx, done, pages=merged.pages)
+    cut = rnd.effective_threshold if rnd.top_k is not None else None
+    effective = cut if cut is not None else rnd.threshold
+    partials.ensure(store, rnd.number, done, threshold.task_threshold(ctx))  # made by `cut_round`, unless run alone
+    domain_partitions.ensure(ctx)
     kept = partials.kept_tables(store, rnd.number, done)
-    recalled_by = partials.recalled_by_domain(partials.kept_at(kept(), cut)) if cut is not None else None
     errors: Counter[str] = Counter()
     totals: Counter[str] = Counter()
     seconds = 0.0
@@ -212,19 +255,18 @@ def finalize(ctx: RoundContext) -> Round:
         seconds += float(t.stats.get("task_seconds", 0.0))
         if t.status in ("failed", "skipped"):
             errors[f"warc_{t.status}"] += 1
-    rows = domain_rows(merged, round_id, settings.related_fraction, recalled_by)
+    with session(settings.db_url) as db:
+        sums, languages = _domain_stats(ctx, db)
+        db.commit()
     # a later round over the same files hits the page cache: its index pass reads no record, its index counts
-    totals["html_pages"] = max(totals["html_pages"], merged.pages)
-    if cut is not None:
-        _write_back_kept(store, rnd.number, done, cut)
+    totals["html_pages"] = max(totals["html_pages"], sums["pages"])
     out: dict[str, Any] = {
-        **totals, "recalled": sum(r["recalled"] for r in rows),
-        "recalled_chars": sum(r["recalled_chars"] for r in rows), "domains": len(rows),
-        "related_domains": sum(r["related"] for r in rows), "errors": dict(errors),
+        **totals, "recalled": sums["recalled"], "recalled_chars": sums["recalled_chars"], "domains": sums["domains"],
+        "related_domains": sums["related_domains"], "errors": dict(errors),
         "warcs": len(done), "warcs_failed": sum(t.status in ("failed", "skipped") for t in tasks),
         "task_seconds": round(seconds, 2),
         "pages_per_task_s": round(totals["html_pages"] / seconds, 2) if seconds else 0.0,  # per busy core
-        "languages": dict(merged.languages.most_common(20)),
+        "languages": dict(languages.most_common(20)),
     }  # fmt: skip
     out["growth"] = growth(ctx, partials.kept_keys(partials.kept_at(kept(), cut)))
     if (redacted := redactions(store, rnd, list(tasks), cut)) is not None:
@@ -238,8 +280,6 @@ def finalize(ctx: RoundContext) -> Round:
     if holdout_labels := ctx.params.holdout_labels:
         out["holdout"] = measure_holdout(store, rnd.number, done, holdout_labels)
     with session(settings.db_url) as db:
-        db.exec(delete(DomainStat).where(col(DomainStat.round_id) == round_id))
-        insert_rows(db, DomainStat, rows)  # COPY on PostgreSQL, executemany batches elsewhere: no object per domain
         row = db.get(Round, round_id)
         assert row is not None
         if row.model_id:

@@ -16,7 +16,7 @@ from typing import Any
 
 from webrecall.core.db import Round
 from webrecall.core.errors import Cancelled, FatalError
-from webrecall.core.lifecycle import dedup_stage, steps
+from webrecall.core.lifecycle import steps
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.plan import PLAN, RetryPolicy, Step
 from webrecall.core.lifecycle.status import cancel_check, failing_round, is_cancelled, set_status
@@ -121,9 +121,6 @@ def _run_phase(settings: Settings, round_id: int, phase: str, executor: Executor
 
 def _run_step(ctx: RoundContext, step: Step, executor: Executor | None, progress: OnTask | None) -> None:
     """One step of the plan, here: a phase's WARC tasks on the process pool, a round-level call, the partitions."""
-    if step.kind == "partitions":
-        dedup_stage.run_partitions(ctx)  # the corpus's signature files listed once for every partition
-        return
     if step.isolated:
         child = _pool(1)
         try:

@@ -3,12 +3,13 @@ it, the in-process loop (`lifecycle.local`) and the Celery canvas (`workers.task
 the order out again.
 
     index tasks -> expand (lookup, then its tasks) -> sample tasks (a WET round's training pages) -> train
-    -> recall tasks -> dedup partitions -> finalize
+    -> recall tasks -> dedup partitions -> cut -> domain partitions -> finalize
 
 A step is one of three kinds: the WARC tasks of a phase (one per WARC file, fanned out: a local process pool or a
-Celery group), a round-level function (one call, or one Celery task), or the dedup partitions (one call or task
-each). Before a step runs, its gate (`steps.gate`) stops a cancelled round and makes sure every task of the phases it
-`needs` has finished (a Celery chord's counter can run ahead of the task rows after a redelivery).
+Celery group), a round-level function (one call, or one Celery task), or partitions (a loop in-process, a Celery
+group of one task each: dedup's by LSH key hash, finalize's and discovery's by domain hash). Before a step runs, its
+gate (`steps.gate`) stops a cancelled round and makes sure every task of the phases it `needs` has finished (a
+Celery chord's counter can run ahead of the task rows after a redelivery).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from webrecall.core.lifecycle import dedup_stage, steps
+from webrecall.core.lifecycle import dedup_stage, domain_partitions, steps
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.warc_task import RETRY_ON
 from webrecall.core.settings import Settings
@@ -33,8 +34,10 @@ class Step:
     """`warcs`: the task phase whose rows are run (they exist from creation, or `run` makes them first)."""
     run: Callable[[RoundContext], Any] | None = None
     """`round`: the step; `warcs`: the planning call that makes the rows and returns their ids (None: nothing to
-    run); `partitions`: unused (`partition` runs each)."""
+    run); `partitions`: the in-process loop over them all (Celery runs `partition` once per partition)."""
     partition: Callable[[RoundContext, int], Any] | None = None
+    count: Callable[[RoundContext], int] | None = None
+    """`partitions`: how many the round has (recorded with it)."""
     needs: tuple[str, ...] = ()
     """Task phases every row of which must be finished before the step runs."""
     isolated: bool = False
@@ -48,7 +51,11 @@ PLAN: tuple[Step, ...] = (
     Step("sample", "warcs", phase="sample"),
     Step("train", "round", run=steps.train, needs=("index", "expand", "sample"), isolated=True),
     Step("recall", "warcs", phase="recall"),
-    Step("dedup", "partitions", partition=dedup_stage.run_partition, needs=("recall",)),
+    Step("dedup", "partitions", run=dedup_stage.run_partitions, partition=dedup_stage.run_partition,
+         count=lambda ctx: ctx.params.dedup.partitions, needs=("recall",)),
+    Step("cut", "round", run=steps.cut, needs=("recall",)),
+    Step("domains", "partitions", run=domain_partitions.run_partitions, partition=domain_partitions.run_partition,
+         count=lambda ctx: ctx.params.finalize_partitions, needs=("recall",)),
     Step("finalize", "round", run=steps.finalize_round, needs=("recall",)),
 )
 
@@ -70,10 +77,10 @@ def revoke(ctx: RoundContext, revoke_ids: Callable[..., Any]) -> int:
 
     ids = []
     for step in PLAN:
-        if step.kind == "round" or step.run is not None:
+        if step.kind == "partitions":
+            ids += [task_id(ctx.id, step.name, p) for p in partitions(ctx, step)]
+        elif step.kind == "round" or step.run is not None:
             ids.append(task_id(ctx.id, step.name))
-        elif step.kind == "partitions":
-            ids += [task_id(ctx.id, step.name, p) for p in partitions(ctx)]
     for row in warc_tasks(ctx.settings, ctx.id):
         if row.status in ("pending", "running"):
             ids.append(task_id(ctx.id, row.phase, row.id))
@@ -82,9 +89,10 @@ def revoke(ctx: RoundContext, revoke_ids: Callable[..., Any]) -> int:
     return len(ids)
 
 
-def partitions(ctx: RoundContext) -> range:
-    """The dedup partitions of the round (recorded with it)."""
-    return range(ctx.params.dedup.partitions)
+def partitions(ctx: RoundContext, step: Step) -> range:
+    """The partitions of a `partitions` step of the round (their count is recorded with it)."""
+    assert step.count is not None
+    return range(step.count(ctx))
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,6 +182,7 @@ def create_round(settings: Settings, spec: RoundSpec, *, exclusive: bool = False
                 limit=spec.limit, sample=spec.sample, labels_needed=spec.labels_needed, ft=settings.ft,
                 score_extractor=settings.score_extractor, text_extractor=settings.text_extractor,
                 cascade_margin=cascade_margin(settings), top_k_floor=settings.top_k_floor, dedup=settings.dedup,
+                finalize_partitions=settings.finalize_partitions,
                 decontam=settings.decontam, scan=scan, wet_view=settings.wet_view,
                 wet_floor_recall=settings.wet_floor_recall,
                 second_stage=settings.second_stage if spec.second_stage is None else spec.second_stage,

@@ -2,7 +2,7 @@
 Celery tasks in `webrecall.workers.tasks`); only how the WARC tasks of a phase are fanned out differs.
 
     start -> index tasks -> expand (lookup, a WET round's sample share, then expand tasks) -> sample tasks (a WET
-    round's training pages) -> train -> recall tasks -> dedup -> finalize
+    round's training pages) -> train -> recall tasks -> dedup partitions -> cut -> domain partitions -> finalize
 
 The order is declared once, in `plan.PLAN`; the runners walk it.
 """
@@ -13,7 +13,7 @@ from typing import Literal
 
 from webrecall.core.db import Round, utcnow
 from webrecall.core.errors import FatalError
-from webrecall.core.lifecycle import dedup_stage
+from webrecall.core.lifecycle import dedup_stage, domain_partitions
 from webrecall.core.lifecycle.context import RoundContext
 from webrecall.core.lifecycle.status import fail_task, failing_round, is_cancelled, set_status
 from webrecall.core.lifecycle.warc_task import TaskResult
@@ -92,18 +92,36 @@ def warc_failed(settings: Settings, task_id: int, error: str) -> TaskResult:
     return TaskResult.of(row) if row is not None else TaskResult(task_id, "", "failed", error)
 
 
-def finalize_round(ctx: RoundContext) -> Round:
-    """Dedup merge, totals and domain stats, then discovery (domains vs the previous round, the queue)."""
-    from webrecall.core.labelling.discovery import discover
-    from webrecall.core.lifecycle.finalize import finalize
+def cut(ctx: RoundContext) -> float | None:
+    """Finalizing starts: the round's partials exist and a top-K round's cut is made and recorded, before the
+    domain partitions read them (`finalize.cut_round`). Returns the cut (None for a threshold round)."""
+    from webrecall.core.lifecycle.finalize import cut_round
 
     ctx = ctx.other(set_status(ctx.settings, ctx.id, "finalizing"))  # as training left it (its threshold)
     with failing_round(ctx.settings, ctx.id):
         if reason := every_file_failed(ctx, "recall"):
             raise FatalError(reason)
+        return cut_round(ctx)
+
+
+def finalize_round(ctx: RoundContext) -> Round:
+    """Dedup merge, then the reduce of the domain partitions (`reduce_round`)."""
+    with failing_round(ctx.settings, ctx.id):
         dedup_stage.dedup_round(ctx)  # the corpus of rounds 1..n, before the round is done
-        rnd = finalize(ctx)
-        if rnd.status != "done":
-            return rnd
-        discover(ctx.settings, ctx.id, seed=rnd.number)
+        return reduce_round(ctx)
+
+
+def reduce_round(ctx: RoundContext) -> Round:
+    """The round's totals and domain stats, then discovery (domains vs the previous round, the queue), from its
+    domain partitions."""
+    from webrecall.core.labelling.discovery import discover
+    from webrecall.core.lifecycle.finalize import finalize
+
+    rnd = finalize(ctx)
+    if rnd.status != "done":
+        return rnd
+    discover(ctx.settings, ctx.id, found=domain_partitions.candidates(ctx), seed=rnd.number,
+             features_of=lambda domains: domain_partitions.features_of(ctx, domains),
+             page_queue=lambda queued: domain_partitions.page_queue(
+                 ctx, queued, seed=rnd.number, max_items=ctx.settings.page_items_max))  # fmt: skip
     return round_by_number(ctx.settings, rnd.number)

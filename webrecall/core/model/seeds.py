@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from pathlib import Path
@@ -68,6 +68,48 @@ def read_seed_file(path: str | Path) -> list[str]:
     return texts
 
 
+Ref = tuple[int, int]
+"""A page of the cache files by position: (file, row)."""
+
+
+@dataclass(slots=True)
+class _Batch:
+    urls: list[str]
+    texts: pa.Array
+    signals: pa.Array | None
+
+    def text(self, i: int) -> str:
+        """The classifier input of row i: its text behind its page's code signals (core.text.features)."""
+        text = self.texts[i].as_py()
+        return with_signals(text, self.signals[i].as_py()) if self.signals is not None else text
+
+
+def _batches(store: Store, rel: str) -> Iterator[_Batch]:
+    signals = "signals" in store.column_names(rel)
+    for batch in store.iter_batches(rel, columns=["url", "text"] + (["signals"] if signals else [])):
+        yield _Batch(batch.column("url").to_pylist(), batch.column("text"),
+                     batch.column("signals") if signals else None)  # fmt: skip
+
+
+def read_rows(store: Store, files: list[str], refs: Iterable[Ref]) -> dict[Ref, tuple[str, str]]:
+    """(url, classifier input) of the pages at `refs`, reading each file that holds one once, in row order."""
+    wanted: dict[int, list[int]] = {}
+    for f, row in sorted(set(refs)):
+        wanted.setdefault(f, []).append(row)
+    out: dict[Ref, tuple[str, str]] = {}
+    for f, rows in wanted.items():
+        start, k = 0, 0
+        for batch in _batches(store, files[f]):
+            end = start + len(batch.urls)
+            while k < len(rows) and rows[k] < end:
+                out[(f, rows[k])] = (batch.urls[rows[k] - start], batch.text(rows[k] - start))
+                k += 1
+            if k == len(rows):
+                break
+            start = end
+    return out
+
+
 def build_seeds(
     store: Store, cache_files: Iterable[str], *, labels: PatternSet[str], seed_texts: Iterable[str] = (),
     negatives_per_positive: float = 1.0, max_pages: int = 500_000, heldout_fraction: float = 0.1, seed: int = 0,
@@ -88,6 +130,9 @@ def build_seeds(
     built from this training set's own pages with this `seed`.
     `excluded(url)`: True for pages that must neither train nor measure the seeds (a round's holdout), whatever
     pattern or label matches them.
+
+    Memory: the texts of the pages taken (and of the held-out ones); a random or hard negative candidate of the cache
+    files is kept as its position until it is taken, then read back (the reservoir holds up to `max_pages`).
     """
     rng = random.Random(seed)
     train, heldout = SeedSet(), SeedSet()
@@ -97,7 +142,8 @@ def build_seeds(
     for url, text in filter(lambda p: keep(p[0]), previous):
         if not url or not is_heldout(url, heldout_fraction):
             train.add(text, True, "previous", url)
-    hard: list[tuple[str, str]] = []
+    given: list[tuple[str, str]] = []  # hard negatives read back or expanded: (url, text), at (-1, i) in `hard`
+    hard: list[Ref] = []
     for (url, text, label), source in chain(zip(readback, repeat("readback")), zip(expanded, repeat("index"))):
         if not keep(url):
             continue
@@ -107,52 +153,61 @@ def build_seeds(
         elif target is heldout:
             heldout.add(text, False, "hard_negative", url)
         else:
-            hard.append((url, text))
-    pool: list[tuple[str, str]] = []  # reservoir of unlabeled pages: random negatives
+            hard.append((-1, len(given)))
+            given.append((url, text))
+    # the pass keeps where a negative candidate is (file, row), not its text: only the pages taken are read back
+    files = list(cache_files)
+    pool: list[Ref] = []  # reservoir of unlabeled pages: random negatives
     pool_seen = 0
-    for rel in cache_files:
-        cols = ["url", "text"] + (["signals"] if "signals" in store.column_names(rel) else [])
-        for batch in store.iter_batches(rel, columns=cols):
-            texts = batch.column("text").to_pylist()
-            if "signals" in cols:  # the classifier input: text behind its page's code signals (core.text.features)
-                texts = [with_signals(t, s) for t, s in zip(texts, batch.column("signals").to_pylist(), strict=True)]
-            for url, text in zip(batch.column("url").to_pylist(), texts, strict=True):
+    for f, rel in enumerate(files):
+        row = 0
+        for batch in _batches(store, rel):
+            for i, url in enumerate(batch.urls):
+                ref, row = (f, row), row + 1
                 if not keep(url):
                     continue
                 match = labels.match(url)
                 target = heldout if is_heldout(url, heldout_fraction) else train
                 if match is not None:
                     if match[1] == "code":
-                        target.add(text, True, "pattern", url)
+                        target.add(batch.text(i), True, "pattern", url)
                     elif match[1] == "non-code":
                         if target is heldout:
-                            heldout.add(text, False, "hard_negative", url)
+                            heldout.add(batch.text(i), False, "hard_negative", url)
                         else:
-                            hard.append((url, text))
+                            hard.append(ref)
                     continue
                 if target is heldout:
-                    heldout.add(text, False, "random_negative", url)
+                    heldout.add(batch.text(i), False, "random_negative", url)
                     continue
                 if negative_ok is not None and not negative_ok(url):
                     continue
                 pool_seen += 1
                 if len(pool) < max_pages:
-                    pool.append((url, text))
+                    pool.append(ref)
                 else:
                     j = rng.randrange(pool_seen)
                     if j < max_pages:
-                        pool[j] = (url, text)
+                        pool[j] = ref
     _cap_positives(train, max_pages // 2, rng)
     n_pos = sum(train.labels)
     want = max(min(int(round(n_pos * negatives_per_positive)), max_pages - n_pos), 1)
     rng.shuffle(hard)
-    for url, text in hard[: max(int(want * hard_share), 1)]:
+    taken = hard[: max(int(want * hard_share), 1)]
+    pages = read_rows(store, files, [h for h in taken if h[0] >= 0])
+    for h in taken:
+        url, text = pages[h] if h[0] >= 0 else given[h[1]]
         train.add(text, False, "hard_negative", url)
     rng.shuffle(pool)
-    for url, text in pool:
-        if len(train.labels) - sum(train.labels) >= want:
-            break
-        train.add(text, False, "random_negative", url)
+    negatives, at = len(train.labels) - n_pos, 0
+    while negatives < want and at < len(pool):  # a few duplicates are skipped: read a margin, rarely twice
+        chunk = pool[at : at + 2 * (want - negatives) + 64]
+        at += len(chunk)
+        pages = read_rows(store, files, chunk)
+        for ref in chunk:
+            if negatives >= want:
+                break
+            negatives += train.add(pages[ref][1], False, "random_negative", pages[ref][0])
     if synthetic_share > 0:
         from webrecall.core.model.synthetic import synthesize
 
